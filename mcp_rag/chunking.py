@@ -1,0 +1,190 @@
+"""Sentence- and paragraph-aware chunking with exact character spans.
+
+A document's text is cut into paragraphs (blank lines), paragraphs into sentences, and
+sentences are packed greedily into chunks of at most ``target_tokens`` tokens. A chunk
+never crosses a section heading; consecutive chunks of a section share ``overlap``
+sentences; a sentence longer than the target is split on word boundaries.
+Every chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mcp_rag.types import Chunk, Document
+
+_ABBREVIATIONS = {
+    "e.g", "i.e", "vs", "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "no", "nos",
+    "fig", "figs", "eq", "eqs", "al", "approx", "inc", "ltd", "co", "corp", "dept", "vol",
+    "pp", "ca", "cf", "resp", "ref", "refs", "sec", "art", "min", "max", "jan", "feb", "mar",
+    "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "ph.d",
+}
+# End of sentence: . ! ? (and closing quotes/brackets) followed by space and a plausible start.
+_SENT_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
+_PARA = re.compile(r"\n[ \t]*\n\s*")
+_LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[A-Z])")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    paragraph: int
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the period at ``dot`` closes an abbreviation or an initial, not a sentence."""
+    m = re.search(r"([A-Za-z][A-Za-z.]*)$", text[max(0, dot - 12) : dot])
+    if not m:
+        return False
+    word = m.group(1).lower().rstrip(".")
+    return word in _ABBREVIATIONS or (len(word) == 1 and text[dot - 1].isupper())
+
+
+def split_sentences(text: str) -> list[Span]:
+    """Sentence spans (stripped of surrounding whitespace), tagged with their paragraph number."""
+    spans: list[Span] = []
+    para_starts = [0] + [m.end() for m in _PARA.finditer(text)]
+    para_ends = [m.start() for m in _PARA.finditer(text)] + [len(text)]
+    for p, (ps, pe) in enumerate(zip(para_starts, para_ends, strict=True)):
+        cuts = [ps]
+        for m in _SENT_END.finditer(text, ps, pe):
+            if text[m.start()] == "." and _is_abbreviation(text, m.start()):
+                continue
+            cuts.append(m.end())
+        # A line break ends a sentence after punctuation or before a list item / capital,
+        # but not inside hard-wrapped prose (a long line that runs on).
+        for m in re.finditer(r"\n", text[ps:pe]):
+            nl = ps + m.start()
+            line_start = text.rfind("\n", ps, nl)
+            prev_line = text[ps if line_start < 0 else line_start + 1 : nl].rstrip()
+            line_end = text.find("\n", nl + 1, pe)
+            next_line = text[nl + 1 : pe if line_end < 0 else line_end]
+            if prev_line.endswith((".", "!", "?", ":", ";")) or (
+                _LIST_LINE.match(next_line) and len(prev_line) < 60
+            ):
+                cuts.append(nl + 1)
+        cuts = sorted(set(cuts)) + [pe]
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            s, e = _trimmed(text, a, b)
+            if e > s:
+                spans.append(Span(s, e, p))
+    return spans
+
+
+def _split_long(
+    text: str, span: Span, max_tokens: int, count: Callable[[str], int]
+) -> list[Span]:
+    """Split a too-long sentence on whitespace into pieces of at most ``max_tokens`` tokens."""
+    words = [m.span() for m in re.finditer(r"\S+", text[span.start : span.end])]
+    pieces: list[Span] = []
+    cur_start: int | None = None
+    cur_tokens = 0
+    prev_end = span.start
+    for ws, we in words:
+        ws, we = ws + span.start, we + span.start
+        n = count(text[ws:we])
+        if cur_start is not None and cur_tokens + n > max_tokens:
+            pieces.append(Span(cur_start, prev_end, span.paragraph))
+            cur_start, cur_tokens = None, 0
+        if cur_start is None:
+            cur_start = ws
+        if n > max_tokens:  # one huge "word" (a URL, a hash): cut it by characters
+            pieces.append(Span(cur_start, we, span.paragraph))
+            cur_start, cur_tokens = None, 0
+        else:
+            cur_tokens += n
+        prev_end = we
+    if cur_start is not None:
+        pieces.append(Span(cur_start, prev_end, span.paragraph))
+    return pieces
+
+
+def _label_at(marks: tuple, offset: int, default):
+    if not marks:
+        return default
+    i = bisect.bisect_right([m[0] for m in marks], offset) - 1
+    return marks[i][1] if i >= 0 else default
+
+
+def chunk_document(
+    doc: Document,
+    count_tokens: Callable[[str], int],
+    target_tokens: int = 200,
+    overlap: int = 1,
+) -> list[Chunk]:
+    """Cut ``doc`` into chunks of at most ``target_tokens`` tokens.
+
+    Example:
+        >>> d = Document("a", "a.txt", "A", "One two. Three four.\\n\\nFive six.")
+        >>> [c.text for c in chunk_document(d, lambda s: len(s.split()), target_tokens=4)]
+        ['One two. Three four.', 'Three four.\\n\\nFive six.']
+    """
+    text = doc.text
+    units: list[tuple[Span, int, int]] = []  # (span, tokens, section index)
+    section_starts = [s[0] for s in doc.sections]
+    for s in split_sentences(text):
+        n = count_tokens(text[s.start : s.end])
+        parts = [s] if n <= target_tokens else _split_long(text, s, target_tokens, count_tokens)
+        for part in parts:
+            tokens = n if part is s else count_tokens(text[part.start : part.end])
+            sec = bisect.bisect_right(section_starts, part.start) - 1
+            units.append((part, tokens, sec))
+
+    chunks: list[Chunk] = []
+    current: list[tuple[Span, int, int]] = []
+
+    def flush() -> None:
+        start, end = current[0][0].start, current[-1][0].end
+        chunks.append(
+            Chunk(
+                doc_id=doc.doc_id,
+                chunk_no=len(chunks),
+                text=text[start:end],
+                start=start,
+                end=end,
+                title=doc.title,
+                section=_label_at(doc.sections, start, ""),
+                page=_label_at(doc.pages, start, None),
+                source=doc.source,
+            )
+        )
+
+    for unit in units:
+        _, tokens, sec = unit
+        used = sum(u[1] for u in current)
+        if current and current[-1][2] != sec:
+            flush()
+            current = []
+        elif current and used + tokens > target_tokens:
+            flush()
+            keep = current[-overlap:] if overlap else []
+            # Overlap only while it leaves room, and never repeat the whole previous chunk.
+            while keep and (
+                len(keep) == len(current) or sum(u[1] for u in keep) + tokens > target_tokens
+            ):
+                keep = keep[1:]
+            current = keep
+        current.append(unit)
+    if current:
+        flush()
+    return chunks
+
+
+def index_text(chunk: Chunk) -> str:
+    """What the retrievers see for a chunk: title and section give it the document's context."""
+    head = [chunk.title] if chunk.title else []
+    if chunk.section and chunk.section != chunk.title:
+        head.append(chunk.section)
+    return "\n".join([*head, chunk.text])

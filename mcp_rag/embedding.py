@@ -1,0 +1,237 @@
+"""Text embedders behind one interface: ONNX runtime + tokenizers (default), sentence-transformers.
+
+Both return float32 rows, L2-normalised, so inner product is cosine similarity.
+Texts are sorted by token length before batching so that a batch pads little, and
+results come back in the caller's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from mcp_rag.errors import ModelNotFoundError
+from mcp_rag.models import ModelRef
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def _l2_normalise(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (shortest first), to cut padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def onnx_session(model_path: Path, threads: int):
+    """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op threads."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
+
+
+class OnnxEmbedder:
+    """A BERT-style encoder exported to ONNX, run with onnxruntime on the CPU.
+
+    Args:
+        path: folder with ``model.onnx`` and ``tokenizer.json``.
+        name: the model id recorded in the index manifest.
+        pooling: ``cls`` (bge) or ``mean`` (sentence-transformers MiniLM).
+        query_prefix: prepended to queries, not documents (bge: "Represent this sentence ...").
+        max_length: tokens per text, longer texts are truncated.
+        batch_size: texts per call. Keep 1 for dynamic-int8 models: their activation scales
+            are computed over the whole batch, so a batch changes every vector in it.
+        threads: intra-op threads (default: all cores).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        *,
+        pooling: str = "cls",
+        query_prefix: str = "",
+        max_length: int = 512,
+        batch_size: int = 1,
+        threads: int | None = None,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if not (path / "model.onnx").is_file():
+            raise ModelNotFoundError(f"no model.onnx in {path}")
+        self.name = name
+        self.pooling = pooling
+        self.query_prefix = query_prefix
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self._session = onnx_session(path / "model.onnx", threads or os.cpu_count() or 1)
+        self._input_names = [i.name for i in self._session.get_inputs()]
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.enable_truncation(max_length)
+        self._count_tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._count_tok.no_padding()
+        self._count_tok.no_truncation()
+        probe = self._run([self._tok.encode("dimension probe")])
+        self.dim = int(probe.shape[1])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._count_tok.encode(text, add_special_tokens=False).ids)
+
+    def _run(self, encodings: list) -> np.ndarray:
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(encodings), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        types = np.zeros_like(ids)
+        for r, e in enumerate(encodings):
+            n = len(e.ids)
+            ids[r, :n] = e.ids
+            mask[r, :n] = 1
+            types[r, :n] = e.type_ids
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        hidden = self._session.run(None, {k: feeds[k] for k in self._input_names})[0]
+        if self.pooling == "cls":
+            pooled = hidden[:, 0, :]
+        else:
+            m = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return _l2_normalise(pooled)
+
+    def _embed(self, texts: Sequence[str], progress: Callable[[int], None] | None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        encodings = self._tok.encode_batch(list(texts))
+        for batch in length_sorted_batches([len(e.ids) for e in encodings], self.batch_size):
+            out[batch] = self._run([encodings[i] for i in batch])
+            if progress:
+                progress(len(batch))
+        return out
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        return self._embed(texts, progress)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._embed([self.query_prefix + text], None)[0]
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers bi-encoder (a Hugging Face id or a local folder), on the CPU."""
+
+    def __init__(
+        self,
+        location: str,
+        name: str,
+        *,
+        query_prefix: str = "",
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "The sentence-transformers backend needs the 'st' extra: "
+                "pip install 'mcp-rag[st]' torch==2.13.0"
+            ) from e
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name
+        self.query_prefix = query_prefix
+        self.batch_size = batch_size
+        self._model = SentenceTransformer(location, device="cpu")
+        get_dim = getattr(self._model, "get_embedding_dimension", None) or (
+            self._model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
+        self.max_length = int(self._model.max_seq_length)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ),
+            dtype=np.float32,
+        ).reshape(len(texts), self.dim)
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = []
+        step = self.batch_size * 8
+        for i in range(0, len(texts), step):
+            parts.append(self._encode(list(texts[i : i + step])))
+            if progress:
+                progress(len(parts[-1]))
+        return np.concatenate(parts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([self.query_prefix + text])[0]
+
+
+def load_embedder(ref: ModelRef, *, batch_size: int = 1, threads: int | None = None) -> Embedder:
+    """Load the model ``ref`` names with the backend it resolved to."""
+    log.info("loading embedder %s (%s)", ref.name, ref.backend)
+    if ref.backend == "onnx":
+        assert ref.path is not None
+        return OnnxEmbedder(
+            ref.path,
+            ref.name,
+            pooling=ref.pooling,
+            query_prefix=ref.query_prefix,
+            max_length=ref.max_length,
+            batch_size=batch_size,
+            threads=threads,
+        )
+    return SentenceTransformerEmbedder(
+        ref.location,
+        ref.name,
+        query_prefix=ref.query_prefix,
+        batch_size=max(batch_size, 16),
+        threads=threads,
+    )
+

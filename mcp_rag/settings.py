@@ -1,0 +1,72 @@
+"""Settings: CLI flags, then ``MCP_RAG_*`` environment variables, then defaults.
+
+This is the only module that reads the environment. Every other module takes
+the values it needs as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from platformdirs import user_cache_dir
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_models_dir() -> Path:
+    return Path(user_cache_dir("mcp-rag")) / "models"
+
+
+class Settings(BaseSettings):
+    """Everything that configures mcp-rag; env vars are ``MCP_RAG_<FIELD>``, e.g. MCP_RAG_INDEX."""
+
+    model_config = SettingsConfigDict(env_prefix="MCP_RAG_", extra="forbid")
+
+    index: Path = Field(Path("index_store"), description="Index directory.")
+    models: Path = Field(default_factory=default_models_dir, description="Model cache directory.")
+
+    embedder: str = Field(
+        "BAAI/bge-small-en-v1.5",
+        description="Embedding model: a pack name, a local folder or a Hugging Face id.",
+    )
+    reranker: str = Field(
+        "cross-encoder/ms-marco-MiniLM-L-12-v2",
+        description="Cross-encoder: a pack name, a local folder or a Hugging Face id.",
+    )
+    embed_batch_size: int = Field(
+        1,
+        ge=1,
+        le=512,
+        description=(
+            "Texts per model call. 1 is the default: on a 2-core CPU it is the fastest, and with "
+            "dynamic-int8 ONNX models it is the only size at which a text's vector does not "
+            "depend on the other texts of its batch."
+        ),
+    )
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+
+    chunk_tokens: int = Field(200, ge=16, le=2048, description="Target chunk size in tokens.")
+    chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated across chunks.")
+    dense_index: Literal["flat", "hnsw"] = Field(
+        "flat", description="flat: exact inner product; hnsw: approximate, for large corpora."
+    )
+
+    candidates: int = Field(50, ge=1, le=1000, description="Top-N from BM25 and from dense.")
+    rrf_k: int = Field(60, ge=1, le=10_000, description="RRF constant k.")
+    bm25_weight: float = Field(1.0, ge=0.0, le=10.0)
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0)
+    max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
+    k: int = Field(5, ge=1, le=50, description="Results returned by search.")
+
+    @model_validator(mode="after")
+    def _weights(self) -> Settings:
+        if self.bm25_weight == 0 and self.dense_weight == 0:
+            raise ValueError("bm25_weight and dense_weight are both 0: set at least one above 0")
+        return self
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Settings from CLI overrides (``None`` values ignored), then env vars, then defaults."""
+        return cls(**{k: v for k, v in overrides.items() if v is not None})

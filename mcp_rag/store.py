@@ -1,0 +1,359 @@
+"""The on-disk index: immutable generations switched atomically.
+
+    INDEX_DIR/
+      CURRENT          name of the live generation, e.g. "gen-000007" (replaced by rename)
+      LOCK             flock'd by the one process that writes
+      last_run.json    what the last `mcp-rag index` run did (even when it changed nothing)
+      gen-000007/      manifest.json, meta.sqlite, dense.faiss, bm25.npz, bm25.json
+
+A writer builds the next generation in a hidden temporary folder, fsyncs every file,
+renames the folder into place and only then replaces CURRENT (write, fsync, rename,
+fsync the folder). A reader reads CURRENT once and opens that generation, so it never
+sees half an index, and a crash at any point leaves the previous generation live.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mcp_rag.dense import DenseIndex
+from mcp_rag.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+from mcp_rag.lexical import BM25Index
+from mcp_rag.types import Chunk, Document
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+LAST_RUN = "last_run.json"
+
+SCHEMA = """
+CREATE TABLE docs (
+    doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, root TEXT NOT NULL, title TEXT NOT NULL,
+    format TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL, mtime REAL NOT NULL,
+    size INTEGER NOT NULL, sections TEXT NOT NULL, pages TEXT NOT NULL, indexed_at REAL NOT NULL
+);
+CREATE TABLE chunks (
+    row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL,
+    chunk_no INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    section TEXT NOT NULL, page INTEGER, text TEXT NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+"""
+
+
+def rebuild_hint(index_dir: Path) -> str:
+    return f"mcp-rag index PATH... --index {index_dir}"
+
+
+def fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never a part."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_path(path.parent)
+
+
+def gen_name(generation: int) -> str:
+    return f"gen-{generation:06d}"
+
+
+def read_current(index_dir: Path) -> str | None:
+    try:
+        name = (Path(index_dir) / CURRENT).read_text().strip()
+    except FileNotFoundError:
+        return None
+    return name or None
+
+
+@contextlib.contextmanager
+def write_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's writer lock; fail at once if another process holds it."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(index_dir / "LOCK", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            raise IndexBusyError(
+                f"another process is writing the index at {index_dir}; wait for it to finish"
+            ) from e
+        yield
+    finally:
+        os.close(fd)
+
+
+def docs_row(d: Document, now: float) -> tuple:
+    return (
+        d.doc_id, d.source, d.root, d.title, d.format, d.text, d.content_hash, d.mtime, d.size,
+        json.dumps(d.sections), json.dumps(d.pages), now,
+    )
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    """What a writer needs to know of an indexed document to decide if it changed."""
+
+    doc_id: str
+    source: str
+    root: str
+    content_hash: str
+    mtime: float
+    size: int
+
+
+class IndexReader:
+    """One generation of the index, opened read-only. Safe to share between threads."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = Path(index_dir)
+        name = read_current(self.index_dir)
+        if name is None:
+            raise IndexNotFoundError(
+                f"no index at {self.index_dir}. Build one with: {rebuild_hint(self.index_dir)}"
+            )
+        self.path = self.index_dir / name
+        try:
+            self.manifest = json.loads((self.path / "manifest.json").read_text())
+            if self.manifest.get("format_version") != FORMAT_VERSION:
+                raise IndexCorruptError(
+                    f"index format {self.manifest.get('format_version')} is not "
+                    f"{FORMAT_VERSION}; rebuild it with {rebuild_hint(self.index_dir)} --rebuild"
+                )
+            self.bm25 = BM25Index.load(self.path)
+            self.dense = DenseIndex.load(self.path / "dense.faiss")
+            uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self._lock = threading.Lock()
+            rows = self._db.execute("SELECT doc_id FROM chunks ORDER BY row").fetchall()
+            docs = self._db.execute("SELECT doc_id, source FROM docs ORDER BY doc_id").fetchall()
+        except IndexCorruptError:
+            raise
+        except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as e:
+            raise IndexCorruptError(
+                f"the index at {self.path} cannot be read ({type(e).__name__}: {e}). "
+                f"Rebuild it with: {rebuild_hint(self.index_dir)} --rebuild"
+            ) from e
+        self.doc_ids = [d for d, _ in docs]
+        self.doc_sources = [s for _, s in docs]
+        ordinal = {d: i for i, d in enumerate(self.doc_ids)}
+        self.row_doc = np.fromiter((ordinal[r] for (r,) in rows), dtype=np.int32, count=len(rows))
+        n = len(rows)
+        if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest["counts"]["chunks"]):
+            raise IndexCorruptError(
+                f"the index at {self.path} is inconsistent ({n} chunks, {self.bm25.n_rows} BM25 "
+                f"rows, {self.dense.n_rows} vectors). Rebuild it with: "
+                f"{rebuild_hint(self.index_dir)} --rebuild"
+            )
+
+    @property
+    def generation(self) -> int:
+        return int(self.manifest["generation"])
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.row_doc)
+
+    def is_current(self) -> bool:
+        """False once a newer generation has been switched in on disk."""
+        return read_current(self.index_dir) == self.path.name
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def chunks(self, rows: Sequence[int]) -> list[Chunk]:
+        """Chunks at the given rows, in the given order."""
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        got = self._query(
+            f'SELECT c.row, c.doc_id, c.chunk_no, c.text, c.start, c."end", d.title, c.section, '
+            f"c.page, d.source FROM chunks c JOIN docs d USING (doc_id) WHERE c.row IN ({marks})",
+            [int(r) for r in rows],
+        )
+        by_row = {r[0]: Chunk(*r[1:]) for r in got}
+        return [by_row[int(r)] for r in rows]
+
+    def chunk_by_id(self, chunk_id: str) -> Chunk | None:
+        got = self._query(
+            'SELECT c.doc_id, c.chunk_no, c.text, c.start, c."end", d.title, c.section, c.page, '
+            "d.source FROM chunks c JOIN docs d USING (doc_id) WHERE c.chunk_id = ?",
+            [chunk_id],
+        )
+        return Chunk(*got[0]) if got else None
+
+    def document(self, doc_id: str) -> Document | None:
+        got = self._query(
+            "SELECT doc_id, source, title, text, root, format, sections, pages, content_hash, "
+            "mtime, size FROM docs WHERE doc_id = ?",
+            [doc_id],
+        )
+        if not got:
+            return None
+        r = got[0]
+        sections = tuple(tuple(x) for x in json.loads(r[6]))
+        pages = tuple(tuple(x) for x in json.loads(r[7]))
+        return Document(r[0], r[1], r[2], r[3], r[4], r[5], sections, pages, r[8], r[9], r[10])
+
+    def documents(self) -> list[dict]:
+        """Every document: id, source, title and chunk count."""
+        got = self._query(
+            "SELECT d.doc_id, d.source, d.title, d.format, COUNT(c.row) FROM docs d "
+            "LEFT JOIN chunks c USING (doc_id) GROUP BY d.doc_id ORDER BY d.doc_id"
+        )
+        return [
+            {"doc_id": a, "source": b, "title": t, "format": f, "chunks": n}
+            for a, b, t, f, n in got
+        ]
+
+    def doc_infos(self) -> dict[str, DocInfo]:
+        got = self._query("SELECT doc_id, source, root, content_hash, mtime, size FROM docs")
+        return {r[0]: DocInfo(*r) for r in got}
+
+    def chunk_rows_for_docs(self, doc_ids: set[str]) -> np.ndarray:
+        """Rows (ascending) whose chunk belongs to one of ``doc_ids``."""
+        mask = np.zeros(len(self.doc_ids), dtype=bool)
+        for i, d in enumerate(self.doc_ids):
+            mask[i] = d in doc_ids
+        return np.flatnonzero(mask[self.row_doc]) if len(self.row_doc) else np.zeros(0, np.int64)
+
+
+@dataclass
+class NewGeneration:
+    """Everything the next generation holds besides what it keeps from the current one."""
+
+    keep_rows: np.ndarray  # rows of the current generation to carry over, ascending
+    keep_doc_ids: set[str]
+    new_docs: list[Document]
+    new_chunks: list[Chunk]
+    new_vectors: np.ndarray
+    manifest: dict
+
+
+def write_generation(
+    index_dir: Path,
+    current: IndexReader | None,
+    gen: NewGeneration,
+    bm25_tokens: list[list[str]],
+    dense_kind: str,
+) -> Path:
+    """Write a generation beside the current one and switch CURRENT to it atomically.
+
+    ``bm25_tokens`` are the tokens of every row of the new generation, in row order
+    (kept rows first, then new chunks).
+    """
+    generation = int(gen.manifest["generation"])
+    final = index_dir / gen_name(generation)
+    tmp = index_dir / f".{gen_name(generation)}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    now = time.time()
+    db = sqlite3.connect(tmp / "meta.sqlite")
+    try:
+        db.executescript(SCHEMA)
+        n_keep = len(gen.keep_rows)
+        if current is not None:
+            db.execute("ATTACH DATABASE ? AS old", (f"file:{current.path / 'meta.sqlite'}",))
+            db.execute("CREATE TEMP TABLE keep_docs (doc_id TEXT PRIMARY KEY)")
+            db.executemany("INSERT INTO keep_docs VALUES (?)", [(d,) for d in gen.keep_doc_ids])
+            db.execute("INSERT INTO docs SELECT * FROM old.docs WHERE doc_id IN keep_docs")
+            # Kept chunks are renumbered 0..n_keep-1 in their old order.
+            db.execute(
+                "INSERT INTO chunks SELECT ROW_NUMBER() OVER (ORDER BY row) - 1, chunk_id, doc_id, "
+                'chunk_no, start, "end", section, page, text FROM old.chunks '
+                "WHERE doc_id IN keep_docs ORDER BY row"
+            )
+            got = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+            if got != n_keep:
+                raise IndexCorruptError(f"kept {got} chunks, expected {n_keep}")
+            db.commit()
+            db.execute("DETACH DATABASE old")
+        db.executemany(
+            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            [docs_row(d, now) for d in gen.new_docs],
+        )
+        db.executemany(
+            "INSERT INTO chunks VALUES (?,?,?,?,?,?,?,?,?)",
+            [
+                (n_keep + i, c.chunk_id, c.doc_id, c.chunk_no, c.start, c.end, c.section, c.page,
+                 c.text)
+                for i, c in enumerate(gen.new_chunks)
+            ],
+        )
+        db.commit()
+    finally:
+        db.close()
+
+    old_vectors = (
+        current.dense.vectors()[gen.keep_rows]
+        if current is not None and len(gen.keep_rows)
+        else np.zeros((0, gen.new_vectors.shape[1]), dtype=np.float32)
+    )
+    vectors = np.concatenate([old_vectors, gen.new_vectors]).astype(np.float32)
+    DenseIndex.build(vectors, dense_kind).save(tmp / "dense.faiss")  # type: ignore[arg-type]
+    BM25Index.build(bm25_tokens).save(tmp)
+    (tmp / "manifest.json").write_text(json.dumps(gen.manifest, indent=2))
+
+    for f in tmp.iterdir():
+        fsync_path(f)
+    fsync_path(tmp)
+    if final.exists():  # left by a crash after the rename but before CURRENT moved
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_path(index_dir)
+    atomic_write_text(index_dir / CURRENT, final.name + "\n")
+    _prune(index_dir, keep={final.name, current.path.name if current else ""})
+    return final
+
+
+def _prune(index_dir: Path, keep: set[str]) -> None:
+    """Delete generations older than the previous one (readers may still hold the previous)."""
+    for p in index_dir.iterdir():
+        if p.name.startswith("gen-") and p.is_dir() and p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def clean_stale(index_dir: Path) -> list[str]:
+    """Remove temporary folders that a crashed writer left behind (call under the lock)."""
+    removed = []
+    for p in index_dir.glob(".gen-*.tmp-*"):
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p.name)
+    return removed
+
+
+def read_last_run(index_dir: Path) -> dict | None:
+    try:
+        return json.loads((Path(index_dir) / LAST_RUN).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_last_run(index_dir: Path, run: dict) -> None:
+    atomic_write_text(Path(index_dir) / LAST_RUN, json.dumps(run, indent=2))

@@ -1,0 +1,78 @@
+"""Value types shared by every stage. Frozen: a stage returns new values, never edits old ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document, as text, with where its sections and pages start."""
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    root: str = ""
+    format: str = "txt"
+    # (offset into text, heading) pairs, sorted by offset; a heading applies until the next one.
+    sections: tuple[tuple[int, str], ...] = ()
+    # (offset into text, 1-based page number) pairs, sorted by offset (PDF only).
+    pages: tuple[tuple[int, int], ...] = ()
+    content_hash: str = ""
+    mtime: float = 0.0
+    size: int = 0
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    chunk_no: int
+    text: str
+    start: int
+    end: int
+    title: str = ""
+    section: str = ""
+    page: int | None = None
+    source: str = ""
+
+    @property
+    def chunk_id(self) -> str:
+        return chunk_id(self.doc_id, self.chunk_no)
+
+
+def chunk_id(doc_id: str, chunk_no: int) -> str:
+    return f"{doc_id}#{chunk_no}"
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A retrieved chunk with the evidence of every stage that found it (ranks are 1-based)."""
+
+    chunk: Chunk
+    score: float
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
+    bm25_score: float | None = None
+    dense_score: float | None = None
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        c = self.chunk
+        return {
+            "doc_id": c.doc_id,
+            "chunk_id": c.chunk_id,
+            "source": c.source,
+            "title": c.title,
+            "section": c.section,
+            "span": [c.start, c.end],
+            "page": c.page,
+            "text": c.text,
+            "score": self.score,
+            "bm25_rank": self.bm25_rank,
+            "dense_rank": self.dense_rank,
+            "bm25_score": self.bm25_score,
+            "dense_score": self.dense_score,
+        }

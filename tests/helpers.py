@@ -1,0 +1,89 @@
+"""Test doubles that are real implementations: a keyword embedder and a minimal PDF writer."""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from mcp_rag.lexical import tokenize
+
+
+class KeywordEmbedder:
+    """A real Embedder: hashed bag of words, L2-normalised. Predictable: shared words = similar.
+
+    ``delay`` seconds per text make builds slow enough to interrupt in crash tests.
+    """
+
+    def __init__(self, dim: int = 256, name: str = "test/keyword-hash", delay: float = 0.0):
+        self.name = name
+        self.dim = dim
+        self.delay = delay
+        self.calls = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def _vec(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dim, dtype=np.float32)
+        for tok in tokenize(text):
+            v[zlib.crc32(tok.encode()) % self.dim] += 1.0
+        n = np.linalg.norm(v)
+        return v / n if n else v
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            if self.delay:
+                time.sleep(self.delay)
+            out[i] = self._vec(t)
+            self.calls += 1
+            if progress:
+                progress(1)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._vec(text)
+
+
+def minimal_pdf(pages: list[str], title: str | None = None) -> bytes:
+    """A valid PDF with one line of Helvetica text per page (no library needed)."""
+    objs: list[bytes] = []
+    n_pages = len(pages)
+    font_id = 3 + 2 * n_pages
+    kids = " ".join(f"{3 + 2 * i} 0 R" for i in range(n_pages))
+    objs.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    for i, text in enumerate(pages):
+        page_id, content_id = 3 + 2 * i, 4 + 2 * i
+        assert page_id
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R "
+            f"/Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()
+        )
+        safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({safe}) Tj ET".encode()
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
+    info_id = None
+    if title:
+        objs.append(f"<< /Title ({title}) >>".encode())
+        info_id = len(objs)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    trailer = f"<< /Size {len(objs) + 1} /Root 1 0 R"
+    if info_id:
+        trailer += f" /Info {info_id} 0 R"
+    out += f"trailer\n{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)

@@ -1,0 +1,92 @@
+"""The command line, through click's runner (same process, real index on disk)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from helpers import KeywordEmbedder
+
+from mcp_rag import cli as cli_mod
+from mcp_rag.cli import cli
+
+
+@pytest.fixture
+def runner(monkeypatch):
+    # The CLI loads the embedder named by settings; give it the keyword embedder instead.
+    monkeypatch.setattr(cli_mod, "_load_embedder", lambda s: KeywordEmbedder())
+    import mcp_rag.pipeline as pipeline
+
+    real_init = pipeline.Pipeline.__init__
+
+    def init(self, settings, embedder=None, reader=None):
+        real_init(self, settings, embedder or KeywordEmbedder(), reader)
+
+    monkeypatch.setattr(pipeline.Pipeline, "__init__", init)
+    return CliRunner()
+
+
+def test_index_status_search_remove(runner, tmp_path, sample_dir):
+    idx = str(tmp_path / "idx")
+    r = runner.invoke(cli, ["--index", idx, "index", str(sample_dir), "-q"])
+    assert r.exit_code == 0, r.output
+    assert "added 6" in r.output and "generation 1" in r.output
+    r = runner.invoke(cli, ["--index", idx, "index", str(sample_dir), "--json"])
+    rep = json.loads(r.output)
+    assert (rep["unchanged"], rep["embedded_chunks"], rep["changed"]) == (6, 0, False)
+
+    r = runner.invoke(cli, ["--index", idx, "status", "--json"])
+    st = json.loads(r.output)
+    assert st["docs"] == 6 and st["generation"] == 1 and st["chunks"] > 6
+    assert st["models"]["embedder"]["name"] == "test/keyword-hash"
+    assert {k: st["last_run"][k] for k in ("added", "updated", "removed", "unchanged",
+                                            "embedded_chunks")} == {
+        "added": 0, "updated": 0, "removed": 0, "unchanged": 6, "embedded_chunks": 0
+    }
+    r = runner.invoke(cli, ["--index", idx, "status"])
+    assert "documents  6" in r.output
+
+    r = runner.invoke(cli, ["--index", idx, "search", "KB-ERR-2847", "-k", "2", "--json"])
+    out = json.loads(r.output)
+    assert out["query"] == "KB-ERR-2847"
+    first = out["results"][0]
+    assert set(first) >= {"doc_id", "chunk_id", "source", "title", "section", "text", "score",
+                          "bm25_rank", "dense_rank"}
+    assert first["doc_id"] == "support/error-codes.md"
+    assert set(out["timings_ms"]) >= {"bm25", "dense", "fusion"}
+
+    r = runner.invoke(cli, ["--index", idx, "search", "KB-ERR-2847", "-k", "1"])
+    assert r.exit_code == 0
+    assert r.output.startswith("1. support/error-codes.md § Error codes > KB-ERR-2847")
+
+    r = runner.invoke(cli, ["--index", idx, "search", "refund", "--doc-id-prefix", "support/",
+                            "--json"])
+    assert all(x["doc_id"].startswith("support/") for x in json.loads(r.output)["results"])
+
+    r = runner.invoke(cli, ["--index", idx, "remove", "README.md"])
+    assert "removed 1 documents; generation 2" in r.output
+
+
+def test_errors_are_one_line_with_the_fix(runner, tmp_path):
+    idx = str(tmp_path / "nothing")
+    r = runner.invoke(cli, ["--index", idx, "search", "hello"])
+    assert r.exit_code == 1
+    assert "Error: no index at" in r.output and "mcp-rag index PATH..." in r.output
+    r = runner.invoke(cli, ["--index", idx, "search", "hello", "-k", "0"])
+    assert r.exit_code == 2 and "0 is not in the range 1<=x<=50" in r.output
+    r = runner.invoke(cli, ["--index", idx, "index", str(tmp_path / "missing")])
+    assert r.exit_code == 1 and "no such file or folder" in r.output
+    r = runner.invoke(cli, ["--index", idx, "index", str(tmp_path), "--chunk-tokens", "1"])
+    assert r.exit_code == 2 and "chunk_tokens" in r.output
+
+
+def test_models_list_reports_missing_pack(runner, tmp_path):
+    r = runner.invoke(cli, ["--models-dir", str(tmp_path), "models", "list", "--json"])
+    rows = json.loads(r.output)
+    assert {x["name"] for x in rows} == {
+        "BAAI/bge-small-en-v1.5",
+        "cross-encoder/ms-marco-MiniLM-L-12-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
+    }
+    assert not any(x["present"] for x in rows)

@@ -1,0 +1,319 @@
+"""The persisted hybrid index: incremental runs, generations, corruption, crashes, search."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from helpers import KeywordEmbedder
+
+from mcp_rag.errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    QueryError,
+)
+from mcp_rag.indexer import index_paths, remove_docs
+from mcp_rag.pipeline import Pipeline
+from mcp_rag.store import IndexReader, read_current, read_last_run, write_lock
+
+
+def build(settings, paths, embedder, **kw):
+    return index_paths(settings.index, paths, embedder, quiet=True, **kw)
+
+
+def search(settings, embedder, query, **kw):
+    return Pipeline(settings, embedder=embedder).search(query, **kw)
+
+
+def test_first_run_indexes_sample_and_second_run_embeds_nothing(settings, sample_dir, embedder):
+    r1 = build(settings, [sample_dir], embedder)
+    assert (r1.added, r1.updated, r1.removed, r1.unchanged) == (6, 0, 0, 0)
+    assert r1.embedded_chunks == embedder.calls > 0
+    assert r1.generation == 1
+    calls = embedder.calls
+    r2 = build(settings, [sample_dir], embedder)
+    assert (r2.added, r2.updated, r2.removed, r2.unchanged, r2.embedded_chunks) == (0, 0, 0, 6, 0)
+    assert embedder.calls == calls
+    assert r2.generation == 1 and not r2.changed
+    assert read_last_run(settings.index)["unchanged"] == 6
+    reader = IndexReader(settings.index)
+    assert reader.manifest["counts"] == {"docs": 6, "chunks": r1.embedded_chunks}
+    assert {d["doc_id"] for d in reader.documents()} == {
+        "README.md",
+        "policies/refund-policy.md",
+        "policies/refund-policy-2023.md",
+        "support/error-codes.md",
+        "support/onboarding.txt",
+        "support/sla-tiers.html",
+    }
+
+
+def test_change_add_delete_embed_only_what_changed(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    onboarding_chunks = len(
+        [c for c in IndexReader(settings.index).documents() if c["doc_id"].endswith(".txt")]
+    )
+    assert onboarding_chunks == 1
+    (sample_dir / "support" / "onboarding.txt").write_text(
+        "Onboarding\n\nBadges are collected at reception on the first day."
+    )
+    (sample_dir / "support" / "new.md").write_text("# Parking\n\nParking is free after 6pm.")
+    (sample_dir / "policies" / "refund-policy-2023.md").unlink()
+    before = embedder.calls
+    r = build(settings, [sample_dir], embedder)
+    assert (r.added, r.updated, r.removed, r.unchanged) == (1, 1, 1, 4)
+    assert r.embedded_chunks == embedder.calls - before == 2
+    assert r.generation == 2
+    res = search(settings, embedder, "badges reception", k=1)
+    assert res.hits[0].chunk.doc_id == "support/onboarding.txt"
+    assert res.generation == 2
+    ids = {d["doc_id"] for d in IndexReader(settings.index).documents()}
+    assert "policies/refund-policy-2023.md" not in ids and "support/new.md" in ids
+
+
+def test_same_content_new_mtime_is_unchanged(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    f = sample_dir / "support" / "error-codes.md"
+    os.utime(f, (time.time() + 100, time.time() + 100))
+    r = build(settings, [sample_dir], embedder)
+    assert (r.added, r.updated, r.unchanged, r.embedded_chunks, r.changed) == (0, 0, 6, 0, False)
+
+
+def test_other_roots_stay_and_single_files_do_not_remove_siblings(tmp_path, settings, embedder):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "one.md").write_text("# One\n\nApples are red.")
+    (a / "two.md").write_text("# Two\n\nBananas are yellow.")
+    (b / "three.txt").write_text("Cherries are dark red.")
+    build(settings, [a / "one.md"], embedder)
+    build(settings, [a / "two.md"], embedder)
+    build(settings, [b], embedder)
+    assert {d["doc_id"] for d in IndexReader(settings.index).documents()} == {
+        "one.md", "two.md", "three.txt",
+    }
+    (b / "three.txt").unlink()
+    r = build(settings, [b], embedder)
+    assert r.removed == 1
+    assert {d["doc_id"] for d in IndexReader(settings.index).documents()} == {"one.md", "two.md"}
+
+
+def test_same_relative_path_under_two_roots_gets_distinct_ids(tmp_path, settings, embedder):
+    for root, word in (("x", "xylophone"), ("y", "yodel")):
+        (tmp_path / root).mkdir()
+        (tmp_path / root / "README.md").write_text(f"# R\n\n{word}")
+    build(settings, [tmp_path / "x"], embedder)
+    build(settings, [tmp_path / "y"], embedder)
+    ids = {d["doc_id"] for d in IndexReader(settings.index).documents()}
+    assert ids == {"README.md", "y/README.md"}
+
+
+def test_remove_by_id_prefix_and_path(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    r = remove_docs(settings.index, ["README.md"])
+    assert r.removed == 1 and r.generation == 2
+    r = remove_docs(settings.index, ["policies/"])
+    assert r.removed == 2
+    r = remove_docs(settings.index, [str(sample_dir / "support" / "sla-tiers.html")])
+    assert r.removed == 1
+    r = remove_docs(settings.index, ["nothing-like-this"])
+    assert r.removed == 0 and "matches no indexed document" in r.warnings[0]
+    assert {d["doc_id"] for d in IndexReader(settings.index).documents()} == {
+        "support/error-codes.md", "support/onboarding.txt",
+    }
+    assert search(settings, embedder, "refund annual plan").hits[0].chunk.doc_id.startswith(
+        "support/"
+    )
+
+
+def test_jsonl_corpus_keeps_ids_and_removes_vanished_lines(tmp_path, settings, embedder):
+    f = tmp_path / "corpus.jsonl"
+    rows = [{"_id": f"d{i}", "title": f"T{i}", "text": f"word{i} shared"} for i in range(5)]
+    f.write_text("\n".join(json.dumps(r) for r in rows))
+    assert build(settings, [f], embedder).added == 5
+    f.write_text("\n".join(json.dumps(r) for r in rows[:3] + [{**rows[3], "text": "changed"}]))
+    r = build(settings, [f], embedder)
+    assert (r.added, r.updated, r.removed, r.unchanged, r.embedded_chunks) == (0, 1, 1, 3, 1)
+    assert search(settings, embedder, "word2", k=1).hits[0].chunk.doc_id == "d2"
+
+
+def test_model_or_chunking_change_needs_rebuild(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    other = KeywordEmbedder(name="test/other")
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        build(settings, [sample_dir], other)
+    with pytest.raises(IndexMismatchError, match="chunking"):
+        build(settings, [sample_dir], embedder, target_tokens=50)
+    r = build(settings, [sample_dir], other, rebuild=True)
+    assert r.added == 6 and r.generation == 2
+    with pytest.raises(IndexMismatchError, match="built with embedder 'test/other'"):
+        Pipeline(settings, embedder=embedder)
+
+
+def test_missing_index_names_the_fix(settings, embedder):
+    with pytest.raises(IndexNotFoundError, match=r"mcp-rag index PATH\.\.\. --index"):
+        Pipeline(settings, embedder=embedder)
+
+
+@pytest.mark.parametrize("victim", ["manifest.json", "dense.faiss", "meta.sqlite", "bm25.npz"])
+def test_corrupt_index_names_the_fix_and_rebuild_recovers(settings, sample_dir, embedder, victim):
+    build(settings, [sample_dir], embedder)
+    gen = settings.index / read_current(settings.index)
+    (gen / victim).write_bytes(b"garbage" * 10)
+    with pytest.raises(IndexCorruptError, match="--rebuild"):
+        Pipeline(settings, embedder=embedder)
+    with pytest.raises(IndexCorruptError):
+        build(settings, [sample_dir], embedder)
+    r = build(settings, [sample_dir], embedder, rebuild=True)
+    assert r.added == 6
+    assert search(settings, embedder, "refund").hits
+
+
+def test_second_writer_is_refused(settings, sample_dir, embedder):
+    with write_lock(settings.index), pytest.raises(IndexBusyError, match="another process"):
+        build(settings, [sample_dir], embedder)
+
+
+def test_old_generations_are_pruned_but_previous_kept(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    for i in range(3):
+        (sample_dir / f"extra{i}.md").write_text(f"# E{i}\n\nextra {i}")
+        build(settings, [sample_dir], embedder)
+    gens = sorted(p.name for p in settings.index.glob("gen-*"))
+    assert gens == ["gen-000003", "gen-000004"]
+    assert read_current(settings.index) == "gen-000004"
+
+
+def test_reader_sees_new_generation_via_refresh(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    p = Pipeline(settings, embedder=embedder)
+    (sample_dir / "zebra.md").write_text("# Zebra\n\nZebras have stripes.")
+    build(settings, [sample_dir], embedder)
+    assert p.search("zebra stripes", k=1).hits[0].chunk.doc_id != "zebra.md"
+    assert p.refresh() is True
+    assert p.search("zebra stripes", k=1).hits[0].chunk.doc_id == "zebra.md"
+    assert p.refresh() is False
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {tests!r})
+    from helpers import KeywordEmbedder
+    from mcp_rag.indexer import index_paths
+    print("started", flush=True)
+    index_paths({index!r}, [{docs!r}], KeywordEmbedder(delay=0.05), quiet=True)
+    print("finished", flush=True)
+    """
+)
+
+
+def test_crash_mid_build_leaves_previous_generation_usable(tmp_path, settings, sample_dir):
+    emb = KeywordEmbedder()
+    build(settings, [sample_dir], emb)
+    for i in range(200):
+        (sample_dir / f"bulk{i}.txt").write_text(f"Bulk document {i} about topic{i}.")
+    script = CRASH_SCRIPT.format(
+        tests=str(Path(__file__).parent), index=str(settings.index), docs=str(sample_dir)
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
+        assert proc.stdout.readline().strip() == "started"
+        time.sleep(2.0)  # 200 chunks x 50 ms = 10 s of embedding: killed well inside it
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert read_current(settings.index) == "gen-000001"
+    res = search(settings, emb, "KB-ERR-2847", k=1)
+    assert res.generation == 1
+    assert res.hits[0].chunk.doc_id == "support/error-codes.md"
+    # The next run finishes the job.
+    r = build(settings, [sample_dir], emb)
+    assert r.added == 200 and r.generation == 2
+    assert list(settings.index.glob(".gen-*")) == []
+
+
+def test_crash_after_generation_written_but_before_switch(settings, sample_dir, embedder,
+                                                          monkeypatch):
+    build(settings, [sample_dir], embedder)
+    (sample_dir / "late.md").write_text("# Late\n\nLate arrival.")
+    import mcp_rag.store as store
+
+    def boom(*a, **k):
+        raise OSError("disk vanished")
+
+    monkeypatch.setattr(store, "atomic_write_text", boom)
+    with pytest.raises(OSError, match="disk vanished"):
+        build(settings, [sample_dir], embedder)
+    monkeypatch.undo()
+    assert read_current(settings.index) == "gen-000001"
+    assert search(settings, embedder, "late arrival", k=1).generation == 1
+    r = build(settings, [sample_dir], embedder)
+    assert r.added == 1 and read_current(settings.index) == f"gen-{r.generation:06d}"
+
+
+def test_search_modes_filters_cap_and_errors(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    p = Pipeline(settings, embedder=embedder)
+    hybrid = p.search("KB-ERR-2847 storage quota", k=3)
+    assert hybrid.hits[0].chunk.doc_id == "support/error-codes.md"
+    top = hybrid.hits[0]
+    assert top.bm25_rank == 1 and top.dense_rank is not None
+    assert top.score == pytest.approx(1 / 61 + 1 / (60 + top.dense_rank))
+    assert set(hybrid.timings_ms) >= {"bm25", "embed_query", "dense", "fusion", "total"}
+    bm = p.search("KB-ERR-2847", mode="bm25", k=2)
+    assert bm.hits[0].dense_rank is None and bm.hits[0].score == bm.hits[0].bm25_score
+    dn = p.search("KB-ERR-2847", mode="dense", k=2)
+    assert dn.hits[0].bm25_rank is None and dn.hits[0].score == dn.hits[0].dense_score
+    only = p.search("refund", k=10, filters={"doc_id_prefix": "support/"})
+    assert only.hits and all(h.chunk.doc_id.startswith("support/") for h in only.hits)
+    html = p.search("refund incident", k=10, filters={"source": "*.html"})
+    assert html.hits and {h.chunk.doc_id for h in html.hits} == {"support/sla-tiers.html"}
+    capped = p.search("refund policy plan annual monthly", k=10)
+    per_doc: dict[str, int] = {}
+    for h in capped.hits:
+        per_doc[h.chunk.doc_id] = per_doc.get(h.chunk.doc_id, 0) + 1
+    assert max(per_doc.values()) <= settings.max_chunks_per_doc
+    c = top.chunk
+    doc = p.reader.document(c.doc_id)
+    assert doc.text[c.start : c.end] == c.text
+    with pytest.raises(QueryError, match="query is empty"):
+        p.search("   ")
+    with pytest.raises(QueryError, match="over the limit"):
+        p.search("x" * 5000)
+    with pytest.raises(QueryError, match="k of 51 is out of range"):
+        p.search("refund", k=51)
+    with pytest.raises(QueryError, match="unknown filter field"):
+        p.search("refund", filters={"author": "me"})
+    with pytest.raises(QueryError, match="mode 'magic'"):
+        p.search("refund", mode="magic")
+
+
+def test_hnsw_index_option(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder, dense_kind="hnsw")
+    assert IndexReader(settings.index).dense.kind == "hnsw"
+    assert search(settings, embedder, "KB-ERR-2847").hits[0].chunk.doc_id == (
+        "support/error-codes.md"
+    )
+
+
+def test_stale_temporary_generation_is_cleaned(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    stale = settings.index / ".gen-000002.tmp-99999"
+    stale.mkdir()
+    (stale / "meta.sqlite").write_bytes(b"half written")
+    assert search(settings, embedder, "refund").generation == 1  # readers ignore it
+    (sample_dir / "more.md").write_text("# More\n\nMore text.")
+    r = build(settings, [sample_dir], embedder)
+    assert not stale.exists()
+    assert r.generation == 2

@@ -1,0 +1,118 @@
+"""The real offline pack: both embedder backends, and retrieval quality end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import SAMPLE, SCIFACT
+
+from mcp_rag.embedding import OnnxEmbedder, load_embedder
+from mcp_rag.indexer import index_paths
+from mcp_rag.models import resolve
+from mcp_rag.pipeline import Pipeline
+from mcp_rag.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bge(models_dir):
+    return load_embedder(resolve("bge-small", models_dir, "embedder"))
+
+
+def test_onnx_bge_vectors_are_normalised_and_batch_independent(bge, models_dir):
+    assert isinstance(bge, OnnxEmbedder) and bge.dim == 384
+    texts = ["Refunds are issued within 10 business days.", "Zebras have stripes.", "P1"]
+    together = bge.embed_documents(texts)
+    alone = np.stack([bge.embed_documents([t])[0] for t in texts])
+    np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    # batch_size 1 (the default): a text's vector never depends on its neighbours
+    np.testing.assert_array_equal(together, alone)
+    q = bge.embed_query("how long does a refund take?")
+    assert int(np.argmax(together @ q)) == 0
+    # the bge query prefix is applied to queries only
+    assert not np.allclose(q, bge.embed_documents(["how long does a refund take?"])[0])
+    assert bge.count_tokens("KB-ERR-2847") > 1
+
+
+def test_sentence_transformers_backend_with_pack_minilm(models_dir):
+    ref = resolve("sentence-transformers/all-MiniLM-L6-v2", models_dir, "embedder")
+    assert ref.backend == "st"
+    emb = load_embedder(ref)
+    assert emb.dim == 384 and emb.name == "sentence-transformers/all-MiniLM-L6-v2"
+    v = emb.embed_documents(["A cat sits on the mat.", "Quarterly revenue grew 8%."])
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
+    q = emb.embed_query("a kitten on a rug")
+    assert int(np.argmax(v @ q)) == 0
+    assert emb.count_tokens("hello world") == 2
+
+
+def test_sample_knowledge_base_through_the_cli(tmp_path, models_dir):
+    env = {**os.environ, "MCP_RAG_MODELS": str(models_dir), "MCP_RAG_INDEX": str(tmp_path / "i")}
+    run = [sys.executable, "-m", "mcp_rag"]
+    subprocess.run([*run, "index", str(SAMPLE), "-q"], check=True, env=env, capture_output=True)
+
+    def top(query: str, n: int = 1) -> list[str]:
+        out = subprocess.run(
+            [*run, "search", query, "--json", "-k", str(n)],
+            check=True, env=env, capture_output=True, text=True,
+        ).stdout
+        return [r["chunk_id"] for r in json.loads(out)["results"]]
+
+    assert top("What does error KB-ERR-2847 mean?")[0].startswith("support/error-codes.md")
+    assert top("response time for a P1 incident affecting more than 500 users", 2)[0].startswith(
+        "support/sla-tiers.html"
+    )
+    refund = top("can I get a refund on an annual plan after two months?", 2)
+    assert any(c.startswith("policies/refund-policy.md") for c in refund)
+    assert top("is MFA required before connecting to the VPN?")[0].startswith(
+        "support/onboarding.txt"
+    )
+
+
+def _scifact_subset(tmp_path: Path, n_queries: int, n_distractors: int, seed: int = 0):
+    queries = {}
+    for line in (SCIFACT / "queries.jsonl").read_text().splitlines():
+        q = json.loads(line)
+        queries[q["_id"]] = q["text"]
+    qrels: dict[str, set[str]] = {}
+    for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        qid, did, score = line.split("\t")
+        if int(score) > 0:
+            qrels.setdefault(qid, set()).add(did)
+    rng = random.Random(seed)
+    qids = sorted(qrels)
+    rng.shuffle(qids)
+    qids = qids[:n_queries]
+    wanted = set().union(*(qrels[q] for q in qids))
+    corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").read_text().splitlines()]
+    rel = [d for d in corpus if d["_id"] in wanted]
+    others = [d for d in corpus if d["_id"] not in wanted]
+    rng.shuffle(others)
+    f = tmp_path / "corpus.jsonl"
+    f.write_text("\n".join(json.dumps(d) for d in rel + others[:n_distractors]))
+    return f, {q: queries[q] for q in qids}, qrels
+
+
+@pytest.mark.skipif(not SCIFACT.exists(), reason="shared/datasets/scifact is not beside the repo")
+def test_scifact_subset_hybrid_finds_relevant_documents(tmp_path, bge, models_dir):
+    corpus, queries, qrels = _scifact_subset(tmp_path, n_queries=25, n_distractors=250)
+    s = Settings(index=tmp_path / "sf", models=models_dir)
+    index_paths(s.index, [corpus], bge, quiet=True)
+    p = Pipeline(s, embedder=bge)
+    recall = {}
+    for mode in ("bm25", "dense", "hybrid"):
+        found = 0
+        for qid, text in queries.items():
+            docs = {h.chunk.doc_id for h in p.search(text, k=10, mode=mode).hits}
+            found += len(docs & qrels[qid]) / len(qrels[qid])
+        recall[mode] = found / len(queries)
+    assert recall["hybrid"] >= 0.85, recall
+    assert recall["hybrid"] >= max(recall["bm25"], recall["dense"]) - 0.04, recall

@@ -1,0 +1,109 @@
+"""BM25, RRF and FAISS: each against hand-computed values or a reference implementation."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rank_bm25 import BM25Okapi
+
+from mcp_rag.dense import DenseIndex
+from mcp_rag.fusion import rrf
+from mcp_rag.lexical import BM25Index, tokenize
+
+
+def test_tokenize_lowercases_drops_stopwords_and_keeps_codes_whole():
+    assert tokenize("The KB-ERR-2847 error is NOT fatal") == [
+        "kb-err-2847", "kb", "err", "2847", "error", "not", "fatal",
+    ]
+    assert tokenize("Müller's café") == ["müller", "café"]
+
+
+def test_bm25_matches_hand_computed_score():
+    docs = [["apple", "banana"], ["apple"], ["cherry"], ["date"], ["elder"]]
+    bm = BM25Index.build(docs)
+    avgdl = 6 / 5
+    idf = math.log((5 - 1 + 0.5) / (1 + 0.5))
+    want = idf * 1 * 2.5 / (1 + 1.5 * (1 - 0.75 + 0.75 * 2 / avgdl))
+    scores = bm.scores(["banana"])
+    assert scores[0] == pytest.approx(want, rel=1e-6)
+    assert scores[1:].tolist() == [0, 0, 0, 0]
+
+
+def test_bm25_equals_rank_bm25_on_random_corpora():
+    rng = random.Random(7)
+    vocab = [f"t{i}" for i in range(40)]
+    for _ in range(20):
+        docs = [[rng.choice(vocab) for _ in range(rng.randint(0, 12))] for _ in range(30)]
+        if not any(docs):
+            continue
+        query = [rng.choice(vocab) for _ in range(rng.randint(1, 5))]
+        ours = BM25Index.build(docs).scores(query)
+        ref = BM25Okapi(docs).get_scores(query)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_bm25_search_filters_orders_and_round_trips(tmp_path):
+    docs = [tokenize(t) for t in ["red fox", "red red fox", "blue whale", "red car"]]
+    bm = BM25Index.build(docs)
+    rows, scores = bm.search("red fox", 10)
+    assert rows.tolist() == [1, 0, 3]  # whale matches nothing and is not returned
+    assert list(scores) == sorted(scores, reverse=True)
+    allowed = np.array([True, False, True, True])
+    assert bm.search("red fox", 10, allowed)[0].tolist() == [0, 3]
+    assert bm.search("red fox", 1)[0].tolist() == [1]
+    bm.save(tmp_path)
+    again = BM25Index.load(tmp_path)
+    np.testing.assert_array_equal(again.scores(["red"]), bm.scores(["red"]))
+
+
+def test_bm25_empty_corpus():
+    bm = BM25Index.build([])
+    assert bm.search("anything", 5)[0].tolist() == []
+
+
+def test_rrf_hand_computed():
+    fused = dict(rrf({"a": ["x", "y", "z"], "b": ["z", "x"]}, k=60))
+    assert fused["x"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["z"] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused["y"] == pytest.approx(1 / 62)
+    assert [key for key, _ in rrf({"a": ["x", "y", "z"], "b": ["z", "x"]})] == ["x", "z", "y"]
+
+
+def test_rrf_weights_and_zero_weight():
+    fused = rrf({"a": ["x"], "b": ["y"]}, k=1, weights={"a": 1.0, "b": 3.0})
+    assert fused == [("y", 1.5), ("x", 0.5)]
+    only_a = rrf({"a": ["x"], "b": ["y"]}, k=1, weights={"a": 1.0, "b": 0.0})
+    assert only_a == [("x", 0.5), ("y", 0.0)]
+    with pytest.raises(ValueError, match="k of 0"):
+        rrf({"a": ["x"]}, k=0)
+
+
+@given(st.lists(st.integers(), unique=True, max_size=50), st.integers(1, 100))
+def test_rrf_of_one_list_returns_it_unchanged(ranking, k):
+    assert [key for key, _ in rrf({"only": ranking}, k=k)] == ranking
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_faiss_search_filter_and_round_trip(tmp_path, kind):
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(200, 16)).astype(np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    idx = DenseIndex.build(v, kind)
+    rows, scores = idx.search(v[42], 5)
+    assert rows[0] == 42 and scores[0] == pytest.approx(1.0, abs=1e-5)
+    exact = np.argsort(-(v @ v[42]))[:5]
+    if kind == "flat":
+        assert rows.tolist() == exact.tolist()
+    allowed = np.array([3, 99, 150])
+    rows, _ = idx.search(v[42], 10, allowed)
+    assert sorted(rows.tolist()) == [3, 99, 150]
+    assert idx.search(v[42], 10, np.array([], dtype=np.int64))[0].tolist() == []
+    idx.save(tmp_path / "d.faiss")
+    again = DenseIndex.load(tmp_path / "d.faiss")
+    assert again.kind == kind
+    np.testing.assert_allclose(again.vectors(), v, atol=1e-6)
