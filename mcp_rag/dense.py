@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,12 @@ import numpy as np
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+
+
+def _omp_threads(n: int) -> None:
+    # One query at a time is searched faster on one thread (12k x 384 flat, 2 cores: 1.4 ms
+    # vs 2.6 ms), and concurrent requests then do not fight over cores. Builds use them all.
+    faiss.omp_set_num_threads(n)
 
 
 class DenseIndex:
@@ -39,7 +46,11 @@ class DenseIndex:
         else:
             index = faiss.IndexFlatIP(d)
         if len(vectors):
-            index.add(vectors)
+            _omp_threads(os.cpu_count() or 1)
+            try:
+                index.add(vectors)
+            finally:
+                _omp_threads(1)
         return cls(index, kind)
 
     def vectors(self) -> np.ndarray:
@@ -77,5 +88,6 @@ class DenseIndex:
     @classmethod
     def load(cls, path: Path) -> DenseIndex:
         index = faiss.read_index(str(path))
+        _omp_threads(1)
         kind: Literal["flat", "hnsw"] = "hnsw" if isinstance(index, faiss.IndexHNSWFlat) else "flat"
         return cls(index, kind)

