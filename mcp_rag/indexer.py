@@ -223,7 +223,13 @@ def index_paths(
         report.embedded_chunks = len(new_chunks)
 
         kept_chunks = current.chunks(keep_rows.tolist()) if len(keep_rows) else []
-        bm25_tokens = [tokenize(index_text(c)) for c in kept_chunks + new_chunks]
+        all_chunks = kept_chunks + new_chunks
+        bar = _progress(len(all_chunks), "BM25", quiet)
+        bm25_tokens = []
+        for c in all_chunks:
+            bm25_tokens.append(tokenize(index_text(c)))
+            bar.update(1)
+        bar.close()
 
         generation = _next_generation(index_dir)
         n_docs = len(keep_doc_ids) + len(changed_docs)
