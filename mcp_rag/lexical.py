@@ -32,7 +32,7 @@ STOPWORDS = frozenset(
     off over under again further then once here there when where why how all any both each
     few more most other some such only own same so than too very s t can will just should
     now d ll m o re ve y
-    """.split()  # noqa: SIM905 - a word list reads better as text
+    """.split()
 )
 _COMPOUND = re.compile(r"\w+(?:[-_./:]\w+)*")
 _WORD = re.compile(r"\w+")

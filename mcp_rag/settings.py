@@ -60,6 +60,36 @@ class Settings(BaseSettings):
     max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
     k: int = Field(5, ge=1, le=50, description="Results returned by search.")
 
+    rerank: bool = Field(True, description="Rerank first-stage candidates with the cross-encoder.")
+    rerank_candidates: int = Field(30, ge=1, le=200, description="First-stage hits reranked.")
+    rerank_max_length: int = Field(512, ge=32, le=512, description="Tokens per query+passage.")
+    rerank_max_query_tokens: int = Field(64, ge=4, le=256)
+    rerank_weight: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Blend of the final order: RRF of the cross-encoder rank (this weight) and the "
+            "first-stage rank (1 - weight). 1.0 orders by the cross-encoder alone."
+        ),
+    )
+    relevance_floor: float | None = Field(
+        -4.0,
+        description="Cross-encoder logit under which a hit is dropped (None: no floor).",
+    )
+    selective_rerank: bool = Field(
+        False,
+        description=(
+            "Skip the cross-encoder (scoring only the top hit, for the floor) when BM25 and "
+            "dense agree on the top hit."
+        ),
+    )
+    cascade_reranker: str | None = Field(
+        None, description="A cheaper cross-encoder that trims candidates before the main one."
+    )
+    cascade_max_length: int = Field(128, ge=32, le=512)
+    cascade_keep: int = Field(10, ge=1, le=200, description="Candidates the cascade keeps.")
+
     @model_validator(mode="after")
     def _weights(self) -> Settings:
         if self.bm25_weight == 0 and self.dense_weight == 0:

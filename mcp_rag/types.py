@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,9 @@ class Hit:
     dense_rank: int | None = None
     bm25_score: float | None = None
     dense_score: float | None = None
-    extra: dict = field(default_factory=dict, compare=False)
+    first_stage_rank: int | None = None
+    rerank_score: float | None = None  # cross-encoder logit
+    relevance: float | None = None  # calibrated 0..1 (sigmoid of the logit)
 
     def to_dict(self) -> dict:
         c = self.chunk
@@ -75,4 +77,7 @@ class Hit:
             "dense_rank": self.dense_rank,
             "bm25_score": self.bm25_score,
             "dense_score": self.dense_score,
+            "first_stage_rank": self.first_stage_rank,
+            "rerank_score": self.rerank_score,
+            "relevance": self.relevance,
         }

@@ -36,7 +36,8 @@ def embedder() -> KeywordEmbedder:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(index=tmp_path / "index", models=tmp_path / "models")
+    # First stage only; the rerank tests turn the cross-encoder on themselves.
+    return Settings(index=tmp_path / "index", models=tmp_path / "models", rerank=False)
 
 
 @pytest.fixture(scope="session")

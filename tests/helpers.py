@@ -87,3 +87,28 @@ def minimal_pdf(pages: list[str], title: str | None = None) -> bytes:
         trailer += f" /Info {info_id} 0 R"
     out += f"trailer\n{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+class KeywordReranker:
+    """A real Reranker: logit = 8 * (share of query terms in the passage) - 4. Counts pairs."""
+
+    def __init__(self, name: str = "test/keyword-reranker") -> None:
+        self.name = name
+        self.pairs_seen = 0
+
+    def predict(self, pairs):
+        self.pairs_seen += len(pairs)
+        out = []
+        for q, p in pairs:
+            qt, pt = set(tokenize(q)), set(tokenize(p))
+            out.append(8.0 * len(qt & pt) / max(1, len(qt)) - 4.0)
+        return np.asarray(out, dtype=np.float32)
+
+
+class BrokenReranker:
+    """A Reranker whose model fails at inference time."""
+
+    name = "test/broken"
+
+    def predict(self, pairs):
+        raise RuntimeError("ONNX session crashed")

@@ -1,0 +1,197 @@
+"""Cross-encoder rerankers: ONNX runtime + tokenizers (default) and sentence-transformers.
+
+Two layers, as in sentence-transformers' ``CrossEncoder``: ``predict(pairs)`` gives raw
+scores (logits), ``rank(query, documents, top_k)`` sorts documents by them. A pair is
+truncated with the query kept whole up to ``max_query_tokens`` and the passage cut to
+fill ``max_length``. A pair's score never depends on the other pairs scored with it
+(one pair per model call; see ``onnx_runner``), so floors and caches can rely on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from mcp_rag.errors import ModelNotFoundError
+from mcp_rag.models import ModelRef
+from mcp_rag.onnx_runner import OnnxModel
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """What the pipeline needs from a cross-encoder."""
+
+    name: str
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray: ...
+
+
+def relevance(logit: float) -> float:
+    """Calibrated 0..1 relevance of an MS MARCO cross-encoder logit: its sigmoid."""
+    if logit >= 0:
+        return 1.0 / (1.0 + math.exp(-logit))
+    z = math.exp(logit)
+    return z / (1.0 + z)
+
+
+def rank(
+    reranker: Reranker, query: str, documents: Sequence[str], top_k: int | None = None
+) -> list[dict]:
+    """Score ``documents`` against ``query``; best first. The input list is not reordered.
+
+    Returns ``[{"corpus_id", "score", "relevance", "text"}]`` where ``corpus_id`` is the
+    document's position in ``documents`` and ``score`` the raw logit.
+
+    Example:
+        >>> rank(reranker, "refund window?", ["Refunds within 30 days.", "Cats purr."])
+        [{'corpus_id': 0, 'score': 6.1, 'relevance': 0.998, ...}, {'corpus_id': 1, ...}]
+    """
+    if not documents:
+        return []
+    scores = reranker.predict([(query, d) for d in documents])
+    order = sorted(range(len(documents)), key=lambda i: (-float(scores[i]), i))
+    out = [
+        {
+            "corpus_id": i,
+            "score": float(scores[i]),
+            "relevance": relevance(float(scores[i])),
+            "text": documents[i],
+        }
+        for i in order
+    ]
+    return out if top_k is None else out[:top_k]
+
+
+class OnnxReranker:
+    """A BERT cross-encoder (logits[B, 1]) in ONNX, run with onnxruntime on the CPU.
+
+    Args:
+        path: folder with ``model.onnx`` and ``tokenizer.json``.
+        name: the model id (recorded in results and cache keys).
+        max_length: tokens per pair, special tokens included.
+        max_query_tokens: a longer query is cut to this many tokens; the passage gets the rest.
+        batch_size: pairs per model call (1: fastest on 2 cores, and batch-independent).
+        threads: CPU threads (default: all cores).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        name: str,
+        *,
+        max_length: int = 512,
+        max_query_tokens: int = 64,
+        batch_size: int = 1,
+        threads: int | None = None,
+    ) -> None:
+        from tokenizers import Tokenizer
+
+        path = Path(path)
+        if not (path / "model.onnx").is_file() or not (path / "tokenizer.json").is_file():
+            raise ModelNotFoundError(f"{path} needs model.onnx and tokenizer.json")
+        self.name = name
+        self.max_length = max_length
+        self.max_query_tokens = max_query_tokens
+        self.batch_size = batch_size
+        self._tok = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self._specials = self._tok.num_special_tokens_to_add(is_pair=True)
+        if max_length <= max_query_tokens + self._specials:
+            raise ValueError(
+                f"max_length of {max_length} leaves no room for a passage after a "
+                f"{max_query_tokens}-token query; raise max_length or lower max_query_tokens"
+            )
+        self._model = OnnxModel(path / "model.onnx", threads)
+        out = self._model.session.get_outputs()[0]
+        if len(out.shape) != 2 or out.shape[1] not in (1, "1"):
+            log.warning("%s: output shape %s, expected [batch, 1]", name, out.shape)
+
+    def encode(self, query: str, passage: str):
+        """The model input for one pair: query truncated first, then the passage to fit."""
+        q = self._tok.encode(query, add_special_tokens=False)
+        q.truncate(self.max_query_tokens)
+        p = self._tok.encode(passage, add_special_tokens=False)
+        p.truncate(max(1, self.max_length - len(q.ids) - self._specials))
+        return self._tok.post_process(q, p)
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw logits, one per (query, passage) pair, in the order given."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        encodings = [self.encode(q, p) for q, p in pairs]
+        rows = self._model.map(encodings, lambda out, _mask: out[:, 0], self.batch_size)
+        return np.asarray(rows, dtype=np.float32)
+
+
+class SentenceTransformersReranker:
+    """Any sentence-transformers ``CrossEncoder`` (Hugging Face id or local folder), on the CPU."""
+
+    def __init__(
+        self,
+        location: str,
+        name: str,
+        *,
+        max_length: int = 512,
+        batch_size: int = 16,
+        threads: int | None = None,
+    ) -> None:
+        try:
+            import torch
+            from sentence_transformers import CrossEncoder
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ImportError(
+                "The sentence-transformers backend needs the 'st' extra: "
+                "pip install 'mcp-rag[st]' torch==2.13.0"
+            ) from e
+        if threads:
+            torch.set_num_threads(threads)
+        self.name = name
+        self.batch_size = batch_size
+        self._identity = torch.nn.Identity()
+        self._model = CrossEncoder(location, device="cpu", max_length=max_length)
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        scores = self._model.predict(
+            [list(p) for p in pairs],
+            batch_size=self.batch_size,
+            activation_fn=self._identity,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
+
+
+def load_reranker(
+    ref: ModelRef,
+    *,
+    max_length: int = 512,
+    max_query_tokens: int = 64,
+    batch_size: int = 1,
+    threads: int | None = None,
+) -> Reranker:
+    """Load the cross-encoder ``ref`` names with the backend it resolved to."""
+    log.info("loading reranker %s (%s)", ref.name, ref.backend)
+    if ref.backend == "onnx":
+        assert ref.path is not None
+        return OnnxReranker(
+            ref.path,
+            ref.name,
+            max_length=max_length,
+            max_query_tokens=max_query_tokens,
+            batch_size=batch_size,
+            threads=threads,
+        )
+    return SentenceTransformersReranker(
+        ref.location, ref.name, max_length=max_length, batch_size=max(batch_size, 16),
+        threads=threads,
+    )

@@ -1,0 +1,140 @@
+"""Reranking in the pipeline: blend, floor, fallback, selective skip and cascade."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import BrokenReranker, KeywordReranker
+
+from mcp_rag.errors import QueryError
+from mcp_rag.indexer import index_paths
+from mcp_rag.pipeline import Pipeline, blend_order
+from mcp_rag.rerank import rank, relevance
+
+
+@pytest.fixture
+def indexed(settings, sample_dir, embedder):
+    index_paths(settings.index, [sample_dir], embedder, quiet=True)
+    return settings
+
+
+def make(settings, embedder, reranker=None, cascade=None, **overrides):
+    s = settings.model_copy(update={"rerank": True, **overrides})
+    return Pipeline(s, embedder=embedder, reranker=reranker or KeywordReranker(), cascade=cascade)
+
+
+def test_blend_order_hand_computed():
+    # first-stage ranks 1, 2, 3; cross-encoder prefers the third, then the second.
+    order = blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=0.5, k=60)
+    scores = [0.5 / 63 + 0.5 / 61, 0.5 / 62 + 0.5 / 62, 0.5 / 61 + 0.5 / 63]
+    assert scores[0] == pytest.approx(scores[2]) and scores[1] < scores[0]
+    assert order == [0, 2, 1]  # the tie is broken by the first-stage rank
+    assert blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0) == [2, 1, 0]
+    assert blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0) == [0, 1, 2]
+
+
+def test_rank_sorts_without_touching_the_input_and_calibrates():
+    docs = ["cats purr", "refund within 30 days", "refund"]
+    before = list(docs)
+    got = rank(KeywordReranker(), "refund 30 days", docs, top_k=2)
+    assert [g["corpus_id"] for g in got] == [1, 2]
+    assert got[0]["text"] == "refund within 30 days"
+    assert got[0]["relevance"] == pytest.approx(1 / (1 + math.exp(-got[0]["score"])))
+    assert docs == before
+    assert relevance(0.0) == 0.5 and relevance(-800) == 0.0 and relevance(800) == 1.0
+
+
+def test_reranked_search_reports_scores_ranks_and_timing(indexed, embedder):
+    p = make(indexed, embedder)
+    res = p.search("KB-ERR-2847 storage quota exceeded", k=3)
+    assert res.reranked and res.rerank_reason is None and not res.no_answer
+    assert res.reranker == "test/keyword-reranker"
+    top = res.hits[0]
+    assert top.chunk.doc_id == "support/error-codes.md"
+    assert top.rerank_score is not None and top.first_stage_rank is not None
+    assert top.relevance == pytest.approx(relevance(top.rerank_score))
+    assert res.best_score == max(h.rerank_score for h in res.hits)
+    assert "rerank" in res.timings_ms
+    d = res.to_dict()
+    assert d["reranked"] is True and "rerank_score" in d["results"][0]
+
+
+def test_weight_one_is_cross_encoder_order_and_zero_is_first_stage(indexed, embedder):
+    q = "refund annual plan cancel prorated months fee"
+    ce_only = make(indexed, embedder, rerank_weight=1.0, relevance_floor=None).search(q, k=8)
+    scores = [h.rerank_score for h in ce_only.hits]
+    assert scores == sorted(scores, reverse=True)
+    first = make(indexed, embedder, rerank_weight=0.0, relevance_floor=None).search(q, k=8)
+    assert [h.first_stage_rank for h in first.hits] == list(range(1, 9))
+
+
+def test_floor_drops_weak_hits_and_says_no_answer(indexed, embedder):
+    p = make(indexed, embedder, relevance_floor=0.0)
+    res = p.search("zebra migration serengeti", k=5)
+    assert res.no_answer and res.hits == []
+    assert res.best_score is not None and res.best_score < 0.0
+    some = p.search("refund policy annual plan", k=10)
+    assert not some.no_answer
+    assert all(h.rerank_score >= 0.0 for h in some.hits)
+    unfloored = make(indexed, embedder, relevance_floor=None).search("zebra migration", k=5)
+    assert unfloored.hits and not unfloored.no_answer
+
+
+def test_broken_reranker_falls_back_to_first_stage(indexed, embedder):
+    p = make(indexed, embedder, reranker=BrokenReranker())
+    res = p.search("KB-ERR-2847", k=3)
+    assert not res.reranked
+    assert "reranker failed: RuntimeError: ONNX session crashed" in res.rerank_reason
+    assert res.hits and res.hits[0].rerank_score is None
+    assert [h.chunk.chunk_id for h in res.hits] == [
+        h.chunk.chunk_id for h in p.search("KB-ERR-2847", k=3, rerank=False).hits
+    ]
+
+
+def test_reranker_that_cannot_load_does_not_stop_search(indexed, embedder, tmp_path):
+    s = indexed.model_copy(update={"rerank": True, "reranker": str(tmp_path / "no-such-model")})
+    p = Pipeline(s, embedder=embedder)
+    assert p.reranker is None and "failed to load" in p.rerank_error
+    res = p.search("refund", k=2)
+    assert res.hits and not res.reranked and "failed to load" in res.rerank_reason
+
+
+def test_selective_rerank_scores_only_the_agreed_top_hit(indexed, embedder):
+    rr = KeywordReranker()
+    p = make(indexed, embedder, reranker=rr, selective_rerank=True)
+    first = p.search("KB-ERR-2847 storage quota", k=5, rerank=False)
+    assert first.hits[0].bm25_rank == 1 and first.hits[0].dense_rank == 1
+    res = p.search("KB-ERR-2847 storage quota", k=5)
+    assert not res.reranked and res.rerank_reason.startswith("skipped")
+    assert rr.pairs_seen == 1
+    assert res.hits[0].rerank_score is not None
+    assert all(h.rerank_score is None for h in res.hits[1:])
+    assert [h.chunk.chunk_id for h in res.hits] == [h.chunk.chunk_id for h in first.hits]
+
+
+def test_cascade_trims_candidates_before_the_main_reranker(indexed, embedder):
+    main, cheap = KeywordReranker("main"), KeywordReranker("cheap")
+    p = make(indexed, embedder, reranker=main, cascade=cheap, cascade_keep=4,
+             relevance_floor=None)
+    res = p.search("refund annual plan", k=10, candidates=12)
+    assert cheap.pairs_seen == 12 and main.pairs_seen == 4
+    assert len(res.hits) == 4 and res.reranked
+    assert "cascade" in res.timings_ms
+
+
+def test_candidate_bounds(indexed, embedder):
+    p = make(indexed, embedder)
+    with pytest.raises(QueryError, match="candidates of 0 is out of range"):
+        p.search("refund", candidates=0)
+    # fewer candidates than k: k are reranked all the same
+    p = make(indexed, embedder, relevance_floor=None)
+    res = p.search("refund policy", k=3, candidates=2)
+    assert len(res.hits) == 3 and all(h.rerank_score is not None for h in res.hits)
+
+
+def test_predict_is_batch_independent_for_the_test_double():
+    r = KeywordReranker()
+    pairs = [("a b", "a"), ("a b", "b c"), ("x", "y")]
+    np.testing.assert_array_equal(r.predict(pairs), np.concatenate([r.predict([p]) for p in pairs]))
