@@ -230,7 +230,10 @@ class Pipeline:
             return replace(first, hits=first.hits[:k], rerank_reason=why)
         scored = {i: lg for i, lg in zip(keep, logits, strict=True)}
         if reason is None:
-            order = [keep[j] for j in blend_order([i + 1 for i in keep], logits, s.rerank_weight)]
+            order = [
+                keep[j]
+                for j in blend_order([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
+            ]
         else:
             order = list(range(len(cands)))
         hits = []

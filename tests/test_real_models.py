@@ -116,3 +116,61 @@ def test_scifact_subset_hybrid_finds_relevant_documents(tmp_path, bge, models_di
         recall[mode] = found / len(queries)
     assert recall["hybrid"] >= 0.85, recall
     assert recall["hybrid"] >= max(recall["bm25"], recall["dense"]) - 0.04, recall
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(models_dir):
+    from mcp_rag.rerank import load_reranker
+
+    return load_reranker(resolve("cross-encoder/ms-marco-MiniLM-L-12-v2", models_dir, "reranker"))
+
+
+def test_real_cross_encoder_prefers_the_passage_that_states_the_condition(cross_encoder):
+    from mcp_rag.rerank import rank
+
+    passages = [
+        "Customers on a monthly plan may request a full refund within 30 days of the charge.",
+        "Refunds go back to the original payment method within 10 business days.",
+        "Annual plans cancelled within the first 14 days are refunded in full, with no fee.",
+        "Our annual plan includes priority support and a dedicated account manager.",
+    ]
+    got = rank(cross_encoder, "Is an annual plan cancelled in the first two weeks fully refunded?",
+               passages)
+    assert got[0]["corpus_id"] == 2
+    assert got[0]["relevance"] > 0.5 > got[-1]["relevance"]
+
+
+def test_real_cross_encoder_scores_do_not_depend_on_the_batch(cross_encoder):
+    pairs = [
+        ("what does KB-ERR-2847 mean", "KB-ERR-2847: storage quota exceeded. Uploads fail."),
+        ("what does KB-ERR-2847 mean", "KB-ERR-2874: API token expired."),
+        ("what does KB-ERR-2847 mean", "Cats purr. " * 60),
+    ]
+    together = cross_encoder.predict(pairs)
+    alone = np.concatenate([cross_encoder.predict([p]) for p in pairs])
+    np.testing.assert_array_equal(together, alone)
+    assert together[0] > together[1] > together[2]
+
+
+def test_sample_search_reranks_and_refuses_out_of_scope(tmp_path, models_dir, bge, cross_encoder):
+    s = Settings(index=tmp_path / "i", models=models_dir)
+    index_paths(s.index, [SAMPLE], bge, quiet=True)
+    p = Pipeline(s, embedder=bge, reranker=cross_encoder)
+    res = p.search("which incidents count as P1 when more than 500 users are affected?", k=3)
+    assert res.reranked and res.hits[0].chunk.doc_id == "support/sla-tiers.html"
+    assert "more than 500 users" in res.hits[0].chunk.text
+    for q in ("How do I bake sourdough bread?", "Who won the 2014 FIFA World Cup?"):
+        out = p.search(q, k=3)
+        assert out.no_answer and out.hits == [], (q, out.best_score)
+
+
+def test_cascade_with_the_pack_model_at_a_short_length(tmp_path, models_dir, bge):
+    s = Settings(index=tmp_path / "i", models=models_dir, cascade_reranker="ms-marco-minilm-l12",
+                 cascade_max_length=64, cascade_keep=4)
+    index_paths(s.index, [SAMPLE], bge, quiet=True)
+    p = Pipeline(s, embedder=bge)
+    assert p.cascade is not None and p.reranker is not None
+    res = p.search("What does error KB-ERR-2847 mean?", k=3)
+    assert res.reranked and "cascade" in res.timings_ms
+    assert res.hits[0].chunk.chunk_id.startswith("support/error-codes.md")
+    assert "KB-ERR-2847: storage quota" in res.hits[0].chunk.text
