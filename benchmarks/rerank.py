@@ -43,30 +43,35 @@ def fp32_copy(pack_dir: Path, out: Path) -> Path:
 
     g = onnx.load(str(pack_dir / "model.onnx")).graph
     init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    state = {
-        k: torch.from_numpy(v.copy())
-        for k, v in init.items()
-        if k.startswith(("bert.", "classifier."))
-    }
-    for node in g.node:
-        if node.op_type != "MatMulInteger":
-            continue
-        w_q, w_zp = node.input[1], node.input[3]
-        if w_q not in init:
-            continue  # activation x activation (attention scores)
-        scale = init[w_q.replace("_quantized", "_scale")]
-        w = (init[w_q].astype(np.float32) - init[w_zp].astype(np.float32)) * scale
-        layer = node.output[0].split("/MatMul")[0].strip("/").replace("/", ".")
-        state[layer + ".weight"] = torch.from_numpy(w.T.copy())
-    for node in g.node:  # fp32 MatMuls left unquantised (e.g. the classifier)
-        if node.op_type == "MatMul" and node.input[1] in init:
-            layer = node.output[0].split("/MatMul")[0].strip("/").replace("/", ".")
-            state.setdefault(layer + ".weight", torch.from_numpy(init[node.input[1]].T.copy()))
     model = BertForSequenceClassification(BertConfig(**L12_CONFIG)).eval()
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [m for m in missing if not m.endswith("position_ids")]
+    expected = model.state_dict()
+    state = {}
+
+    def dequantised(q: str) -> np.ndarray:
+        base = q.removesuffix("_quantized")
+        zp = init.get(base + "_zero_point", np.zeros((), np.int8)).astype(np.float32)
+        return (init[q].astype(np.float32) - zp) * init[base + "_scale"]
+
+    def put(name: str, arr: np.ndarray) -> None:
+        if name in expected:
+            state[name] = torch.from_numpy(np.array(arr, dtype=np.float32))
+
+    # A MatMul weight is [in, out] in ONNX and [out, in] in a torch Linear.
+    matmul_weights = {n.input[1] for n in g.node if n.op_type == "MatMulInteger"}
+    for name, arr in init.items():
+        if name.endswith("_quantized") and name.startswith(("bert.", "classifier.")):
+            w = dequantised(name)
+            put(name.removesuffix("_quantized"), w.T if name in matmul_weights else w)
+        elif name.startswith(("bert.", "classifier.")) and arr.dtype == np.float32:
+            put(name, arr)
+    for node in g.node:  # weights named onnx::MatMul_N: the node's output names the layer
+        if node.op_type == "MatMulInteger" and node.input[1].startswith("onnx::"):
+            layer = node.output[0].split("/MatMul")[0].strip("/").replace("/", ".")
+            put(layer + ".weight", dequantised(node.input[1]).T)
+    missing = [k for k in expected if k not in state and not k.endswith("position_ids")]
     if missing:
         raise RuntimeError(f"weights not found in the ONNX graph: {missing[:5]}")
+    model.load_state_dict(state, strict=False)
     model.save_pretrained(str(out))
     BertTokenizerFast(tokenizer_file=str(pack_dir / "tokenizer.json")).save_pretrained(str(out))
     return out
