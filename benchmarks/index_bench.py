@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcp_rag.beir import load_qrels, load_queries
 from mcp_rag.embedding import load_embedder
 from mcp_rag.indexer import index_paths
 from mcp_rag.metrics import docs_from_chunks, ndcg_at_k, recall_at_k
@@ -29,14 +30,7 @@ from mcp_rag.store import read_current
 
 
 def load_beir(dataset: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
-    queries = {}
-    for line in (dataset / "queries.jsonl").read_text().splitlines():
-        q = json.loads(line)
-        queries[q["_id"]] = q["text"]
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (dataset / "qrels" / f"{split}.tsv").read_text().splitlines()[1:]:
-        qid, did, score = line.split("\t")
-        qrels.setdefault(qid, {})[did] = int(score)
+    queries, qrels = load_queries(dataset), load_qrels(dataset, split)
     return {q: queries[q] for q in qrels if q in queries}, qrels
 
 

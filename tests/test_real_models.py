@@ -78,15 +78,10 @@ def test_sample_knowledge_base_through_the_cli(tmp_path, models_dir):
 
 
 def _scifact_subset(tmp_path: Path, n_queries: int, n_distractors: int, seed: int = 0):
-    queries = {}
-    for line in (SCIFACT / "queries.jsonl").read_text().splitlines():
-        q = json.loads(line)
-        queries[q["_id"]] = q["text"]
-    qrels: dict[str, set[str]] = {}
-    for line in (SCIFACT / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        qid, did, score = line.split("\t")
-        if int(score) > 0:
-            qrels.setdefault(qid, set()).add(did)
+    from mcp_rag.beir import load_qrels, load_queries
+
+    queries = load_queries(SCIFACT)
+    qrels = {q: {d for d, r in rels.items() if r > 0} for q, rels in load_qrels(SCIFACT).items()}
     rng = random.Random(seed)
     qids = sorted(qrels)
     rng.shuffle(qids)
