@@ -22,7 +22,9 @@ def default_models_dir() -> Path:
 class Settings(BaseSettings):
     """Everything that configures mcp-rag; env vars are ``MCP_RAG_<FIELD>``, e.g. MCP_RAG_INDEX."""
 
-    model_config = SettingsConfigDict(env_prefix="MCP_RAG_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none"
+    )
 
     index: Path = Field(Path("index_store"), description="Index directory.")
     models: Path = Field(default_factory=default_models_dir, description="Model cache directory.")

@@ -90,3 +90,16 @@ def test_models_list_reports_missing_pack(runner, tmp_path):
         "sentence-transformers/all-MiniLM-L6-v2",
     }
     assert not any(x["present"] for x in rows)
+
+
+def test_settings_precedence_flag_env_default(monkeypatch, tmp_path):
+    from mcp_rag.settings import Settings
+
+    assert Settings().relevance_floor == -5.0
+    monkeypatch.setenv("MCP_RAG_RELEVANCE_FLOOR", "none")
+    monkeypatch.setenv("MCP_RAG_INDEX", str(tmp_path / "from-env"))
+    monkeypatch.setenv("MCP_RAG_RERANK_CANDIDATES", "12")
+    s = Settings.load(index=tmp_path / "from-flag", rerank_candidates=None)
+    assert s.relevance_floor is None
+    assert s.index == tmp_path / "from-flag"  # a flag beats the environment
+    assert s.rerank_candidates == 12  # an unset flag (None) leaves the environment's value

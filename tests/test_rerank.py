@@ -138,3 +138,16 @@ def test_predict_is_batch_independent_for_the_test_double():
     r = KeywordReranker()
     pairs = [("a b", "a"), ("a b", "b c"), ("x", "y")]
     np.testing.assert_array_equal(r.predict(pairs), np.concatenate([r.predict([p]) for p in pairs]))
+
+
+def test_corrupt_model_file_falls_back_with_the_reason(indexed, embedder, tmp_path):
+    broken = tmp_path / "broken-ce"
+    broken.mkdir()
+    (broken / "model.onnx").write_bytes(b"this is not an onnx graph")
+    (broken / "tokenizer.json").write_text("{}")
+    s = indexed.model_copy(update={"rerank": True, "reranker": str(broken)})
+    p = Pipeline(s, embedder=embedder)
+    assert p.reranker is None
+    res = p.search("KB-ERR-2847", k=2)
+    assert res.hits and not res.reranked
+    assert res.rerank_reason.startswith(f"reranker {str(broken)!r} failed to load")
