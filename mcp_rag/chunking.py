@@ -100,7 +100,7 @@ def _split_long(
             cur_start, cur_tokens = None, 0
         if cur_start is None:
             cur_start = ws
-        if n > max_tokens:  # one huge "word" (a URL, a hash): cut it by characters
+        if n > max_tokens:  # one huge "word" (a URL, a hash) stands alone; models truncate it
             pieces.append(Span(cur_start, we, span.paragraph))
             cur_start, cur_tokens = None, 0
         else:

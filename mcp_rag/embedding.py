@@ -17,6 +17,7 @@ import numpy as np
 from mcp_rag.errors import ModelNotFoundError
 from mcp_rag.models import ModelRef
 from mcp_rag.onnx_runner import OnnxModel
+from mcp_rag.st_backend import import_sentence_transformers
 
 log = logging.getLogger(__name__)
 
@@ -125,20 +126,11 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         threads: int | None = None,
     ) -> None:
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as e:  # pragma: no cover - depends on the install
-            raise ImportError(
-                "The sentence-transformers backend needs the 'st' extra: "
-                "pip install 'mcp-rag[st]' torch==2.13.0"
-            ) from e
-        if threads:
-            torch.set_num_threads(threads)
+        st, _ = import_sentence_transformers(threads)
         self.name = name
         self.query_prefix = query_prefix
         self.batch_size = batch_size
-        self._model = SentenceTransformer(location, device="cpu")
+        self._model = st.SentenceTransformer(location, device="cpu")
         get_dim = getattr(self._model, "get_embedding_dimension", None) or (
             self._model.get_sentence_embedding_dimension
         )
