@@ -14,12 +14,12 @@ import numpy as np
 
 from mcp_rag.chunking import index_text
 from mcp_rag.embedding import Embedder, load_embedder
-from mcp_rag.errors import IndexMismatchError, QueryError
+from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, QueryError
 from mcp_rag.fusion import rrf
 from mcp_rag.models import resolve
 from mcp_rag.rerank import Reranker, load_reranker, relevance
 from mcp_rag.settings import Settings
-from mcp_rag.store import IndexReader
+from mcp_rag.store import IndexReader, missing_index
 from mcp_rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -99,11 +99,23 @@ class Pipeline:
         reader: IndexReader | None = None,
         reranker: Reranker | None = None,
         cascade: Reranker | None = None,
+        require_index: bool = True,
     ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self.reader = reader if reader is not None else IndexReader(settings.index)
-        want = self.reader.manifest["models"]["embedder"]["name"]
+        self._reader = reader
+        if reader is None:
+            try:
+                self._reader = IndexReader(settings.index)
+            except IndexNotFoundError:
+                if require_index:
+                    raise
+                log.warning("no index at %s yet: searches say so until one exists", settings.index)
+        want = (
+            self._reader.manifest["models"]["embedder"]["name"]
+            if self._reader is not None
+            else settings.embedder
+        )
         if embedder is None:
             if want != settings.embedder:
                 log.info("index %s was built with %s; using it for queries", settings.index, want)
@@ -149,17 +161,44 @@ class Pipeline:
             log.error("%s; serving first-stage results", reason)
             return None, reason
 
+    @property
+    def reader(self) -> IndexReader:
+        """The open index generation; IndexNotFoundError (naming the fix) if there is none."""
+        if self._reader is None:
+            self.refresh()
+        if self._reader is None:
+            raise missing_index(self.settings.index)
+        return self._reader
+
     def refresh(self) -> bool:
-        """Switch to the newest generation if another process wrote one. True if it switched."""
-        if self.reader.is_current():
+        """Switch to the newest generation if another process wrote one. True if it switched.
+
+        Cheap (one small file read) when nothing changed, so it can run before every query.
+        """
+        current = self._reader
+        if current is not None and current.is_current():
             return False
         with self._lock:
-            if not self.reader.is_current():
-                old = self.reader
-                self.reader = IndexReader(self.settings.index)
-                log.info("index generation %d -> %d", old.generation, self.reader.generation)
-                return True
-        return False
+            if self._reader is not current:
+                return True  # another thread switched already
+            try:
+                new = IndexReader(self.settings.index)
+            except IndexNotFoundError:
+                return False
+            want = new.manifest["models"]["embedder"]["name"]
+            if want != self.embedder.name:
+                new.close()
+                raise IndexMismatchError(
+                    f"the index at {self.settings.index} was rebuilt with embedder {want!r}; "
+                    f"this process has {self.embedder.name!r} loaded: restart it"
+                )
+            self._reader = new
+            log.info(
+                "index generation %s -> %d",
+                current.generation if current else "none",
+                new.generation,
+            )
+            return True
 
     def _allowed(self, reader: IndexReader, filters: Mapping[str, str] | None) -> np.ndarray | None:
         if not filters:

@@ -61,6 +61,12 @@ def rebuild_hint(index_dir: Path) -> str:
     return f"mcp-rag index PATH... --index {index_dir}"
 
 
+def missing_index(index_dir: Path) -> IndexNotFoundError:
+    return IndexNotFoundError(
+        f"no index at {index_dir}. Build one with: {rebuild_hint(index_dir)}"
+    )
+
+
 def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -135,9 +141,7 @@ class IndexReader:
         self.index_dir = Path(index_dir)
         name = read_current(self.index_dir)
         if name is None:
-            raise IndexNotFoundError(
-                f"no index at {self.index_dir}. Build one with: {rebuild_hint(self.index_dir)}"
-            )
+            raise missing_index(self.index_dir)
         self.path = self.index_dir / name
         try:
             self.manifest = json.loads((self.path / "manifest.json").read_text())
