@@ -293,6 +293,39 @@ def remove(ctx, targets):
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
 
 
+@cli.command()
+@click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio",
+              help="stdio for desktop clients; http for streamable HTTP at /mcp.")
+@click.option("--host", default="127.0.0.1", help="HTTP bind address (loopback by default).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765)
+@click.option("--allow-root", "allow_roots", multiple=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Let clients index files under this folder (repeatable; off by default).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Extra Host header values accepted over HTTP (DNS rebinding protection).")
+@click.pass_context
+@_fail_cleanly
+def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
+    """Run the MCP server (models and index loaded once, at start-up).
+
+    Example:
+
+        mcp-rag serve --transport http --port 8765
+    """
+    from mcp_rag.pipeline import Pipeline
+    from mcp_rag.server import build_server, run_http
+
+    logging.getLogger("mcp_rag").setLevel(logging.INFO)
+    s = _settings(ctx)
+    pipeline = Pipeline(s, require_index=False)
+    server = build_server(pipeline, allow_roots)
+    if transport == "stdio":
+        server.run("stdio")
+    else:
+        token = s.token.get_secret_value() if s.token else None
+        run_http(server, host, port, token, allowed_hosts)
+
+
 @cli.group()
 def models():
     """The offline model pack (pinned files from PyPI wheels)."""

@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -94,8 +94,11 @@ def index_paths(
     exclude: Sequence[str] = (),
     rebuild: bool = False,
     quiet: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
+
+    ``progress(done, total)`` is called as chunks are embedded (for MCP progress).
 
     New and changed documents are chunked and embedded; unchanged ones keep their
     vectors; documents that disappeared from the scanned folders (or files) are removed;
@@ -216,8 +219,17 @@ def index_paths(
                 chunk_document(d, embedder.count_tokens, target_tokens, overlap=overlap)
             )
         bar = _progress(len(new_chunks), "embedding", quiet)
+        done = 0
+
+        def step(n: int) -> None:
+            nonlocal done
+            done += n
+            bar.update(n)
+            if progress is not None:
+                progress(done, len(new_chunks))
+
         try:
-            vectors = embedder.embed_documents([index_text(c) for c in new_chunks], bar.update)
+            vectors = embedder.embed_documents([index_text(c) for c in new_chunks], step)
         finally:
             bar.close()
         report.embedded_chunks = len(new_chunks)

@@ -111,11 +111,10 @@ class Pipeline:
                 if require_index:
                     raise
                 log.warning("no index at %s yet: searches say so until one exists", settings.index)
-        want = (
-            self._reader.manifest["models"]["embedder"]["name"]
-            if self._reader is not None
-            else settings.embedder
-        )
+        if self._reader is not None:
+            want = self._reader.manifest["models"]["embedder"]["name"]
+        else:  # no index yet: the next one will be built with this embedder
+            want = embedder.name if embedder is not None else settings.embedder
         if embedder is None:
             if want != settings.embedder:
                 log.info("index %s was built with %s; using it for queries", settings.index, want)

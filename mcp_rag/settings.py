@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from platformdirs import user_cache_dir
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     )
     cascade_max_length: int = Field(128, ge=32, le=512)
     cascade_keep: int = Field(10, ge=1, le=200, description="Candidates the cascade keeps.")
+
+    token: SecretStr | None = Field(
+        None, description="Bearer token every HTTP request must carry (serve --transport http)."
+    )
 
     @model_validator(mode="after")
     def _weights(self) -> Settings:

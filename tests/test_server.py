@@ -1,0 +1,289 @@
+"""The MCP server through real MCP clients: in memory, over stdio, over streamable HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx2 as httpx
+import pytest
+from conftest import SAMPLE
+from helpers import BrokenReranker, KeywordEmbedder, KeywordReranker
+from mcp import Client, StdioServerParameters
+
+from mcp_rag.indexer import index_paths
+from mcp_rag.pipeline import Pipeline
+from mcp_rag.server import build_server, chunk_uri, document_uri
+
+
+@pytest.fixture
+def pipeline(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    return Pipeline(s, embedder=emb, reranker=KeywordReranker())
+
+
+async def test_tools_are_described_bounded_and_annotated(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        tools = {t.name: t for t in (await c.list_tools()).tools}
+    assert set(tools) == {"search", "rerank", "answer", "index_status"}
+    for t in tools.values():
+        assert t.description and t.title and t.output_schema
+        assert t.annotations.read_only_hint is True
+    k = tools["search"].input_schema["properties"]["k"]
+    assert (k["minimum"], k["maximum"], k["default"]) == (1, 50, 5)
+    assert tools["search"].input_schema["properties"]["query"]["maxLength"] == 2000
+    assert tools["rerank"].input_schema["properties"]["passages"]["maxItems"] == 100
+    assert "no_answer" in tools["search"].output_schema["properties"]
+
+
+async def test_search_returns_structured_and_text_results(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        r = await c.call_tool("search", {"query": "KB-ERR-2847 storage quota", "k": 2})
+    assert not r.is_error
+    out = r.structured_content
+    assert out["reranked"] and not out["no_answer"] and not out["cached"]
+    top = out["results"][0]
+    assert top["doc_id"] == "support/error-codes.md"
+    assert top["uri"] == chunk_uri(top["chunk_id"])
+    assert set(top) >= {"source", "title", "section", "span", "page", "text", "rerank_score",
+                        "relevance", "first_stage_rank", "bm25_rank", "dense_rank"}
+    assert set(out["timings_ms"]) >= {"bm25", "dense", "rerank"}
+    text = r.content[0].text
+    assert "[1]" in text and "KB-ERR-2847: storage quota exceeded" in text and top["uri"] in text
+
+
+async def test_no_answer_is_said_plainly(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        s = await c.call_tool("search", {"query": "zebra migration serengeti"})
+        a = await c.call_tool("answer", {"question": "zebra migration serengeti"})
+    assert s.structured_content["no_answer"] and s.structured_content["results"] == []
+    assert "do not contain" in s.content[0].text
+    assert a.structured_content["answered"] is False and a.structured_content["citations"] == []
+    assert "do not contain an answer" in a.content[0].text
+
+
+async def test_answer_cites_passages(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        r = await c.call_tool("answer", {"question": "KB-ERR-2847 storage quota exceeded", "k": 2})
+    out = r.structured_content
+    assert out["answered"] and out["mode"] == "passages"
+    assert "[1]" in out["answer"]
+    assert out["citations"][0]["doc_id"] == "support/error-codes.md"
+    assert 0 < out["confidence"] <= 1
+    assert "Sources:" in r.content[0].text
+
+
+async def test_rerank_tool_takes_strings_and_objects(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        r = await c.call_tool("rerank", {
+            "query": "refund within 30 days",
+            "passages": ["cats purr", {"id": "policy", "text": "refund within 30 days of charge"}],
+            "top_k": 1,
+        })
+    out = r.structured_content
+    assert [(x["id"], x["index"]) for x in out["results"]] == [("policy", 1)]
+    assert out["reranker"] == "test/keyword-reranker"
+
+
+async def test_bad_input_is_a_readable_tool_error_and_the_server_keeps_serving(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        cases = [
+            ("search", {"query": "   "}, "query is empty"),
+            ("search", {"query": "refund", "k": 0}, "greater than or equal to 1"),
+            ("search", {"query": "x" * 2001}, "at most 2000 characters"),
+            ("search", {"query": "refund", "filters": {"author": "me"}}, "unknown filter field"),
+            ("rerank", {"query": "q", "passages": []}, "at least 1 item"),
+            ("rerank", {"query": "q", "passages": ["  "]}, "passage 0 is empty"),
+            ("answer", {"question": "q", "k": 21}, "less than or equal to 20"),
+        ]
+        for tool, args, msg in cases:
+            r = await c.call_tool(tool, args)
+            assert r.is_error, (tool, args)
+            assert msg in r.content[0].text, (msg, r.content[0].text)
+        ok = await c.call_tool("search", {"query": "refund"})
+        assert not ok.is_error
+
+
+async def test_missing_index_then_built_without_restart(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": False})
+    emb = KeywordEmbedder()
+    p = Pipeline(s, embedder=emb, require_index=False)
+    async with Client(build_server(p)) as c:
+        r = await c.call_tool("search", {"query": "refund"})
+        assert r.is_error and "no index at" in r.content[0].text
+        assert "mcp-rag index" in r.content[0].text
+        index_paths(s.index, [sample_dir], emb, quiet=True)
+        r = await c.call_tool("search", {"query": "refund"})
+        assert not r.is_error and r.structured_content["generation"] == 1
+        (sample_dir / "new.md").write_text("# Parking\n\nParking is free after 6pm.")
+        index_paths(s.index, [sample_dir], emb, quiet=True)
+        r = await c.call_tool("search", {"query": "parking free"})
+        assert r.structured_content["generation"] == 2
+        assert r.structured_content["results"][0]["doc_id"] == "new.md"
+        st = await c.call_tool("index_status", {})
+        assert st.structured_content["docs"] == 7 and st.structured_content["generation"] == 2
+
+
+async def test_broken_reranker_still_answers_from_first_stage(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": True})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    p = Pipeline(s, embedder=emb, reranker=BrokenReranker())
+    async with Client(build_server(p)) as c:
+        r = await c.call_tool("search", {"query": "KB-ERR-2847"})
+    assert not r.is_error
+    assert r.structured_content["reranked"] is False
+    assert "ONNX session crashed" in r.structured_content["rerank_reason"]
+    assert "not reranked" in r.content[0].text
+
+
+async def test_resources_and_prompt(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        listing = json.loads((await c.read_resource("rag://documents")).contents[0].text)
+        assert {d["doc_id"] for d in listing} >= {"support/error-codes.md"}
+        assert listing[0]["uri"].startswith("rag://documents/")
+        r = await c.call_tool("search", {"query": "KB-ERR-2847 storage quota", "k": 1})
+        hit = r.structured_content["results"][0]
+        doc = (await c.read_resource(hit["document_uri"])).contents[0].text
+        assert doc[hit["span"][0] : hit["span"][1]] == hit["text"]
+        chunk = json.loads((await c.read_resource(hit["uri"])).contents[0].text)
+        assert chunk["text"] == hit["text"] and chunk["span"] == hit["span"]
+        templates = {t.uri_template for t in (await c.list_resource_templates()).resource_templates}
+        assert templates == {"rag://documents/{doc_id}", "rag://chunks/{chunk_id}"}
+        prompts = {p.name for p in (await c.list_prompts()).prompts}
+        assert prompts == {"grounded-answer"}
+        msg = (await c.get_prompt("grounded-answer", {"question": "What is P1?"})).messages[0]
+        assert "What is P1?" in msg.content.text and "do not contain" in msg.content.text
+        with pytest.raises(Exception, match="no document"):
+            await c.read_resource(document_uri("nope.md"))
+
+
+async def test_index_paths_tool_only_under_allowed_roots(pipeline, sample_dir, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.md").write_text("# X\n\nsecret")
+    (sample_dir / "added.md").write_text("# Added\n\nA brand new note about quokkas.")
+    progress: list[float] = []
+
+    async def on_progress(p, total, message):
+        progress.append(p)
+
+    async with Client(build_server(pipeline, allow_roots=[sample_dir])) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert "index_paths" in names
+        bad = await c.call_tool("index_paths", {"paths": [str(outside)]})
+        assert bad.is_error and "outside the allowed roots" in bad.content[0].text
+        sneaky = await c.call_tool("index_paths", {"paths": [str(sample_dir / ".." / "outside")]})
+        assert sneaky.is_error
+        ok = await c.call_tool("index_paths", {"paths": [str(sample_dir)]},
+                               progress_callback=on_progress)
+        assert not ok.is_error and ok.structured_content["added"] == 1
+        assert progress and progress[-1] == ok.structured_content["embedded_chunks"]
+        r = await c.call_tool("search", {"query": "quokkas"})
+        assert r.structured_content["results"][0]["doc_id"] == "added.md"
+    async with Client(build_server(pipeline)) as c:
+        assert "index_paths" not in {t.name for t in (await c.list_tools()).tools}
+
+
+# --- subprocesses: the real `mcp-rag serve` with the real model pack -------------------------
+
+
+@pytest.fixture(scope="module")
+def served_index(tmp_path_factory, models_dir):
+    idx = tmp_path_factory.mktemp("served") / "index"
+    env = {**os.environ, "MCP_RAG_MODELS": str(models_dir), "MCP_RAG_INDEX": str(idx)}
+    subprocess.run([sys.executable, "-m", "mcp_rag", "index", str(SAMPLE), "-q"], env=env,
+                   check=True, capture_output=True)
+    return env
+
+
+@pytest.mark.slow
+async def test_stdio_subprocess_lists_tools_and_searches(served_index):
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_rag", "serve"],
+                                   env=served_index)
+    async with Client(params) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        assert names == {"search", "rerank", "answer", "index_status"}
+        r = await c.call_tool("search", {"query": "What does error KB-ERR-2847 mean?", "k": 2})
+        assert not r.is_error and r.structured_content["reranked"]
+        assert r.structured_content["results"][0]["doc_id"] == "support/error-codes.md"
+        no = await c.call_tool("answer", {"question": "Who won the 2014 FIFA World Cup?"})
+        assert no.structured_content["answered"] is False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_http(env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcp_rag", "serve", "--transport", "http", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start in 60 s")
+
+
+@pytest.mark.slow
+async def test_http_subprocess_without_token(served_index):
+    port = _free_port()
+    proc = _start_http(served_index, port)
+    try:
+        async with Client(f"http://127.0.0.1:{port}/mcp") as c:
+            r = await c.call_tool("search", {"query": "P1 incident more than 500 users", "k": 1})
+            assert r.structured_content["results"][0]["doc_id"] == "support/sla-tiers.html"
+        # DNS rebinding protection: a foreign Host header is refused
+        bad = httpx.post(f"http://127.0.0.1:{port}/mcp", headers={"Host": "evil.example:80"},
+                         json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert bad.status_code in (400, 403, 421)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
+
+@pytest.mark.slow
+async def test_http_subprocess_with_token(served_index):
+    port = _free_port()
+    env = {**served_index, "MCP_RAG_TOKEN": "s3cret-token"}
+    proc = _start_http(env, port)
+    try:
+        r = httpx.post(f"http://127.0.0.1:{port}/mcp",
+                       json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        wrong = httpx.post(f"http://127.0.0.1:{port}/mcp", headers={"Authorization": "Bearer x"},
+                           json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert wrong.status_code == 401
+        from mcp.client.streamable_http import streamable_http_client
+
+        auth = {"Authorization": "Bearer s3cret-token"}
+        async with (
+            httpx.AsyncClient(headers=auth) as http,
+            Client(streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http)) as c,
+        ):
+            names = {t.name for t in (await c.list_tools()).tools}
+            assert "search" in names
+            r = await c.call_tool("search", {"query": "KB-ERR-2847", "k": 1})
+            assert r.structured_content["results"][0]["doc_id"] == "support/error-codes.md"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        proc.stderr.close()
+
