@@ -1,5 +1,5 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   install, pull the offline model pack, index the sample knowledge base, search it
+#   make demo   install, pull the model pack, index the sample knowledge base, ask it through the MCP server
 #   make test   install with the dev extra, pull the pack, lint, run every test
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,9 +23,7 @@ models: $(VENV)/.installed
 	$(BIN)/mcp-rag models pull
 
 demo: models
-	$(BIN)/mcp-rag index mcp_rag/sample
-	$(BIN)/mcp-rag status
-	$(BIN)/mcp-rag search "What does error KB-ERR-2847 mean?" -k 3
+	$(BIN)/mcp-rag demo
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

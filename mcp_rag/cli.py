@@ -326,6 +326,47 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
         run_http(server, host, port, token, allowed_hosts)
 
 
+@cli.command()
+@click.option("--question", default="What does error KB-ERR-2847 mean, and what should I do?",
+              help="The question to ask through the server.")
+@click.pass_context
+@_fail_cleanly
+def demo(ctx, question):
+    """Index the bundled sample knowledge base and ask it a question through the MCP server.
+
+    Starts `mcp-rag serve` over stdio as a real MCP client would, lists its tools, calls
+    `answer`, then asks an out-of-scope question to show the honest no-answer.
+    """
+    import asyncio
+    import os
+
+    from mcp_rag.indexer import index_paths
+
+    s = _settings(ctx)
+    sample = Path(__file__).resolve().parent / "sample"
+    report = index_paths(s.index, [sample], _load_embedder(s), target_tokens=s.chunk_tokens,
+                         overlap=s.chunk_overlap, dense_kind=s.dense_index, quiet=True)
+    click.echo(f"indexed {sample} into {s.index}: {report.added} added, {report.unchanged} "
+               f"unchanged, generation {report.generation}")
+    env = {**os.environ, "MCP_RAG_INDEX": str(s.index), "MCP_RAG_MODELS": str(s.models)}
+    asyncio.run(_demo_session(env, question))
+
+
+async def _demo_session(env: dict, question: str) -> None:
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_rag", "serve"],
+                                   env=env)
+    async with Client(params) as client:
+        tools = [t.name for t in (await client.list_tools()).tools]
+        click.echo(f"server tools: {', '.join(tools)}\n")
+        for q in (question, "Who won the 2014 FIFA World Cup?"):
+            result = await client.call_tool("answer", {"question": q, "k": 2})
+            click.echo(f"Q: {q}")
+            click.echo(textwrap.indent(result.content[0].text, "   "))
+            click.echo("")
+
+
 @cli.group()
 def models():
     """The offline model pack (pinned files from PyPI wheels)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -287,3 +288,26 @@ async def test_http_subprocess_with_token(served_index):
         proc.wait(timeout=20)
         proc.stderr.close()
 
+
+
+INSPECTOR = "@modelcontextprotocol/inspector@2.12.0"
+
+
+def _inspector(env: dict, *method_args: str) -> dict:
+    cmd = ["npx", "-y", INSPECTOR, "--cli"]
+    for key in ("MCP_RAG_INDEX", "MCP_RAG_MODELS"):
+        cmd += ["-e", f"{key}={env[key]}"]
+    cmd += [sys.executable, "-m", "mcp_rag", "serve", *method_args]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stdout
+    return json.loads(out[out.index("{"):])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("npx") is None, reason="npx (Node.js) is not installed")
+def test_official_mcp_inspector_cli_lists_tools_and_searches(served_index):
+    tools = _inspector(served_index, "--method", "tools/list")
+    assert {t["name"] for t in tools["tools"]} == {"search", "rerank", "answer", "index_status"}
+    res = _inspector(served_index, "--method", "tools/call", "--tool-name", "search",
+                     "--tool-arg", "query=What does KB-ERR-2847 mean?", "--tool-arg", "k=1")
+    assert res["structuredContent"]["results"][0]["doc_id"] == "support/error-codes.md"
+    assert "KB-ERR-2847: storage quota exceeded" in res["content"][0]["text"]
