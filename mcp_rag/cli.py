@@ -121,50 +121,120 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
               help="Rerank with the cross-encoder [default: on; env MCP_RAG_RERANK].")
 @click.option("--candidates", type=click.IntRange(1, 200), default=None,
               help="First-stage hits to rerank [default 30].")
+@click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_fail_cleanly
-def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, as_json):
+def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_cache, as_json):
     """Search the index: ranked chunks with source, section, span and a snippet.
 
     Example:
 
         mcp-rag search "what does KB-ERR-2847 mean" -k 3
     """
-    from mcp_rag.pipeline import Pipeline
-
     s = _settings(ctx, rerank=rerank)
     filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix}.items() if v}
-    result = Pipeline(s).search(
-        query, k=k, mode=mode, filters=filters or None, candidates=candidates
-    )
+    out = _service(s).search(query, k=k or s.k, filters=filters or None, rerank=s.rerank,
+                             mode=mode, candidates=candidates, no_cache=no_cache)
     if as_json:
-        _echo_json(result.to_dict())
+        _echo_json(out.model_dump(mode="json"))
         return
-    if result.no_answer:
+    if out.no_answer:
         click.echo(
             f"No passage clears the relevance floor (best cross-encoder score "
-            f"{result.best_score:.2f} < {s.relevance_floor}): the indexed documents do not "
+            f"{out.best_score:.2f} < {s.relevance_floor}): the indexed documents do not "
             f"seem to contain this."
         )
-    elif not result.hits:
+    elif not out.results:
         click.echo("No results.")
-    if result.rerank_reason and result.rerank_reason != "not requested":
-        click.echo(f"note: not reranked ({result.rerank_reason})", err=True)
-    for i, h in enumerate(result.hits, start=1):
-        c = h.chunk
-        where = c.doc_id + (f" § {c.section}" if c.section else "")
-        where += f" p.{c.page}" if c.page else ""
+    if out.rerank_reason and out.rerank_reason != "not requested":
+        click.echo(f"note: not reranked ({out.rerank_reason})", err=True)
+    for i, h in enumerate(out.results, start=1):
+        where = h.doc_id + (f" § {h.section}" if h.section else "")
+        where += f" p.{h.page}" if h.page else ""
         ranks = " · ".join(
             f"{n} #{r}" for n, r in (("bm25", h.bm25_rank), ("dense", h.dense_rank)) if r
         )
         if h.relevance is not None:
             ranks = f"relevance {h.relevance:.2f} · first stage #{h.first_stage_rank} · {ranks}"
-        click.echo(f"{i}. {where}  [chars {c.start}-{c.end}]  score {h.score:.4f}  {ranks}")
-        snippet = " ".join(c.text.split())
+        click.echo(f"{i}. {where}  [chars {h.span[0]}-{h.span[1]}]  score {h.score:.4f}  {ranks}")
+        snippet = " ".join(h.text.split())
         click.echo(textwrap.indent(textwrap.shorten(snippet, 300, placeholder=" …"), "   "))
-    t = result.timings_ms
-    click.echo(f"({len(result.hits)} results in {t.get('total', 0):.0f} ms)", err=True)
+    total = out.timings_ms.get("total", out.timings_ms.get("cache", 0))
+    click.echo(f"({len(out.results)} results in {total:.0f} ms"
+               + (", from the cache)" if out.cached else ")"), err=True)
+
+
+def _service(s):
+    """The pipeline (models loaded) and the query cache, as the server has them."""
+    from mcp_rag.pipeline import Pipeline
+    from mcp_rag.service import RagService
+
+    return RagService(Pipeline(s), cache=_cache(s))
+
+
+def _cache(s):
+    from mcp_rag.cache import QueryCache
+
+    if not s.cache_enabled:
+        return None
+    return QueryCache(s.cache_dir, s.cache_size_mb * 2**20, s.cache_ttl)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("-k", "k", type=click.IntRange(1, 20), default=5, help="Most passages to cite.")
+@click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@_fail_cleanly
+def answer(ctx, question, k, no_cache, as_json):
+    """Answer from the documents with citations, or say they do not contain it.
+
+    Example:
+
+        mcp-rag answer "How fast must we respond to a P1 incident on Enterprise?"
+    """
+    from mcp_rag.service import render_answer
+
+    out = _service(_settings(ctx)).answer(question, k=k, no_cache=no_cache)
+    if as_json:
+        _echo_json(out.model_dump(mode="json"))
+    else:
+        click.echo(render_answer(out))
+
+
+@cli.group()
+def cache():
+    """The exact-match query cache (MCP_RAG_CACHE; default INDEX/cache)."""
+
+
+@cache.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def cache_stats(ctx, as_json):
+    """Entries, size, hits, misses and hit rate."""
+    from mcp_rag.cache import QueryCache
+
+    s = _settings(ctx)
+    st = QueryCache(s.cache_dir, s.cache_size_mb * 2**20).stats()
+    if as_json:
+        _echo_json(st)
+    elif not st["enabled"]:
+        click.echo(f"cache unavailable: {st['error']}")
+    else:
+        click.echo(f"{st['directory']}: {st['entries']} entries, {st['size_bytes']} bytes, "
+                   f"{st['hits']} hits, {st['misses']} misses, hit rate {st['hit_rate']:.1%}")
+
+
+@cache.command("clear")
+@click.pass_context
+def cache_clear(ctx):
+    """Remove every cached result and reset the counters."""
+    from mcp_rag.cache import QueryCache
+
+    s = _settings(ctx)
+    click.echo(f"removed {QueryCache(s.cache_dir, s.cache_size_mb * 2**20).clear()} entries")
 
 
 def _read_passages(path: Path) -> tuple[list[str], list[str]]:
@@ -318,7 +388,7 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
     logging.getLogger("mcp_rag").setLevel(logging.INFO)
     s = _settings(ctx)
     pipeline = Pipeline(s, require_index=False)
-    server = build_server(pipeline, allow_roots)
+    server = build_server(pipeline, allow_roots, _cache(s))
     if transport == "stdio":
         server.run("stdio")
     else:

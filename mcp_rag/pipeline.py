@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -159,6 +160,18 @@ class Pipeline:
             reason = f"reranker {spec!r} failed to load: {type(e).__name__}: {e}"
             log.error("%s; serving first-stage results", reason)
             return None, reason
+
+    def fingerprint(self) -> dict:
+        """Everything besides the query and its parameters that decides a result."""
+        s = self.settings
+        return {
+            "embedder": self.embedder.name,
+            "reranker": self.reranker.name if self.reranker is not None else None,
+            "cascade": self.cascade.name if self.cascade is not None else None,
+            "generation": self.reader.generation,
+            "index": str(Path(s.index).resolve()),
+            "settings": {f: getattr(s, f) for f in s.RESULT_FIELDS},
+        }
 
     @property
     def reader(self) -> IndexReader:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from platformdirs import user_cache_dir
 from pydantic import Field, SecretStr, model_validator
@@ -97,6 +97,15 @@ class Settings(BaseSettings):
     cascade_max_length: int = Field(128, ge=32, le=512)
     cascade_keep: int = Field(10, ge=1, le=200, description="Candidates the cascade keeps.")
 
+    cache: Path | None = Field(
+        None, description="Query cache folder (default: cache/ inside the index folder)."
+    )
+    cache_enabled: bool = Field(True, description="Cache search and answer results.")
+    cache_size_mb: int = Field(256, ge=1, le=100_000, description="Cache size limit.")
+    cache_ttl: float | None = Field(
+        None, gt=0, description="Seconds a cached result lives (None: until evicted)."
+    )
+
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )
@@ -106,6 +115,18 @@ class Settings(BaseSettings):
         if self.bm25_weight == 0 and self.dense_weight == 0:
             raise ValueError("bm25_weight and dense_weight are both 0: set at least one above 0")
         return self
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.cache if self.cache is not None else self.index / "cache"
+
+    # Settings that change what a query returns (the cache fingerprints them).
+    RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "candidates", "rrf_k", "bm25_weight", "dense_weight", "max_chunks_per_doc", "rerank",
+        "rerank_candidates", "rerank_max_length", "rerank_max_query_tokens", "rerank_weight",
+        "rerank_rrf_k", "relevance_floor", "selective_rerank", "cascade_reranker",
+        "cascade_max_length", "cascade_keep",
+    )
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -18,7 +18,8 @@ from mcp import Client, StdioServerParameters
 
 from mcp_rag.indexer import index_paths
 from mcp_rag.pipeline import Pipeline
-from mcp_rag.server import build_server, chunk_uri, document_uri
+from mcp_rag.server import build_server
+from mcp_rag.service import chunk_uri, document_uri
 
 
 @pytest.fixture

@@ -1,0 +1,195 @@
+"""The exact-match query cache: a real diskcache, real pipeline, real MCP client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+from helpers import KeywordEmbedder, KeywordReranker
+from mcp import Client
+
+from mcp_rag.cache import QueryCache, cache_key, normalize_query
+from mcp_rag.cli import cli
+from mcp_rag.errors import QueryError
+from mcp_rag.indexer import index_paths
+from mcp_rag.pipeline import Pipeline
+from mcp_rag.server import build_server
+from mcp_rag.service import RagService
+
+
+@pytest.fixture
+def setup(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    rr = KeywordReranker()
+    cache = QueryCache(s.cache_dir)
+    svc = RagService(Pipeline(s, embedder=emb, reranker=rr), cache=cache)
+    return svc, rr, cache, s, emb, sample_dir
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("What does KB-ERR-2847 mean?", "  what does   kb-err-2847 MEAN ", True),
+        ("What does KB-ERR-2847 mean?", "what does KB-ERR-2847 mean!!!", True),
+        ("ＫＢ－ＥＲＲ－２８４７", "kb-err-2847", True),  # NFKC folds full-width forms
+        ("refund\tpolicy\n", "refund policy", True),
+        ("KB-ERR-2847", "KB-ERR-2874", False),  # one digit apart: different questions
+        ("refund policy", "refund-policy", False),  # inner punctuation is kept
+        ("is it refundable", "is it not refundable", False),
+    ],
+)
+def test_normalisation(a, b, same):
+    assert (normalize_query(a) == normalize_query(b)) is same
+
+
+def test_key_covers_tool_params_and_fingerprint():
+    fp = {"generation": 1, "reranker": "r"}
+    base = cache_key("search", "q", {"k": 5}, fp)
+    assert base == cache_key("search", "q", {"k": 5}, dict(fp))
+    assert len(base) == 64
+    assert base != cache_key("answer", "q", {"k": 5}, fp)
+    assert base != cache_key("search", "q", {"k": 6}, fp)
+    assert base != cache_key("search", "q", {"k": 5}, {**fp, "generation": 2})
+    assert base != cache_key("search", "q", {"k": 5}, {**fp, "reranker": "other"})
+
+
+def test_hit_after_miss_skips_both_stages(setup):
+    svc, rr, cache, *_ = setup
+    first = svc.search("What does KB-ERR-2847 mean?")
+    assert not first.cached and rr.pairs_seen > 0
+    seen = rr.pairs_seen
+    again = svc.search("  what does kb-err-2847 MEAN ")
+    assert again.cached and rr.pairs_seen == seen
+    assert again.query == "  what does kb-err-2847 MEAN "
+    assert [p.chunk_id for p in again.results] == [p.chunk_id for p in first.results]
+    assert set(again.timings_ms) == {"cache"}
+    st = cache.stats()
+    assert (st["hits"], st["misses"], st["entries"]) == (1, 1, 1)
+    assert st["hit_rate"] == 0.5
+
+
+def test_what_must_not_hit(setup):
+    svc, rr, *_ = setup
+    svc.search("KB-ERR-2847", k=3)
+    for call in (
+        lambda: svc.search("KB-ERR-2874", k=3),
+        lambda: svc.search("KB-ERR-2847", k=4),
+        lambda: svc.search("KB-ERR-2847", k=3, rerank=False),
+        lambda: svc.search("KB-ERR-2847", k=3, filters={"doc_id_prefix": "support/"}),
+        lambda: svc.answer("KB-ERR-2847", k=3),
+    ):
+        assert not call().cached
+    assert svc.search("KB-ERR-2847", k=3).cached
+
+
+def test_no_cache_recomputes(setup):
+    svc, rr, *_ = setup
+    svc.search("refund annual plan")
+    seen = rr.pairs_seen
+    out = svc.search("refund annual plan", no_cache=True)
+    assert not out.cached and rr.pairs_seen > seen
+
+
+def test_new_generation_and_new_model_make_old_entries_unreachable(setup):
+    svc, rr, cache, s, emb, sample_dir = setup
+    svc.search("parking rules")
+    assert svc.search("parking rules").cached
+    (sample_dir / "parking.md").write_text("# Parking\n\nParking rules: free after 6pm.")
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    fresh = svc.search("parking rules")
+    assert not fresh.cached and fresh.generation == 2
+    assert fresh.results[0].doc_id == "parking.md"
+    other = RagService(Pipeline(s, embedder=emb, reranker=KeywordReranker("other")), cache=cache)
+    assert not other.search("parking rules").cached
+
+
+def test_answer_is_cached_too(setup):
+    svc, *_ = setup
+    a = svc.answer("KB-ERR-2847 storage quota")
+    b = svc.answer("kb-err-2847 storage quota?")
+    assert not a.cached and b.cached and b.answer == a.answer
+    with pytest.raises(QueryError, match="only punctuation"):
+        svc.search("?!...")
+
+
+def test_corrupt_or_unwritable_cache_never_fails_a_query(setup, tmp_path, caplog):
+    svc, rr, cache, s, emb, _ = setup
+    svc.search("refund")
+    cache.close()
+    for f in s.cache_dir.glob("cache.db*"):
+        f.write_bytes(b"this is not a sqlite database" * 100)
+    broken = QueryCache(s.cache_dir)
+    p = Pipeline(s, embedder=emb, reranker=rr)
+    out = RagService(p, cache=broken).search("refund")
+    assert out.results and not out.cached
+    assert not broken.enabled and "cache" in broken.error
+    assert "queries run uncached" in caplog.text
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache folder should be")
+    unwritable = QueryCache(blocker)
+    assert not unwritable.enabled
+    assert RagService(p, cache=unwritable).search("refund").results
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from mcp_rag.cache import QueryCache
+    c = QueryCache(sys.argv[1])
+    me, other = sys.argv[2], sys.argv[3]
+    for i in range(200):
+        c.set(f"{me}-{i}", {"i": i, "by": me})
+        got = c.get(f"{other}-{i}")
+        assert got is None or got == {"i": i, "by": other}, got
+    assert all(c.get(f"{me}-{i}") == {"i": i, "by": me} for i in range(200))
+    print("ok")
+    """
+)
+
+
+def test_two_processes_write_and_read_at_once(tmp_path):
+    d = str(tmp_path / "shared-cache")
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, d, a, b], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for a, b in (("A", "B"), ("B", "A"))
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == "ok", err
+    c = QueryCache(tmp_path / "shared-cache")
+    assert c.stats()["entries"] == 400
+    assert c.get("A-199") == {"i": 199, "by": "A"} and c.get("B-0") == {"i": 0, "by": "B"}
+
+
+async def test_search_tool_says_cached(setup):
+    svc, _, cache, *_ = setup
+    async with Client(build_server(svc.pipeline, cache=cache)) as c:
+        a = await c.call_tool("search", {"query": "SLA response time P1"})
+        b = await c.call_tool("search", {"query": "sla response time p1?"})
+        n = await c.call_tool("search", {"query": "sla response time p1", "no_cache": True})
+    assert a.structured_content["cached"] is False
+    assert b.structured_content["cached"] is True
+    assert n.structured_content["cached"] is False
+    assert b.structured_content["results"] == a.structured_content["results"]
+
+
+def test_cache_cli_stats_and_clear(setup):
+    svc, _, cache, s, *_ = setup
+    svc.search("refund")
+    svc.search("refund")
+    runner = CliRunner()
+    r = runner.invoke(cli, ["--index", str(s.index), "cache", "stats", "--json"])
+    st = json.loads(r.output)
+    assert (st["entries"], st["hits"], st["misses"]) == (1, 1, 1)
+    r = runner.invoke(cli, ["--index", str(s.index), "cache", "clear"])
+    assert "removed 1 entries" in r.output
+    r = runner.invoke(cli, ["--index", str(s.index), "cache", "stats", "--json"])
+    st = json.loads(r.output)
+    assert (st["entries"], st["hits"], st["misses"]) == (0, 0, 0)
