@@ -47,20 +47,6 @@ class SearchResult:
     best_score: float | None = None  # best cross-encoder logit seen
     reranker: str | None = None
 
-    def to_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "mode": self.mode,
-            "generation": self.generation,
-            "reranked": self.reranked,
-            "rerank_reason": self.rerank_reason,
-            "reranker": self.reranker,
-            "no_answer": self.no_answer,
-            "best_score": self.best_score,
-            "results": [h.to_dict() for h in self.hits],
-            "timings_ms": self.timings_ms,
-        }
-
 
 def blend_order(
     first_ranks: list[int], logits: list[float], weight: float, k: int = 60

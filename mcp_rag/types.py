@@ -60,24 +60,3 @@ class Hit:
     first_stage_rank: int | None = None
     rerank_score: float | None = None  # cross-encoder logit
     relevance: float | None = None  # calibrated 0..1 (sigmoid of the logit)
-
-    def to_dict(self) -> dict:
-        c = self.chunk
-        return {
-            "doc_id": c.doc_id,
-            "chunk_id": c.chunk_id,
-            "source": c.source,
-            "title": c.title,
-            "section": c.section,
-            "span": [c.start, c.end],
-            "page": c.page,
-            "text": c.text,
-            "score": self.score,
-            "bm25_rank": self.bm25_rank,
-            "dense_rank": self.dense_rank,
-            "bm25_score": self.bm25_score,
-            "dense_score": self.dense_score,
-            "first_stage_rank": self.first_stage_rank,
-            "rerank_score": self.rerank_score,
-            "relevance": self.relevance,
-        }
