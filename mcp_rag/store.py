@@ -295,7 +295,7 @@ def write_generation(
         db.executescript(SCHEMA)
         n_keep = len(gen.keep_rows)
         if current is not None:
-            db.execute("ATTACH DATABASE ? AS old", (f"file:{current.path / 'meta.sqlite'}",))
+            db.execute("ATTACH DATABASE ? AS old", (str(current.path / "meta.sqlite"),))
             db.execute("CREATE TEMP TABLE keep_docs (doc_id TEXT PRIMARY KEY)")
             db.executemany("INSERT INTO keep_docs VALUES (?)", [(d,) for d in gen.keep_doc_ids])
             db.execute("INSERT INTO docs SELECT * FROM old.docs WHERE doc_id IN keep_docs")
