@@ -204,6 +204,39 @@ def answer(ctx, question, k, no_cache, as_json):
         click.echo(render_answer(out))
 
 
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--stages", default="bm25,dense,hybrid,reranked", show_default=True,
+              help="Comma-separated stages to evaluate.")
+@click.option("--k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option("--candidates", type=click.IntRange(1, 200), default=30, show_default=True,
+              help="First-stage hits the reranked stage reranks.")
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv")
+@click.option("--max-queries", type=int, default=0, help="Only the first N queries.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the results here.")
+@click.pass_context
+@_fail_cleanly
+def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out):
+    """Evaluate each stage on a BEIR dataset: nDCG, MRR, Recall and latency.
+
+    The corpus is indexed once under INDEX/eval/<key> (key: corpus hash and settings) and
+    reused on later runs.
+
+    Example:
+
+        mcp-rag eval ../shared/datasets/scifact --json /tmp/sf.json
+    """
+    from mcp_rag.evaluation import evaluate, render_table
+
+    s = _settings(ctx)
+    result = evaluate(dataset, s, _load_embedder(s), stages=stages.split(","), k=k,
+                      candidates=candidates, split=split, max_queries=max_queries, quiet=False)
+    click.echo(render_table(result, k))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+
+
 @cli.group()
 def cache():
     """The exact-match query cache (MCP_RAG_CACHE; default INDEX/cache)."""

@@ -1,0 +1,149 @@
+"""Per-stage retrieval quality and latency on a BEIR-layout dataset (``mcp-rag eval``).
+
+Stages: ``bm25``, ``dense``, ``hybrid`` (first stages, ranked to 100 documents) and
+``reranked`` (the default pipeline: hybrid -> cross-encoder blend, no relevance floor, so
+it measures ranking). Chunk results map to documents by their best chunk. Metrics are
+trec_eval's (``mcp_rag.metrics``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from mcp_rag.beir import DatasetError, load_qrels, load_queries
+from mcp_rag.embedding import Embedder
+from mcp_rag.indexer import index_paths
+from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
+from mcp_rag.pipeline import Pipeline
+from mcp_rag.rerank import Reranker
+from mcp_rag.settings import Settings
+
+STAGES = ("bm25", "dense", "hybrid", "reranked")
+FIRST_STAGE_DEPTH = 100
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def eval_index_dir(base: Path, corpus: Path, embedder_name: str, s: Settings) -> Path:
+    """Where the index of this corpus with these settings lives (reused when it exists)."""
+    key = json.dumps(
+        [file_sha256(corpus), embedder_name, s.chunk_tokens, s.chunk_overlap, s.dense_index]
+    )
+    return base / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _pct(xs: list[float], p: float) -> float:
+    return round(float(np.percentile(xs, p)), 2) if xs else 0.0
+
+
+def evaluate(
+    dataset: Path,
+    settings: Settings,
+    embedder: Embedder,
+    *,
+    stages: Sequence[str] = STAGES,
+    k: int = 10,
+    candidates: int = 30,
+    split: str = "test",
+    index_base: Path | None = None,
+    reranker: Reranker | None = None,
+    max_queries: int = 0,
+    quiet: bool = True,
+) -> dict:
+    """Index the corpus (or reuse its index), run every query through each stage."""
+    dataset = Path(dataset)
+    unknown = [st for st in stages if st not in STAGES]
+    if unknown:
+        raise DatasetError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
+    corpus = dataset / "corpus.jsonl"
+    if not corpus.exists():
+        raise DatasetError(f"{dataset}: no corpus.jsonl")
+    queries, qrels = load_queries(dataset), load_qrels(dataset, split)
+    items = [(q, queries[q]) for q in sorted(qrels) if q in queries][: max_queries or None]
+    if not items:
+        raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
+    base = index_base or settings.index / "eval"
+    index_dir = eval_index_dir(base, corpus, embedder.name, settings)
+    t = time.perf_counter()
+    report = index_paths(
+        index_dir, [corpus], embedder, target_tokens=settings.chunk_tokens,
+        overlap=settings.chunk_overlap, dense_kind=settings.dense_index, quiet=quiet,
+    )
+    build_s = time.perf_counter() - t
+    first = settings.model_copy(update={
+        "index": index_dir, "candidates": max(settings.candidates, FIRST_STAGE_DEPTH),
+        "max_chunks_per_doc": 1, "rerank": False,
+    })
+    out: dict = {
+        "dataset": str(dataset),
+        "split": split,
+        "queries": len(items),
+        "settings": {"k": k, "candidates": candidates, "embedder": embedder.name,
+                     "chunk_tokens": settings.chunk_tokens, "rrf_k": settings.rrf_k},
+        "index": {"dir": str(index_dir), "reused": not report.changed,
+                  "docs": report.added + report.unchanged, "build_seconds": round(build_s, 1)},
+        "stages": {},
+        "latency_ms": {},
+    }
+    p = Pipeline(first, embedder=embedder, reranker=None)
+    for stage in stages:
+        nd, mrr, r10, r100, ms = [], [], [], [], []
+        if stage == "reranked":
+            rs = settings.model_copy(update={"index": index_dir, "rerank": True,
+                                             "relevance_floor": None})
+            rp = Pipeline(rs, embedder=embedder, reranker=reranker)
+            if rp.reranker is None:
+                raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
+        for qid, text in items:
+            t = time.perf_counter()
+            if stage == "reranked":
+                res = rp.search(text, k=min(50, candidates), candidates=candidates)
+            else:
+                res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
+            ms.append((time.perf_counter() - t) * 1000)
+            ranking = docs_from_chunks([h.chunk.doc_id for h in res.hits])
+            rel = qrels[qid]
+            nd.append(ndcg_at_k(ranking, rel, k))
+            mrr.append(mrr_at_k(ranking, rel, k))
+            r10.append(recall_at_k(ranking, rel, k))
+            r100.append(recall_at_k(ranking, rel, FIRST_STAGE_DEPTH))
+        row = {f"ndcg@{k}": statistics.mean(nd), f"mrr@{k}": statistics.mean(mrr),
+               f"recall@{k}": statistics.mean(r10)}
+        if stage != "reranked":
+            row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
+        out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
+        out["latency_ms"][stage] = {"p50": _pct(ms, 50), "p95": _pct(ms, 95)}
+    st = out["stages"]
+    if "reranked" in st and "hybrid" in st:
+        out["precision_gap"] = round(st["reranked"][f"ndcg@{k}"] - st["hybrid"][f"ndcg@{k}"], 4)
+    return out
+
+
+def render_table(result: dict, k: int = 10) -> str:
+    cols = [f"ndcg@{k}", f"mrr@{k}", f"recall@{k}", f"recall@{FIRST_STAGE_DEPTH}"]
+    lines = [
+        f"{result['dataset']} ({result['split']}, {result['queries']} queries)",
+        "| stage | " + " | ".join(cols) + " | p50 ms | p95 ms |",
+        "|---" * (len(cols) + 3) + "|",
+    ]
+    for stage, row in result["stages"].items():
+        lat = result["latency_ms"][stage]
+        cells = [f"{row[c]:.3f}" if c in row else "–" for c in cols]
+        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {lat['p50']} | {lat['p95']} |")
+    if "precision_gap" in result:
+        gap = result["precision_gap"]
+        lines.append(f"\nprecision gap (reranked - hybrid nDCG@{k}): {gap:+.4f}")
+    return "\n".join(lines)
