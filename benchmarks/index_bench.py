@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -21,12 +20,11 @@ import numpy as np
 
 from mcp_rag.beir import load_qrels, load_queries
 from mcp_rag.embedding import load_embedder
+from mcp_rag.evaluation import evaluate
 from mcp_rag.indexer import index_paths
-from mcp_rag.metrics import docs_from_chunks, ndcg_at_k, recall_at_k
 from mcp_rag.models import resolve
 from mcp_rag.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from mcp_rag.store import read_current
 
 
 def load_beir(dataset: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
@@ -77,54 +75,29 @@ def main() -> None:
     base = Settings()
     s = Settings(index=args.index, candidates=100, max_chunks_per_doc=1, rerank=False)
     out: dict = {"dataset": str(args.dataset), "split": args.split}
-    if read_current(args.index) is None:
-        emb = load_embedder(resolve(base.embedder, base.models, "embedder"))
-        t = time.perf_counter()
-        rep = index_paths(args.index, [args.dataset / "corpus.jsonl"], emb)
-        secs = time.perf_counter() - t
-        out["indexing"] = {
-            "docs": rep.added,
-            "chunks": rep.embedded_chunks,
-            "seconds": round(secs, 1),
-            "chunks_per_s": round(rep.embedded_chunks / secs, 1),
-        }
-        print(f"indexed {rep.added} docs, {rep.embedded_chunks} chunks in {secs:.1f}s "
-              f"({rep.embedded_chunks / secs:.1f} chunks/s)", file=sys.stderr)
     if args.throughput_docs:
         out["throughput"] = throughput(args.dataset, args.throughput_docs, base)
         t = out["throughput"]
         print(f"throughput: {t['docs']} docs, {t['chunks']} chunks in {t['seconds']}s = "
               f"{t['chunks_per_s']} chunks/s ({t['tokens_per_chunk']} tokens/chunk)")
-    p = Pipeline(s)
-    queries, qrels = load_beir(args.dataset, args.split)
-    items = list(queries.items())[: args.queries or None]
-    quality = {}
-    stage_ms: dict[str, list[float]] = {}
-    for mode in ("bm25", "dense", "hybrid"):
-        nd, r100 = [], []
-        for qid, text in items:
-            res = p.retrieve(text, 100, mode=mode)
-            ranking = docs_from_chunks([h.chunk.doc_id for h in res.hits])
-            nd.append(ndcg_at_k(ranking, qrels[qid], 10))
-            r100.append(recall_at_k(ranking, qrels[qid], 100))
-            if mode == "hybrid":
-                for k, v in res.timings_ms.items():
-                    stage_ms.setdefault(k, []).append(v)
-        quality[mode] = {"ndcg@10": round(statistics.mean(nd), 4),
-                         "recall@100": round(statistics.mean(r100), 4)}
-    if args.rerank:
-        # The default pipeline as users get it (candidates 30, 3 chunks per document), with
-        # no relevance floor: this measures ranking; refusals are measured on their own.
-        rp = Pipeline(Settings(index=args.index, relevance_floor=None), embedder=p.embedder)
-        nd, ms = [], []
-        for qid, text in items:
-            res = rp.search(text, k=50)
-            ranking = docs_from_chunks([h.chunk.doc_id for h in res.hits])
-            nd.append(ndcg_at_k(ranking, qrels[qid], 10))
-            ms.append(res.timings_ms.get("rerank", 0.0))
-        quality["reranked"] = {"ndcg@10": round(statistics.mean(nd), 4)}
-        stage_ms["rerank"] = ms
+    emb = load_embedder(resolve(base.embedder, base.models, "embedder"))
+    stages = ["bm25", "dense", "hybrid"] + (["reranked"] if args.rerank else [])
+    ev = evaluate(args.dataset, base, emb, stages=stages, split=args.split,
+                  index_dir=args.index, max_queries=args.queries)
+    out["index"] = ev["index"]  # built now (build_seconds) or reused
+    quality = {st: {key: v for key, v in row.items() if key in ("ndcg@10", "recall@100")}
+               for st, row in ev["stages"].items()}
     out["quality"] = quality
+    # Where the time of one hybrid query goes, stage by stage.
+    p = Pipeline(s, embedder=emb)
+    queries, _ = load_beir(args.dataset, args.split)
+    items = list(queries.items())[: args.queries or None]
+    stage_ms: dict[str, list[float]] = {}
+    for _, text in items:
+        for key, v in p.retrieve(text, 100).timings_ms.items():
+            stage_ms.setdefault(key, []).append(v)
+    if "reranked" in ev["latency_ms"]:
+        stage_ms["search with rerank"] = [ev["latency_ms"]["reranked"]["p50"]]
     out["latency_ms"] = {
         k: {"p50": round(pct(v, 50), 2), "p95": round(pct(v, 95), 2)} for k, v in stage_ms.items()
     }

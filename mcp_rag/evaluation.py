@@ -59,11 +59,16 @@ def evaluate(
     candidates: int = 30,
     split: str = "test",
     index_base: Path | None = None,
+    index_dir: Path | None = None,
     reranker: Reranker | None = None,
     max_queries: int = 0,
     quiet: bool = True,
 ) -> dict:
-    """Index the corpus (or reuse its index), run every query through each stage."""
+    """Index the corpus (or reuse its index), run every query through each stage.
+
+    The index goes to ``index_dir`` if given, else to ``index_base`` (default INDEX/eval)
+    under a key of the corpus hash and the settings that shape an index.
+    """
     dataset = Path(dataset)
     unknown = [st for st in stages if st not in STAGES]
     if unknown:
@@ -75,8 +80,9 @@ def evaluate(
     items = [(q, queries[q]) for q in sorted(qrels) if q in queries][: max_queries or None]
     if not items:
         raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
-    base = index_base or settings.index / "eval"
-    index_dir = eval_index_dir(base, corpus, embedder.name, settings)
+    if index_dir is None:
+        base = index_base or settings.index / "eval"
+        index_dir = eval_index_dir(base, corpus, embedder.name, settings)
     t = time.perf_counter()
     report = index_paths(
         index_dir, [corpus], embedder, target_tokens=settings.chunk_tokens,
