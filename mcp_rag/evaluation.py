@@ -37,10 +37,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def corpus_sha256(path: Path) -> str:
+    """Hash of a corpus file, or of every file (path and content) under a corpus folder."""
+    if path.is_file():
+        return file_sha256(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+    return h.hexdigest()
+
+
 def eval_index_dir(base: Path, corpus: Path, embedder_name: str, s: Settings) -> Path:
     """Where the index of this corpus with these settings lives (reused when it exists)."""
     key = json.dumps(
-        [file_sha256(corpus), embedder_name, s.chunk_tokens, s.chunk_overlap, s.dense_index]
+        [corpus_sha256(corpus), embedder_name, s.chunk_tokens, s.chunk_overlap, s.dense_index]
     )
     return base / hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -60,6 +70,7 @@ def evaluate(
     split: str = "test",
     index_base: Path | None = None,
     index_dir: Path | None = None,
+    corpus: Path | None = None,
     reranker: Reranker | None = None,
     max_queries: int = 0,
     quiet: bool = True,
@@ -67,13 +78,15 @@ def evaluate(
     """Index the corpus (or reuse its index), run every query through each stage.
 
     The index goes to ``index_dir`` if given, else to ``index_base`` (default INDEX/eval)
-    under a key of the corpus hash and the settings that shape an index.
+    under a key of the corpus hash and the settings that shape an index. ``corpus`` (a
+    file or folder to index instead of ``dataset/corpus.jsonl``) lets qrels name documents
+    by their path-based ids.
     """
     dataset = Path(dataset)
     unknown = [st for st in stages if st not in STAGES]
     if unknown:
         raise DatasetError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
-    corpus = dataset / "corpus.jsonl"
+    corpus = Path(corpus) if corpus is not None else dataset / "corpus.jsonl"
     if not corpus.exists():
         raise DatasetError(f"{dataset}: no corpus.jsonl")
     queries, qrels = load_queries(dataset), load_qrels(dataset, split)
@@ -153,3 +166,27 @@ def render_table(result: dict, k: int = 10) -> str:
         gap = result["precision_gap"]
         lines.append(f"\nprecision gap (reranked - hybrid nDCG@{k}): {gap:+.4f}")
     return "\n".join(lines)
+
+
+def compare_to_baseline(
+    results: dict[str, dict[str, float]],
+    baseline: dict[str, dict[str, float]],
+    tolerance: float = 0.02,
+) -> list[str]:
+    """Regressions: every (golden set, stage) whose score fell more than ``tolerance``.
+
+    A set or stage missing from the results counts as a regression; scores above the
+    baseline never fail (raise the baseline on purpose, with ``benchmarks/gate.py --update``).
+    """
+    failures = []
+    for name, stages in baseline.items():
+        for stage, want in stages.items():
+            got = results.get(name, {}).get(stage)
+            if got is None:
+                failures.append(f"{name}/{stage}: not measured (baseline {want:.4f})")
+            elif got < want - tolerance:
+                failures.append(
+                    f"{name}/{stage}: nDCG@10 {got:.4f} is {want - got:.4f} under the baseline "
+                    f"{want:.4f} (tolerance {tolerance})"
+                )
+    return failures

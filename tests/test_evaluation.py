@@ -55,3 +55,15 @@ def test_eval_errors(dataset, settings, tmp_path):
         evaluate(dataset, settings, KeywordEmbedder(), split="dev")
     with pytest.raises(DatasetError, match="no corpus.jsonl"):
         evaluate(tmp_path, settings, KeywordEmbedder())
+
+
+def test_gate_flags_only_drops_beyond_the_tolerance():
+    from mcp_rag.evaluation import compare_to_baseline
+
+    base = {"set": {"hybrid": 0.70, "reranked": 0.74}}
+    assert compare_to_baseline({"set": {"hybrid": 0.69, "reranked": 0.80}}, base) == []
+    fails = compare_to_baseline({"set": {"hybrid": 0.67, "reranked": 0.74}}, base)
+    assert len(fails) == 1 and fails[0].startswith("set/hybrid: nDCG@10 0.6700 is 0.0300 under")
+    missing = compare_to_baseline({"set": {"hybrid": 0.70}}, base)
+    assert missing == ["set/reranked: not measured (baseline 0.7400)"]
+    assert compare_to_baseline({}, base, tolerance=1.0)[0].startswith("set/hybrid: not measured")

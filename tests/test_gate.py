@@ -1,0 +1,28 @@
+"""The CI regression gate: the golden sets must not lose more than 0.02 nDCG@10."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import SAMPLE, SCIFACT
+
+from mcp_rag.embedding import load_embedder
+from mcp_rag.evaluation import compare_to_baseline
+from mcp_rag.golden import run_golden
+from mcp_rag.models import resolve
+from mcp_rag.settings import Settings
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SCIFACT.exists(), reason="shared/datasets/scifact is not beside the repo")
+def test_golden_sets_do_not_regress(tmp_path, models_dir):
+    s = Settings(index=tmp_path / "unused", models=models_dir)
+    emb = load_embedder(resolve(s.embedder, models_dir, "embedder"))
+    results = run_golden(GOLDEN, SCIFACT, SAMPLE, tmp_path, s, emb)
+    baseline = json.loads((GOLDEN / "baseline.json").read_text())
+    failures = compare_to_baseline(results, baseline)
+    assert not failures, "\n".join(failures) + f"\nmeasured: {json.dumps(results)}"
