@@ -175,6 +175,11 @@ def render_answer(out: AnswerOutput) -> str:
     )
 
 
+def _degraded(rerank_reason: str | None) -> bool:
+    """True when the reranker failed at run time: such a result must not be cached."""
+    return bool(rerank_reason) and rerank_reason.startswith("reranker failed")
+
+
 class RagService:
     """Tool logic as plain methods over one loaded Pipeline (thread-safe)."""
 
@@ -190,12 +195,14 @@ class RagService:
 
     def _cached(
         self, tool: str, query: str, params: dict[str, Any], no_cache: bool,
-        compute: Callable[[str], tuple[BaseModel, int]], model: type[BaseModel],
+        compute: Callable[[str], tuple[BaseModel, int, bool]], model: type[BaseModel],
     ) -> BaseModel:
         """``compute(normalised query)`` unless an identical call is cached.
 
+        ``compute`` returns (result, generation it came from, whether it may be cached).
         The key holds the generation the result came from, so a result is never stored
-        under a generation it did not come from, even if the index switched meanwhile.
+        under a generation it did not come from, even if the index switched meanwhile; a
+        degraded result (the reranker failed at run time) is not stored at all.
         """
         norm = normalize_query(validate_query(query))
         if not norm:
@@ -207,8 +214,8 @@ class RagService:
             hit = self.cache.get(cache_key(tool, norm, params, fp))
             if hit is not None:
                 return model.model_validate({**hit, "cached": True})
-        out, generation = compute(norm)
-        if self.cache is not None:  # a no_cache call still refreshes the entry
+        out, generation, cacheable = compute(norm)
+        if self.cache is not None and cacheable:  # no_cache still refreshes the entry
             fp["generation"] = generation
             self.cache.set(cache_key(tool, norm, params, fp), out.model_dump(mode="json"))
         return out
@@ -223,7 +230,7 @@ class RagService:
         candidates: int | None = None,
         no_cache: bool = False,
     ) -> SearchOutput:
-        def compute(norm: str) -> tuple[SearchOutput, int]:
+        def compute(norm: str) -> tuple[SearchOutput, int, bool]:
             r: SearchResult = self.pipeline.search(
                 norm, k=k, filters=filters, rerank=rerank, mode=mode, candidates=candidates
             )
@@ -236,7 +243,7 @@ class RagService:
                 rerank_reason=r.rerank_reason,
                 generation=r.generation,
                 timings_ms=r.timings_ms,
-            ), r.generation
+            ), r.generation, not _degraded(r.rerank_reason)
 
         params = {"k": k, "filters": filters, "rerank": rerank, "mode": mode,
                   "candidates": candidates}
@@ -288,7 +295,7 @@ class RagService:
     def answer(self, question: str, k: int = 5, no_cache: bool = False) -> AnswerOutput:
         """The passages that clear the floor, numbered for citation, or a plain no-answer."""
 
-        def compute(norm: str) -> tuple[AnswerOutput, int]:
+        def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
             s = self.search(norm, k=k, rerank=True, no_cache=True)
             if s.no_answer or not s.results:
                 best = ""
@@ -304,7 +311,7 @@ class RagService:
                     citations=[],
                     confidence=None,
                     timings_ms=s.timings_ms,
-                ), s.generation
+                ), s.generation, not _degraded(s.rerank_reason)
             parts = [f"{p.text.strip()} [{i}]" for i, p in enumerate(s.results, start=1)]
             return AnswerOutput(
                 question=question,
@@ -313,7 +320,7 @@ class RagService:
                 citations=s.results,
                 confidence=s.results[0].relevance,
                 timings_ms=s.timings_ms,
-            ), s.generation
+            ), s.generation, not _degraded(s.rerank_reason)
 
         t = time.perf_counter()
         out = self._cached("answer", question, {"k": k}, no_cache, compute, AnswerOutput)

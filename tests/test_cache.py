@@ -193,3 +193,17 @@ def test_cache_cli_stats_and_clear(setup):
     r = runner.invoke(cli, ["--index", str(s.index), "cache", "stats", "--json"])
     st = json.loads(r.output)
     assert (st["entries"], st["hits"], st["misses"]) == (0, 0, 0)
+
+
+def test_results_of_a_failed_reranker_are_not_cached(settings, sample_dir):
+    from helpers import BrokenReranker
+
+    s = settings.model_copy(update={"rerank": True})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    cache = QueryCache(s.cache_dir)
+    broken = RagService(Pipeline(s, embedder=emb, reranker=BrokenReranker()), cache=cache)
+    first = broken.search("refund policy")
+    assert not first.reranked and "reranker failed" in first.rerank_reason
+    assert not broken.search("refund policy").cached
+    assert cache.stats()["entries"] == 0
