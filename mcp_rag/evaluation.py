@@ -21,6 +21,7 @@ from mcp_rag.beir import DatasetError, load_qrels, load_queries
 from mcp_rag.embedding import Embedder
 from mcp_rag.indexer import index_paths
 from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
+from mcp_rag.models import sha256_file
 from mcp_rag.pipeline import Pipeline
 from mcp_rag.rerank import Reranker
 from mcp_rag.settings import Settings
@@ -29,21 +30,13 @@ STAGES = ("bm25", "dense", "hybrid", "reranked")
 FIRST_STAGE_DEPTH = 100
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def corpus_sha256(path: Path) -> str:
     """Hash of a corpus file, or of every file (path and content) under a corpus folder."""
     if path.is_file():
-        return file_sha256(path)
+        return sha256_file(path)
     h = hashlib.sha256()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{f.relative_to(path).as_posix()}\0{file_sha256(f)}\n".encode())
+        h.update(f"{f.relative_to(path).as_posix()}\0{sha256_file(f)}\n".encode())
     return h.hexdigest()
 
 
