@@ -312,3 +312,23 @@ def test_official_mcp_inspector_cli_lists_tools_and_searches(served_index):
                      "--tool-arg", "query=What does KB-ERR-2847 mean?", "--tool-arg", "k=1")
     assert res["structuredContent"]["results"][0]["doc_id"] == "support/error-codes.md"
     assert "KB-ERR-2847: storage quota exceeded" in res["content"][0]["text"]
+
+
+@pytest.mark.slow
+def test_serving_with_onnx_models_never_imports_torch(served_index):
+    """The serve path loads the pack's ONNX embedder and reranker and answers a search."""
+    code = (
+        "import sys\n"
+        "from mcp_rag.pipeline import Pipeline\n"
+        "from mcp_rag.server import build_server\n"
+        "from mcp_rag.service import RagService\n"
+        "from mcp_rag.settings import Settings\n"
+        "p = Pipeline(Settings())\n"
+        "build_server(p)\n"
+        "assert RagService(p).search('KB-ERR-2847').reranked\n"
+        "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=served_index, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
