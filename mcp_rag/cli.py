@@ -335,16 +335,7 @@ def _status_dict(s) -> dict:
     r = IndexReader(s.index)
     try:
         last = read_last_run(s.index) or {}
-        return {
-            "index": str(s.index),
-            "docs": r.manifest["counts"]["docs"],
-            "chunks": r.manifest["counts"]["chunks"],
-            "generation": r.generation,
-            "created_at": r.manifest["created_at"],
-            "models": r.manifest["models"],
-            "chunking": r.manifest["chunking"],
-            "dense_index": r.manifest["dense_index"],
-            "roots": r.manifest.get("roots", []),
+        return r.summary() | {
             "last_run": {
                 k: last.get(k)
                 for k in ("added", "updated", "removed", "unchanged", "embedded_chunks",

@@ -335,12 +335,9 @@ class RagService:
         self.pipeline.refresh()
         r = self.pipeline.reader
         last = read_last_run(r.index_dir) or {}
+        base = r.summary()
         return StatusOutput(
-            index=str(r.index_dir),
-            docs=r.manifest["counts"]["docs"],
-            chunks=r.manifest["counts"]["chunks"],
-            generation=r.generation,
-            created_at=r.manifest["created_at"],
+            **{k: base[k] for k in ("index", "docs", "chunks", "generation", "created_at")},
             embedder=self.pipeline.embedder.name,
             reranker=self.pipeline.reranker.name if self.pipeline.reranker else None,
             reranker_error=self.pipeline.rerank_error,

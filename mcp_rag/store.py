@@ -191,6 +191,21 @@ class IndexReader:
     def n_chunks(self) -> int:
         return len(self.row_doc)
 
+    def summary(self) -> dict:
+        """What `status` shows of this generation: counts, models, chunking, roots."""
+        m = self.manifest
+        return {
+            "index": str(self.index_dir),
+            "docs": m["counts"]["docs"],
+            "chunks": m["counts"]["chunks"],
+            "generation": self.generation,
+            "created_at": m["created_at"],
+            "models": m["models"],
+            "chunking": m["chunking"],
+            "dense_index": m["dense_index"],
+            "roots": m.get("roots", []),
+        }
+
     def is_current(self) -> bool:
         """False once a newer generation has been switched in on disk."""
         return read_current(self.index_dir) == self.path.name
