@@ -19,7 +19,7 @@ from mcp_rag.chunking import chunk_document, index_text
 from mcp_rag.embedding import Embedder
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
 from mcp_rag.lexical import TOKENIZER_ID, tokenize
-from mcp_rag.loaders import Discovery, discover, load_file
+from mcp_rag.loaders import LOADER_VERSION, Discovery, discover, load_file
 from mcp_rag.store import (
     FORMAT_VERSION,
     IndexReader,
@@ -142,6 +142,11 @@ def index_paths(
                     f"{dense_kind!r}. Pass --rebuild to rebuild it with the new settings."
                 )
         existing = current.doc_infos() if current is not None and not rebuild else {}
+        # Files whose loader has changed since the index was built are re-read even when
+        # their stamp is unchanged; only those whose text changed are re-embedded.
+        reparse = bool(existing) and current.manifest.get("loader_version", 1) != LOADER_VERSION
+        if reparse:
+            log.info("the loaders changed since this index was built: re-reading every file")
         by_source: dict[str, list] = defaultdict(list)
         for info in existing.values():
             by_source[info.source].append(info)
@@ -156,7 +161,9 @@ def index_paths(
             except OSError as e:
                 report.skipped.append((str(src.path), f"unreadable ({e.strerror})"))
                 continue
-            if infos and all(i.mtime == st.st_mtime and i.size == st.st_size for i in infos):
+            if not reparse and infos and all(
+                i.mtime == st.st_mtime and i.size == st.st_size for i in infos
+            ):
                 for i in infos:
                     seen.add(i.doc_id)
                     claimed[i.doc_id] = i.source
@@ -202,7 +209,7 @@ def index_paths(
         for w in report.warnings:
             log.warning("%s", w)
 
-        if not (report.added or report.updated or report.removed or rebuild):
+        if not (report.added or report.updated or report.removed or rebuild or reparse):
             report.generation = current.generation if current is not None else None
             return _finish(index_dir, report, started)
 
@@ -254,6 +261,7 @@ def index_paths(
             "dim": embedder.dim,
             "counts": {"docs": n_docs, "chunks": len(bm25_tokens)},
             "chunking": chunking,
+            "loader_version": LOADER_VERSION,
             "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "tokenizer": TOKENIZER_ID},
             "dense_index": dense_kind,
             "roots": sorted(prev_roots | {p for p, _ in scopes}),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import minimal_pdf
 
+from mcp_rag.chunking import split_sentences
 from mcp_rag.errors import LoaderError
 from mcp_rag.loaders import SourceFile, discover, load_file
 
@@ -50,6 +51,24 @@ def test_html_drops_scripts_and_styles_and_keeps_structure(tmp_path):
     assert doc.text == "Top\n\nFirst & only para.\n\nSub\n\none\ntwo"
     assert [n for _, n in doc.sections] == ["Top", "Top > Sub"]
     assert doc.text[doc.sections[1][0] :].startswith("Sub")
+
+
+def test_html_table_rows_keep_their_column_headers(tmp_path):
+    f = tmp_path / "sla.html"
+    f.write_text(
+        "<h1>SLA</h1><table><caption>Targets</caption><tr><th>Plan</th><th>P1</th><th>P2</th></tr>"
+        "<tr><td>Enterprise</td><td>15 minutes</td><td>1 hour</td></tr>"
+        "<tr><td>Starter</td><td>8 hours</td><td></td></tr></table>"
+        "<table><tr><td>a</td><td>b<table><tr><td>nested</td></tr></table></td></tr></table>"
+        "<p>After.</p>"
+    )
+    (doc,) = load(f).docs
+    assert doc.text == (
+        "SLA\n\nTargets\n\nEnterprise — P1: 15 minutes; P2: 1 hour.\nStarter — P1: 8 hours."
+        "\n\na | b nested.\n\nAfter."
+    )
+    rows = [doc.text[s.start : s.end] for s in split_sentences(doc.text)]
+    assert "Enterprise — P1: 15 minutes; P2: 1 hour." in rows
 
 
 def test_text_title_from_first_short_line_or_file_name(tmp_path):
