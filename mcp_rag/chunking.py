@@ -111,7 +111,8 @@ def _split_long(
     return pieces
 
 
-def _label_at(marks: tuple, offset: int, default):
+def label_at(marks: tuple, offset: int, default):
+    """The label (section heading, page number) in force at ``offset`` of sorted (offset, label)."""
     if not marks:
         return default
     i = bisect.bisect_right([m[0] for m in marks], offset) - 1
@@ -155,8 +156,8 @@ def chunk_document(
                 start=start,
                 end=end,
                 title=doc.title,
-                section=_label_at(doc.sections, start, ""),
-                page=_label_at(doc.pages, start, None),
+                section=label_at(doc.sections, start, ""),
+                page=label_at(doc.pages, start, None),
                 source=doc.source,
             )
         )

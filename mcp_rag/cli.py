@@ -183,13 +183,19 @@ def _cache(s):
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "k", type=click.IntRange(1, 20), default=5, help="Most passages to cite.")
+@click.option("-k", "k", type=click.IntRange(1, 20), default=None,
+              help="Top passages to answer from [default 3; env MCP_RAG_ANSWER_PASSAGES].")
+@click.option("--max-sentences", type=click.IntRange(1, 20), default=None,
+              help="Most sentences in an extractive answer [default 3].")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @_fail_cleanly
-def answer(ctx, question, k, no_cache, as_json):
-    """Answer from the documents with citations, or say they do not contain it.
+def answer(ctx, question, k, max_sentences, no_cache, as_json):
+    """Answer from the documents with cited sentences, or say they do not contain it.
+
+    Extractive (quoted sentences) by default; written by a language model when
+    MCP_RAG_LLM_URL and MCP_RAG_LLM_MODEL name an OpenAI-compatible endpoint.
 
     Example:
 
@@ -197,7 +203,7 @@ def answer(ctx, question, k, no_cache, as_json):
     """
     from mcp_rag.service import render_answer
 
-    out = _service(_settings(ctx)).answer(question, k=k, no_cache=no_cache)
+    out = _service(_settings(ctx)).answer(question, k, max_sentences, no_cache=no_cache)
     if as_json:
         _echo_json(out.model_dump(mode="json"))
     else:
@@ -235,6 +241,75 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out):
     click.echo(render_table(result, k))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
+
+
+@cli.command()
+@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Index to measure [default: the global --index].")
+@click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="One query a line, or JSONL with a 'text' field "
+              "[default: sentences sampled from the index].")
+@click.option("--dataset", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, help="A BEIR folder whose corpus is the index: its queries, and "
+              "nDCG@10 per stage from its qrels.")
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv")
+@click.option("-n", "--max-queries", type=click.IntRange(1, 100_000), default=50,
+              show_default=True, help="Queries to run.")
+@click.option("--no-answer", "skip_answer", is_flag=True, help="Do not time `answer`.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the results here.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Draw latency per stage and quality/latency to this PNG "
+              "(needs matplotlib: pip install 'mcp-rag[plot]').")
+@click.pass_context
+@_fail_cleanly
+def bench(ctx, index_dir, queries, dataset, split, max_queries, skip_answer, json_out, plot_out):
+    """Latency per stage (p50/p95), queries/s and peak memory on an index.
+
+    Runs each first stage alone, `search` (cache off, then as a cache hit) and `answer`
+    for every query, in one process with the models loaded once.
+
+    Example:
+
+        mcp-rag bench --index index_store --queries my_questions.txt --plot bench.png
+    """
+    from mcp_rag.bench import plot, read_queries, render, run_bench, sample_queries
+
+    if plot_out is not None:  # fail before a long run, not after it
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise click.UsageError(
+                "--plot needs matplotlib: pip install 'mcp-rag[plot]' (or pip install matplotlib)"
+            ) from e
+    s = _settings(ctx, index=index_dir)
+    svc = _service(s)
+    judgements = None
+    if dataset is not None:
+        from mcp_rag.beir import load_qrels, load_queries
+
+        texts, qrels = load_queries(dataset), load_qrels(dataset, split)
+        qids = [q for q in sorted(qrels) if q in texts][:max_queries]
+        indexed = set(svc.pipeline.reader.doc_ids)
+        if not any(d in indexed for q in qids for d in qrels[q]):
+            raise click.UsageError(
+                f"the index at {s.index} holds none of {dataset.name}'s judged documents: index "
+                f"{dataset / 'corpus.jsonl'} into it first (or use `mcp-rag eval {dataset}`)"
+            )
+        qs, judgements = [texts[q] for q in qids], [qrels[q] for q in qids]
+    elif queries is not None:
+        qs = read_queries(queries)[:max_queries]
+    else:
+        qs = sample_queries(svc, max_queries)
+    with click.progressbar(length=len(qs), label="bench", file=sys.stderr) as bar:
+        result = run_bench(svc, qs, judgements, answer=not skip_answer,
+                           progress=lambda done, total: bar.update(1))
+    click.echo(render(result))
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+    if plot_out:
+        plot(result, plot_out)
+        click.echo(f"plot written to {plot_out}", err=True)
 
 
 @cli.group()
@@ -455,7 +530,7 @@ async def _demo_session(env: dict, question: str) -> None:
         tools = [t.name for t in (await client.list_tools()).tools]
         click.echo(f"server tools: {', '.join(tools)}\n")
         for q in (question, "Who won the 2014 FIFA World Cup?"):
-            result = await client.call_tool("answer", {"question": q, "k": 2})
+            result = await client.call_tool("answer", {"question": q})
             click.echo(f"Q: {q}")
             click.echo(textwrap.indent(result.content[0].text, "   "))
             click.echo("")

@@ -44,6 +44,7 @@ class SearchResult:
     reranked: bool = False
     rerank_reason: str | None = None  # why the cross-encoder did not (fully) run
     no_answer: bool = False  # nothing cleared the relevance floor
+    closest: list[Hit] = field(default_factory=list)  # when no_answer: best hits under the floor
     best_score: float | None = None  # best cross-encoder logit seen
     reranker: str | None = None
 
@@ -290,9 +291,10 @@ class Pipeline:
         best = max(logits) if logits else None
         floor = s.relevance_floor
         no_answer = False
+        closest: list[Hit] = []
         if floor is not None and best is not None:
             if best < floor:
-                hits, no_answer = [], True
+                hits, closest, no_answer = [], hits[:k], True
             elif reason is None:
                 hits = [h for h in hits if h.rerank_score is not None and h.rerank_score >= floor]
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
@@ -302,6 +304,7 @@ class Pipeline:
             reranked=reason is None,
             rerank_reason=reason,
             no_answer=no_answer,
+            closest=closest,
             best_score=best,
             reranker=self.reranker.name,
             timings_ms={key: round(v, 3) for key, v in timings.items()},

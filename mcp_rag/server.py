@@ -132,17 +132,21 @@ def build_server(
     @server.tool(title="Answer from your documents", annotations=READ_ONLY)
     async def answer(
         question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-        k: Annotated[int, Field(ge=1, le=20, description="Most passages to cite.")] = 5,
+        k: Annotated[int | None, Field(
+            ge=1, le=20, description="Top passages to answer from (default 3).")] = None,
+        max_sentences: Annotated[int | None, Field(
+            ge=1, le=20, description="Most sentences in an extractive answer (default 3).")] = None,
         no_cache: Annotated[bool, Field(description="Recompute, skipping the cache.")] = False,
     ) -> AnswerOutput:
         """Answer a question from the user's documents, with numbered citations.
 
-        Returns the passages that clear the relevance floor, each followed by [n], and
-        citations[n-1] saying where [n] comes from; or answered=false with a plain
-        statement that the documents do not contain the answer. Never fill the gap from
-        memory when answered is false.
+        The answer quotes the sentences of the documents that answer it (or, when the
+        server has a language model configured, is written from them), each followed by
+        [n]; citations list the source, section, page, character span and exact quote of
+        every [n]. answered=false means the documents do not contain the answer: say so,
+        and never fill the gap from memory. `sources` are the passages drawn from.
         """
-        out = await run(lambda: svc.answer(question, k, no_cache=no_cache))
+        out = await run(lambda: svc.answer(question, k, max_sentences, no_cache=no_cache))
         return _result(out, render_answer(out))  # type: ignore[return-value]
 
     @server.tool(title="Index status", annotations=READ_ONLY)

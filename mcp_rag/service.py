@@ -6,6 +6,7 @@ Search and answer results go through the exact-match query cache.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,13 +15,23 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from mcp_rag.answer import ChatClient, LLMError, Run, extractive, generated
 from mcp_rag.cache import QueryCache, cache_key, normalize_query
+from mcp_rag.chunking import label_at
 from mcp_rag.errors import QueryError
 from mcp_rag.pipeline import Pipeline, SearchResult, validate_query
-from mcp_rag.rerank import rank
+from mcp_rag.rerank import rank, relevance
 from mcp_rag.types import Hit
 
+log = logging.getLogger(__name__)
+
 MAX_PASSAGES = 100
+NO_ANSWER = "The indexed documents do not contain an answer to this question"
+DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)
 MAX_PASSAGE_CHARS = 20_000
 
 
@@ -79,6 +90,10 @@ class SearchOutput(BaseModel):
     query: str
     results: list[Passage]
     no_answer: bool = Field(description="True when no passage cleared the relevance floor.")
+    closest: list[Passage] = Field(
+        default_factory=list,
+        description="When no_answer: the best passages under the floor (they do not answer).",
+    )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
     reranked: bool
     rerank_reason: str | None
@@ -102,14 +117,40 @@ class RerankOutput(BaseModel):
     timings_ms: dict[str, float]
 
 
+class Citation(BaseModel):
+    """Where the text before a marker [n] comes from: a quote with its exact place."""
+
+    n: int = Field(description="The marker [n] in the answer.")
+    doc_id: str
+    chunk_id: str
+    uri: str = Field(description="rag://chunks/... resource with the passage quoted.")
+    document_uri: str
+    source: str
+    title: str
+    section: str
+    page: int | None
+    span: list[int] = Field(description="[start, end) of the quote in the document text.")
+    quote: str = Field(description="The document's text over span, exactly.")
+    relevance: float | None = Field(description="0..1 relevance of the quote to the question.")
+
+
 class AnswerOutput(BaseModel):
     question: str
-    answered: bool
-    answer: str = Field(description="The passages that answer, each followed by [n].")
-    citations: list[Passage] = Field(description="citations[n-1] is what [n] points to.")
-    confidence: float | None = Field(description="Top relevance (0..1).")
-    mode: Literal["passages"] = "passages"
+    answered: bool = Field(description="False: the documents do not contain the answer.")
+    answer: str = Field(description="The answer, each statement followed by its marker [n].")
+    citations: list[Citation] = Field(description="What each marker [n] points to.")
+    sources: list[Passage] = Field(
+        description="The passages the answer was drawn from; when answered is false, the "
+        "closest passages (which do not answer it), for the caller to inspect."
+    )
+    confidence: float | None = Field(description="Top relevance (0..1) of the passages.")
+    best_score: float | None = Field(description="Best cross-encoder logit seen.")
+    mode: Literal["extractive", "generated"]
+    fallback: str | None = Field(
+        None, description="Why the answer is not what was configured (e.g. the LLM failed)."
+    )
     cached: bool = False
+    generation: int = Field(description="Index generation that served the question.")
     timings_ms: dict[str, float]
 
 
@@ -167,12 +208,19 @@ def render_search(out: SearchOutput) -> str:
 
 
 def render_answer(out: AnswerOutput) -> str:
-    if not out.answered:
-        return out.answer
-    return out.answer + "\n\nSources:\n" + "\n".join(
-        f"[{i}] {p.source}" + (f" § {p.section}" if p.section else "") + f" ({p.uri})"
-        for i, p in enumerate(out.citations, start=1)
-    )
+    lines = [out.answer]
+    if out.citations:
+        lines += ["", "Sources:"]
+        for c in out.citations:
+            where = c.source + (f" § {c.section}" if c.section else "")
+            where += f" p.{c.page}" if c.page else ""
+            lines.append(f"[{c.n}] {where}, chars {c.span[0]}-{c.span[1]} ({c.uri})")
+    elif out.sources:
+        lines += ["", "Closest passages (they do not answer it):"]
+        lines += [f"- {p.source} ({p.uri}, relevance {p.relevance or 0:.2f})" for p in out.sources]
+    if out.fallback:
+        lines += ["", f"note: {out.fallback}"]
+    return "\n".join(lines)
 
 
 def _degraded(rerank_reason: str | None) -> bool:
@@ -192,6 +240,11 @@ class RagService:
         self.pipeline = pipeline
         self.allow_roots = [Path(r).expanduser().resolve() for r in allow_roots]
         self.cache = cache
+        s = pipeline.settings
+        self.llm = None if not s.llm_url else ChatClient(
+            s.llm_url, s.llm_model or "", s.llm_api_key.get_secret_value() if s.llm_api_key
+            else None, timeout=s.llm_timeout, max_tokens=s.llm_max_tokens,
+        )
 
     def _cached(
         self, tool: str, query: str, params: dict[str, Any], no_cache: bool,
@@ -238,6 +291,7 @@ class RagService:
                 query=query,
                 results=[Passage.of(h) for h in r.hits],
                 no_answer=r.no_answer,
+                closest=[Passage.of(h) for h in r.closest],
                 best_score=r.best_score,
                 reranked=r.reranked,
                 rerank_reason=r.rerank_reason,
@@ -292,42 +346,128 @@ class RagService:
             timings_ms={"rerank": round((time.perf_counter() - t) * 1000, 3)},
         )
 
-    def answer(self, question: str, k: int = 5, no_cache: bool = False) -> AnswerOutput:
-        """The passages that clear the floor, numbered for citation, or a plain no-answer."""
+    def answer(
+        self,
+        question: str,
+        k: int | None = None,
+        max_sentences: int | None = None,
+        no_cache: bool = False,
+    ) -> AnswerOutput:
+        """Answer from the top ``k`` passages with citations, or say plainly there is none.
+
+        Extractive by default (sentences scored by the cross-encoder); generated by the
+        configured LLM endpoint when there is one, falling back to extractive if it fails
+        or cites a passage it was not given.
+        """
+        s = self.pipeline.settings
+        k = s.answer_passages if k is None else k
+        budget = s.answer_sentences if max_sentences is None else max_sentences
+        if not isinstance(k, int) or not 1 <= k <= 20:
+            raise QueryError(f"k of {k} is out of range: choose 1..20 passages")
+        if not isinstance(budget, int) or not 1 <= budget <= 20:
+            raise QueryError(f"max_sentences of {budget} is out of range: choose 1..20")
+        llm = self.llm
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
-            s = self.search(norm, k=k, rerank=True, no_cache=True)
-            if s.no_answer or not s.results:
-                best = ""
-                if s.best_score is not None:
-                    best = f" (best cross-encoder score {s.best_score:.2f})"
+            r = self.pipeline.search(norm, k=k, rerank=True)
+            timings = dict(r.timings_ms)
+            base = dict(
+                question=question, best_score=r.best_score, generation=r.generation,
+                timings_ms=timings,
+            )
+            cacheable = not _degraded(r.rerank_reason)
+            if r.no_answer or not r.hits:
+                best = "" if r.best_score is None else (
+                    f" (best cross-encoder score {r.best_score:.2f}, under the relevance floor "
+                    f"of {s.relevance_floor})"
+                )
                 return AnswerOutput(
-                    question=question,
-                    answered=False,
-                    answer=(
-                        "The indexed documents do not contain an answer to this question"
-                        f"{best}. Do not answer it from memory as if it came from them."
-                    ),
-                    citations=[],
-                    confidence=None,
-                    timings_ms=s.timings_ms,
-                ), s.generation, not _degraded(s.rerank_reason)
-            parts = [f"{p.text.strip()} [{i}]" for i, p in enumerate(s.results, start=1)]
+                    answered=False, answer=NO_ANSWER + best + "." + DO_NOT_GUESS, citations=[],
+                    sources=[Passage.of(h) for h in r.closest], mode="extractive",
+                    confidence=None if r.best_score is None else relevance(r.best_score), **base,
+                ), r.generation, cacheable
+            sources = [Passage.of(h) for h in r.hits]
+            scored = [h.relevance for h in r.hits if h.relevance is not None]
+            base["confidence"] = max(scored) if scored else None
+            # The cross-encoder scores sentences unless it is missing or failed just now.
+            working = r.reranked or (r.rerank_reason or "").startswith("skipped")
+            ce = self.pipeline.reranker if working else None
+            fallback = None if ce else (
+                f"not reranked ({r.rerank_reason}): sentences were picked by the words they "
+                f"share with the question, and nothing checked that they answer it"
+            )
+            if llm is not None:
+                t = time.perf_counter()
+                try:
+                    text, cited = generated(norm, r.hits, llm.complete)
+                except LLMError as e:
+                    fallback = f"{e}; the extractive answer is given instead"
+                    log.warning("generated answer dropped: %s", e)
+                    cacheable = False  # the endpoint may be back next time
+                else:
+                    timings["generate"] = _ms(t)
+                    if not cited:
+                        return AnswerOutput(
+                            answered=False, mode="generated", citations=[], sources=sources,
+                            answer=f"{NO_ANSWER}: {llm.model} found none in the top "
+                            f"{len(r.hits)} passages.{DO_NOT_GUESS}", **base,
+                        ), r.generation, cacheable
+                    return AnswerOutput(
+                        answered=True, mode="generated", answer=text, sources=sources,
+                        citations=[self._citation(n, r.hits[n - 1]) for n in cited], **base,
+                    ), r.generation, cacheable
+                timings["generate"] = _ms(t)
+            t = time.perf_counter()
+            text, runs = extractive(
+                norm, r.hits, ce, budget=budget, margin=s.answer_margin,
+                min_score=s.answer_min_score,
+            )
+            timings["sentences"] = _ms(t)
+            if not runs:
+                return AnswerOutput(
+                    answered=False, mode="extractive", citations=[], sources=sources,
+                    answer=f"{NO_ANSWER}: no sentence of the top passages shares a word with "
+                    f"it.{DO_NOT_GUESS}", fallback=fallback, **base,
+                ), r.generation, cacheable
             return AnswerOutput(
-                question=question,
-                answered=True,
-                answer="\n\n".join(parts),
-                citations=s.results,
-                confidence=s.results[0].relevance,
-                timings_ms=s.timings_ms,
-            ), s.generation, not _degraded(s.rerank_reason)
+                answered=True, mode="extractive", answer=text, sources=sources,
+                citations=[self._citation(n, run) for n, run in enumerate(runs, start=1)],
+                fallback=fallback, **base,
+            ), r.generation, cacheable
 
+        params = {
+            "k": k, "max_sentences": budget, "margin": s.answer_margin,
+            "min_score": s.answer_min_score, "llm": llm.name if llm else None,
+            "llm_max_tokens": s.llm_max_tokens if llm else None,
+        }
         t = time.perf_counter()
-        out = self._cached("answer", question, {"k": k}, no_cache, compute, AnswerOutput)
+        out = self._cached("answer", question, params, no_cache, compute, AnswerOutput)
         if out.cached:
             out.question = question
-            out.timings_ms = {"cache": round((time.perf_counter() - t) * 1000, 3)}
+            out.timings_ms = {"cache": _ms(t)}
+        else:
+            out.timings_ms["total"] = _ms(t)
         return out  # type: ignore[return-value]
+
+    def _citation(self, n: int, what: Hit | Run) -> Citation:
+        """Citation [n] of a whole passage (generated answers) or of a run of sentences."""
+        if isinstance(what, Hit):
+            c, start, end, quote, rel = (
+                what.chunk, what.chunk.start, what.chunk.end, what.chunk.text, what.relevance
+            )
+        else:
+            c, start, end, quote = what.chunk, what.start, what.end, what.quote
+            rel = None if what.score is None else relevance(what.score)
+        page = c.page
+        if page is not None and start != c.start:  # the page where the quote starts
+            doc = self.pipeline.reader.document(c.doc_id)
+            if doc is not None:
+                page = label_at(doc.pages, start, page)
+        return Citation(
+            n=n, doc_id=c.doc_id, chunk_id=c.chunk_id, uri=chunk_uri(c.chunk_id),
+            document_uri=document_uri(c.doc_id), source=c.source, title=c.title,
+            section=c.section, page=page, span=[start, end], quote=quote, relevance=rel,
+        )
 
     def status(self) -> StatusOutput:
         from mcp_rag.store import read_last_run

@@ -106,6 +106,34 @@ class Settings(BaseSettings):
         None, gt=0, description="Seconds a cached result lives (None: until evicted)."
     )
 
+    answer_passages: int = Field(
+        3, ge=1, le=20, description="Top passages an answer is drawn from (answer's k)."
+    )
+    answer_sentences: int = Field(
+        3, ge=1, le=20, description="Most sentences in an extractive answer."
+    )
+    answer_margin: float = Field(
+        4.0,
+        ge=0.0,
+        le=50.0,
+        description="Extractive answers keep sentences within this many logits of the best one.",
+    )
+    answer_min_score: float = Field(
+        0.0, ge=-50.0, le=50.0, description="Extractive answers keep sentences over this logit."
+    )
+    llm_url: str | None = Field(
+        None,
+        description=(
+            "OpenAI-compatible chat endpoint for generated answers, e.g. "
+            "http://localhost:11434/v1 (Ollama) or http://localhost:8080/v1 (llama.cpp). "
+            "None: extractive answers only."
+        ),
+    )
+    llm_model: str | None = Field(None, description="Model name the endpoint serves.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the endpoint.")
+    llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds per generation.")
+    llm_max_tokens: int = Field(512, ge=16, le=8192, description="Answer length limit.")
+
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )
@@ -114,6 +142,11 @@ class Settings(BaseSettings):
     def _weights(self) -> Settings:
         if self.bm25_weight == 0 and self.dense_weight == 0:
             raise ValueError("bm25_weight and dense_weight are both 0: set at least one above 0")
+        if self.llm_url and not self.llm_model:
+            raise ValueError(
+                "llm_url is set but llm_model is not: set MCP_RAG_LLM_MODEL to the model the "
+                "endpoint serves (or unset MCP_RAG_LLM_URL for extractive answers)"
+            )
         return self
 
     @property

@@ -169,3 +169,58 @@ def test_cascade_with_the_pack_model_at_a_short_length(tmp_path, models_dir, bge
     assert res.reranked and "cascade" in res.timings_ms
     assert res.hits[0].chunk.chunk_id.startswith("support/error-codes.md")
     assert "KB-ERR-2847: storage quota" in res.hits[0].chunk.text
+
+
+@pytest.fixture(scope="module")
+def sample_service(tmp_path_factory, models_dir, bge, cross_encoder):
+    from mcp_rag.service import RagService
+
+    s = Settings(index=tmp_path_factory.mktemp("answers") / "i", models=models_dir)
+    index_paths(s.index, [SAMPLE], bge, quiet=True)
+    return RagService(Pipeline(s, embedder=bge, reranker=cross_encoder))
+
+
+# (question, the document, text the answer must quote whole, text it must not contain)
+SEED_CASES = [
+    # a refund question with a condition: the sentence that states it, condition intact
+    ("Can I get a full refund on my monthly plan?", "policies/refund-policy.md",
+     "provided that the account has used less than 10 GB of storage in that billing period.",
+     "Setup fees"),
+    # a P1 incident affecting more than 500 users: the definition, not the P2 one alone
+    ("Is an outage affecting 600 users of one customer a P1 incident?", "support/sla-tiers.html",
+     "or any incident affecting more than 500 users of one customer.", "VP of Engineering"),
+    # an exact error code: KB-ERR-2874, not its near twin KB-ERR-2847
+    ("What does error KB-ERR-2874 mean?", "support/error-codes.md",
+     "The API token has passed its expiry date.", "storage quota"),
+    ("Are expense claims without a receipt reimbursed?", "support/onboarding.txt",
+     "Claims without a receipt are not reimbursed, except for amounts under 25 EUR.", "VPN"),
+    ("What is the response time for a P1 incident on the Enterprise plan?",
+     "support/sla-tiers.html", "Enterprise — P1: 15 minutes, 24/7", "Starter —"),
+]
+
+
+@pytest.mark.parametrize(("question", "doc_id", "quote", "absent"), SEED_CASES)
+def test_extractive_answers_quote_the_sentence_that_answers(
+    sample_service, question, doc_id, quote, absent
+):
+    out = sample_service.answer(question)
+    assert out.answered and out.mode == "extractive", out.answer
+    assert quote in out.answer and absent not in out.answer, out.answer
+    first = out.citations[0]
+    assert first.doc_id == doc_id and quote in first.quote, out.answer
+    for c in out.citations:
+        text = sample_service.pipeline.reader.document(c.doc_id).text
+        assert text[c.span[0] : c.span[1]] == c.quote  # the citation resolves to its span
+        assert f"{' '.join(c.quote.split())} [{c.n}]" in out.answer
+    assert 0.5 < out.confidence <= 1 and 0.5 < first.relevance <= 1
+
+
+@pytest.mark.parametrize("question", [
+    "How do I bake sourdough bread?", "Who won the 2014 FIFA World Cup?",
+    "What is the capital of Australia?",
+])
+def test_out_of_scope_questions_are_not_answered(sample_service, question):
+    out = sample_service.answer(question)
+    assert not out.answered and out.citations == [], out.answer
+    assert out.answer.startswith("The indexed documents do not contain an answer")
+    assert out.best_score < sample_service.pipeline.settings.relevance_floor

@@ -68,16 +68,25 @@ async def test_no_answer_is_said_plainly(pipeline):
     assert "do not contain" in s.content[0].text
     assert a.structured_content["answered"] is False and a.structured_content["citations"] == []
     assert "do not contain an answer" in a.content[0].text
+    # the closest passages come along, for the caller to inspect, flagged as not answering
+    assert a.structured_content["sources"] and s.structured_content["closest"]
+    assert "they do not answer it" in a.content[0].text
 
 
-async def test_answer_cites_passages(pipeline):
+async def test_answer_quotes_sentences_with_resolving_citations(pipeline):
     async with Client(build_server(pipeline)) as c:
         r = await c.call_tool("answer", {"question": "KB-ERR-2847 storage quota exceeded", "k": 2})
-    out = r.structured_content
-    assert out["answered"] and out["mode"] == "passages"
-    assert "[1]" in out["answer"]
-    assert out["citations"][0]["doc_id"] == "support/error-codes.md"
-    assert 0 < out["confidence"] <= 1
+        out = r.structured_content
+        doc = await c.read_resource(out["citations"][0]["document_uri"])
+    assert out["answered"] and out["mode"] == "extractive" and out["fallback"] is None
+    assert out["answer"].endswith("[1]")
+    cite = out["citations"][0]
+    assert cite["n"] == 1 and cite["doc_id"] == "support/error-codes.md"
+    start, end = cite["span"]
+    assert doc.contents[0].text[start:end] == cite["quote"]
+    assert "storage quota" in cite["quote"]
+    assert 0 < out["confidence"] <= 1 and out["sources"]
+    assert set(out["timings_ms"]) >= {"rerank", "sentences", "total"}
     assert "Sources:" in r.content[0].text
 
 

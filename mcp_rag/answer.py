@@ -1,0 +1,389 @@
+"""Answers from retrieved passages: extractive by default, generated when an LLM is configured.
+
+Extractive (offline, no LLM): every sentence of the top passages is scored against the
+question by the cross-encoder twice, bare and under its document title and section, and
+the higher score counts (a sentence such as "open a P2 ticket" relates to the question
+only through its heading; a heading can also drown a sentence that states the answer).
+Only whole sentences are quoted, so conditions and negations stay intact, and a sentence
+that leans on a neighbour ("However, ...", "This applies only ...") brings it along. The
+answer is the best sentence plus those within ``margin`` of it and over ``min_score``, at
+most ``budget`` sentences, in reading order, each run of adjacent sentences followed by [n].
+
+Generated: an OpenAI-compatible chat endpoint writes the answer from the numbered passages.
+Every [n] it returns must name a passage it was given; otherwise the caller drops the
+answer for the extractive one (``check_citations``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcp_rag.chunking import index_text, split_sentences
+from mcp_rag.lexical import tokenize
+from mcp_rag.rerank import Reranker
+from mcp_rag.types import Chunk, Hit
+
+# A sentence that starts like this leans on the one before it.
+_LEANS_BACK = re.compile(
+    r"^(?:however|but|this|these|that|those|it|they|such|otherwise|in that case|then)\b", re.I
+)
+# A sentence that starts like this qualifies the one before it.
+_QUALIFIES = re.compile(
+    r"^(?:however|but|unless|except|only|otherwise|provided|note\b|this (?:does not|doesn't|"
+    r"only|applies|is not|excludes)|these (?:do not|don't|only|apply))", re.I
+)
+_MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not statements
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a retrieved passage; ``start``/``end`` are offsets in the document text."""
+
+    rank: int  # position of its passage among the hits (0 = best)
+    chunk: Chunk
+    index: int  # position among the sentences of its chunk
+    paragraph: int
+    start: int
+    end: int
+
+    @property
+    def text(self) -> str:
+        return self.chunk.text[self.start - self.chunk.start : self.end - self.chunk.start]
+
+    @property
+    def key(self) -> tuple[str, int, int]:
+        return (self.chunk.doc_id, self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Adjacent picked sentences of one passage: quoted together under one citation."""
+
+    sentences: tuple[Sentence, ...]
+    score: float | None  # best cross-encoder logit of the run's sentences (None: not scored)
+
+    @property
+    def chunk(self) -> Chunk:
+        return self.sentences[0].chunk
+
+    @property
+    def start(self) -> int:
+        return self.sentences[0].start
+
+    @property
+    def end(self) -> int:
+        return self.sentences[-1].end
+
+    @property
+    def quote(self) -> str:
+        """The document's text over the run: ``document.text[start:end]``."""
+        c = self.chunk
+        return c.text[self.start - c.start : self.end - c.start]
+
+
+def _is_label(text: str, chunk: Chunk) -> bool:
+    """Headings, titles and fragments too short to state anything."""
+    norm = " ".join(text.split()).casefold()
+    labels = {chunk.title.casefold(), *(p.strip().casefold() for p in chunk.section.split(">"))}
+    return norm in labels or len(norm.split()) < _MIN_WORDS
+
+
+def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Sentence]]]:
+    """Candidate sentences of ``hits`` (deduplicated across overlapping chunks), and every
+    sentence of each chunk by chunk id (labels included) for finding neighbours."""
+    cands: list[Sentence] = []
+    by_chunk: dict[str, list[Sentence]] = {}
+    seen: set = set()
+    for rank, h in enumerate(hits):
+        c = h.chunk
+        all_ = [
+            Sentence(rank, c, i, sp.paragraph, c.start + sp.start, c.start + sp.end)
+            for i, sp in enumerate(split_sentences(c.text))
+        ]
+        by_chunk[c.chunk_id] = all_
+        for s in all_:
+            norm = " ".join(s.text.split()).casefold()
+            if s.key in seen or norm in seen or _is_label(s.text, c):
+                continue
+            seen.update((s.key, norm))
+            cands.append(s)
+    return cands, by_chunk
+
+
+def score_sentences(
+    question: str, sentences: Sequence[Sentence], reranker: Reranker | None
+) -> np.ndarray:
+    """Cross-encoder logits (the better of bare and in-context), or, without a reranker,
+    the share of the question's terms a sentence contains."""
+    if not sentences:
+        return np.zeros(0, dtype=np.float32)
+    if reranker is None:
+        q = set(tokenize(question))
+        return np.array(
+            [len(q & set(tokenize(s.text))) / max(1, len(q)) for s in sentences], dtype=np.float32
+        )
+    bare = [(question, s.text) for s in sentences]
+    framed = [(question, index_text(_with_text(s.chunk, s.text))) for s in sentences]
+    scores = reranker.predict(bare + framed)
+    return np.maximum(scores[: len(sentences)], scores[len(sentences) :])
+
+
+def _with_text(chunk: Chunk, text: str) -> Chunk:
+    return Chunk(chunk.doc_id, chunk.chunk_no, text, 0, 0, chunk.title, chunk.section)
+
+
+def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Sentence]:
+    """``s`` with the sentence it leans on and the one that qualifies it (same paragraph)."""
+    row = by_chunk[s.chunk.chunk_id]
+    unit = [s]
+    if s.index > 0 and _LEANS_BACK.match(s.text) and row[s.index - 1].paragraph == s.paragraph:
+        unit.insert(0, row[s.index - 1])
+    nxt = row[s.index + 1] if s.index + 1 < len(row) else None
+    if nxt is not None and nxt.paragraph == s.paragraph and _QUALIFIES.match(nxt.text):
+        unit.append(nxt)
+    return unit
+
+
+def pick(
+    cands: Sequence[Sentence],
+    scores: np.ndarray,
+    by_chunk: dict[str, list[Sentence]],
+    *,
+    budget: int,
+    margin: float,
+    min_score: float,
+    floor: float = float("-inf"),
+) -> list[Run]:
+    """The answer's sentences, grouped into runs in reading order.
+
+    The best sentence always; then, best first, any sentence scoring at least
+    ``best - margin`` and ``min_score``, or, next to one already picked in the same
+    paragraph, at least ``best - 2 * margin`` and ``min_score - margin`` (a paragraph
+    tends to finish its thought:
+    "The region is unavailable. Requests are queued for 15 minutes. If the error lasts
+    longer, open a P2 ticket."), each with the neighbours it leans on, while the total
+    stays within ``budget``. Besides the best, no sentence under ``floor``. Documents
+    come in the order of their best passage.
+    """
+    if not cands:
+        return []
+    order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].rank, cands[i].start))
+    best = float(scores[order[0]])
+    picked: dict[tuple, Sentence] = {}
+    score_of: dict[tuple, float] = {}
+
+    def adjacent(s: Sentence) -> bool:
+        row = by_chunk[s.chunk.chunk_id]
+        return any(
+            0 <= j < len(row) and row[j].paragraph == s.paragraph and row[j].key in picked
+            for j in (s.index - 1, s.index + 1)
+        )
+
+    tried: set[int] = set()
+    while len(picked) < budget:
+        nxt = next(
+            (
+                i for i in order
+                if i not in tried and cands[i].key not in picked and (
+                    not picked
+                    or float(scores[i]) >= max(best - margin, min_score, floor)
+                    or (
+                        float(scores[i]) >= max(best - 2 * margin, min_score - margin, floor)
+                        and adjacent(cands[i])
+                    )
+                )
+            ),
+            None,
+        )
+        if nxt is None:
+            break
+        tried.add(nxt)
+        new = [s for s in _neighbours(cands[nxt], by_chunk) if s.key not in picked]
+        if picked and len(picked) + len(new) > budget:
+            continue
+        for s in new:
+            picked[s.key] = s
+        score_of[cands[nxt].key] = float(scores[nxt])
+    doc_rank: dict[str, int] = {}
+    for s in picked.values():
+        doc_rank[s.chunk.doc_id] = min(doc_rank.get(s.chunk.doc_id, s.rank), s.rank)
+    ordered = sorted(picked.values(), key=lambda s: (doc_rank[s.chunk.doc_id], s.start))
+    runs: list[list[Sentence]] = []
+    for s in ordered:
+        last = runs[-1][-1] if runs else None
+        if (
+            last is not None
+            and last.chunk.chunk_id == s.chunk.chunk_id
+            and last.index + 1 == s.index
+            and last.paragraph == s.paragraph
+        ):
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return [
+        Run(tuple(r), max((score_of[s.key] for s in r if s.key in score_of), default=None))
+        for r in runs
+    ]
+
+
+def extractive(
+    question: str,
+    hits: Sequence[Hit],
+    reranker: Reranker | None,
+    *,
+    budget: int = 3,
+    margin: float = 4.0,
+    min_score: float = 0.0,
+) -> tuple[str, list[Run]]:
+    """The extractive answer to ``question`` from ``hits``: its text and its cited runs.
+
+    Example (the bundled sample, the pack's cross-encoder):
+        >>> text, runs = extractive("Can I get a full refund on my monthly plan?", hits, ce)
+        >>> print(text)
+        Customers on a monthly plan may request a full refund within 30 days of the charge,
+        provided that the account has used less than 10 GB of storage in that billing period.
+        Refunds are not available for monthly charges older than 30 days. [1]
+    """
+    cands, by_chunk = sentences_of(hits)
+    scores = score_sentences(question, cands, reranker)
+    if reranker is None:  # term overlap: any shared term counts, nothing else to go on
+        if not len(scores) or scores.max() <= 0:
+            return "", []
+        margin, min_score = 1.0, 1e-9
+    floor = min_score if reranker is None else float("-inf")
+    runs = pick(
+        cands, scores, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor
+    )
+    if reranker is None:  # term overlap is no logit: no relevance to report
+        runs = [Run(r.sentences, None) for r in runs]
+    text = " ".join(f"{' '.join(r.quote.split())} [{n}]" for n, r in enumerate(runs, start=1))
+    return text, runs
+
+
+# --- generated answers ------------------------------------------------------------------------
+
+NOT_FOUND = "NOT IN DOCUMENTS"
+SYSTEM_PROMPT = f"""You answer questions from the numbered passages you are given, and from \
+nothing else.
+- After every sentence, cite the passages it comes from by number in square brackets, e.g. \
+[1] or [1][3].
+- Do not add facts that are not in the passages.
+- Keep the conditions, exceptions and negations that the passages state.
+- If the passages do not contain the answer, reply with exactly: {NOT_FOUND}"""
+
+_MARKER = re.compile(r"\[(\s*\d+(?:\s*[,;]\s*\d+)*\s*)\]")
+
+
+def passages_prompt(question: str, hits: Sequence[Hit]) -> str:
+    """The user message: numbered passages with their source, then the question."""
+    parts = []
+    for i, h in enumerate(hits, start=1):
+        c = h.chunk
+        where = c.source + (f" § {c.section}" if c.section else "")
+        parts.append(f"[{i}] {c.title} ({where})\n{c.text.strip()}")
+    return "Passages:\n\n" + "\n\n".join(parts) + f"\n\nQuestion: {question}"
+
+
+def check_citations(text: str, n_passages: int) -> tuple[list[int], list[int]]:
+    """Citation numbers in ``text``: (those naming one of the passages, those that do not)."""
+    cited = sorted({int(x) for m in _MARKER.finditer(text) for x in re.split(r"[,;]", m.group(1))})
+    good = [n for n in cited if 1 <= n <= n_passages]
+    return good, [n for n in cited if n not in good]
+
+
+def says_not_found(text: str) -> bool:
+    return NOT_FOUND.casefold() in text.casefold() and not _MARKER.search(text)
+
+
+class LLMError(Exception):
+    """The chat endpoint failed or returned something unusable."""
+
+
+class ChatClient:
+    """A minimal client of an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Args:
+        url: the API base (``http://localhost:11434/v1``) or the full completions URL.
+        model: the model name the endpoint serves.
+        api_key: sent as a bearer token when given.
+        timeout: seconds for the whole request.
+        max_tokens: length limit of the answer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        max_tokens: int = 512,
+    ) -> None:
+        url = url.rstrip("/")
+        self.url = url if url.endswith("/chat/completions") else url + "/chat/completions"
+        self.model = model
+        self.timeout = timeout
+        self.max_tokens = max_tokens
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    @property
+    def name(self) -> str:
+        return f"{self.model} at {self.url}"
+
+    def complete(self, system: str, user: str) -> str:
+        """The endpoint's answer to one system + user message (temperature 0)."""
+        body = json.dumps({
+            "model": self.model,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+            "temperature": 0,
+            "max_tokens": self.max_tokens,
+        }).encode()
+        req = urllib.request.Request(
+            self.url, data=body, method="POST",
+            headers={"Content-Type": "application/json", **self._headers},
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as r:
+                raw = r.read()
+        except urllib.error.HTTPError as e:
+            detail = e.read()[:200].decode("utf-8", "replace")
+            raise LLMError(f"{self.url} answered HTTP {e.code}: {detail}") from e
+        except (OSError, ValueError) as e:  # refused, timed out, bad URL
+            raise LLMError(f"{self.url} did not answer: {type(e).__name__}: {e}") from e
+        try:
+            content = json.loads(raw)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise LLMError(f"{self.url} returned no chat completion: {raw[:200]!r}") from e
+        if not isinstance(content, str) or not content.strip():
+            raise LLMError(f"{self.url} returned an empty answer")
+        return content.strip()
+
+
+def generated(
+    question: str, hits: Sequence[Hit], complete: Callable[[str, str], str]
+) -> tuple[str, list[int]]:
+    """A generated answer and the passage numbers it cites.
+
+    Raises:
+        LLMError: the endpoint failed, or the answer cites no passage or a passage it was
+            not given (an answer whose citations do not resolve is not returned).
+    """
+    text = complete(SYSTEM_PROMPT, passages_prompt(question, hits))
+    if says_not_found(text):
+        return text, []
+    good, bad = check_citations(text, len(hits))
+    if bad:
+        marks = ", ".join(f"[{n}]" for n in bad)
+        raise LLMError(
+            f"the generated answer cited {marks}, which is not one of the {len(hits)} "
+            f"passages it was given"
+        )
+    if not good:
+        raise LLMError("the generated answer cited no passage")
+    return text, good
