@@ -64,19 +64,27 @@ def vocabulary(seed: int = 0) -> list[str]:
     return sorted(words)
 
 
-def write_corpus(path: Path, n_docs: int, seed: int = 0) -> None:
+def write_corpus(folder: Path, n_docs: int, seed: int = 0, shard: int = 100_000) -> None:
+    """BEIR-style JSONL shards of at most ``shard`` documents (a file stays under the
+    loaders' 100 MB limit)."""
     words = np.array(vocabulary(seed))
     rng = np.random.default_rng(seed + 1)
     p = 1.0 / np.arange(1, VOCAB + 1) ** 1.05  # Zipf-like, as in natural text
     p /= p.sum()
-    with path.open("w") as f:
-        for start in range(0, n_docs, 10_000):
-            n = min(10_000, n_docs - start)
-            draws = words[rng.choice(VOCAB, size=(n, WORDS_PER_DOC), p=p)]
-            for i, row in enumerate(draws):
-                body = " ".join(row[:30]).capitalize() + ". " + " ".join(row[30:]).capitalize()
-                f.write(json.dumps({"_id": f"d{start + i}", "title": "", "text": body + "."}))
-                f.write("\n")
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for first in range(0, n_docs, shard):
+        with (tmp / f"part-{first // shard:03d}.jsonl").open("w") as f:
+            for start in range(first, min(first + shard, n_docs), 10_000):
+                n = min(10_000, n_docs - start)
+                draws = words[rng.choice(VOCAB, size=(n, WORDS_PER_DOC), p=p)]
+                for i, row in enumerate(draws):
+                    body = (" ".join(row[:30]).capitalize() + ". "
+                            + " ".join(row[30:]).capitalize() + ".")
+                    f.write(json.dumps({"_id": f"d{start + i}", "title": "", "text": body}))
+                    f.write("\n")
+    tmp.rename(folder)
 
 
 def du(path: Path) -> int:
@@ -91,6 +99,8 @@ def build(corpus: Path, index: Path, dense: str) -> dict:
     t = time.perf_counter()
     rep = index_paths(index, [corpus], RandomEmbedder(), dense_kind=dense, quiet=True)
     secs = time.perf_counter() - t
+    if rep.skipped:
+        raise SystemExit(f"corpus files were skipped: {rep.skipped}")
     gen = next(p for p in index.iterdir() if p.name.startswith("gen-"))
     return {"chunks": rep.embedded_chunks, "build_s": round(secs, 1),
             "size_mb": round(du(gen) / 2**20, 1)}
@@ -98,8 +108,7 @@ def build(corpus: Path, index: Path, dense: str) -> dict:
 
 def query_phase(index: Path, n_queries: int) -> dict:
     """Runs in its own process: open the index, run queries, report latency and memory."""
-    import resource
-
+    from mcp_rag.bench import peak_rss_mb
     from mcp_rag.pipeline import Pipeline
     from mcp_rag.settings import Settings
 
@@ -114,10 +123,9 @@ def query_phase(index: Path, n_queries: int) -> dict:
         res = p.retrieve(q, 30)
         for k, v in res.timings_ms.items():
             ms.setdefault(k, []).append(v)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {
         "open_s": round(open_s, 2),
-        "peak_rss_mb": round(peak, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "latency_ms": {k: {"p50": round(float(np.percentile(v, 50)), 2),
                            "p95": round(float(np.percentile(v, 95)), 2)}
                        for k, v in ms.items() if k != "embed_query"},
@@ -141,7 +149,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
-        corpus = args.work / f"corpus-{n}.jsonl"
+        corpus = args.work / f"corpus-{n}"
         if not corpus.exists():
             write_corpus(corpus, n)
         for kind in args.dense.split(","):

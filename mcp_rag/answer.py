@@ -246,10 +246,10 @@ def extractive(
 
     Example (the bundled sample, the pack's cross-encoder):
         >>> text, runs = extractive("Can I get a full refund on my monthly plan?", hits, ce)
-        >>> print(text)
-        Customers on a monthly plan may request a full refund within 30 days of the charge,
-        provided that the account has used less than 10 GB of storage in that billing period.
-        Refunds are not available for monthly charges older than 30 days. [1]
+        >>> [(r.chunk.doc_id, r.start, r.end) for r in runs]
+        [('policies/refund-policy.md', 123, 358)]
+        >>> text[-69:]
+        'Refunds are not available for monthly charges older than 30 days. [1]'
     """
     cands, by_chunk = sentences_of(hits)
     scores = score_sentences(question, cands, reranker)

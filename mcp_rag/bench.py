@@ -37,7 +37,17 @@ STAGE_ORDER = (
 
 
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports KB, macOS bytes)."""
+    """Peak resident memory of this process so far, in MB.
+
+    Linux: ``VmHWM`` from /proc (``ru_maxrss`` survives exec, so a process started by a
+    big parent would report the parent's peak); elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
