@@ -392,16 +392,21 @@ class RagService:
             # The cross-encoder scores sentences unless it is missing or failed just now.
             working = r.reranked or (r.rerank_reason or "").startswith("skipped")
             ce = self.pipeline.reranker if working else None
-            fallback = None if ce else (
-                f"not reranked ({r.rerank_reason}): sentences were picked by the words they "
-                f"share with the question, and nothing checked that they answer it"
+            unchecked = None if ce else (
+                f"not reranked ({r.rerank_reason}): nothing checked that the passages answer "
+                f"the question"
+            )
+            fallback = unchecked and unchecked + (
+                "; sentences were picked by the words they share with it"
             )
             if llm is not None:
                 t = time.perf_counter()
                 try:
                     text, cited = generated(norm, r.hits, llm.complete)
                 except LLMError as e:
-                    fallback = f"{e}; the extractive answer is given instead"
+                    fallback = "; ".join(
+                        x for x in (f"{e}; the extractive answer is given instead", fallback) if x
+                    )
                     log.warning("generated answer dropped: %s", e)
                     cacheable = False  # the endpoint may be back next time
                 else:
@@ -410,11 +415,13 @@ class RagService:
                         return AnswerOutput(
                             answered=False, mode="generated", citations=[], sources=sources,
                             answer=f"{NO_ANSWER}: {llm.model} found none in the top "
-                            f"{len(r.hits)} passages.{DO_NOT_GUESS}", **base,
+                            f"{len(r.hits)} passages.{DO_NOT_GUESS}", fallback=unchecked,
+                            **base,
                         ), r.generation, cacheable
                     return AnswerOutput(
                         answered=True, mode="generated", answer=text, sources=sources,
-                        citations=[self._citation(n, r.hits[n - 1]) for n in cited], **base,
+                        citations=[self._citation(n, r.hits[n - 1]) for n in cited],
+                        fallback=unchecked, **base,
                     ), r.generation, cacheable
                 timings["generate"] = _ms(t)
             t = time.perf_counter()

@@ -328,3 +328,21 @@ def test_index_from_another_bm25_tokenizer_asks_for_rebuild(settings, sample_dir
     with pytest.raises(IndexMismatchError, match="BM25 tokenizer 'something-older'"):
         Pipeline(settings, embedder=embedder)
     assert build(settings, [sample_dir], embedder, rebuild=True).added == 6
+
+
+def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, embedder):
+    from mcp_rag.loaders import LOADER_VERSION
+
+    build(settings, [sample_dir], embedder)
+    manifest = settings.index / read_current(settings.index) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    assert m["loader_version"] == LOADER_VERSION
+    del m["loader_version"]  # an index written before loaders were versioned
+    manifest.write_text(json.dumps(m))
+    calls = embedder.calls
+    r = build(settings, [sample_dir], embedder)
+    # every file read again; the text is the same, so nothing is re-embedded
+    assert (r.added, r.updated, r.unchanged, r.embedded_chunks) == (0, 0, 6, 0)
+    assert embedder.calls == calls and r.generation == 2
+    assert IndexReader(settings.index).manifest["loader_version"] == LOADER_VERSION
+    assert build(settings, [sample_dir], embedder).changed is False  # and only once
