@@ -26,13 +26,13 @@ from mcp_rag.types import Hit
 log = logging.getLogger(__name__)
 
 MAX_PASSAGES = 100
+MAX_PASSAGE_CHARS = 20_000
 NO_ANSWER = "The indexed documents do not contain an answer to this question"
 DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
 
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
-MAX_PASSAGE_CHARS = 20_000
 
 
 def chunk_uri(chunk_id: str) -> str:
@@ -425,10 +425,17 @@ class RagService:
                     ), r.generation, cacheable
                 timings["generate"] = _ms(t)
             t = time.perf_counter()
-            text, runs = extractive(
-                norm, r.hits, ce, budget=budget, margin=s.answer_margin,
-                min_score=s.answer_min_score,
-            )
+            opts = dict(budget=budget, margin=s.answer_margin, min_score=s.answer_min_score)
+            try:
+                text, runs = extractive(norm, r.hits, ce, **opts)
+            except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
+                log.error("sentence scoring failed (%s: %s); picking by shared words",
+                          type(e).__name__, e)
+                text, runs = extractive(norm, r.hits, None, **opts)
+                cacheable = False
+                fallback = "; ".join(x for x in (
+                    f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked "
+                    f"by the words they share with the question", fallback) if x)
             timings["sentences"] = _ms(t)
             if not runs:
                 return AnswerOutput(

@@ -137,6 +137,27 @@ def test_answer_without_reranker_says_nothing_checked_it(settings, sample_dir):
     assert out.citations[0].relevance is None
 
 
+class FailsAfterFirstCall(KeywordReranker):
+    """Ranks the passages, then crashes on the sentences."""
+
+    def predict(self, pairs):
+        if self.pairs_seen:
+            raise RuntimeError("ONNX session crashed")
+        return super().predict(pairs)
+
+
+def test_reranker_failing_on_sentences_degrades_to_shared_words(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    svc = RagService(Pipeline(s, embedder=emb, reranker=FailsAfterFirstCall()),
+                     cache=QueryCache(s.cache_dir))
+    out = svc.answer("expense claims receipt reimbursed")
+    assert out.answered and "Claims without a receipt" in out.answer
+    assert "reranker failed on sentences (RuntimeError" in out.fallback
+    assert not svc.answer("expense claims receipt reimbursed").cached  # degraded: not stored
+
+
 # --- generated answers against a fake OpenAI-compatible endpoint ------------------------------
 
 
