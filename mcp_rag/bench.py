@@ -25,7 +25,7 @@ import numpy as np
 
 from mcp_rag.chunking import split_sentences
 from mcp_rag.errors import QueryError
-from mcp_rag.metrics import docs_from_chunks, ndcg_at_k
+from mcp_rag.metrics import docs_from_chunks, ndcg_at_k, percentile
 from mcp_rag.service import RagService
 
 FIRST_STAGES = ("bm25", "dense", "hybrid")
@@ -89,10 +89,6 @@ def sample_queries(svc: RagService, n: int, seed: int = 0) -> list[str]:
     return out
 
 
-def _pct(xs: Sequence[float], p: float) -> float:
-    return round(float(np.percentile(xs, p)), 2)
-
-
 def run_bench(
     svc: RagService,
     queries: Sequence[str],
@@ -145,7 +141,7 @@ def run_bench(
         if progress is not None:
             progress(i + 1, len(queries))
     latency = {
-        s: {"p50": _pct(ms[s], 50), "p95": _pct(ms[s], 95), "n": len(ms[s])}
+        s: {"p50": percentile(ms[s], 50), "p95": percentile(ms[s], 95), "n": len(ms[s])}
         for s in STAGE_ORDER if ms.get(s)
     }
     result = {

@@ -15,12 +15,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from mcp_rag.beir import DatasetError, load_qrels, load_queries
 from mcp_rag.embedding import Embedder
 from mcp_rag.indexer import index_paths
-from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
+from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from mcp_rag.models import sha256_file
 from mcp_rag.pipeline import Pipeline
 from mcp_rag.rerank import Reranker
@@ -46,10 +44,6 @@ def eval_index_dir(base: Path, corpus: Path, embedder_name: str, s: Settings) ->
         [corpus_sha256(corpus), embedder_name, s.chunk_tokens, s.chunk_overlap, s.dense_index]
     )
     return base / hashlib.sha256(key.encode()).hexdigest()[:16]
-
-
-def _pct(xs: list[float], p: float) -> float:
-    return round(float(np.percentile(xs, p)), 2) if xs else 0.0
 
 
 def evaluate(
@@ -137,7 +131,7 @@ def evaluate(
         if stage != "reranked":
             row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
         out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
-        out["latency_ms"][stage] = {"p50": _pct(ms, 50), "p95": _pct(ms, 95)}
+        out["latency_ms"][stage] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95)}
     st = out["stages"]
     if "reranked" in st and "hybrid" in st:
         out["precision_gap"] = round(st["reranked"][f"ndcg@{k}"] - st["hybrid"][f"ndcg@{k}"], 4)

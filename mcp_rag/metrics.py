@@ -1,4 +1,4 @@
-"""Ranking metrics with trec_eval's definitions (pure functions).
+"""Ranking metrics with trec_eval's definitions, and latency percentiles (pure functions).
 
 ``qrels`` maps a document id to its graded relevance (> 0 is relevant); ``ranking`` is
 the system's document ids, best first, without duplicates.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 
 def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, int], k: int = 10) -> float:
@@ -40,3 +42,8 @@ def docs_from_chunks(chunk_doc_ids: Sequence[str]) -> list[str]:
     for d in chunk_doc_ids:
         seen.setdefault(d, None)
     return list(seen)
+
+
+def percentile(xs: Sequence[float], p: float) -> float:
+    """The ``p``-th percentile of ``xs`` (linear interpolation), rounded to 0.01; 0.0 if empty."""
+    return round(float(np.percentile(xs, p)), 2) if len(xs) else 0.0
