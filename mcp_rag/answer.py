@@ -21,7 +21,7 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -130,13 +130,9 @@ def score_sentences(
             [len(q & set(tokenize(s.text))) / max(1, len(q)) for s in sentences], dtype=np.float32
         )
     bare = [(question, s.text) for s in sentences]
-    framed = [(question, index_text(_with_text(s.chunk, s.text))) for s in sentences]
+    framed = [(question, index_text(replace(s.chunk, text=s.text))) for s in sentences]
     scores = reranker.predict(bare + framed)
     return np.maximum(scores[: len(sentences)], scores[len(sentences) :])
-
-
-def _with_text(chunk: Chunk, text: str) -> Chunk:
-    return Chunk(chunk.doc_id, chunk.chunk_no, text, 0, 0, chunk.title, chunk.section)
 
 
 def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Sentence]:
