@@ -19,9 +19,9 @@ import statistics
 import time
 from pathlib import Path
 
-from mcp_rag.beir import load_qrels, load_queries
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.service import RagService
+from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
 
 TARGETS = {"refusal_precision": 0.9, "refusal_recall": 0.9, "in_scope_answer_rate": 0.95}

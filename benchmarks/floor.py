@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.beir import load_qrels, load_queries
-from mcp_rag.pipeline import Pipeline
+from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 

@@ -14,10 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from mcp_rag.embedding import load_embedder
-from mcp_rag.evaluation import compare_to_baseline
-from mcp_rag.golden import run_golden
-from mcp_rag.models import resolve
+from mcp_rag.evaluate.gate import run_golden
+from mcp_rag.evaluate.quality import compare_to_baseline
+from mcp_rag.models.embedding import load_embedder
+from mcp_rag.models.pack import resolve
 from mcp_rag.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

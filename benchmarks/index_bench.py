@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.beir import load_qrels, load_queries
-from mcp_rag.embedding import load_embedder
-from mcp_rag.evaluation import evaluate
-from mcp_rag.indexer import index_paths
-from mcp_rag.models import resolve
-from mcp_rag.pipeline import Pipeline
+from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.quality import evaluate
+from mcp_rag.index.update import index_paths
+from mcp_rag.models.embedding import load_embedder
+from mcp_rag.models.pack import resolve
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 
@@ -106,8 +106,8 @@ def main() -> None:
     # postings on the same rows and queries: same scores, measured side by side.
     from rank_bm25 import BM25Okapi
 
-    from mcp_rag.chunking import index_text
-    from mcp_rag.lexical import tokenize
+    from mcp_rag.index.lexical import tokenize
+    from mcp_rag.ingest.chunking import index_text
 
     chunks = p.reader.chunks(list(range(p.reader.n_chunks)))
     ref = BM25Okapi([tokenize(index_text(c)) for c in chunks])

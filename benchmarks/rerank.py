@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.chunking import index_text
-from mcp_rag.models import resolve
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.rerank import load_reranker
+from mcp_rag.ingest.chunking import index_text
+from mcp_rag.models.pack import resolve
+from mcp_rag.models.rerank import load_reranker
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 L12_CONFIG = dict(

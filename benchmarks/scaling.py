@@ -92,7 +92,7 @@ def du(path: Path) -> int:
 
 
 def build(corpus: Path, index: Path, dense: str) -> dict:
-    from mcp_rag.indexer import index_paths
+    from mcp_rag.index.update import index_paths
 
     if index.exists():
         shutil.rmtree(index)
@@ -108,8 +108,8 @@ def build(corpus: Path, index: Path, dense: str) -> dict:
 
 def query_phase(index: Path, n_queries: int) -> dict:
     """Runs in its own process: open the index, run queries, report latency and memory."""
-    from mcp_rag.bench import peak_rss_mb
-    from mcp_rag.pipeline import Pipeline
+    from mcp_rag.evaluate.latency import peak_rss_mb
+    from mcp_rag.retrieve.pipeline import Pipeline
     from mcp_rag.settings import Settings
 
     t = time.perf_counter()

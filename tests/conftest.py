@@ -14,7 +14,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from helpers import KeywordEmbedder  # noqa: E402
 
-from mcp_rag.models import PACK, is_present  # noqa: E402
+from mcp_rag.models.pack import PACK, is_present  # noqa: E402
 from mcp_rag.settings import Settings, default_models_dir  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parent.parent / "mcp_rag" / "sample"

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from mcp_rag.lexical import tokenize
+from mcp_rag.index.lexical import tokenize
 
 
 class KeywordEmbedder:

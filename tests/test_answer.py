@@ -12,7 +12,7 @@ import pytest
 from helpers import KeywordEmbedder, KeywordReranker
 from pydantic import SecretStr
 
-from mcp_rag.answer import (
+from mcp_rag.answer.extractive import (
     NOT_FOUND,
     ChatClient,
     LLMError,
@@ -21,11 +21,11 @@ from mcp_rag.answer import (
     pick,
     sentences_of,
 )
-from mcp_rag.cache import QueryCache
 from mcp_rag.errors import QueryError
-from mcp_rag.indexer import index_paths
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.service import RagService
+from mcp_rag.index.update import index_paths
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.cache import QueryCache
+from mcp_rag.serve.service import RagService
 from mcp_rag.types import Chunk, Hit
 
 

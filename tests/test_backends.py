@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from tiny_models import tiny_bert
 
-from mcp_rag.embedding import load_embedder
-from mcp_rag.export import export_model
-from mcp_rag.models import resolve
-from mcp_rag.rerank import OnnxReranker, load_reranker, rank
+from mcp_rag.models.embedding import load_embedder
+from mcp_rag.models.export import export_model
+from mcp_rag.models.pack import resolve
+from mcp_rag.models.rerank import OnnxReranker, load_reranker, rank
 
 PAIRS = [
     ("refund policy", "refund within 30 days for the annual plan"),

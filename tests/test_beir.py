@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mcp_rag.beir import DatasetError, load_qrels, load_queries
+from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
 
 
 def test_loaders_read_queries_and_graded_qrels(tmp_path):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mcp_rag.chunking import chunk_document, index_text, split_sentences
+from mcp_rag.ingest.chunking import chunk_document, index_text, split_sentences
 from mcp_rag.types import Document
 
 

@@ -16,7 +16,7 @@ from mcp_rag.cli import cli
 def runner(monkeypatch):
     # The CLI loads the embedder named by settings; give it the keyword embedder instead.
     monkeypatch.setattr(cli_mod, "_load_embedder", lambda s: KeywordEmbedder())
-    import mcp_rag.pipeline as pipeline
+    import mcp_rag.retrieve.pipeline as pipeline
 
     real_init = pipeline.Pipeline.__init__
 

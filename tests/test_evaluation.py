@@ -7,8 +7,8 @@ import json
 import pytest
 from helpers import KeywordEmbedder, KeywordReranker
 
-from mcp_rag.beir import DatasetError
-from mcp_rag.evaluation import evaluate, render_table
+from mcp_rag.evaluate.beir import DatasetError
+from mcp_rag.evaluate.quality import evaluate, render_table
 
 TOPICS = ["apples orchard harvest", "volcano lava eruption", "violin string music",
           "python snake venom", "glacier ice melting", "bitcoin ledger mining"]
@@ -58,7 +58,7 @@ def test_eval_errors(dataset, settings, tmp_path):
 
 
 def test_gate_flags_only_drops_beyond_the_tolerance():
-    from mcp_rag.evaluation import compare_to_baseline
+    from mcp_rag.evaluate.quality import compare_to_baseline
 
     base = {"set": {"hybrid": 0.70, "reranked": 0.74}}
     assert compare_to_baseline({"set": {"hybrid": 0.69, "reranked": 0.80}}, base) == []

@@ -21,9 +21,9 @@ from mcp_rag.errors import (
     IndexNotFoundError,
     QueryError,
 )
-from mcp_rag.indexer import index_paths, remove_docs
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.store import IndexReader, read_current, read_last_run, write_lock
+from mcp_rag.index.store import IndexReader, read_current, read_last_run, write_lock
+from mcp_rag.index.update import index_paths, remove_docs
+from mcp_rag.retrieve.pipeline import Pipeline
 
 
 def build(settings, paths, embedder, **kw):
@@ -209,7 +209,7 @@ CRASH_SCRIPT = textwrap.dedent(
     import sys
     sys.path.insert(0, {tests!r})
     from helpers import KeywordEmbedder
-    from mcp_rag.indexer import index_paths
+    from mcp_rag.index.update import index_paths
     print("started", flush=True)
     index_paths({index!r}, [{docs!r}], KeywordEmbedder(delay=0.05), quiet=True)
     print("finished", flush=True)
@@ -247,7 +247,7 @@ def test_crash_after_generation_written_but_before_switch(settings, sample_dir, 
                                                           monkeypatch):
     build(settings, [sample_dir], embedder)
     (sample_dir / "late.md").write_text("# Late\n\nLate arrival.")
-    import mcp_rag.store as store
+    import mcp_rag.index.store as store
 
     def boom(*a, **k):
         raise OSError("disk vanished")
@@ -331,7 +331,7 @@ def test_index_from_another_bm25_tokenizer_asks_for_rebuild(settings, sample_dir
 
 
 def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, embedder):
-    from mcp_rag.loaders import LOADER_VERSION
+    from mcp_rag.ingest.loaders import LOADER_VERSION
 
     build(settings, [sample_dir], embedder)
     manifest = settings.index / read_current(settings.index) / "manifest.json"

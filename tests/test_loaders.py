@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from helpers import minimal_pdf
 
-from mcp_rag.chunking import split_sentences
 from mcp_rag.errors import LoaderError
-from mcp_rag.loaders import SourceFile, discover, load_file
+from mcp_rag.ingest.chunking import split_sentences
+from mcp_rag.ingest.loaders import SourceFile, discover, load_file
 
 
 def load(path: Path, root: Path | None = None):

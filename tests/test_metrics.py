@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
+from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
 
 
 def test_ndcg_hand_computed():

@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from mcp_rag import models
 from mcp_rag.errors import ModelIntegrityError, ModelNotFoundError
+from mcp_rag.models import pack as models
 
 
 def fake_pack(tmp_path, monkeypatch, tamper: bool = False):

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from conftest import SAMPLE, SCIFACT
 
-from mcp_rag.embedding import OnnxEmbedder, load_embedder
-from mcp_rag.indexer import index_paths
-from mcp_rag.models import resolve
-from mcp_rag.pipeline import Pipeline
+from mcp_rag.index.update import index_paths
+from mcp_rag.models.embedding import OnnxEmbedder, load_embedder
+from mcp_rag.models.pack import resolve
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -78,7 +78,7 @@ def test_sample_knowledge_base_through_the_cli(tmp_path, models_dir):
 
 
 def _scifact_subset(tmp_path: Path, n_queries: int, n_distractors: int, seed: int = 0):
-    from mcp_rag.beir import load_qrels, load_queries
+    from mcp_rag.evaluate.beir import load_qrels, load_queries
 
     queries = load_queries(SCIFACT)
     qrels = {q: {d for d, r in rels.items() if r > 0} for q, rels in load_qrels(SCIFACT).items()}
@@ -115,13 +115,13 @@ def test_scifact_subset_hybrid_finds_relevant_documents(tmp_path, bge, models_di
 
 @pytest.fixture(scope="module")
 def cross_encoder(models_dir):
-    from mcp_rag.rerank import load_reranker
+    from mcp_rag.models.rerank import load_reranker
 
     return load_reranker(resolve("cross-encoder/ms-marco-MiniLM-L-12-v2", models_dir, "reranker"))
 
 
 def test_real_cross_encoder_prefers_the_passage_that_states_the_condition(cross_encoder):
-    from mcp_rag.rerank import rank
+    from mcp_rag.models.rerank import rank
 
     passages = [
         "Customers on a monthly plan may request a full refund within 30 days of the charge.",
@@ -173,7 +173,7 @@ def test_cascade_with_the_pack_model_at_a_short_length(tmp_path, models_dir, bge
 
 @pytest.fixture(scope="module")
 def sample_service(tmp_path_factory, models_dir, bge, cross_encoder):
-    from mcp_rag.service import RagService
+    from mcp_rag.serve.service import RagService
 
     s = Settings(index=tmp_path_factory.mktemp("answers") / "i", models=models_dir)
     index_paths(s.index, [SAMPLE], bge, quiet=True)

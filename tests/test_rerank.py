@@ -9,9 +9,9 @@ import pytest
 from helpers import BrokenReranker, KeywordReranker
 
 from mcp_rag.errors import QueryError
-from mcp_rag.indexer import index_paths
-from mcp_rag.pipeline import Pipeline, blend_order
-from mcp_rag.rerank import rank, relevance
+from mcp_rag.index.update import index_paths
+from mcp_rag.models.rerank import rank, relevance
+from mcp_rag.retrieve.pipeline import Pipeline, blend_order
 
 
 @pytest.fixture

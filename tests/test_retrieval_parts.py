@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rank_bm25 import BM25Okapi
 
-from mcp_rag.dense import DenseIndex
-from mcp_rag.fusion import rrf
-from mcp_rag.lexical import BM25Index, tokenize
+from mcp_rag.index.dense import DenseIndex
+from mcp_rag.index.lexical import BM25Index, tokenize
+from mcp_rag.retrieve.fusion import rrf
 
 
 def test_tokenize_lowercases_drops_stopwords_and_keeps_codes_whole():

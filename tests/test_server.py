@@ -16,10 +16,10 @@ from conftest import SAMPLE
 from helpers import BrokenReranker, KeywordEmbedder, KeywordReranker
 from mcp import Client, StdioServerParameters
 
-from mcp_rag.indexer import index_paths
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.server import build_server
-from mcp_rag.service import chunk_uri, document_uri
+from mcp_rag.index.update import index_paths
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.server import build_server
+from mcp_rag.serve.service import chunk_uri, document_uri
 
 
 @pytest.fixture
@@ -328,9 +328,9 @@ def test_serving_with_onnx_models_never_imports_torch(served_index):
     """The serve path loads the pack's ONNX embedder and reranker and answers a search."""
     code = (
         "import sys\n"
-        "from mcp_rag.pipeline import Pipeline\n"
-        "from mcp_rag.server import build_server\n"
-        "from mcp_rag.service import RagService\n"
+        "from mcp_rag.retrieve.pipeline import Pipeline\n"
+        "from mcp_rag.serve.server import build_server\n"
+        "from mcp_rag.serve.service import RagService\n"
         "from mcp_rag.settings import Settings\n"
         "p = Pipeline(Settings())\n"
         "build_server(p)\n"

@@ -22,10 +22,10 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from mcp_rag import __version__
-from mcp_rag.cache import QueryCache
 from mcp_rag.errors import MCPRagError, QueryError
-from mcp_rag.pipeline import MAX_QUERY_CHARS, Pipeline
-from mcp_rag.service import (
+from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
+from mcp_rag.serve.cache import QueryCache
+from mcp_rag.serve.service import (
     MAX_PASSAGES,
     AnswerOutput,
     IndexOutput,

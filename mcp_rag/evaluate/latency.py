@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.chunking import split_sentences
 from mcp_rag.errors import QueryError
-from mcp_rag.metrics import docs_from_chunks, ndcg_at_k, percentile
-from mcp_rag.service import RagService
+from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k, percentile
+from mcp_rag.ingest.chunking import split_sentences
+from mcp_rag.serve.service import RagService
 
 FIRST_STAGES = ("bm25", "dense", "hybrid")
 # Stages in the order a query meets them; "search"/"answer" are end to end.

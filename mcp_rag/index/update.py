@@ -15,12 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.chunking import chunk_document, index_text
-from mcp_rag.embedding import Embedder
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
-from mcp_rag.lexical import TOKENIZER_ID, tokenize
-from mcp_rag.loaders import LOADER_VERSION, Discovery, discover, load_file
-from mcp_rag.store import (
+from mcp_rag.index.lexical import TOKENIZER_ID, tokenize
+from mcp_rag.index.store import (
     FORMAT_VERSION,
     IndexReader,
     NewGeneration,
@@ -29,6 +26,9 @@ from mcp_rag.store import (
     write_last_run,
     write_lock,
 )
+from mcp_rag.ingest.chunking import chunk_document, index_text
+from mcp_rag.ingest.loaders import LOADER_VERSION, Discovery, discover, load_file
+from mcp_rag.models.embedding import Embedder
 from mcp_rag.types import Chunk, Document
 
 log = logging.getLogger(__name__)

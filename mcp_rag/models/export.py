@@ -157,7 +157,7 @@ def _compare(spec: str, out_dir: Path, kind: str) -> tuple[float, str]:
         import torch
         from sentence_transformers import CrossEncoder
 
-        from mcp_rag.rerank import OnnxReranker
+        from mcp_rag.models.rerank import OnnxReranker
 
         ref = CrossEncoder(spec, device="cpu").predict(
             [list(p) for p in SAMPLE_PAIRS], activation_fn=torch.nn.Identity()
@@ -166,8 +166,8 @@ def _compare(spec: str, out_dir: Path, kind: str) -> tuple[float, str]:
         return float(np.max(np.abs(np.asarray(ref) - got))), "logit"
     from sentence_transformers import SentenceTransformer
 
-    from mcp_rag.embedding import OnnxEmbedder
-    from mcp_rag.models import resolve
+    from mcp_rag.models.embedding import OnnxEmbedder
+    from mcp_rag.models.pack import resolve
 
     texts = [t for pair in SAMPLE_PAIRS for t in pair]
     ref = SentenceTransformer(spec, device="cpu").encode(texts, normalize_embeddings=True)

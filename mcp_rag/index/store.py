@@ -28,14 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.dense import DenseIndex
 from mcp_rag.errors import (
     IndexBusyError,
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
 )
-from mcp_rag.lexical import TOKENIZER_ID, BM25Index
+from mcp_rag.index.dense import DenseIndex
+from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.types import Chunk, Document
 
 FORMAT_VERSION = 1

@@ -15,12 +15,12 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from mcp_rag.answer import ChatClient, LLMError, Run, extractive, generated
-from mcp_rag.cache import QueryCache, cache_key, normalize_query
-from mcp_rag.chunking import label_at
+from mcp_rag.answer.extractive import ChatClient, LLMError, Run, extractive, generated
 from mcp_rag.errors import QueryError
-from mcp_rag.pipeline import Pipeline, SearchResult, validate_query
-from mcp_rag.rerank import rank, relevance
+from mcp_rag.ingest.chunking import label_at
+from mcp_rag.models.rerank import rank, relevance
+from mcp_rag.retrieve.pipeline import Pipeline, SearchResult, validate_query
+from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.types import Hit
 
 log = logging.getLogger(__name__)
@@ -484,7 +484,7 @@ class RagService:
         )
 
     def status(self) -> StatusOutput:
-        from mcp_rag.store import read_last_run
+        from mcp_rag.index.store import read_last_run
 
         self.pipeline.refresh()
         r = self.pipeline.reader
@@ -515,7 +515,7 @@ class RagService:
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> IndexOutput:
-        from mcp_rag.indexer import index_paths
+        from mcp_rag.index.update import index_paths
 
         resolved = self.check_allowed(paths)
         s = self.pipeline.settings

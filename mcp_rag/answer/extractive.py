@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mcp_rag.chunking import index_text, split_sentences
-from mcp_rag.lexical import tokenize
-from mcp_rag.rerank import Reranker
+from mcp_rag.index.lexical import tokenize
+from mcp_rag.ingest.chunking import index_text, split_sentences
+from mcp_rag.models.rerank import Reranker
 from mcp_rag.types import Chunk, Hit
 
 # A sentence that starts like this leans on the one before it.

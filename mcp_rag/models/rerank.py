@@ -18,9 +18,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from mcp_rag.errors import ModelNotFoundError
-from mcp_rag.models import ModelRef
-from mcp_rag.onnx_runner import OnnxModel
-from mcp_rag.st_backend import import_sentence_transformers
+from mcp_rag.models.onnx_runner import OnnxModel
+from mcp_rag.models.pack import ModelRef
+from mcp_rag.models.st_backend import import_sentence_transformers
 
 log = logging.getLogger(__name__)
 

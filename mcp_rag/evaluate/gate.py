@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mcp_rag.beir import load_qrels, load_queries
-from mcp_rag.embedding import Embedder
-from mcp_rag.evaluation import STAGES, evaluate
-from mcp_rag.rerank import Reranker
+from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.quality import STAGES, evaluate
+from mcp_rag.models.embedding import Embedder
+from mcp_rag.models.rerank import Reranker
 from mcp_rag.settings import Settings
 
 

@@ -3,7 +3,7 @@
 Stages: ``bm25``, ``dense``, ``hybrid`` (first stages, ranked to 100 documents) and
 ``reranked`` (the default pipeline: hybrid -> cross-encoder blend, no relevance floor, so
 it measures ranking). Chunk results map to documents by their best chunk. Metrics are
-trec_eval's (``mcp_rag.metrics``).
+trec_eval's (``mcp_rag.evaluate.metrics``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mcp_rag.beir import DatasetError, load_qrels, load_queries
-from mcp_rag.embedding import Embedder
-from mcp_rag.indexer import index_paths
-from mcp_rag.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
-from mcp_rag.models import sha256_file
-from mcp_rag.pipeline import Pipeline
-from mcp_rag.rerank import Reranker
+from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
+from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from mcp_rag.index.update import index_paths
+from mcp_rag.models.embedding import Embedder
+from mcp_rag.models.pack import sha256_file
+from mcp_rag.models.rerank import Reranker
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 STAGES = ("bm25", "dense", "hybrid", "reranked")
