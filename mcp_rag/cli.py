@@ -201,7 +201,7 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
 
         mcp-rag answer "How fast must we respond to a P1 incident on Enterprise?"
     """
-    from mcp_rag.serve.service import render_answer
+    from mcp_rag.serve.render import render_answer
 
     out = _service(_settings(ctx)).answer(question, k, max_sentences, no_cache=no_cache)
     if as_json:
@@ -482,7 +482,8 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
         mcp-rag serve --transport http --port 8765
     """
     from mcp_rag.retrieve.pipeline import Pipeline
-    from mcp_rag.serve.server import build_server, run_http
+    from mcp_rag.serve.http import run_http
+    from mcp_rag.serve.server import build_server
 
     logging.getLogger("mcp_rag").setLevel(logging.INFO)
     s = _settings(ctx)

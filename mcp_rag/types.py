@@ -1,8 +1,15 @@
-"""Value types shared by every stage. Frozen: a stage returns new values, never edits old ones."""
+"""Records shared by every stage, and the model protocols the stages talk to.
+
+Records are frozen: a stage returns new values, never edits old ones.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -60,3 +67,28 @@ class Hit:
     first_stage_rank: int | None = None
     rerank_score: float | None = None  # cross-encoder logit
     relevance: float | None = None  # calibrated 0..1 (sigmoid of the logit)
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What the index needs from an embedding model."""
+
+    name: str
+    dim: int
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
+
+    def embed_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
+class Reranker(Protocol):
+    """What the pipeline needs from a cross-encoder: a raw score (logit) per pair."""
+
+    name: str
+
+    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray: ...

@@ -12,15 +12,8 @@ import pytest
 from helpers import KeywordEmbedder, KeywordReranker
 from pydantic import SecretStr
 
-from mcp_rag.answer.extractive import (
-    NOT_FOUND,
-    ChatClient,
-    LLMError,
-    check_citations,
-    extractive,
-    pick,
-    sentences_of,
-)
+from mcp_rag.answer.extractive import extractive, pick, sentences_of
+from mcp_rag.answer.generated import NOT_FOUND, ChatClient, LLMError, check_citations
 from mcp_rag.errors import QueryError
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline

@@ -10,7 +10,8 @@ from helpers import minimal_pdf
 
 from mcp_rag.errors import LoaderError
 from mcp_rag.ingest.chunking import split_sentences
-from mcp_rag.ingest.loaders import SourceFile, discover, load_file
+from mcp_rag.ingest.discover import SourceFile, discover
+from mcp_rag.ingest.loaders import load_file
 
 
 def load(path: Path, root: Path | None = None):

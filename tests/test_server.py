@@ -18,8 +18,8 @@ from mcp import Client, StdioServerParameters
 
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.schemas import chunk_uri, document_uri
 from mcp_rag.serve.server import build_server
-from mcp_rag.serve.service import chunk_uri, document_uri
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from mcp_rag.evaluate.beir import load_qrels, load_queries
 from mcp_rag.evaluate.quality import STAGES, evaluate
-from mcp_rag.models.embedding import Embedder
-from mcp_rag.models.rerank import Reranker
 from mcp_rag.settings import Settings
+from mcp_rag.types import Embedder, Reranker
 
 
 def scifact_subset(golden: Path, scifact: Path, out: Path) -> Path:

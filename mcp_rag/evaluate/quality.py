@@ -18,11 +18,10 @@ from pathlib import Path
 from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
 from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
 from mcp_rag.index.update import index_paths
-from mcp_rag.models.embedding import Embedder
 from mcp_rag.models.pack import sha256_file
-from mcp_rag.models.rerank import Reranker
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
+from mcp_rag.types import Embedder, Reranker
 
 STAGES = ("bm25", "dense", "hybrid", "reranked")
 FIRST_STAGE_DEPTH = 100

@@ -27,9 +27,9 @@ from mcp_rag.index.store import (
     write_lock,
 )
 from mcp_rag.ingest.chunking import chunk_document, index_text
-from mcp_rag.ingest.loaders import LOADER_VERSION, Discovery, discover, load_file
-from mcp_rag.models.embedding import Embedder
-from mcp_rag.types import Chunk, Document
+from mcp_rag.ingest.discover import Discovery, discover
+from mcp_rag.ingest.loaders import LOADER_VERSION, load_file
+from mcp_rag.types import Chunk, Document, Embedder
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -18,24 +17,10 @@ from mcp_rag.errors import ModelNotFoundError
 from mcp_rag.models.onnx_runner import OnnxModel
 from mcp_rag.models.pack import ModelRef
 from mcp_rag.models.st_backend import import_sentence_transformers
+from mcp_rag.types import Embedder
 
 log = logging.getLogger(__name__)
 
-
-@runtime_checkable
-class Embedder(Protocol):
-    """What the index needs from an embedding model."""
-
-    name: str
-    dim: int
-
-    def embed_documents(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
-    ) -> np.ndarray: ...
-
-    def embed_query(self, text: str) -> np.ndarray: ...
-
-    def count_tokens(self, text: str) -> int: ...
 
 
 def _l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -13,7 +13,6 @@ import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -21,17 +20,10 @@ from mcp_rag.errors import ModelNotFoundError
 from mcp_rag.models.onnx_runner import OnnxModel
 from mcp_rag.models.pack import ModelRef
 from mcp_rag.models.st_backend import import_sentence_transformers
+from mcp_rag.types import Reranker
 
 log = logging.getLogger(__name__)
 
-
-@runtime_checkable
-class Reranker(Protocol):
-    """What the pipeline needs from a cross-encoder."""
-
-    name: str
-
-    def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray: ...
 
 
 def relevance(logit: float) -> float:

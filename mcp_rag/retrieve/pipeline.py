@@ -16,12 +16,12 @@ import numpy as np
 from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, QueryError
 from mcp_rag.index.store import IndexReader, missing_index
 from mcp_rag.ingest.chunking import index_text
-from mcp_rag.models.embedding import Embedder, load_embedder
+from mcp_rag.models.embedding import load_embedder
 from mcp_rag.models.pack import resolve
-from mcp_rag.models.rerank import Reranker, load_reranker, relevance
+from mcp_rag.models.rerank import load_reranker, relevance
 from mcp_rag.retrieve.fusion import rrf
 from mcp_rag.settings import Settings
-from mcp_rag.types import Hit
+from mcp_rag.types import Embedder, Hit, Reranker
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
-"""Tool logic as plain functions over one loaded Pipeline: used by the MCP server and the CLI.
+"""Tool logic as plain methods over one loaded Pipeline: used by the MCP server and the CLI.
 
-Results are pydantic models (the tools' output schemas) with a text rendering each.
-Search and answer results go through the exact-match query cache.
+Results are the pydantic models of ``schemas``; search and answer results go through the
+exact-match query cache.
 """
 
 from __future__ import annotations
@@ -10,217 +10,42 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from mcp_rag.answer.extractive import ChatClient, LLMError, Run, extractive, generated
+from mcp_rag.answer.extractive import Run, extractive
+from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.errors import QueryError
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
+from mcp_rag.serve.schemas import (
+    MAX_PASSAGE_CHARS,
+    MAX_PASSAGES,
+    AnswerOutput,
+    Citation,
+    IndexOutput,
+    Passage,
+    RerankItem,
+    RerankOutput,
+    RerankPassage,
+    SearchOutput,
+    StatusOutput,
+    chunk_uri,
+    document_uri,
+)
 from mcp_rag.types import Hit
 
 log = logging.getLogger(__name__)
 
-MAX_PASSAGES = 100
-MAX_PASSAGE_CHARS = 20_000
 NO_ANSWER = "The indexed documents do not contain an answer to this question"
 DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
 
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
-
-
-def chunk_uri(chunk_id: str) -> str:
-    return "rag://chunks/" + quote(chunk_id, safe="")
-
-
-def document_uri(doc_id: str) -> str:
-    return "rag://documents/" + quote(doc_id, safe="")
-
-
-class Passage(BaseModel):
-    """A retrieved chunk, with everything needed to cite it."""
-
-    doc_id: str
-    chunk_id: str
-    uri: str = Field(description="rag://chunks/... resource with this passage.")
-    document_uri: str = Field(description="rag://documents/... resource with the whole text.")
-    source: str
-    title: str
-    section: str
-    span: list[int] = Field(description="[start, end) character offsets in the document text.")
-    page: int | None
-    text: str
-    score: float = Field(description="Final ranking score (higher is better).")
-    rerank_score: float | None = Field(description="Cross-encoder logit.")
-    relevance: float | None = Field(description="Calibrated 0..1 relevance (sigmoid of logit).")
-    first_stage_rank: int | None
-    bm25_rank: int | None
-    dense_rank: int | None
-
-    @classmethod
-    def of(cls, h: Hit) -> Passage:
-        c = h.chunk
-        return cls(
-            doc_id=c.doc_id,
-            chunk_id=c.chunk_id,
-            uri=chunk_uri(c.chunk_id),
-            document_uri=document_uri(c.doc_id),
-            source=c.source,
-            title=c.title,
-            section=c.section,
-            span=[c.start, c.end],
-            page=c.page,
-            text=c.text,
-            score=h.score,
-            rerank_score=h.rerank_score,
-            relevance=h.relevance,
-            first_stage_rank=h.first_stage_rank,
-            bm25_rank=h.bm25_rank,
-            dense_rank=h.dense_rank,
-        )
-
-
-class SearchOutput(BaseModel):
-    query: str
-    results: list[Passage]
-    no_answer: bool = Field(description="True when no passage cleared the relevance floor.")
-    closest: list[Passage] = Field(
-        default_factory=list,
-        description="When no_answer: the best passages under the floor (they do not answer).",
-    )
-    best_score: float | None = Field(description="Best cross-encoder logit seen.")
-    reranked: bool
-    rerank_reason: str | None
-    cached: bool = False
-    generation: int = Field(description="Index generation that served the query.")
-    timings_ms: dict[str, float]
-
-
-class RerankItem(BaseModel):
-    id: str
-    index: int = Field(description="Position of the passage in the request.")
-    score: float = Field(description="Cross-encoder logit.")
-    relevance: float = Field(description="Calibrated 0..1 relevance.")
-    text: str
-
-
-class RerankOutput(BaseModel):
-    query: str
-    reranker: str
-    results: list[RerankItem]
-    timings_ms: dict[str, float]
-
-
-class Citation(BaseModel):
-    """Where the text before a marker [n] comes from: a quote with its exact place."""
-
-    n: int = Field(description="The marker [n] in the answer.")
-    doc_id: str
-    chunk_id: str
-    uri: str = Field(description="rag://chunks/... resource with the passage quoted.")
-    document_uri: str
-    source: str
-    title: str
-    section: str
-    page: int | None
-    span: list[int] = Field(description="[start, end) of the quote in the document text.")
-    quote: str = Field(description="The document's text over span, exactly.")
-    relevance: float | None = Field(description="0..1 relevance of the quote to the question.")
-
-
-class AnswerOutput(BaseModel):
-    question: str
-    answered: bool = Field(description="False: the documents do not contain the answer.")
-    answer: str = Field(description="The answer, each statement followed by its marker [n].")
-    citations: list[Citation] = Field(description="What each marker [n] points to.")
-    sources: list[Passage] = Field(
-        description="The passages the answer was drawn from; when answered is false, the "
-        "closest passages (which do not answer it), for the caller to inspect."
-    )
-    confidence: float | None = Field(description="Top relevance (0..1) of the passages.")
-    best_score: float | None = Field(description="Best cross-encoder logit seen.")
-    mode: Literal["extractive", "generated"]
-    fallback: str | None = Field(
-        None, description="Why the answer is not what was configured (e.g. the LLM failed)."
-    )
-    cached: bool = False
-    generation: int = Field(description="Index generation that served the question.")
-    timings_ms: dict[str, float]
-
-
-class StatusOutput(BaseModel):
-    index: str
-    docs: int
-    chunks: int
-    generation: int
-    created_at: str
-    embedder: str
-    reranker: str | None
-    reranker_error: str | None
-    last_run: dict[str, Any]
-
-
-class IndexOutput(BaseModel):
-    added: int
-    updated: int
-    removed: int
-    unchanged: int
-    embedded_chunks: int
-    generation: int | None
-    skipped: list[dict[str, str]]
-
-
-class RerankPassage(BaseModel):
-    id: str | None = None
-    text: str = Field(min_length=1, max_length=MAX_PASSAGE_CHARS)
-
-
-def _render_passages(passages: Sequence[Passage]) -> str:
-    lines = []
-    for i, p in enumerate(passages, start=1):
-        where = p.source + (f" § {p.section}" if p.section else "")
-        where += f" p.{p.page}" if p.page else ""
-        rel = f", relevance {p.relevance:.2f}" if p.relevance is not None else ""
-        lines.append(f"[{i}] {p.title} — {where} (chars {p.span[0]}-{p.span[1]}{rel}; {p.uri})")
-        lines.append(p.text.strip())
-        lines.append("")
-    return "\n".join(lines).strip()
-
-
-def render_search(out: SearchOutput) -> str:
-    if out.no_answer:
-        return (
-            f"No indexed document answers this: no passage cleared the relevance floor (best "
-            f"cross-encoder score {out.best_score:.2f}). Say the documents do not contain it."
-        )
-    if not out.results:
-        return "No matching passages in the indexed documents."
-    head = f"{len(out.results)} passages for: {out.query}"
-    if not out.reranked and out.rerank_reason:
-        head += f" (not reranked: {out.rerank_reason})"
-    return head + "\n\n" + _render_passages(out.results)
-
-
-def render_answer(out: AnswerOutput) -> str:
-    lines = [out.answer]
-    if out.citations:
-        lines += ["", "Sources:"]
-        for c in out.citations:
-            where = c.source + (f" § {c.section}" if c.section else "")
-            where += f" p.{c.page}" if c.page else ""
-            lines.append(f"[{c.n}] {where}, chars {c.span[0]}-{c.span[1]} ({c.uri})")
-    elif out.sources:
-        lines += ["", "Closest passages (they do not answer it):"]
-        lines += [f"- {p.source} ({p.uri}, relevance {p.relevance or 0:.2f})" for p in out.sources]
-    if out.fallback:
-        lines += ["", f"note: {out.fallback}"]
-    return "\n".join(lines)
 
 
 def _degraded(rerank_reason: str | None) -> bool:

@@ -1,0 +1,177 @@
+"""HTML to plain text with heading paths (stdlib parser); table rows keep their headers."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+_BLOCK = {
+    "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
+    "footer", "main", "nav", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure",
+    "figcaption", "form", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
+}
+_SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head"}
+
+
+class _HTMLText(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.length = 0
+        self.skip = 0
+        self.pre = 0
+        self.title = ""
+        self.in_title = False
+        self.heading_level: int | None = None
+        self.heading_buf: list[str] = []
+        self.path: list[tuple[int, str]] = []
+        self.sections: list[tuple[int, str]] = []
+        self.heading_start = 0
+        self.table_depth = 0
+        self.headers: list[str] | None = None  # header cells of the current table
+        self.row: list[tuple[str, bool]] | None = None  # (text, is header cell)
+        self.cell: list[str] | None = None
+        self.cell_header = False
+        self.table_rows = 0
+
+    def _add(self, s: str) -> None:
+        self.parts.append(s)
+        self.length += len(s)
+
+    def _break(self, n: int = 2) -> None:
+        if self.cell is not None:  # inside a table cell: the row is emitted as one line
+            self.cell.append(" ")
+            return
+        if self.parts and self.parts[-1].endswith(" "):
+            last = self.parts[-1].rstrip(" ")
+            self.length -= len(self.parts[-1]) - len(last)
+            self.parts[-1] = last
+        tail = "".join(self.parts[-3:])
+        have = len(tail) - len(tail.rstrip("\n"))
+        if self.length and have < n:
+            self._add("\n" * (n - have))
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag == "title":
+            self.in_title = True
+        if tag in _SKIP:
+            self.skip += 1
+            return
+        if tag == "pre":
+            self.pre += 1
+        if self._table_tag(tag, start=True):
+            return
+        if tag in _BLOCK:
+            self._break(1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd") else 2)
+        if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456" and not self.skip:
+            self.heading_level = int(tag[1])
+            self.heading_buf = []
+            self.heading_start = self.length
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self.in_title = False
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+            return
+        if tag == "pre":
+            self.pre = max(0, self.pre - 1)
+        if self._table_tag(tag, start=False):
+            return
+        if self.heading_level is not None and tag == f"h{self.heading_level}":
+            text = " ".join("".join(self.heading_buf).split())
+            if text:
+                while self.path and self.path[-1][0] >= self.heading_level:
+                    self.path.pop()
+                self.path.append((self.heading_level, text))
+                self.sections.append((self.heading_start, " > ".join(h for _, h in self.path)))
+            self.heading_level = None
+        if tag in _BLOCK:
+            self._break(1 if tag in ("li", "tr", "td", "th", "dt", "dd") else 2)
+
+    def handle_data(self, data: str) -> None:
+        if self.in_title:
+            self.title += data
+            return
+        if self.skip:
+            return
+        if not self.pre:
+            data = re.sub(r"\s+", " ", data)
+            if self.parts and self.parts[-1].endswith((" ", "\n")) or not self.length:
+                data = data.lstrip(" ")
+        if not data:
+            return
+        if self.cell is not None:
+            self.cell.append(data)
+            return
+        if self.heading_level is not None:
+            self.heading_buf.append(data)
+        self._add(data)
+
+    def _table_tag(self, tag: str, start: bool) -> bool:
+        """Tables become one line per row with each cell labelled by its column header
+        ("Enterprise — P1: 15 minutes; P2: 1 hour."), so a row still says what its
+        numbers are when it is read, retrieved or quoted alone. True if ``tag`` was handled.
+        Nested tables are flattened into the cell that holds them.
+        """
+        if tag == "table":
+            if start:
+                self.table_depth += 1
+                if self.table_depth == 1:
+                    self._break(2)
+                    self.headers, self.table_rows = None, 0
+                return True
+            self.table_depth = max(0, self.table_depth - 1)
+            if self.table_depth == 0:
+                if self.headers and not self.table_rows:  # a header row and nothing else
+                    self._emit(" | ".join(self.headers))
+                self.headers = None
+                self._break(2)
+            return True
+        if self.table_depth != 1 or tag not in ("tr", "td", "th"):
+            return False
+        if tag == "tr":
+            if start:
+                self.row = []
+            elif self.row:
+                self._end_row(self.row)
+                self.row = None
+        elif start:
+            self.cell, self.cell_header = [], tag == "th"
+        elif self.cell is not None:
+            if self.row is None:
+                self.row = []
+            self.row.append((" ".join("".join(self.cell).split()), self.cell_header))
+            self.cell = None
+        return True
+
+    def _end_row(self, row: list[tuple[str, bool]]) -> None:
+        cells = [c for c, _ in row]
+        if all(h for _, h in row) and self.headers is None:
+            self.headers = cells
+            return
+        if self.headers and len(self.headers) == len(cells):
+            pairs = [f"{h}: {c}" for h, c in zip(self.headers[1:], cells[1:], strict=True) if c]
+            line = f"{cells[0]} — " + "; ".join(pairs) if pairs else cells[0]
+        else:
+            line = " | ".join(c for c in cells if c)
+        if line:
+            self.table_rows += 1
+            self._emit(line if line.endswith((".", "!", "?")) else line + ".")
+
+    def _emit(self, line: str) -> None:
+        self._break(1)
+        self._add(line)
+        self._break(1)
+
+
+def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
+    """HTML to text with the stdlib parser; scripts, styles and <head> are dropped."""
+    p = _HTMLText()
+    p.feed(raw)
+    p.close()
+    text = "".join(p.parts).rstrip()
+    title = " ".join(p.title.split())
+    if not title and p.sections:
+        title = p.sections[0][1].split(" > ")[0]
+    return text, title or fallback_title, tuple(p.sections)

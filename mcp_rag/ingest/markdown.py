@@ -1,0 +1,116 @@
+"""Markdown to plain text with heading paths: the text a chunk's span points into."""
+
+from __future__ import annotations
+
+import re
+
+_MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_MD_RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
+_MD_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
+_MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_MD_LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,9}[.)])\s+(\[[ xX]\]\s+)?")
+_MD_QUOTE = re.compile(r"^\s*(>\s?)+")
+_MD_REFDEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S")
+_MD_INLINE = [
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # image -> alt text
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # link -> text
+    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference link -> text
+    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # autolink
+    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline html tags
+    (re.compile(r"(`+)(.+?)\1"), r"\2"),  # inline code
+    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *em*
+    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"\1"),  # _em_ (not snake_case)
+    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),  # strikethrough
+    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])"), r"\1"),  # backslash escapes
+]
+
+
+def _md_inline(line: str) -> str:
+    for pattern, repl in _MD_INLINE:
+        line = pattern.sub(repl, line)
+    return line
+
+
+def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
+    """Markdown to plain text; headings stay in the text and become section metadata.
+
+    A section is the heading path, e.g. ``Refund policy > Conditions``.
+    """
+    lines = raw.split("\n")
+    title = ""
+    i = 0
+    if lines and lines[0].strip() == "---":  # YAML front matter
+        for j in range(1, min(len(lines), 200)):
+            if lines[j].strip() in ("---", "..."):
+                for fm in lines[1:j]:
+                    m = re.match(r"^title:\s*['\"]?(.*?)['\"]?\s*$", fm)
+                    if m:
+                        title = m.group(1)
+                i = j + 1
+                break
+    out: list[str] = []
+    pos = 0
+    sections: list[tuple[int, str]] = []
+    path: list[tuple[int, str]] = []  # (level, heading)
+    fence: str | None = None
+
+    def emit(text: str) -> None:
+        nonlocal pos
+        if text == "" and (not out or out[-1] == ""):
+            return  # one blank line separates paragraphs; more add nothing
+        out.append(text)
+        pos += len(text) + 1
+
+    def heading(level: int, text: str) -> None:
+        nonlocal title
+        text = _md_inline(text).strip()
+        if not text:
+            return
+        while path and path[-1][0] >= level:
+            path.pop()
+        path.append((level, text))
+        if level == 1 and not title:
+            title = text
+        if out and out[-1] != "":
+            emit("")
+        sections.append((pos, " > ".join(h for _, h in path)))
+        emit(text)
+        emit("")
+
+    while i < len(lines):
+        line = lines[i]
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+            else:
+                emit(line)
+            i += 1
+            continue
+        m = _MD_FENCE.match(line)
+        if m:
+            fence = m.group(1)[0] * 3
+            i += 1
+            continue
+        m = _MD_HEADING.match(line)
+        if m:
+            heading(len(m.group(1)), m.group(2))
+            i += 1
+            continue
+        nxt = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and _MD_SETEXT.match(nxt) and not _MD_LIST.match(line):
+            heading(1 if nxt.strip().startswith("=") else 2, line.strip())
+            i += 2
+            continue
+        if _MD_RULE.match(line) or _MD_TABLE_SEP.match(line) or _MD_REFDEF.match(line):
+            i += 1
+            continue
+        line = _MD_QUOTE.sub("", line)
+        line = _MD_LIST.sub(r"\1", line)
+        if "|" in line and line.strip().startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            line = " | ".join(c for c in cells if c)
+        emit(_md_inline(line).rstrip())
+        i += 1
+    return "\n".join(out).strip("\n"), title or fallback_title, tuple(sections)

@@ -1,0 +1,52 @@
+"""Reading a file as text (size limit, binary detection, encodings) and plain-text files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mcp_rag.errors import LoaderError
+
+MAX_FILE_BYTES = 100 * 1024 * 1024
+
+
+def content_hash(title: str, text: str) -> str:
+    return hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+
+
+def read_text_file(path: Path) -> str:
+    """Read a text file as str; raise LoaderError for binary, unreadable or undecodable files."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise LoaderError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoaderError(f"{path}: unreadable ({e.strerror or e})") from e
+    if b"\x00" in data[:8192]:
+        raise LoaderError(f"{path}: binary file (NUL bytes), not text")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = data.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:  # pragma: no cover - cp1252 leaves only 5 undefined bytes
+        raise LoaderError(f"{path}: not UTF-8 or cp1252 text")
+    if encoding == "cp1252" and _control_ratio(text) > 0.05:
+        raise LoaderError(f"{path}: binary file (not valid UTF-8, many control characters)")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _control_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    bad = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    return bad / len(text)
+
+
+def parse_text(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
+    """Plain text: the first line is the title when it is short and not a sentence."""
+    first = raw.strip().split("\n", 1)[0].strip()
+    title = first if 0 < len(first) <= 100 and not first.endswith((".", ",", ";")) else ""
+    return raw, title or fallback_title, ()

@@ -1,0 +1,159 @@
+"""What the tools return: pydantic output models (the tools' output schemas), URIs, limits."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from mcp_rag.types import Hit
+
+MAX_PASSAGES = 100
+MAX_PASSAGE_CHARS = 20_000
+
+
+def chunk_uri(chunk_id: str) -> str:
+    return "rag://chunks/" + quote(chunk_id, safe="")
+
+
+def document_uri(doc_id: str) -> str:
+    return "rag://documents/" + quote(doc_id, safe="")
+
+
+class Passage(BaseModel):
+    """A retrieved chunk, with everything needed to cite it."""
+
+    doc_id: str
+    chunk_id: str
+    uri: str = Field(description="rag://chunks/... resource with this passage.")
+    document_uri: str = Field(description="rag://documents/... resource with the whole text.")
+    source: str
+    title: str
+    section: str
+    span: list[int] = Field(description="[start, end) character offsets in the document text.")
+    page: int | None
+    text: str
+    score: float = Field(description="Final ranking score (higher is better).")
+    rerank_score: float | None = Field(description="Cross-encoder logit.")
+    relevance: float | None = Field(description="Calibrated 0..1 relevance (sigmoid of logit).")
+    first_stage_rank: int | None
+    bm25_rank: int | None
+    dense_rank: int | None
+
+    @classmethod
+    def of(cls, h: Hit) -> Passage:
+        c = h.chunk
+        return cls(
+            doc_id=c.doc_id,
+            chunk_id=c.chunk_id,
+            uri=chunk_uri(c.chunk_id),
+            document_uri=document_uri(c.doc_id),
+            source=c.source,
+            title=c.title,
+            section=c.section,
+            span=[c.start, c.end],
+            page=c.page,
+            text=c.text,
+            score=h.score,
+            rerank_score=h.rerank_score,
+            relevance=h.relevance,
+            first_stage_rank=h.first_stage_rank,
+            bm25_rank=h.bm25_rank,
+            dense_rank=h.dense_rank,
+        )
+
+
+class SearchOutput(BaseModel):
+    query: str
+    results: list[Passage]
+    no_answer: bool = Field(description="True when no passage cleared the relevance floor.")
+    closest: list[Passage] = Field(
+        default_factory=list,
+        description="When no_answer: the best passages under the floor (they do not answer).",
+    )
+    best_score: float | None = Field(description="Best cross-encoder logit seen.")
+    reranked: bool
+    rerank_reason: str | None
+    cached: bool = False
+    generation: int = Field(description="Index generation that served the query.")
+    timings_ms: dict[str, float]
+
+
+class RerankItem(BaseModel):
+    id: str
+    index: int = Field(description="Position of the passage in the request.")
+    score: float = Field(description="Cross-encoder logit.")
+    relevance: float = Field(description="Calibrated 0..1 relevance.")
+    text: str
+
+
+class RerankOutput(BaseModel):
+    query: str
+    reranker: str
+    results: list[RerankItem]
+    timings_ms: dict[str, float]
+
+
+class Citation(BaseModel):
+    """Where the text before a marker [n] comes from: a quote with its exact place."""
+
+    n: int = Field(description="The marker [n] in the answer.")
+    doc_id: str
+    chunk_id: str
+    uri: str = Field(description="rag://chunks/... resource with the passage quoted.")
+    document_uri: str
+    source: str
+    title: str
+    section: str
+    page: int | None
+    span: list[int] = Field(description="[start, end) of the quote in the document text.")
+    quote: str = Field(description="The document's text over span, exactly.")
+    relevance: float | None = Field(description="0..1 relevance of the quote to the question.")
+
+
+class AnswerOutput(BaseModel):
+    question: str
+    answered: bool = Field(description="False: the documents do not contain the answer.")
+    answer: str = Field(description="The answer, each statement followed by its marker [n].")
+    citations: list[Citation] = Field(description="What each marker [n] points to.")
+    sources: list[Passage] = Field(
+        description="The passages the answer was drawn from; when answered is false, the "
+        "closest passages (which do not answer it), for the caller to inspect."
+    )
+    confidence: float | None = Field(description="Top relevance (0..1) of the passages.")
+    best_score: float | None = Field(description="Best cross-encoder logit seen.")
+    mode: Literal["extractive", "generated"]
+    fallback: str | None = Field(
+        None, description="Why the answer is not what was configured (e.g. the LLM failed)."
+    )
+    cached: bool = False
+    generation: int = Field(description="Index generation that served the question.")
+    timings_ms: dict[str, float]
+
+
+class StatusOutput(BaseModel):
+    index: str
+    docs: int
+    chunks: int
+    generation: int
+    created_at: str
+    embedder: str
+    reranker: str | None
+    reranker_error: str | None
+    last_run: dict[str, Any]
+
+
+class IndexOutput(BaseModel):
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    embedded_chunks: int
+    generation: int | None
+    skipped: list[dict[str, str]]
+
+
+class RerankPassage(BaseModel):
+    id: str | None = None
+    text: str = Field(min_length=1, max_length=MAX_PASSAGE_CHARS)
