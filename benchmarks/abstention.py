@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = Settings(index=args.index)
-    svc = RagService(Pipeline(settings))
+    svc = RagService(Pipeline.from_settings(settings))
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
     inscope = [texts[q] for q in sorted(qrels) if q in texts]
     ood = [ln.strip() for ln in args.ood.read_text().splitlines() if ln.strip()]

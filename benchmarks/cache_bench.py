@@ -30,7 +30,7 @@ from mcp_rag.settings import Settings
 async def run(index: Path, queries: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         cache = QueryCache(Path(tmp) / "cache")
-        server = build_server(Pipeline(Settings(index=index)), cache=cache)
+        server = build_server(Pipeline.from_settings(Settings(index=index)), cache=cache)
         miss_ms, hit_ms = [], []
         async with Client(server) as c:
             await c.call_tool("search", {"query": "warm-up", "no_cache": True})

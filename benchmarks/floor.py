@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--queries", type=int, default=0, help="Only the first N in-scope queries.")
     args = ap.parse_args()
-    p = Pipeline(Settings(index=args.index, relevance_floor=None))
+    p = Pipeline.from_settings(Settings(index=args.index, relevance_floor=None))
     inscope_q = load_split(args.dataset, args.split)[: args.queries or None]
     ood_q = [ln.strip() for ln in args.ood.read_text().splitlines() if ln.strip()]
 

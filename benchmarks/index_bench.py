@@ -89,7 +89,7 @@ def main() -> None:
                for st, row in ev["stages"].items()}
     out["quality"] = quality
     # Where the time of one hybrid query goes, stage by stage.
-    p = Pipeline(s, embedder=emb)
+    p = Pipeline.from_settings(s, embedder=emb)
     queries, _ = load_beir(args.dataset, args.split)
     items = list(queries.items())[: args.queries or None]
     stage_ms: dict[str, list[float]] = {}

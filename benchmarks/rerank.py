@@ -114,7 +114,7 @@ def main() -> None:
     from sentence_transformers import CrossEncoder
 
     s = Settings(index=args.index, rerank=False)
-    p = Pipeline(s)
+    p = Pipeline.from_settings(s)
     ref = resolve(s.reranker, s.models, "reranker")
     onnx_rr = load_reranker(ref, threads=s.threads)
     queries = [json.loads(x)["text"] for x in args.queries_file.read_text().splitlines()]

@@ -92,12 +92,14 @@ def du(path: Path) -> int:
 
 
 def build(corpus: Path, index: Path, dense: str) -> dict:
+    from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
 
     if index.exists():
         shutil.rmtree(index)
     t = time.perf_counter()
-    rep = index_paths(index, [corpus], RandomEmbedder(), dense_kind=dense, quiet=True)
+    rep = index_paths(index, [corpus], RandomEmbedder(), options=BuildOptions(dense_index=dense),
+                      quiet=True)
     secs = time.perf_counter() - t
     if rep.skipped:
         raise SystemExit(f"corpus files were skipped: {rep.skipped}")

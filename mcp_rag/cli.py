@@ -7,11 +7,16 @@ import json
 import logging
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mcp_rag.errors import MCPRagError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 log = logging.getLogger("mcp_rag")
 
@@ -41,8 +46,19 @@ def _settings(ctx: click.Context, **overrides):
         raise click.UsageError(f"invalid setting: {msgs}") from e
 
 
-def _echo_json(obj) -> None:
+def _echo_json(obj: Any) -> None:
     click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _emit(out: BaseModel, as_json: bool, render: Callable[[Any], str]) -> None:
+    """A tool result, as the tool's JSON or the tool's own text rendering."""
+    if as_json:
+        _echo_json(out.model_dump(mode="json"))
+    else:
+        click.echo(render(out))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,7 +97,7 @@ def _load_embedder(settings):
 @click.option("--dense-index", type=click.Choice(["flat", "hnsw"]), default=None)
 @click.option("--rebuild", is_flag=True, help="Re-embed everything (after a model change).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run report as JSON.")
+@json_option
 @click.pass_context
 @_fail_cleanly
 def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild, quiet,
@@ -92,13 +108,13 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 
         mcp-rag index ~/notes ./handbook.pdf --exclude 'drafts/*'
     """
+    from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
 
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
     report = index_paths(
-        s.index, paths, _load_embedder(s), target_tokens=s.chunk_tokens,
-        overlap=s.chunk_overlap, dense_kind=s.dense_index, include=include, exclude=exclude,
-        rebuild=rebuild, quiet=quiet,
+        s.index, paths, _load_embedder(s), options=BuildOptions.from_settings(s),
+        include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
     )
     if as_json:
         _echo_json(report.to_dict())
@@ -122,7 +138,7 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 @click.option("--candidates", type=click.IntRange(1, 200), default=None,
               help="First-stage hits to rerank [default 30].")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 @_fail_cleanly
 def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_cache, as_json):
@@ -132,34 +148,13 @@ def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_ca
 
         mcp-rag search "what does KB-ERR-2847 mean" -k 3
     """
+    from mcp_rag.serve.render import render_search
+
     s = _settings(ctx, rerank=rerank)
     filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix}.items() if v}
     out = _service(s).search(query, k=k or s.k, filters=filters or None, rerank=s.rerank,
                              mode=mode, candidates=candidates, no_cache=no_cache)
-    if as_json:
-        _echo_json(out.model_dump(mode="json"))
-        return
-    if out.no_answer:
-        click.echo(
-            f"No passage clears the relevance floor (best cross-encoder score "
-            f"{out.best_score:.2f} < {s.relevance_floor}): the indexed documents do not "
-            f"seem to contain this."
-        )
-    elif not out.results:
-        click.echo("No results.")
-    if out.rerank_reason and out.rerank_reason != "not requested":
-        click.echo(f"note: not reranked ({out.rerank_reason})", err=True)
-    for i, h in enumerate(out.results, start=1):
-        where = h.doc_id + (f" § {h.section}" if h.section else "")
-        where += f" p.{h.page}" if h.page else ""
-        ranks = " · ".join(
-            f"{n} #{r}" for n, r in (("bm25", h.bm25_rank), ("dense", h.dense_rank)) if r
-        )
-        if h.relevance is not None:
-            ranks = f"relevance {h.relevance:.2f} · first stage #{h.first_stage_rank} · {ranks}"
-        click.echo(f"{i}. {where}  [chars {h.span[0]}-{h.span[1]}]  score {h.score:.4f}  {ranks}")
-        snippet = " ".join(h.text.split())
-        click.echo(textwrap.indent(textwrap.shorten(snippet, 300, placeholder=" …"), "   "))
+    _emit(out, as_json, render_search)
     total = out.timings_ms.get("total", out.timings_ms.get("cache", 0))
     click.echo(f"({len(out.results)} results in {total:.0f} ms"
                + (", from the cache)" if out.cached else ")"), err=True)
@@ -170,7 +165,7 @@ def _service(s):
     from mcp_rag.retrieve.pipeline import Pipeline
     from mcp_rag.serve.service import RagService
 
-    return RagService(Pipeline(s), cache=_cache(s))
+    return RagService(Pipeline.from_settings(s), cache=_cache(s))
 
 
 def _cache(s):
@@ -188,7 +183,7 @@ def _cache(s):
 @click.option("--max-sentences", type=click.IntRange(1, 20), default=None,
               help="Most sentences in an extractive answer [default 3].")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 @_fail_cleanly
 def answer(ctx, question, k, max_sentences, no_cache, as_json):
@@ -204,10 +199,7 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
     from mcp_rag.serve.render import render_answer
 
     out = _service(_settings(ctx)).answer(question, k, max_sentences, no_cache=no_cache)
-    if as_json:
-        _echo_json(out.model_dump(mode="json"))
-    else:
-        click.echo(render_answer(out))
+    _emit(out, as_json, render_answer)
 
 
 @cli.command("eval")
@@ -318,7 +310,7 @@ def cache():
 
 
 @cache.command("stats")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def cache_stats(ctx, as_json):
     """Entries, size, hits, misses and hit rate."""
@@ -372,8 +364,8 @@ def _read_passages(path: Path) -> tuple[list[str], list[str]]:
 @click.argument("query")
 @click.option("--passages", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True, help="One passage per line, or JSONL with id/text.")
-@click.option("--top-k", type=click.IntRange(1, 1000), default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--top-k", type=click.IntRange(1, 100), default=None, help="Keep the best K.")
+@json_option
 @click.pass_context
 @_fail_cleanly
 def rerank_cmd(ctx, query, passages, top_k, as_json):
@@ -384,64 +376,38 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
         mcp-rag rerank "refund window for annual plans" --passages hits.jsonl
     """
     from mcp_rag.models.pack import resolve
-    from mcp_rag.models.rerank import load_reranker, rank
-    from mcp_rag.retrieve.pipeline import validate_query
+    from mcp_rag.models.rerank import load_reranker
+    from mcp_rag.serve.render import render_rerank
+    from mcp_rag.serve.schemas import RerankPassage
+    from mcp_rag.serve.service import rerank_passages
 
     s = _settings(ctx)
-    query = validate_query(query)
     ids, texts = _read_passages(passages)
     rr = load_reranker(resolve(s.reranker, s.models, "reranker"),
                        max_length=s.rerank_max_length,
                        max_query_tokens=s.rerank_max_query_tokens, threads=s.threads)
-    ranked = rank(rr, query, texts, top_k)
-    rows = [{"id": ids[r["corpus_id"]], "score": r["score"], "relevance": r["relevance"],
-             "text": r["text"]} for r in ranked]
-    if as_json:
-        _echo_json({"query": query, "reranker": rr.name, "results": rows})
-        return
-    for i, r in enumerate(rows, start=1):
-        click.echo(f"{i}. [{r['id']}] score {r['score']:.3f}  relevance {r['relevance']:.3f}  "
-                   + textwrap.shorten(" ".join(r["text"].split()), 200, placeholder=" …"))
-
-
-def _status_dict(s) -> dict:
-    from mcp_rag.index.store import IndexReader, read_last_run
-
-    r = IndexReader(s.index)
-    try:
-        last = read_last_run(s.index) or {}
-        return r.summary() | {
-            "last_run": {
-                k: last.get(k)
-                for k in ("added", "updated", "removed", "unchanged", "embedded_chunks",
-                          "finished_at", "seconds")
-            }
-            | {"skipped": len(last.get("skipped", []))},
-        }
-    finally:
-        r.close()
+    items = [RerankPassage(id=i, text=x) for i, x in zip(ids, texts, strict=True)]
+    _emit(rerank_passages(rr, query, items, top_k), as_json, render_rerank)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 @_fail_cleanly
 def status(ctx, as_json):
     """Show documents, chunks, models, generation and what the last run did."""
-    st = _status_dict(_settings(ctx))
-    if as_json:
-        _echo_json(st)
-        return
-    lr = st["last_run"]
-    click.echo(
-        f"index      {st['index']}\n"
-        f"generation {st['generation']} ({st['created_at']})\n"
-        f"documents  {st['docs']}\nchunks     {st['chunks']}\n"
-        f"embedder   {st['models']['embedder']['name']} (dim {st['models']['embedder']['dim']})\n"
-        f"last run   added {lr['added']}, updated {lr['updated']}, removed {lr['removed']}, "
-        f"unchanged {lr['unchanged']}, embedded {lr['embedded_chunks']} chunks, "
-        f"skipped {lr['skipped']} files ({lr['finished_at']})"
-    )
+    from mcp_rag.index.store import IndexReader
+    from mcp_rag.serve.render import render_status
+    from mcp_rag.serve.service import index_status
+
+    s = _settings(ctx)
+    reader = IndexReader(s.index)  # no models: status reads the index only
+    try:
+        out = index_status(reader, reranker=s.reranker if s.rerank else None,
+                           reranker_error=None if s.rerank else "reranking is off (MCP_RAG_RERANK)")
+    finally:
+        reader.close()
+    _emit(out, as_json, render_status)
 
 
 @cli.command()
@@ -487,7 +453,7 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
 
     logging.getLogger("mcp_rag").setLevel(logging.INFO)
     s = _settings(ctx)
-    pipeline = Pipeline(s, require_index=False)
+    pipeline = Pipeline.from_settings(s, require_index=False)
     server = build_server(pipeline, allow_roots, _cache(s))
     if transport == "stdio":
         server.run("stdio")
@@ -510,12 +476,13 @@ def demo(ctx, question):
     import asyncio
     import os
 
+    from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
 
     s = _settings(ctx)
     sample = Path(__file__).resolve().parent / "sample"
-    report = index_paths(s.index, [sample], _load_embedder(s), target_tokens=s.chunk_tokens,
-                         overlap=s.chunk_overlap, dense_kind=s.dense_index, quiet=True)
+    report = index_paths(s.index, [sample], _load_embedder(s),
+                         options=BuildOptions.from_settings(s), quiet=True)
     click.echo(f"indexed {sample} into {s.index}: {report.added} added, {report.unchanged} "
                f"unchanged, generation {report.generation}")
     env = {**os.environ, "MCP_RAG_INDEX": str(s.index), "MCP_RAG_MODELS": str(s.models)}
@@ -524,6 +491,7 @@ def demo(ctx, question):
 
 async def _demo_session(env: dict, question: str) -> None:
     from mcp import Client, StdioServerParameters
+    from mcp.types import TextContent
 
     params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_rag", "serve"],
                                    env=env)
@@ -533,7 +501,8 @@ async def _demo_session(env: dict, question: str) -> None:
         for q in (question, "Who won the 2014 FIFA World Cup?"):
             result = await client.call_tool("answer", {"question": q})
             click.echo(f"Q: {q}")
-            click.echo(textwrap.indent(result.content[0].text, "   "))
+            text = "\n".join(c.text for c in result.content if isinstance(c, TextContent))
+            click.echo(textwrap.indent(text, "   "))
             click.echo("")
 
 
@@ -588,7 +557,7 @@ def models_export(ctx, spec, out, kind, no_quantize):
 
 
 @models.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @click.pass_context
 def models_list(ctx, as_json):
     """Show the pack's models and whether they are present."""

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+from mcp_rag.errors import QueryError
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,69 @@ class Reranker(Protocol):
     name: str
 
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray: ...
+
+
+class Mode(StrEnum):
+    """Which first stage retrieves: BM25, dense, or both fused by RRF."""
+
+    HYBRID = "hybrid"
+    BM25 = "bm25"
+    DENSE = "dense"
+
+    @classmethod
+    def from_str(cls, value: str | Mode) -> Mode:
+        """The mode named ``value``; QueryError listing the valid names otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise QueryError(
+                f"mode {value!r} is unknown: choose one of {', '.join(m.value for m in cls)}"
+            ) from None
+
+
+class Stage(StrEnum):
+    """A stage of the pipeline that evaluation and benchmarks measure on its own."""
+
+    BM25 = "bm25"
+    DENSE = "dense"
+    HYBRID = "hybrid"
+    RERANKED = "reranked"
+
+    @classmethod
+    def from_str(cls, value: str | Stage) -> Stage:
+        try:
+            return cls(value)
+        except ValueError:
+            raise QueryError(
+                f"stage {value!r} is unknown: choose from {', '.join(s.value for s in cls)}"
+            ) from None
+
+
+class RerankStatus(StrEnum):
+    """What the cross-encoder did for a search; the reason beside it is for people to read."""
+
+    RERANKED = "reranked"
+    NOT_REQUESTED = "not requested"
+    SKIPPED = "skipped"  # selective reranking: the first stage was confident
+    UNAVAILABLE = "unavailable"  # no cross-encoder loaded (it failed to load, or none given)
+    FAILED = "failed"  # the cross-encoder failed on this query
+
+    @property
+    def model_works(self) -> bool:
+        """True when the cross-encoder is loaded and answered (so it can score sentences)."""
+        return self in (RerankStatus.RERANKED, RerankStatus.SKIPPED)
+
+    @property
+    def cacheable(self) -> bool:
+        """False for a result served while the model was failing: next time it may work."""
+        return self is not RerankStatus.FAILED
+
+
+def cite_label(source: str, section: str = "", page: int | None = None) -> str:
+    """Where a passage is, as cited to people and models: ``source § section p.N``.
+
+    Example:
+        >>> cite_label("guides/refunds.md", "Refunds > Annual plans", 3)
+        'guides/refunds.md § Refunds > Annual plans p.3'
+    """
+    return source + (f" § {section}" if section else "") + (f" p.{page}" if page else "")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from helpers import KeywordEmbedder
+from helpers import KeywordEmbedder, KeywordReranker
 
 from mcp_rag import cli as cli_mod
 from mcp_rag.cli import cli
@@ -18,37 +18,54 @@ def runner(monkeypatch):
     monkeypatch.setattr(cli_mod, "_load_embedder", lambda s: KeywordEmbedder())
     import mcp_rag.retrieve.pipeline as pipeline
 
-    real_init = pipeline.Pipeline.__init__
+    real = pipeline.Pipeline.from_settings.__func__
 
-    def init(self, settings, embedder=None, reader=None):
-        real_init(self, settings, embedder or KeywordEmbedder(), reader)
+    def from_settings(cls, settings, **kw):
+        kw.setdefault("embedder", KeywordEmbedder())
+        kw.setdefault("reranker", KeywordReranker())
+        return real(cls, settings, **kw)
 
-    monkeypatch.setattr(pipeline.Pipeline, "__init__", init)
+    monkeypatch.setattr(pipeline.Pipeline, "from_settings", classmethod(from_settings))
     return CliRunner()
 
 
-def test_index_status_search_remove(runner, tmp_path, sample_dir):
+@pytest.fixture
+def indexed(runner, tmp_path, sample_dir):
+    """An index of the sample, built through the CLI; returns its folder."""
     idx = str(tmp_path / "idx")
     r = runner.invoke(cli, ["--index", idx, "index", str(sample_dir), "-q"])
     assert r.exit_code == 0, r.output
     assert "added 6" in r.output and "generation 1" in r.output
-    r = runner.invoke(cli, ["--index", idx, "index", str(sample_dir), "--json"])
-    rep = json.loads(r.output)
+    return idx
+
+
+def test_index_again_changes_nothing(runner, indexed, sample_dir):
+    r = runner.invoke(cli, ["--index", indexed, "index", str(sample_dir), "--json"])
+    rep = json.loads(r.stdout)
     assert (rep["unchanged"], rep["embedded_chunks"], rep["changed"]) == (6, 0, False)
 
-    r = runner.invoke(cli, ["--index", idx, "status", "--json"])
-    st = json.loads(r.output)
-    assert st["docs"] == 6 and st["generation"] == 1 and st["chunks"] > 6
-    assert st["models"]["embedder"]["name"] == "test/keyword-hash"
-    assert {k: st["last_run"][k] for k in ("added", "updated", "removed", "unchanged",
-                                            "embedded_chunks")} == {
-        "added": 0, "updated": 0, "removed": 0, "unchanged": 6, "embedded_chunks": 0
-    }
-    r = runner.invoke(cli, ["--index", idx, "status"])
-    assert "documents  6" in r.output
 
-    r = runner.invoke(cli, ["--index", idx, "search", "KB-ERR-2847", "-k", "2", "--json"])
-    out = json.loads(r.output)
+def test_status_json_is_the_index_status_tool_output(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "status", "--json"])
+    st = json.loads(r.stdout)
+    assert st["docs"] == 6 and st["generation"] == 1 and st["chunks"] > 6
+    assert st["embedder"] == "test/keyword-hash" and st["embedder_dim"] == 256
+    assert {k: st["last_run"][k] for k in ("added", "updated", "removed", "unchanged",
+                                            "embedded_chunks", "skipped")} == {
+        "added": 6, "updated": 0, "removed": 0, "unchanged": 0, "embedded_chunks": 18,
+        "skipped": 0,
+    }
+
+
+def test_status_text_is_the_tools_text(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "status"])
+    assert r.output.startswith("6 documents, 18 chunks, generation 1")
+    assert "last run: added 6" in r.output
+
+
+def test_search_json_has_what_a_citation_needs(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "search", "KB-ERR-2847", "-k", "2", "--json"])
+    out = json.loads(r.stdout)
     assert out["query"] == "KB-ERR-2847"
     first = out["results"][0]
     assert set(first) >= {"doc_id", "chunk_id", "source", "title", "section", "text", "score",
@@ -56,15 +73,23 @@ def test_index_status_search_remove(runner, tmp_path, sample_dir):
     assert first["doc_id"] == "support/error-codes.md"
     assert set(out["timings_ms"]) >= {"bm25", "dense", "fusion"}
 
-    r = runner.invoke(cli, ["--index", idx, "search", "KB-ERR-2847", "-k", "1"])
+
+def test_search_text_is_the_tools_text(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "search", "KB-ERR-2847", "-k", "1"])
     assert r.exit_code == 0
-    assert r.output.startswith("1. support/error-codes.md § Error codes > KB-ERR-2847")
+    assert r.stdout.startswith("1 passages for: KB-ERR-2847")
+    assert "\n[1] Error codes — " in r.stdout and "error-codes.md § Error codes > KB-ERR-2847" \
+        in r.stdout
 
-    r = runner.invoke(cli, ["--index", idx, "search", "refund", "--doc-id-prefix", "support/",
-                            "--json"])
-    assert all(x["doc_id"].startswith("support/") for x in json.loads(r.output)["results"])
 
-    r = runner.invoke(cli, ["--index", idx, "remove", "README.md"])
+def test_search_filters_by_doc_id_prefix(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "search", "refund", "--doc-id-prefix",
+                            "support/", "--json"])
+    assert all(x["doc_id"].startswith("support/") for x in json.loads(r.stdout)["results"])
+
+
+def test_remove_by_doc_id(runner, indexed):
+    r = runner.invoke(cli, ["--index", indexed, "remove", "README.md"])
     assert "removed 1 documents; generation 2" in r.output
 
 
@@ -83,7 +108,7 @@ def test_errors_are_one_line_with_the_fix(runner, tmp_path):
 
 def test_models_list_reports_missing_pack(runner, tmp_path):
     r = runner.invoke(cli, ["--models-dir", str(tmp_path), "models", "list", "--json"])
-    rows = json.loads(r.output)
+    rows = json.loads(r.stdout)
     assert {x["name"] for x in rows} == {
         "BAAI/bge-small-en-v1.5",
         "cross-encoder/ms-marco-MiniLM-L-12-v2",

@@ -21,6 +21,7 @@ from mcp_rag.errors import (
     IndexNotFoundError,
     QueryError,
 )
+from mcp_rag.index.manifest import BuildOptions, ChunkingParams, Counts
 from mcp_rag.index.store import IndexReader, read_current, read_last_run, write_lock
 from mcp_rag.index.update import index_paths, remove_docs
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -46,7 +47,7 @@ def test_first_run_indexes_sample_and_second_run_embeds_nothing(settings, sample
     assert r2.generation == 1 and not r2.changed
     assert read_last_run(settings.index)["unchanged"] == 6
     reader = IndexReader(settings.index)
-    assert reader.manifest["counts"] == {"docs": 6, "chunks": r1.embedded_chunks}
+    assert reader.manifest.counts == Counts(docs=6, chunks=r1.embedded_chunks)
     assert {d["doc_id"] for d in reader.documents()} == {
         "README.md",
         "policies/refund-policy.md",
@@ -152,7 +153,8 @@ def test_model_or_chunking_change_needs_rebuild(settings, sample_dir, embedder):
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         build(settings, [sample_dir], other)
     with pytest.raises(IndexMismatchError, match="chunking"):
-        build(settings, [sample_dir], embedder, target_tokens=50)
+        build(settings, [sample_dir], embedder,
+              options=BuildOptions(chunking=ChunkingParams(target_tokens=50)))
     r = build(settings, [sample_dir], other, rebuild=True)
     assert r.added == 6 and r.generation == 2
     with pytest.raises(IndexMismatchError, match="built with embedder 'test/other'"):
@@ -300,7 +302,7 @@ def test_search_modes_filters_cap_and_errors(settings, sample_dir, embedder):
 
 
 def test_hnsw_index_option(settings, sample_dir, embedder):
-    build(settings, [sample_dir], embedder, dense_kind="hnsw")
+    build(settings, [sample_dir], embedder, options=BuildOptions(dense_index="hnsw"))
     assert IndexReader(settings.index).dense.kind == "hnsw"
     assert search(settings, embedder, "KB-ERR-2847").hits[0].chunk.doc_id == (
         "support/error-codes.md"
@@ -344,5 +346,5 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
     # every file read again; the text is the same, so nothing is re-embedded
     assert (r.added, r.updated, r.unchanged, r.embedded_chunks) == (0, 0, 6, 0)
     assert embedder.calls == calls and r.generation == 2
-    assert IndexReader(settings.index).manifest["loader_version"] == LOADER_VERSION
+    assert IndexReader(settings.index).manifest.loader_version == LOADER_VERSION
     assert build(settings, [sample_dir], embedder).changed is False  # and only once

@@ -101,7 +101,7 @@ def test_scifact_subset_hybrid_finds_relevant_documents(tmp_path, bge, models_di
     corpus, queries, qrels = _scifact_subset(tmp_path, n_queries=25, n_distractors=250)
     s = Settings(index=tmp_path / "sf", models=models_dir)
     index_paths(s.index, [corpus], bge, quiet=True)
-    p = Pipeline(s, embedder=bge)
+    p = Pipeline.from_settings(s, embedder=bge)
     recall = {}
     for mode in ("bm25", "dense", "hybrid"):
         found = 0
@@ -163,7 +163,7 @@ def test_cascade_with_the_pack_model_at_a_short_length(tmp_path, models_dir, bge
     s = Settings(index=tmp_path / "i", models=models_dir, cascade_reranker="ms-marco-minilm-l12",
                  cascade_max_length=64, cascade_keep=4)
     index_paths(s.index, [SAMPLE], bge, quiet=True)
-    p = Pipeline(s, embedder=bge)
+    p = Pipeline.from_settings(s, embedder=bge)
     assert p.cascade is not None and p.reranker is not None
     res = p.search("What does error KB-ERR-2847 mean?", k=3)
     assert res.reranked and "cascade" in res.timings_ms

@@ -11,7 +11,8 @@ from helpers import BrokenReranker, KeywordReranker
 from mcp_rag.errors import QueryError
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.rerank import rank, relevance
-from mcp_rag.retrieve.pipeline import Pipeline, blend_order
+from mcp_rag.retrieve.fusion import blend
+from mcp_rag.retrieve.pipeline import Pipeline
 
 
 @pytest.fixture
@@ -25,14 +26,18 @@ def make(settings, embedder, reranker=None, cascade=None, **overrides):
     return Pipeline(s, embedder=embedder, reranker=reranker or KeywordReranker(), cascade=cascade)
 
 
-def test_blend_order_hand_computed():
+def test_blend_breaks_a_tie_by_the_first_stage_rank():
     # first-stage ranks 1, 2, 3; cross-encoder prefers the third, then the second.
-    order = blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=0.5, k=60)
+    blended = blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.5, k=60)
     scores = [0.5 / 63 + 0.5 / 61, 0.5 / 62 + 0.5 / 62, 0.5 / 61 + 0.5 / 63]
     assert scores[0] == pytest.approx(scores[2]) and scores[1] < scores[0]
-    assert order == [0, 2, 1]  # the tie is broken by the first-stage rank
-    assert blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0) == [2, 1, 0]
-    assert blend_order([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0) == [0, 1, 2]
+    assert [i for i, _ in blended] == [0, 2, 1]
+    assert [s for _, s in blended] == pytest.approx([scores[0], scores[2], scores[1]])
+
+
+def test_blend_weight_one_is_the_cross_encoder_order_and_zero_the_first_stage():
+    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0)] == [2, 1, 0]
+    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0)] == [0, 1, 2]
 
 
 def test_rank_sorts_without_touching_the_input_and_calibrates():
@@ -44,6 +49,18 @@ def test_rank_sorts_without_touching_the_input_and_calibrates():
     assert got[0]["relevance"] == pytest.approx(1 / (1 + math.exp(-got[0]["score"])))
     assert docs == before
     assert relevance(0.0) == 0.5 and relevance(-800) == 0.0 and relevance(800) == 1.0
+
+
+def test_reranked_hits_are_ordered_by_their_score(indexed, embedder):
+    hits = make(indexed, embedder).search("refund annual plan within days", k=5).hits
+    assert len(hits) > 2 and all(h.rerank_score is not None for h in hits)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    s = indexed
+    first = [h.first_stage_rank for h in hits]
+    # the score is the blend of the cross-encoder rank among the candidates and the first rank
+    assert all(sc <= s.rerank_weight / (s.rerank_rrf_k + 1) + (1 - s.rerank_weight)
+               / (s.rerank_rrf_k + fr) + 1e-12 for sc, fr in zip(scores, first, strict=True))
 
 
 def test_reranked_search_reports_scores_ranks_and_timing(indexed, embedder):
@@ -93,7 +110,7 @@ def test_broken_reranker_falls_back_to_first_stage(indexed, embedder):
 
 def test_reranker_that_cannot_load_does_not_stop_search(indexed, embedder, tmp_path):
     s = indexed.model_copy(update={"rerank": True, "reranker": str(tmp_path / "no-such-model")})
-    p = Pipeline(s, embedder=embedder)
+    p = Pipeline.from_settings(s, embedder=embedder)
     assert p.reranker is None and "failed to load" in p.rerank_error
     res = p.search("refund", k=2)
     assert res.hits and not res.reranked and "failed to load" in res.rerank_reason
@@ -144,7 +161,7 @@ def test_corrupt_model_file_falls_back_with_the_reason(indexed, embedder, tmp_pa
     (broken / "model.onnx").write_bytes(b"this is not an onnx graph")
     (broken / "tokenizer.json").write_text("{}")
     s = indexed.model_copy(update={"rerank": True, "reranker": str(broken)})
-    p = Pipeline(s, embedder=embedder)
+    p = Pipeline.from_settings(s, embedder=embedder)
     assert p.reranker is None
     res = p.search("KB-ERR-2847", k=2)
     assert res.hits and not res.reranked

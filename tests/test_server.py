@@ -332,7 +332,7 @@ def test_serving_with_onnx_models_never_imports_torch(served_index):
         "from mcp_rag.serve.server import build_server\n"
         "from mcp_rag.serve.service import RagService\n"
         "from mcp_rag.settings import Settings\n"
-        "p = Pipeline(Settings())\n"
+        "p = Pipeline.from_settings(Settings())\n"
         "build_server(p)\n"
         "assert RagService(p).search('KB-ERR-2847').reranked\n"
         "heavy = ('torch', 'transformers', 'sentence_transformers')\n"

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 
-from mcp_rag.types import Hit
+from mcp_rag.types import Hit, cite_label
 
 NOT_FOUND = "NOT IN DOCUMENTS"
 SYSTEM_PROMPT = f"""You answer questions from the numbered passages you are given, and from \
@@ -31,7 +31,7 @@ def passages_prompt(question: str, hits: Sequence[Hit]) -> str:
     parts = []
     for i, h in enumerate(hits, start=1):
         c = h.chunk
-        where = c.source + (f" § {c.section}" if c.section else "")
+        where = cite_label(c.source, c.section)
         parts.append(f"[{i}] {c.title} ({where})\n{c.text.strip()}")
     return "Passages:\n\n" + "\n\n".join(parts) + f"\n\nQuestion: {question}"
 

@@ -111,7 +111,7 @@ def run_bench(
     ndcg: dict[str, list[float]] = defaultdict(list)
     judged = qrels is not None
     for i, q in enumerate(queries):
-        rel = qrels[i] if judged else None
+        rel = qrels[i] if qrels is not None else None
         for mode in FIRST_STAGES:
             t = time.perf_counter()
             res = p.retrieve(q, k, mode=mode)

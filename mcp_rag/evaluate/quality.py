@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
 from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.pack import sha256_file
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -84,8 +85,7 @@ def evaluate(
         index_dir = eval_index_dir(base, corpus, embedder.name, settings)
     t = time.perf_counter()
     report = index_paths(
-        index_dir, [corpus], embedder, target_tokens=settings.chunk_tokens,
-        overlap=settings.chunk_overlap, dense_kind=settings.dense_index, quiet=quiet,
+        index_dir, [corpus], embedder, options=BuildOptions.from_settings(settings), quiet=quiet,
     )
     build_s = time.perf_counter() - t
     first = settings.model_copy(update={
@@ -109,7 +109,7 @@ def evaluate(
         if stage == "reranked":
             rs = settings.model_copy(update={"index": index_dir, "rerank": True,
                                              "relevance_floor": None})
-            rp = Pipeline(rs, embedder=embedder, reranker=reranker)
+            rp = Pipeline.from_settings(rs, embedder=embedder, reranker=reranker)
             if rp.reranker is None:
                 raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
         for qid, text in items:

@@ -36,9 +36,9 @@ from mcp_rag.errors import (
 )
 from mcp_rag.index.dense import DenseIndex
 from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
+from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
 from mcp_rag.types import Chunk, Document
 
-FORMAT_VERSION = 1
 CURRENT = "CURRENT"
 LAST_RUN = "last_run.json"
 
@@ -144,13 +144,18 @@ class IndexReader:
             raise missing_index(self.index_dir)
         self.path = self.index_dir / name
         try:
-            self.manifest = json.loads((self.path / "manifest.json").read_text())
-            if self.manifest.get("format_version") != FORMAT_VERSION:
+            self.manifest = Manifest.read(self.path)
+        except IndexCorruptError as e:
+            raise IndexCorruptError(
+                f"{e}. Rebuild the index with: {rebuild_hint(self.index_dir)} --rebuild"
+            ) from e
+        try:
+            if self.manifest.format_version != FORMAT_VERSION:
                 raise IndexCorruptError(
-                    f"index format {self.manifest.get('format_version')} is not "
+                    f"index format {self.manifest.format_version} is not "
                     f"{FORMAT_VERSION}; rebuild it with {rebuild_hint(self.index_dir)} --rebuild"
                 )
-            tokenizer = self.manifest["bm25"].get("tokenizer")
+            tokenizer = self.manifest.bm25.tokenizer
             if tokenizer != TOKENIZER_ID:
                 raise IndexMismatchError(
                     f"the index at {self.path} was built with BM25 tokenizer {tokenizer!r}, this "
@@ -176,7 +181,7 @@ class IndexReader:
         ordinal = {d: i for i, d in enumerate(self.doc_ids)}
         self.row_doc = np.fromiter((ordinal[r] for (r,) in rows), dtype=np.int32, count=len(rows))
         n = len(rows)
-        if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest["counts"]["chunks"]):
+        if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest.counts.chunks):
             raise IndexCorruptError(
                 f"the index at {self.path} is inconsistent ({n} chunks, {self.bm25.n_rows} BM25 "
                 f"rows, {self.dense.n_rows} vectors). Rebuild it with: "
@@ -185,26 +190,11 @@ class IndexReader:
 
     @property
     def generation(self) -> int:
-        return int(self.manifest["generation"])
+        return self.manifest.generation
 
     @property
     def n_chunks(self) -> int:
         return len(self.row_doc)
-
-    def summary(self) -> dict:
-        """What `status` shows of this generation: counts, models, chunking, roots."""
-        m = self.manifest
-        return {
-            "index": str(self.index_dir),
-            "docs": m["counts"]["docs"],
-            "chunks": m["counts"]["chunks"],
-            "generation": self.generation,
-            "created_at": m["created_at"],
-            "models": m["models"],
-            "chunking": m["chunking"],
-            "dense_index": m["dense_index"],
-            "roots": m.get("roots", []),
-        }
 
     def is_current(self) -> bool:
         """False once a newer generation has been switched in on disk."""
@@ -283,7 +273,7 @@ class NewGeneration:
     new_docs: list[Document]
     new_chunks: list[Chunk]
     new_vectors: np.ndarray
-    manifest: dict
+    manifest: Manifest
 
 
 def write_generation(
@@ -291,14 +281,14 @@ def write_generation(
     current: IndexReader | None,
     gen: NewGeneration,
     bm25_tokens: list[list[str]],
-    dense_kind: str,
 ) -> Path:
     """Write a generation beside the current one and switch CURRENT to it atomically.
 
     ``bm25_tokens`` are the tokens of every row of the new generation, in row order
     (kept rows first, then new chunks).
     """
-    generation = int(gen.manifest["generation"])
+    m = gen.manifest
+    generation = m.generation
     final = index_dir / gen_name(generation)
     tmp = index_dir / f".{gen_name(generation)}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -347,9 +337,9 @@ def write_generation(
         else np.zeros((0, gen.new_vectors.shape[1]), dtype=np.float32)
     )
     vectors = np.concatenate([old_vectors, gen.new_vectors]).astype(np.float32)
-    DenseIndex.build(vectors, dense_kind).save(tmp / "dense.faiss")  # type: ignore[arg-type]
-    BM25Index.build(bm25_tokens).save(tmp)
-    (tmp / "manifest.json").write_text(json.dumps(gen.manifest, indent=2))
+    DenseIndex.build(vectors, m.dense_index).save(tmp / "dense.faiss")
+    BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon).save(tmp)
+    m.write(tmp)
 
     for f in tmp.iterdir():
         fsync_path(f)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import re
@@ -17,8 +16,15 @@ import numpy as np
 
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
 from mcp_rag.index.lexical import TOKENIZER_ID, tokenize
+from mcp_rag.index.manifest import (
+    BM25Params,
+    BuildOptions,
+    Counts,
+    EmbedderInfo,
+    Manifest,
+    now,
+)
 from mcp_rag.index.store import (
-    FORMAT_VERSION,
     IndexReader,
     NewGeneration,
     clean_stale,
@@ -87,9 +93,7 @@ def index_paths(
     paths: Sequence[str | Path],
     embedder: Embedder,
     *,
-    target_tokens: int = 200,
-    overlap: int = 1,
-    dense_kind: str = "flat",
+    options: BuildOptions | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     rebuild: bool = False,
@@ -98,7 +102,9 @@ def index_paths(
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
 
-    ``progress(done, total)`` is called as chunks are embedded (for MCP progress).
+    ``options`` (chunking, dense index kind; defaults when None) must match those of an
+    existing index unless ``rebuild``. ``progress(done, total)`` is called as chunks are
+    embedded (for MCP progress).
 
     New and changed documents are chunked and embedded; unchanged ones keep their
     vectors; documents that disappeared from the scanned folders (or files) are removed;
@@ -106,6 +112,7 @@ def index_paths(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    opts = options or BuildOptions()
     report = RunReport()
     found: Discovery = discover(paths, include, exclude)
     report.skipped.extend(found.skipped)
@@ -126,25 +133,28 @@ def index_paths(
             if not rebuild:
                 raise
             current = None
-        chunking = {"target_tokens": target_tokens, "overlap": overlap}
         if current is not None and not rebuild:
             m = current.manifest
-            if m["models"]["embedder"]["name"] != embedder.name:
+            if m.embedder.name != embedder.name:
                 raise IndexMismatchError(
                     f"the index at {index_dir} was built with embedder "
-                    f"{m['models']['embedder']['name']!r}, not {embedder.name!r}. Re-embed "
+                    f"{m.embedder.name!r}, not {embedder.name!r}. Re-embed "
                     f"everything with --rebuild, or choose another --index."
                 )
-            if m["chunking"] != chunking or m["dense_index"] != dense_kind:
+            if m.chunking != opts.chunking or m.dense_index != opts.dense_index:
                 raise IndexMismatchError(
-                    f"the index at {index_dir} was built with chunking {m['chunking']} and "
-                    f"dense index {m['dense_index']!r}; this run asks for {chunking} and "
-                    f"{dense_kind!r}. Pass --rebuild to rebuild it with the new settings."
+                    f"the index at {index_dir} was built with chunking {asdict(m.chunking)} and "
+                    f"dense index {m.dense_index!r}; this run asks for {asdict(opts.chunking)} "
+                    f"and {opts.dense_index!r}. Pass --rebuild to rebuild it with the new "
+                    f"settings."
                 )
         existing = current.doc_infos() if current is not None and not rebuild else {}
         # Files whose loader has changed since the index was built are re-read even when
         # their stamp is unchanged; only those whose text changed are re-embedded.
-        reparse = bool(existing) and current.manifest.get("loader_version", 1) != LOADER_VERSION
+        reparse = (
+            current is not None and bool(existing)
+            and current.manifest.loader_version != LOADER_VERSION
+        )
         if reparse:
             log.info("the loaders changed since this index was built: re-reading every file")
         by_source: dict[str, list] = defaultdict(list)
@@ -204,8 +214,8 @@ def index_paths(
 
         removed = {d for d, i in existing.items() if _in_scope(i.source, scopes) and d not in seen}
         report.removed = len(removed)
-        for p, why in report.skipped:
-            log.warning("skipped %s: %s", p, why)
+        for skipped, why in report.skipped:
+            log.warning("skipped %s: %s", skipped, why)
         for w in report.warnings:
             log.warning("%s", w)
 
@@ -223,7 +233,10 @@ def index_paths(
         new_chunks: list[Chunk] = []
         for d in changed_docs:
             new_chunks.extend(
-                chunk_document(d, embedder.count_tokens, target_tokens, overlap=overlap)
+                chunk_document(
+                    d, embedder.count_tokens, opts.chunking.target_tokens,
+                    overlap=opts.chunking.overlap,
+                )
             )
         bar = _progress(len(new_chunks), "embedding", quiet)
         done = 0
@@ -241,7 +254,9 @@ def index_paths(
             bar.close()
         report.embedded_chunks = len(new_chunks)
 
-        kept_chunks = current.chunks(keep_rows.tolist()) if len(keep_rows) else []
+        kept_chunks = (
+            current.chunks(keep_rows.tolist()) if current is not None and len(keep_rows) else []
+        )
         all_chunks = kept_chunks + new_chunks
         bar = _progress(len(all_chunks), "BM25", quiet)
         bm25_tokens = []
@@ -252,20 +267,18 @@ def index_paths(
 
         generation = _next_generation(index_dir)
         n_docs = len(keep_doc_ids) + len(changed_docs)
-        prev_roots = set(current.manifest.get("roots", [])) if current and not rebuild else set()
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "generation": generation,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "models": {"embedder": {"name": embedder.name, "dim": embedder.dim}},
-            "dim": embedder.dim,
-            "counts": {"docs": n_docs, "chunks": len(bm25_tokens)},
-            "chunking": chunking,
-            "loader_version": LOADER_VERSION,
-            "bm25": {"k1": 1.5, "b": 0.75, "epsilon": 0.25, "tokenizer": TOKENIZER_ID},
-            "dense_index": dense_kind,
-            "roots": sorted(prev_roots | {p for p, _ in scopes}),
-        }
+        prev_roots = set(current.manifest.roots) if current and not rebuild else set()
+        manifest = Manifest(
+            generation=generation,
+            created_at=now(),
+            embedder=EmbedderInfo(embedder.name, embedder.dim),
+            counts=Counts(docs=n_docs, chunks=len(bm25_tokens)),
+            chunking=opts.chunking,
+            bm25=BM25Params(tokenizer=TOKENIZER_ID),
+            dense_index=opts.dense_index,
+            loader_version=LOADER_VERSION,
+            roots=tuple(sorted(prev_roots | {p for p, _ in scopes})),
+        )
         write_generation(
             index_dir,
             current if not rebuild else None,
@@ -278,7 +291,6 @@ def index_paths(
                 manifest=manifest,
             ),
             bm25_tokens,
-            dense_kind,
         )
         if current is not None:
             current.close()
@@ -289,7 +301,7 @@ def index_paths(
 
 def _finish(index_dir: Path, report: RunReport, started: float) -> RunReport:
     report.seconds = round(time.perf_counter() - started, 3)
-    report.finished_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report.finished_at = now()
     write_last_run(index_dir, report.to_dict())
     return report
 
@@ -321,22 +333,18 @@ def remove_docs(index_dir: Path, targets: Sequence[str]) -> RunReport:
         keep = set(infos) - gone
         rows = current.chunk_rows_for_docs(keep) if keep else np.zeros(0, dtype=np.int64)
         kept_chunks = current.chunks(rows.tolist()) if len(rows) else []
-        manifest = dict(current.manifest)
-        manifest.update(
-            generation=_next_generation(index_dir),
-            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            counts={"docs": len(keep), "chunks": len(rows)},
+        manifest = current.manifest.next(
+            _next_generation(index_dir), Counts(docs=len(keep), chunks=len(rows))
         )
-        dim = int(manifest["dim"])
+        dim = manifest.dim
         write_generation(
             index_dir,
             current,
             NewGeneration(rows, keep, [], [], np.zeros((0, dim), np.float32), manifest),
             [tokenize(index_text(c)) for c in kept_chunks],
-            manifest["dense_index"],
         )
         current.close()
         report.removed = len(gone)
-        report.generation = manifest["generation"]
+        report.generation = manifest.generation
         report.changed = True
         return _finish(index_dir, report, started)

@@ -17,7 +17,7 @@ import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -140,7 +140,8 @@ def _pooling(spec: str) -> dict:
 
     st = SentenceTransformer(spec, device="cpu")
     mode = "mean"
-    for module in st:
+    modules: list[Any] = list(st)
+    for module in modules:
         cfg = module.get_config_dict() if hasattr(module, "get_config_dict") else {}
         if "pooling_mode" in cfg:
             mode = cfg["pooling_mode"]

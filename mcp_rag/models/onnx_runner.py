@@ -98,4 +98,6 @@ class OnnxModel:
                 one(batch)
                 if progress:
                     progress(len(batch))
-        return results  # type: ignore[return-value]
+        done = [r for r in results if r is not None]
+        assert len(done) == len(results), "a batch left an encoding without a result"
+        return done

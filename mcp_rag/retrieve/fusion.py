@@ -1,15 +1,19 @@
-"""Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, SIGIR 2009): pure functions."""
+"""Reciprocal Rank Fusion (Cormack, Clarke & Buettcher, SIGIR 2009) and the reranker blend: pure
+functions."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
 def rrf(
-    rankings: Mapping[str, Sequence[Hashable]],
+    rankings: Mapping[str, Sequence[K]],
     k: int = 60,
     weights: Mapping[str, float] | None = None,
-) -> list[tuple[Hashable, float]]:
+) -> list[tuple[K, float]]:
     """Fuse ranked lists: ``score(d) = sum_i w_i / (k + rank_i(d))``, ranks starting at 1.
 
     Ties are broken by the best single rank, then by first appearance, so the result is
@@ -21,9 +25,9 @@ def rrf(
     """
     if k < 1:
         raise ValueError(f"k of {k} must be at least 1")
-    scores: dict[Hashable, float] = {}
-    best: dict[Hashable, int] = {}
-    order: dict[Hashable, int] = {}
+    scores: dict[K, float] = {}
+    best: dict[K, int] = {}
+    order: dict[K, int] = {}
     for name, ranking in rankings.items():
         w = 1.0 if weights is None else float(weights.get(name, 1.0))
         for rank, key in enumerate(ranking, start=1):
@@ -35,3 +39,27 @@ def rrf(
                 scores.setdefault(key, 0.0)
             best[key] = min(best.get(key, rank), rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], best[kv[0]], order[kv[0]]))
+
+
+def blend(
+    first_ranks: Sequence[int], logits: Sequence[float], weight: float, k: int = 60
+) -> list[tuple[int, float]]:
+    """Final order of reranked items: RRF of the cross-encoder rank and the first-stage rank.
+
+    ``score_i = weight / (k + ce_rank_i) + (1 - weight) / (k + first_rank_i)``. The MS MARCO
+    cross-encoder alone can lower quality out of its domain (SciFact hybrid 0.726 -> 0.694
+    when it orders the top 20 alone), so it is blended with what the first stage knew.
+    Returns (position into the input lists, blended score), best first; ties go to the
+    better first-stage rank.
+
+    Example:
+        >>> [(i, round(s, 4)) for i, s in blend([1, 2], [-3.0, 5.0], weight=0.7, k=10)]
+        [(1, 0.0886), (0, 0.0856)]
+    """
+    order = sorted(range(len(logits)), key=lambda i: -logits[i])
+    ce_rank = {i: r for r, i in enumerate(order, start=1)}
+    score = [
+        weight / (k + ce_rank[i]) + (1 - weight) / (k + first_ranks[i]) for i in range(len(logits))
+    ]
+    best = sorted(range(len(logits)), key=lambda i: (-score[i], first_ranks[i]))
+    return [(i, score[i]) for i in best]

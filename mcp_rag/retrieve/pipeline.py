@@ -9,7 +9,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -19,14 +18,12 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker, relevance
-from mcp_rag.retrieve.fusion import rrf
+from mcp_rag.retrieve.fusion import blend, rrf
 from mcp_rag.settings import Settings
-from mcp_rag.types import Embedder, Hit, Reranker
+from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["hybrid", "bm25", "dense"]
-MODES: tuple[str, ...] = ("hybrid", "bm25", "dense")
 FILTER_FIELDS = {
     "source": "a glob on the source path, e.g. '*/policies/*.md'",
     "doc_id_prefix": "documents whose id starts with this, e.g. 'policies/'",
@@ -36,34 +33,23 @@ MAX_QUERY_CHARS = 2000
 
 @dataclass
 class SearchResult:
+    """Hits in their final order; ``Hit.score`` is the score of that order."""
+
     query: str
-    mode: str
+    mode: Mode
     hits: list[Hit]
     generation: int
     timings_ms: dict[str, float] = field(default_factory=dict)
-    reranked: bool = False
-    rerank_reason: str | None = None  # why the cross-encoder did not (fully) run
+    rerank_status: RerankStatus = RerankStatus.NOT_REQUESTED
+    rerank_reason: str | None = None  # why the cross-encoder did not (fully) run, in words
     no_answer: bool = False  # nothing cleared the relevance floor
     closest: list[Hit] = field(default_factory=list)  # when no_answer: best hits under the floor
     best_score: float | None = None  # best cross-encoder logit seen
     reranker: str | None = None
 
-
-def blend_order(
-    first_ranks: list[int], logits: list[float], weight: float, k: int = 60
-) -> list[int]:
-    """Final order of reranked items: RRF of the cross-encoder rank and the first-stage rank.
-
-    ``score_i = weight / (k + ce_rank_i) + (1 - weight) / (k + first_rank_i)``. The MS MARCO
-    cross-encoder alone can lower quality out of its domain (SciFact hybrid 0.726 -> 0.694
-    when it orders the top 20 alone), so it is blended with what the first stage knew.
-    Returns positions into the input lists, best first.
-    """
-    ce_rank = {i: r for r, i in enumerate(sorted(range(len(logits)), key=lambda i: -logits[i]), 1)}
-    score = [
-        weight / (k + ce_rank[i]) + (1 - weight) / (k + first_ranks[i]) for i in range(len(logits))
-    ]
-    return sorted(range(len(logits)), key=lambda i: (-score[i], first_ranks[i]))
+    @property
+    def reranked(self) -> bool:
+        return self.rerank_status is RerankStatus.RERANKED
 
 
 def validate_query(query: str) -> str:
@@ -77,76 +63,119 @@ def validate_query(query: str) -> str:
     return query.strip()
 
 
+def _open(index: Path, require_index: bool) -> IndexReader | None:
+    """The current generation at ``index``; None (with a warning) if there is none yet."""
+    try:
+        return IndexReader(index)
+    except IndexNotFoundError:
+        if require_index:
+            raise
+        log.warning("no index at %s yet: searches say so until one exists", index)
+        return None
+
+
+def _load_reranker(s: Settings, spec: str, max_length: int) -> tuple[Reranker | None, str | None]:
+    """Load a cross-encoder; on failure keep serving first-stage results and say why."""
+    try:
+        ref = resolve(spec, s.models, "reranker")
+        return (
+            load_reranker(
+                ref,
+                max_length=max_length,
+                max_query_tokens=min(s.rerank_max_query_tokens, max_length // 2),
+                threads=s.threads,
+            ),
+            None,
+        )
+    except Exception as e:  # any failure to load must not take the server down
+        reason = f"reranker {spec!r} failed to load: {type(e).__name__}: {e}"
+        log.error("%s; serving first-stage results", reason)
+        return None, reason
+
+
 class Pipeline:
-    """Hybrid retrieval over one index. Thread-safe; reopens the index when it changes on disk."""
+    """Hybrid retrieval over one index. Thread-safe; reopens the index when it changes on disk.
+
+    ``Pipeline(...)`` takes models that are loaded already; ``Pipeline.from_settings``
+    loads them (once per process) and is what the CLI and the server call.
+    """
 
     def __init__(
         self,
         settings: Settings,
-        embedder: Embedder | None = None,
-        reader: IndexReader | None = None,
+        embedder: Embedder,
         reranker: Reranker | None = None,
         cascade: Reranker | None = None,
+        *,
+        rerank_error: str | None = None,
+        reader: IndexReader | None = None,
         require_index: bool = True,
     ) -> None:
+        """
+        Args:
+            settings: ranking settings, and the index folder to open when ``reader`` is None.
+            embedder: embeds queries; must be the model that built the index.
+            reranker: the cross-encoder, or None to serve first-stage results.
+            cascade: an optional cheaper cross-encoder that trims candidates first.
+            rerank_error: why there is no reranker although settings ask for one.
+            reader: an open index generation (default: the current one at settings.index).
+            require_index: raise IndexNotFoundError when there is no index yet; when False,
+                searches say so until one is built.
+        """
         self.settings = settings
         self._lock = threading.Lock()
-        self._reader = reader
-        if reader is None:
-            try:
-                self._reader = IndexReader(settings.index)
-            except IndexNotFoundError:
-                if require_index:
-                    raise
-                log.warning("no index at %s yet: searches say so until one exists", settings.index)
-        if self._reader is not None:
-            want = self._reader.manifest["models"]["embedder"]["name"]
-        else:  # no index yet: the next one will be built with this embedder
-            want = embedder.name if embedder is not None else settings.embedder
+        self._reader = reader if reader is not None else _open(settings.index, require_index)
+        if self._reader is not None and self._reader.manifest.embedder.name != embedder.name:
+            raise IndexMismatchError(
+                f"the index was built with embedder {self._reader.manifest.embedder.name!r}, "
+                f"but {embedder.name!r} was given"
+            )
+        self.embedder = embedder
+        self.reranker = reranker
+        self.cascade = cascade if reranker is not None else None
+        if settings.rerank and reranker is None and rerank_error is None:
+            rerank_error = "no cross-encoder was loaded"
+        self.rerank_error = rerank_error
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        require_index: bool = True,
+    ) -> Pipeline:
+        """Load the models ``settings`` name (those not given) and open the index.
+
+        The query embedder is the one that built the index, whatever ``settings.embedder``
+        says; a cross-encoder that fails to load leaves the pipeline serving first-stage
+        results with the reason in ``rerank_error``.
+        """
+        reader = _open(settings.index, require_index)
         if embedder is None:
+            want = reader.manifest.embedder.name if reader is not None else settings.embedder
             if want != settings.embedder:
                 log.info("index %s was built with %s; using it for queries", settings.index, want)
             ref = resolve(want, settings.models, "embedder")
             embedder = load_embedder(
                 ref, batch_size=settings.embed_batch_size, threads=settings.threads
             )
-        if embedder.name != want:
-            raise IndexMismatchError(
-                f"the index was built with embedder {want!r}, but {embedder.name!r} was given"
-            )
-        self.embedder = embedder
-        self.rerank_error: str | None = None
-        self.reranker = reranker
-        self.cascade = cascade
+        error = cascade = None
         if settings.rerank and reranker is None:
-            self.reranker, self.rerank_error = self._load_reranker(
-                settings.reranker, settings.rerank_max_length
+            reranker, error = _load_reranker(
+                settings, settings.reranker, settings.rerank_max_length
             )
-        if settings.cascade_reranker and cascade is None and self.reranker is not None:
-            self.cascade, err = self._load_reranker(
-                settings.cascade_reranker, settings.cascade_max_length
+        if settings.cascade_reranker and reranker is not None:
+            cascade, err = _load_reranker(
+                settings, settings.cascade_reranker, settings.cascade_max_length
             )
             if err:
                 log.error("cascade disabled: %s", err)
-
-    def _load_reranker(self, spec: str, max_length: int) -> tuple[Reranker | None, str | None]:
-        """Load a cross-encoder; on failure keep serving first-stage results and say why."""
-        s = self.settings
-        try:
-            ref = resolve(spec, s.models, "reranker")
-            return (
-                load_reranker(
-                    ref,
-                    max_length=max_length,
-                    max_query_tokens=min(s.rerank_max_query_tokens, max_length // 2),
-                    threads=s.threads,
-                ),
-                None,
-            )
-        except Exception as e:  # any failure to load must not take the server down
-            reason = f"reranker {spec!r} failed to load: {type(e).__name__}: {e}"
-            log.error("%s; serving first-stage results", reason)
-            return None, reason
+        return cls(
+            settings, embedder, reranker, cascade, rerank_error=error, reader=reader,
+            require_index=require_index,
+        )
 
     def fingerprint(self) -> dict:
         """Everything besides the query and its parameters that decides a result."""
@@ -184,7 +213,7 @@ class Pipeline:
                 new = IndexReader(self.settings.index)
             except IndexNotFoundError:
                 return False
-            want = new.manifest["models"]["embedder"]["name"]
+            want = new.manifest.embedder.name
             if want != self.embedder.name:
                 new.close()
                 raise IndexMismatchError(
@@ -219,7 +248,7 @@ class Pipeline:
         self,
         query: str,
         k: int | None = None,
-        mode: str = "hybrid",
+        mode: Mode | str = Mode.HYBRID,
         filters: Mapping[str, str] | None = None,
         rerank: bool | None = None,
         candidates: int | None = None,
@@ -233,7 +262,10 @@ class Pipeline:
         if not isinstance(n, int) or not 1 <= n <= 200:
             raise QueryError(f"candidates of {n} is out of range: choose 1..200")
         if not (s.rerank if rerank is None else rerank):
-            return replace(self.retrieve(query, k, mode, filters), rerank_reason="not requested")
+            return replace(
+                self.retrieve(query, k, mode, filters),
+                rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
+            )
         n = max(n, k)  # every returned hit is reranked
         return self.rerank_result(self.retrieve(query, n, mode, filters), k, n)
 
@@ -243,17 +275,23 @@ class Pipeline:
         cands = first.hits[:n]
         timings = dict(first.timings_ms)
         if self.reranker is None:
-            return replace(first, hits=first.hits[:k], rerank_reason=self.rerank_error)
+            return replace(
+                first, hits=first.hits[:k], rerank_status=RerankStatus.UNAVAILABLE,
+                rerank_reason=self.rerank_error,
+            )
         if not cands:
-            return replace(first, reranked=True, reranker=self.reranker.name)
+            return replace(
+                first, rerank_status=RerankStatus.RERANKED, reranker=self.reranker.name
+            )
         pairs = [(first.query, index_text(h.chunk)) for h in cands]
-        reason = None
+        status, reason = RerankStatus.RERANKED, None
         keep = list(range(len(cands)))
         try:
             t = time.perf_counter()
             if s.selective_rerank and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1:
                 # The first stage is confident: score only its top hit, for the floor.
                 keep = [0]
+                status = RerankStatus.SKIPPED
                 reason = "skipped: BM25 and dense agree on the top hit"
             elif self.cascade is not None and len(cands) > s.cascade_keep:
                 cheap = self.cascade.predict(pairs)
@@ -265,24 +303,24 @@ class Pipeline:
         except Exception as e:  # a failing model must not fail the search
             why = f"reranker failed: {type(e).__name__}: {e}"
             log.error("%s; serving first-stage results", why)
-            return replace(first, hits=first.hits[:k], rerank_reason=why)
+            return replace(
+                first, hits=first.hits[:k], rerank_status=RerankStatus.FAILED, rerank_reason=why
+            )
         scored = {i: lg for i, lg in zip(keep, logits, strict=True)}
-        if reason is None:
-            order = [
-                keep[j]
-                for j in blend_order([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
-            ]
-        else:
-            order = list(range(len(cands)))
+        if status is RerankStatus.RERANKED:
+            blended = blend([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
+            order = [(keep[j], score) for j, score in blended]
+        else:  # skipped: the first stage's order and scores stand
+            order = [(i, h.score) for i, h in enumerate(cands)]
         hits = []
-        for i in order:
-            h = cands[i]
+        for i, score in order:
             lg = scored.get(i)
-            if lg is None and reason is None:
+            if lg is None and status is RerankStatus.RERANKED:
                 continue  # trimmed by the cascade
             hits.append(
                 replace(
-                    h,
+                    cands[i],
+                    score=score,
                     first_stage_rank=i + 1,
                     rerank_score=lg,
                     relevance=None if lg is None else relevance(lg),
@@ -295,13 +333,13 @@ class Pipeline:
         if floor is not None and best is not None:
             if best < floor:
                 hits, closest, no_answer = [], hits[:k], True
-            elif reason is None:
+            elif status is RerankStatus.RERANKED:
                 hits = [h for h in hits if h.rerank_score is not None and h.rerank_score >= floor]
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
         return replace(
             first,
             hits=hits[:k],
-            reranked=reason is None,
+            rerank_status=status,
             rerank_reason=reason,
             no_answer=no_answer,
             closest=closest,
@@ -314,14 +352,13 @@ class Pipeline:
         self,
         query: str,
         k: int,
-        mode: str = "hybrid",
+        mode: Mode | str = Mode.HYBRID,
         filters: Mapping[str, str] | None = None,
     ) -> SearchResult:
         """``search`` without the bound on ``k`` (evaluation asks for 100 and more)."""
         s = self.settings
         query = validate_query(query)
-        if mode not in MODES:
-            raise QueryError(f"mode {mode!r} is unknown: choose one of {', '.join(MODES)}")
+        mode = Mode.from_str(mode)
         reader = self.reader
         timings: dict[str, float] = {}
         allowed = self._allowed(reader, filters)

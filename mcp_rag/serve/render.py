@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mcp_rag.serve.schemas import AnswerOutput, Passage, SearchOutput
+from mcp_rag.serve.schemas import (
+    AnswerOutput,
+    IndexOutput,
+    Passage,
+    RerankOutput,
+    SearchOutput,
+    StatusOutput,
+)
+from mcp_rag.types import RerankStatus, cite_label
 
 
 def _render_passages(passages: Sequence[Passage]) -> str:
     lines = []
     for i, p in enumerate(passages, start=1):
-        where = p.source + (f" § {p.section}" if p.section else "")
-        where += f" p.{p.page}" if p.page else ""
+        where = cite_label(p.source, p.section, p.page)
         rel = f", relevance {p.relevance:.2f}" if p.relevance is not None else ""
         lines.append(f"[{i}] {p.title} — {where} (chars {p.span[0]}-{p.span[1]}{rel}; {p.uri})")
         lines.append(p.text.strip())
@@ -28,7 +35,7 @@ def render_search(out: SearchOutput) -> str:
     if not out.results:
         return "No matching passages in the indexed documents."
     head = f"{len(out.results)} passages for: {out.query}"
-    if not out.reranked and out.rerank_reason:
+    if out.rerank_status is not RerankStatus.RERANKED and out.rerank_reason:
         head += f" (not reranked: {out.rerank_reason})"
     return head + "\n\n" + _render_passages(out.results)
 
@@ -38,8 +45,7 @@ def render_answer(out: AnswerOutput) -> str:
     if out.citations:
         lines += ["", "Sources:"]
         for c in out.citations:
-            where = c.source + (f" § {c.section}" if c.section else "")
-            where += f" p.{c.page}" if c.page else ""
+            where = cite_label(c.source, c.section, c.page)
             lines.append(f"[{c.n}] {where}, chars {c.span[0]}-{c.span[1]} ({c.uri})")
     elif out.sources:
         lines += ["", "Closest passages (they do not answer it):"]
@@ -47,3 +53,35 @@ def render_answer(out: AnswerOutput) -> str:
     if out.fallback:
         lines += ["", f"note: {out.fallback}"]
     return "\n".join(lines)
+
+
+def render_rerank(out: RerankOutput) -> str:
+    return "\n".join(
+        f"{i}. [{r.id}] relevance {r.relevance:.3f}: {r.text[:200]}"
+        for i, r in enumerate(out.results, start=1)
+    )
+
+
+def render_status(out: StatusOutput) -> str:
+    text = (
+        f"{out.docs} documents, {out.chunks} chunks, generation {out.generation} "
+        f"({out.created_at}); embedder {out.embedder}; reranker "
+        f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {out.index}"
+    )
+    lr = out.last_run
+    if lr:
+        text += (
+            f"\nlast run: added {lr.get('added')}, updated {lr.get('updated')}, removed "
+            f"{lr.get('removed')}, unchanged {lr.get('unchanged')}, embedded "
+            f"{lr.get('embedded_chunks')} chunks, skipped {lr.get('skipped')} files "
+            f"({lr.get('finished_at')})"
+        )
+    return text
+
+
+def render_index(out: IndexOutput) -> str:
+    return (
+        f"added {out.added}, updated {out.updated}, removed {out.removed}, unchanged "
+        f"{out.unchanged}, embedded {out.embedded_chunks} chunks; generation "
+        f"{out.generation}; skipped {len(out.skipped)} files"
+    )

@@ -7,10 +7,13 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from mcp_rag.types import Hit
+from mcp_rag.types import Hit, RerankStatus
 
 MAX_PASSAGES = 100
 MAX_PASSAGE_CHARS = 20_000
+# Bump when a cached result would no longer read the same (2: rerank_status; scores of
+# reranked passages are the blended score they are ordered by).
+OUTPUT_SCHEMA = 2
 
 
 def chunk_uri(chunk_id: str) -> str:
@@ -34,7 +37,10 @@ class Passage(BaseModel):
     span: list[int] = Field(description="[start, end) character offsets in the document text.")
     page: int | None
     text: str
-    score: float = Field(description="Final ranking score (higher is better).")
+    score: float = Field(
+        description="The score the results are ordered by (higher is better): the blend of "
+        "the cross-encoder and first-stage ranks when reranked, else the first stage's."
+    )
     rerank_score: float | None = Field(description="Cross-encoder logit.")
     relevance: float | None = Field(description="Calibrated 0..1 relevance (sigmoid of logit).")
     first_stage_rank: int | None
@@ -74,7 +80,11 @@ class SearchOutput(BaseModel):
     )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
     reranked: bool
-    rerank_reason: str | None
+    rerank_status: RerankStatus = Field(
+        description="What the cross-encoder did: reranked, not requested, skipped (the first "
+        "stage was confident), unavailable (not loaded) or failed (on this query)."
+    )
+    rerank_reason: str | None = Field(description="Why it did not rerank, in words.")
     cached: bool = False
     generation: int = Field(description="Index generation that served the query.")
     timings_ms: dict[str, float]
@@ -139,9 +149,15 @@ class StatusOutput(BaseModel):
     generation: int
     created_at: str
     embedder: str
+    embedder_dim: int
+    chunking: dict[str, int]
+    dense_index: str
+    roots: list[str] = Field(description="Folders and files the index was built from.")
     reranker: str | None
     reranker_error: str | None
-    last_run: dict[str, Any]
+    last_run: dict[str, Any] = Field(
+        description="What the last indexing run did (skipped: how many files it skipped)."
+    )
 
 
 class IndexOutput(BaseModel):

@@ -25,7 +25,13 @@ from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
-from mcp_rag.serve.render import render_answer, render_search
+from mcp_rag.serve.render import (
+    render_answer,
+    render_index,
+    render_rerank,
+    render_search,
+    render_status,
+)
 from mcp_rag.serve.schemas import (
     MAX_PASSAGES,
     AnswerOutput,
@@ -98,7 +104,7 @@ def build_server(
                         "and/or {'doc_id_prefix': 'policies/'}.")] = None,
         rerank: Annotated[bool, Field(description="Rerank with the cross-encoder.")] = True,
         no_cache: Annotated[bool, Field(description="Recompute, skipping the cache.")] = False,
-    ) -> SearchOutput:
+    ) -> Annotated[CallToolResult, SearchOutput]:
         """Search the user's indexed documents (hybrid keyword + semantic, then reranked).
 
         Use this to find passages that answer a question or mention exact terms, names or
@@ -106,7 +112,7 @@ def build_server(
         cite. If `no_answer` is true, the documents do not contain the answer: say so.
         """
         out = await run(lambda: svc.search(query, k, filters, rerank, no_cache=no_cache))
-        return _result(out, render_search(out))  # type: ignore[return-value]
+        return _result(out, render_search(out))
 
     @server.tool(title="Rerank passages", annotations=READ_ONLY)
     async def rerank(
@@ -115,18 +121,14 @@ def build_server(
             min_length=1, max_length=MAX_PASSAGES,
             description="Passages to score: strings, or objects {id, text}.")],
         top_k: Annotated[int | None, Field(ge=1, le=MAX_PASSAGES)] = None,
-    ) -> RerankOutput:
+    ) -> Annotated[CallToolResult, RerankOutput]:
         """Score passages you already have against a query with the cross-encoder.
 
         For agents that retrieve elsewhere (web, another tool) and want the most relevant
         first. Returns each passage's relevance (0..1) and its position in your list.
         """
         out = await run(lambda: svc.rerank(query, passages, top_k))
-        text = "\n".join(
-            f"{i}. [{r.id}] relevance {r.relevance:.3f}: {r.text[:200]}"
-            for i, r in enumerate(out.results, start=1)
-        )
-        return _result(out, text)  # type: ignore[return-value]
+        return _result(out, render_rerank(out))
 
     @server.tool(title="Answer from your documents", annotations=READ_ONLY)
     async def answer(
@@ -136,7 +138,7 @@ def build_server(
         max_sentences: Annotated[int | None, Field(
             ge=1, le=20, description="Most sentences in an extractive answer (default 3).")] = None,
         no_cache: Annotated[bool, Field(description="Recompute, skipping the cache.")] = False,
-    ) -> AnswerOutput:
+    ) -> Annotated[CallToolResult, AnswerOutput]:
         """Answer a question from the user's documents, with numbered citations.
 
         The answer quotes the sentences of the documents that answer it (or, when the
@@ -146,18 +148,13 @@ def build_server(
         and never fill the gap from memory. `sources` are the passages drawn from.
         """
         out = await run(lambda: svc.answer(question, k, max_sentences, no_cache=no_cache))
-        return _result(out, render_answer(out))  # type: ignore[return-value]
+        return _result(out, render_answer(out))
 
     @server.tool(title="Index status", annotations=READ_ONLY)
-    async def index_status() -> StatusOutput:
+    async def index_status() -> Annotated[CallToolResult, StatusOutput]:
         """What is indexed: documents, chunks, models, index generation and the last run."""
         out = await run(svc.status)
-        text = (
-            f"{out.docs} documents, {out.chunks} chunks, generation {out.generation} "
-            f"({out.created_at}); embedder {out.embedder}; reranker "
-            f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {out.index}"
-        )
-        return _result(out, text)  # type: ignore[return-value]
+        return _result(out, render_status(out))
 
     if svc.allow_roots:
 
@@ -171,7 +168,7 @@ def build_server(
         async def index_paths(
             paths: Annotated[list[str], Field(min_length=1, max_length=50)],
             ctx: Context,
-        ) -> IndexOutput:
+        ) -> Annotated[CallToolResult, IndexOutput]:
             """Add or update files and folders in the index (only under the allowed roots).
 
             Re-indexing is incremental: unchanged files are skipped.
@@ -181,12 +178,7 @@ def build_server(
                 anyio.from_thread.run(ctx.report_progress, done, total, "embedding chunks")
 
             out = await run(lambda: svc.index(paths, progress))
-            text = (
-                f"added {out.added}, updated {out.updated}, removed {out.removed}, unchanged "
-                f"{out.unchanged}, embedded {out.embedded_chunks} chunks; generation "
-                f"{out.generation}; skipped {len(out.skipped)} files"
-            )
-            return _result(out, text)  # type: ignore[return-value]
+            return _result(out, render_index(out))
 
     @server.resource(
         "rag://documents",

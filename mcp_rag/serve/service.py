@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.errors import QueryError
+from mcp_rag.index.store import IndexReader, read_last_run
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import Pipeline, SearchResult, validate_query
@@ -24,6 +26,7 @@ from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.serve.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
+    OUTPUT_SCHEMA,
     AnswerOutput,
     Citation,
     IndexOutput,
@@ -36,9 +39,11 @@ from mcp_rag.serve.schemas import (
     chunk_uri,
     document_uri,
 )
-from mcp_rag.types import Hit
+from mcp_rag.types import Hit, Reranker
 
 log = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
 
 NO_ANSWER = "The indexed documents do not contain an answer to this question"
 DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
@@ -48,9 +53,57 @@ def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
 
 
-def _degraded(rerank_reason: str | None) -> bool:
-    """True when the reranker failed at run time: such a result must not be cached."""
-    return bool(rerank_reason) and rerank_reason.startswith("reranker failed")
+def rerank_passages(
+    reranker: Reranker, query: str, passages: Sequence[str | RerankPassage],
+    top_k: int | None = None,
+) -> RerankOutput:
+    """Score caller-given passages against ``query``, best first (the ``rerank`` tool)."""
+    query = validate_query(query)
+    if not passages:
+        raise QueryError("passages is empty: pass 1 to 100 passages to score")
+    if len(passages) > MAX_PASSAGES:
+        raise QueryError(f"{len(passages)} passages is over the limit of {MAX_PASSAGES}")
+    items = [
+        RerankPassage(id=str(i), text=p) if isinstance(p, str) else p
+        for i, p in enumerate(passages)
+    ]
+    for i, p in enumerate(items):
+        if not p.text.strip() or len(p.text) > MAX_PASSAGE_CHARS:
+            raise QueryError(
+                f"passage {i} is empty or over {MAX_PASSAGE_CHARS} characters"
+            )
+    t = time.perf_counter()
+    ranked = rank(reranker, query, [p.text for p in items], top_k)
+    return RerankOutput(
+        query=query,
+        reranker=reranker.name,
+        results=[
+            RerankItem(
+                id=items[r["corpus_id"]].id or str(r["corpus_id"]),
+                index=r["corpus_id"],
+                score=r["score"],
+                relevance=r["relevance"],
+                text=r["text"],
+            )
+            for r in ranked
+        ],
+        timings_ms={"rerank": round((time.perf_counter() - t) * 1000, 3)},
+    )
+
+
+def index_status(
+    reader: IndexReader, reranker: str | None = None, reranker_error: str | None = None
+) -> StatusOutput:
+    """What is indexed in ``reader``'s generation, and what the last indexing run did."""
+    m = reader.manifest
+    last = read_last_run(reader.index_dir) or {}
+    return StatusOutput(
+        index=str(reader.index_dir), docs=m.counts.docs, chunks=m.counts.chunks,
+        generation=m.generation, created_at=m.created_at, embedder=m.embedder.name,
+        embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
+        roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,
+        last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
+    )
 
 
 class RagService:
@@ -73,8 +126,8 @@ class RagService:
 
     def _cached(
         self, tool: str, query: str, params: dict[str, Any], no_cache: bool,
-        compute: Callable[[str], tuple[BaseModel, int, bool]], model: type[BaseModel],
-    ) -> BaseModel:
+        compute: Callable[[str], tuple[M, int, bool]], model: type[M],
+    ) -> M:
         """``compute(normalised query)`` unless an identical call is cached.
 
         ``compute`` returns (result, generation it came from, whether it may be cached).
@@ -86,9 +139,8 @@ class RagService:
         if not norm:
             raise QueryError("query is only punctuation: pass words to search for")
         self.pipeline.refresh()
-        fp = self.pipeline.fingerprint()
-        use = self.cache is not None and not no_cache
-        if use:
+        fp = self.pipeline.fingerprint() | {"output_schema": OUTPUT_SCHEMA}
+        if self.cache is not None and not no_cache:
             hit = self.cache.get(cache_key(tool, norm, params, fp))
             if hit is not None:
                 return model.model_validate({**hit, "cached": True})
@@ -119,10 +171,11 @@ class RagService:
                 closest=[Passage.of(h) for h in r.closest],
                 best_score=r.best_score,
                 reranked=r.reranked,
+                rerank_status=r.rerank_status,
                 rerank_reason=r.rerank_reason,
                 generation=r.generation,
                 timings_ms=r.timings_ms,
-            ), r.generation, not _degraded(r.rerank_reason)
+            ), r.generation, r.rerank_status.cacheable
 
         params = {"k": k, "filters": filters, "rerank": rerank, "mode": mode,
                   "candidates": candidates}
@@ -131,45 +184,15 @@ class RagService:
         if out.cached:
             out.query = query
             out.timings_ms = {"cache": round((time.perf_counter() - t) * 1000, 3)}
-        return out  # type: ignore[return-value]
+        return out
 
     def rerank(
         self, query: str, passages: Sequence[str | RerankPassage], top_k: int | None = None
     ) -> RerankOutput:
-        query = validate_query(query)
-        if not passages:
-            raise QueryError("passages is empty: pass 1 to 100 passages to score")
-        if len(passages) > MAX_PASSAGES:
-            raise QueryError(f"{len(passages)} passages is over the limit of {MAX_PASSAGES}")
-        items = [
-            RerankPassage(id=str(i), text=p) if isinstance(p, str) else p
-            for i, p in enumerate(passages)
-        ]
-        for i, p in enumerate(items):
-            if not p.text.strip() or len(p.text) > MAX_PASSAGE_CHARS:
-                raise QueryError(
-                    f"passage {i} is empty or over {MAX_PASSAGE_CHARS} characters"
-                )
-        reranker = self.pipeline.reranker
-        if reranker is None:
+        if self.pipeline.reranker is None:
             raise QueryError(f"no reranker is available: {self.pipeline.rerank_error}")
-        t = time.perf_counter()
-        ranked = rank(reranker, query, [p.text for p in items], top_k)
-        return RerankOutput(
-            query=query,
-            reranker=reranker.name,
-            results=[
-                RerankItem(
-                    id=items[r["corpus_id"]].id or str(r["corpus_id"]),
-                    index=r["corpus_id"],
-                    score=r["score"],
-                    relevance=r["relevance"],
-                    text=r["text"],
-                )
-                for r in ranked
-            ],
-            timings_ms={"rerank": round((time.perf_counter() - t) * 1000, 3)},
-        )
+        return rerank_passages(self.pipeline.reranker, query, passages, top_k)
+
 
     def answer(
         self,
@@ -196,27 +219,30 @@ class RagService:
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
             r = self.pipeline.search(norm, k=k, rerank=True)
             timings = dict(r.timings_ms)
-            base = dict(
-                question=question, best_score=r.best_score, generation=r.generation,
-                timings_ms=timings,
-            )
-            cacheable = not _degraded(r.rerank_reason)
+            confidence: float | None = None
+
+            def result(**kw: Any) -> AnswerOutput:
+                return AnswerOutput(
+                    question=question, best_score=r.best_score, generation=r.generation,
+                    timings_ms=timings, confidence=confidence, **kw,
+                )
+
+            cacheable = r.rerank_status.cacheable
             if r.no_answer or not r.hits:
                 best = "" if r.best_score is None else (
                     f" (best cross-encoder score {r.best_score:.2f}, under the relevance floor "
                     f"of {s.relevance_floor})"
                 )
-                return AnswerOutput(
+                confidence = None if r.best_score is None else relevance(r.best_score)
+                return result(
                     answered=False, answer=NO_ANSWER + best + "." + DO_NOT_GUESS, citations=[],
                     sources=[Passage.of(h) for h in r.closest], mode="extractive",
-                    confidence=None if r.best_score is None else relevance(r.best_score), **base,
                 ), r.generation, cacheable
             sources = [Passage.of(h) for h in r.hits]
             scored = [h.relevance for h in r.hits if h.relevance is not None]
-            base["confidence"] = max(scored) if scored else None
+            confidence = max(scored) if scored else None
             # The cross-encoder scores sentences unless it is missing or failed just now.
-            working = r.reranked or (r.rerank_reason or "").startswith("skipped")
-            ce = self.pipeline.reranker if working else None
+            ce = self.pipeline.reranker if r.rerank_status.model_works else None
             unchecked = None if ce else (
                 f"not reranked ({r.rerank_reason}): nothing checked that the passages answer "
                 f"the question"
@@ -237,41 +263,43 @@ class RagService:
                 else:
                     timings["generate"] = _ms(t)
                     if not cited:
-                        return AnswerOutput(
+                        return result(
                             answered=False, mode="generated", citations=[], sources=sources,
                             answer=f"{NO_ANSWER}: {llm.model} found none in the top "
                             f"{len(r.hits)} passages.{DO_NOT_GUESS}", fallback=unchecked,
-                            **base,
                         ), r.generation, cacheable
-                    return AnswerOutput(
+                    return result(
                         answered=True, mode="generated", answer=text, sources=sources,
                         citations=[self._citation(n, r.hits[n - 1]) for n in cited],
-                        fallback=unchecked, **base,
+                        fallback=unchecked,
                     ), r.generation, cacheable
                 timings["generate"] = _ms(t)
             t = time.perf_counter()
-            opts = dict(budget=budget, margin=s.answer_margin, min_score=s.answer_min_score)
+            def pick(ce: Reranker | None) -> tuple[str, list[Run]]:
+                return extractive(norm, r.hits, ce, budget=budget, margin=s.answer_margin,
+                                  min_score=s.answer_min_score)
+
             try:
-                text, runs = extractive(norm, r.hits, ce, **opts)
+                text, runs = pick(ce)
             except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
                 log.error("sentence scoring failed (%s: %s); picking by shared words",
                           type(e).__name__, e)
-                text, runs = extractive(norm, r.hits, None, **opts)
+                text, runs = pick(None)
                 cacheable = False
                 fallback = "; ".join(x for x in (
                     f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked "
                     f"by the words they share with the question", fallback) if x)
             timings["sentences"] = _ms(t)
             if not runs:
-                return AnswerOutput(
+                return result(
                     answered=False, mode="extractive", citations=[], sources=sources,
                     answer=f"{NO_ANSWER}: no sentence of the top passages shares a word with "
-                    f"it.{DO_NOT_GUESS}", fallback=fallback, **base,
+                    f"it.{DO_NOT_GUESS}", fallback=fallback,
                 ), r.generation, cacheable
-            return AnswerOutput(
+            return result(
                 answered=True, mode="extractive", answer=text, sources=sources,
                 citations=[self._citation(n, run) for n, run in enumerate(runs, start=1)],
-                fallback=fallback, **base,
+                fallback=fallback,
             ), r.generation, cacheable
 
         params = {
@@ -286,7 +314,7 @@ class RagService:
             out.timings_ms = {"cache": _ms(t)}
         else:
             out.timings_ms["total"] = _ms(t)
-        return out  # type: ignore[return-value]
+        return out
 
     def _citation(self, n: int, what: Hit | Run) -> Citation:
         """Citation [n] of a whole passage (generated answers) or of a run of sentences."""
@@ -309,18 +337,11 @@ class RagService:
         )
 
     def status(self) -> StatusOutput:
-        from mcp_rag.index.store import read_last_run
-
         self.pipeline.refresh()
-        r = self.pipeline.reader
-        last = read_last_run(r.index_dir) or {}
-        base = r.summary()
-        return StatusOutput(
-            **{k: base[k] for k in ("index", "docs", "chunks", "generation", "created_at")},
-            embedder=self.pipeline.embedder.name,
+        return index_status(
+            self.pipeline.reader,
             reranker=self.pipeline.reranker.name if self.pipeline.reranker else None,
             reranker_error=self.pipeline.rerank_error,
-            last_run={k: v for k, v in last.items() if k != "skipped"},
         )
 
     def check_allowed(self, paths: Sequence[str]) -> list[Path]:
@@ -340,13 +361,14 @@ class RagService:
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> IndexOutput:
+        from mcp_rag.index.manifest import BuildOptions
         from mcp_rag.index.update import index_paths
 
         resolved = self.check_allowed(paths)
         s = self.pipeline.settings
         rep = index_paths(
-            s.index, resolved, self.pipeline.embedder, target_tokens=s.chunk_tokens,
-            overlap=s.chunk_overlap, dense_kind=s.dense_index, quiet=True, progress=progress,
+            s.index, resolved, self.pipeline.embedder, options=BuildOptions.from_settings(s),
+            quiet=True, progress=progress,
         )
         self.pipeline.refresh()
         return IndexOutput(
