@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mcp_rag.errors import MCPRagError
+from mcp_rag.types import Mode
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -130,7 +131,7 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 @cli.command()
 @click.argument("query")
 @click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="Results to return.")
-@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default="hybrid")
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value)
 @click.option("--source", default=None, help="Only sources matching this glob.")
 @click.option("--doc-id-prefix", default=None, help="Only doc ids starting with this.")
 @click.option("--rerank/--no-rerank", default=None,

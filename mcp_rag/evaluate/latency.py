@@ -27,8 +27,9 @@ from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k, percentile
 from mcp_rag.ingest.chunking import split_sentences
 from mcp_rag.serve.service import RagService
+from mcp_rag.types import Mode
 
-FIRST_STAGES = ("bm25", "dense", "hybrid")
+FIRST_STAGES = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
 # Stages in the order a query meets them; "search"/"answer" are end to end.
 STAGE_ORDER = (
     "embed_query", "bm25", "dense", "fusion", "fetch", "rerank", "sentences", "cache_hit",

@@ -22,9 +22,9 @@ from mcp_rag.index.update import index_paths
 from mcp_rag.models.pack import sha256_file
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from mcp_rag.types import Embedder, Reranker
+from mcp_rag.types import Embedder, Reranker, Stage
 
-STAGES = ("bm25", "dense", "hybrid", "reranked")
+STAGES: tuple[Stage, ...] = tuple(Stage)
 FIRST_STAGE_DEPTH = 100
 
 
@@ -51,7 +51,7 @@ def evaluate(
     settings: Settings,
     embedder: Embedder,
     *,
-    stages: Sequence[str] = STAGES,
+    stages: Sequence[Stage | str] = STAGES,
     k: int = 10,
     candidates: int = 30,
     split: str = "test",
@@ -70,9 +70,10 @@ def evaluate(
     by their path-based ids.
     """
     dataset = Path(dataset)
-    unknown = [st for st in stages if st not in STAGES]
+    unknown = [st for st in stages if st not in set(STAGES)]
     if unknown:
         raise DatasetError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
+    stages = [Stage(st) for st in stages]
     corpus = Path(corpus) if corpus is not None else dataset / "corpus.jsonl"
     if not corpus.exists():
         raise DatasetError(f"{dataset}: no corpus.jsonl")
@@ -106,7 +107,7 @@ def evaluate(
     p = Pipeline(first, embedder=embedder, reranker=None)
     for stage in stages:
         nd, mrr, r10, r100, ms = [], [], [], [], []
-        if stage == "reranked":
+        if stage is Stage.RERANKED:
             rs = settings.model_copy(update={"index": index_dir, "rerank": True,
                                              "relevance_floor": None})
             rp = Pipeline.from_settings(rs, embedder=embedder, reranker=reranker)
@@ -114,7 +115,7 @@ def evaluate(
                 raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
         for qid, text in items:
             t = time.perf_counter()
-            if stage == "reranked":
+            if stage is Stage.RERANKED:
                 res = rp.search(text, k=min(50, candidates), candidates=candidates)
             else:
                 res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
@@ -127,7 +128,7 @@ def evaluate(
             r100.append(recall_at_k(ranking, rel, FIRST_STAGE_DEPTH))
         row = {f"ndcg@{k}": statistics.mean(nd), f"mrr@{k}": statistics.mean(mrr),
                f"recall@{k}": statistics.mean(r10)}
-        if stage != "reranked":
+        if stage is not Stage.RERANKED:
             row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
         out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
         out["latency_ms"][stage] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95)}

@@ -39,7 +39,7 @@ from mcp_rag.serve.schemas import (
     chunk_uri,
     document_uri,
 )
-from mcp_rag.types import Hit, Reranker
+from mcp_rag.types import Hit, Mode, Reranker
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class RagService:
         k: int = 5,
         filters: dict[str, str] | None = None,
         rerank: bool = True,
-        mode: str = "hybrid",
+        mode: Mode | str = Mode.HYBRID,
         candidates: int | None = None,
         no_cache: bool = False,
     ) -> SearchOutput:
