@@ -1,11 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install, pull the model pack, index the sample knowledge base, ask it through the MCP server
-#   make test   install with the dev extra, pull the pack, lint, run every test
+#   make test   install with the dev extra, pull the pack, lint, run every test (what CI runs)
+# The inner loop: make check (lint + the tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint models
+.PHONY: demo test check lint models
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,11 @@ demo: models
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
+
+check: lint
+	$(BIN)/pytest -m 'not slow'
 
 test: $(VENV)/.installed-dev models lint
 	MCP_RAG_REQUIRE_PACK=1 $(BIN)/pytest

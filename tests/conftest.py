@@ -2,23 +2,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import SAMPLE, KeywordEmbedder
 
-sys.path.insert(0, str(Path(__file__).parent))
+from mcp_rag.index.update import index_paths
+from mcp_rag.models.pack import PACK, is_present
+from mcp_rag.settings import Settings, default_models_dir
+
 # No test may reach the Hugging Face Hub: the pack is on disk.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-from helpers import KeywordEmbedder  # noqa: E402
-
-from mcp_rag.models.pack import PACK, is_present  # noqa: E402
-from mcp_rag.settings import Settings, default_models_dir  # noqa: E402
-
-SAMPLE = Path(__file__).resolve().parent.parent / "mcp_rag" / "sample"
-SCIFACT = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "scifact"
 
 
 @pytest.fixture
@@ -38,6 +33,23 @@ def embedder() -> KeywordEmbedder:
 def settings(tmp_path: Path) -> Settings:
     # First stage only; the rerank tests turn the cross-encoder on themselves.
     return Settings(index=tmp_path / "index", models=tmp_path / "models", rerank=False)
+
+
+@pytest.fixture(scope="session")
+def sample_index_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample knowledge base indexed once per run with the keyword embedder. Read only:
+    tests take a copy through ``indexed``."""
+    root = tmp_path_factory.mktemp("sample-index")
+    shutil.copytree(SAMPLE, root / "kb")
+    index_paths(root / "index", [root / "kb"], KeywordEmbedder(), quiet=True)
+    return root / "index"
+
+
+@pytest.fixture
+def indexed(settings: Settings, sample_index_once: Path) -> Settings:
+    """``settings`` over a private copy of the sample index (so a test may write to it)."""
+    shutil.copytree(sample_index_once, settings.index)
+    return settings
 
 
 @pytest.fixture(scope="session")

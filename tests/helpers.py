@@ -5,10 +5,15 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from mcp_rag.index.lexical import tokenize
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "mcp_rag" / "sample"
+SCIFACT = REPO.parent / "shared" / "datasets" / "scifact"
 
 
 class KeywordEmbedder:

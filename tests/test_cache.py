@@ -22,10 +22,9 @@ from mcp_rag.serve.service import RagService
 
 
 @pytest.fixture
-def setup(settings, sample_dir):
-    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+def setup(indexed, sample_dir):
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": 0.0})
     emb = KeywordEmbedder()
-    index_paths(s.index, [sample_dir], emb, quiet=True)
     rr = KeywordReranker()
     cache = QueryCache(s.cache_dir)
     svc = RagService(Pipeline(s, embedder=emb, reranker=rr), cache=cache)
@@ -96,8 +95,12 @@ def test_no_cache_recomputes(setup):
     assert not out.cached and rr.pairs_seen > seen
 
 
-def test_new_generation_and_new_model_make_old_entries_unreachable(setup):
-    svc, rr, cache, s, emb, sample_dir = setup
+def test_new_generation_and_new_model_make_old_entries_unreachable(settings, sample_dir):
+    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    index_paths(s.index, [sample_dir], emb, quiet=True)
+    cache = QueryCache(s.cache_dir)
+    svc = RagService(Pipeline(s, embedder=emb, reranker=KeywordReranker()), cache=cache)
     svc.search("parking rules")
     assert svc.search("parking rules").cached
     (sample_dir / "parking.md").write_text("# Parking\n\nParking rules: free after 6pm.")
@@ -195,12 +198,11 @@ def test_cache_cli_stats_and_clear(setup):
     assert (st["entries"], st["hits"], st["misses"]) == (0, 0, 0)
 
 
-def test_results_of_a_failed_reranker_are_not_cached(settings, sample_dir):
+def test_results_of_a_failed_reranker_are_not_cached(indexed):
     from helpers import BrokenReranker
 
-    s = settings.model_copy(update={"rerank": True})
+    s = indexed.model_copy(update={"rerank": True})
     emb = KeywordEmbedder()
-    index_paths(s.index, [sample_dir], emb, quiet=True)
     cache = QueryCache(s.cache_dir)
     broken = RagService(Pipeline(s, embedder=emb, reranker=BrokenReranker()), cache=cache)
     first = broken.search("refund policy")

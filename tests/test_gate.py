@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE, SCIFACT
+from helpers import SAMPLE, SCIFACT
 
 from mcp_rag.evaluate.gate import run_golden
 from mcp_rag.evaluate.quality import compare_to_baseline

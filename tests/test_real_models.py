@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SAMPLE, SCIFACT
+from helpers import SAMPLE, SCIFACT
 
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.embedding import OnnxEmbedder, load_embedder

@@ -12,8 +12,7 @@ import time
 
 import httpx2 as httpx
 import pytest
-from conftest import SAMPLE
-from helpers import BrokenReranker, KeywordEmbedder, KeywordReranker
+from helpers import SAMPLE, BrokenReranker, KeywordEmbedder, KeywordReranker
 from mcp import Client, StdioServerParameters
 
 from mcp_rag.index.update import index_paths
@@ -23,10 +22,9 @@ from mcp_rag.serve.server import build_server
 
 
 @pytest.fixture
-def pipeline(settings, sample_dir):
-    s = settings.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+def pipeline(indexed):
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": 0.0})
     emb = KeywordEmbedder()
-    index_paths(s.index, [sample_dir], emb, quiet=True)
     return Pipeline(s, embedder=emb, reranker=KeywordReranker())
 
 
@@ -141,10 +139,9 @@ async def test_missing_index_then_built_without_restart(settings, sample_dir):
         assert st.structured_content["docs"] == 7 and st.structured_content["generation"] == 2
 
 
-async def test_broken_reranker_still_answers_from_first_stage(settings, sample_dir):
-    s = settings.model_copy(update={"rerank": True})
+async def test_broken_reranker_still_answers_from_first_stage(indexed):
+    s = indexed.model_copy(update={"rerank": True})
     emb = KeywordEmbedder()
-    index_paths(s.index, [sample_dir], emb, quiet=True)
     p = Pipeline(s, embedder=emb, reranker=BrokenReranker())
     async with Client(build_server(p)) as c:
         r = await c.call_tool("search", {"query": "KB-ERR-2847"})
@@ -175,7 +172,10 @@ async def test_resources_and_prompt(pipeline):
             await c.read_resource(document_uri("nope.md"))
 
 
-async def test_index_paths_tool_only_under_allowed_roots(pipeline, sample_dir, tmp_path):
+async def test_index_paths_tool_only_under_allowed_roots(settings, sample_dir, tmp_path):
+    emb = KeywordEmbedder()
+    index_paths(settings.index, [sample_dir], emb, quiet=True)  # from this folder, written below
+    pipeline = Pipeline(settings, embedder=emb)
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "x.md").write_text("# X\n\nsecret")

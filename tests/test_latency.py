@@ -11,17 +11,15 @@ from helpers import KeywordEmbedder, KeywordReranker
 from mcp_rag.cli import cli
 from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.latency import read_queries, render, run_bench, sample_queries
-from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.service import RagService
 
 
 @pytest.fixture
-def svc(settings, sample_dir):
-    s = settings.model_copy(update={"rerank": True, "relevance_floor": -3.0})
+def svc(indexed):
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": -3.0})
     emb = KeywordEmbedder()
-    index_paths(s.index, [sample_dir], emb, quiet=True)
     return RagService(Pipeline(s, embedder=emb, reranker=KeywordReranker()),
                       cache=QueryCache(s.cache_dir))
 

@@ -9,35 +9,13 @@ import pytest
 from helpers import BrokenReranker, KeywordReranker
 
 from mcp_rag.errors import QueryError
-from mcp_rag.index.update import index_paths
 from mcp_rag.models.rerank import rank, relevance
-from mcp_rag.retrieve.fusion import blend
 from mcp_rag.retrieve.pipeline import Pipeline
-
-
-@pytest.fixture
-def indexed(settings, sample_dir, embedder):
-    index_paths(settings.index, [sample_dir], embedder, quiet=True)
-    return settings
 
 
 def make(settings, embedder, reranker=None, cascade=None, **overrides):
     s = settings.model_copy(update={"rerank": True, **overrides})
     return Pipeline(s, embedder=embedder, reranker=reranker or KeywordReranker(), cascade=cascade)
-
-
-def test_blend_breaks_a_tie_by_the_first_stage_rank():
-    # first-stage ranks 1, 2, 3; cross-encoder prefers the third, then the second.
-    blended = blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.5, k=60)
-    scores = [0.5 / 63 + 0.5 / 61, 0.5 / 62 + 0.5 / 62, 0.5 / 61 + 0.5 / 63]
-    assert scores[0] == pytest.approx(scores[2]) and scores[1] < scores[0]
-    assert [i for i, _ in blended] == [0, 2, 1]
-    assert [s for _, s in blended] == pytest.approx([scores[0], scores[2], scores[1]])
-
-
-def test_blend_weight_one_is_the_cross_encoder_order_and_zero_the_first_stage():
-    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0)] == [2, 1, 0]
-    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0)] == [0, 1, 2]
 
 
 def test_rank_sorts_without_touching_the_input_and_calibrates():

@@ -1,0 +1,133 @@
+"""Extractive answers: sentence picking by hand, and answers whose citations resolve."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import KeywordEmbedder, KeywordReranker
+
+from mcp_rag.answer.extractive import extractive, pick, sentences_of
+from mcp_rag.errors import QueryError
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.cache import QueryCache
+from mcp_rag.serve.service import RagService
+from mcp_rag.types import Chunk, Hit
+
+
+def _hit(text: str, doc_id: str = "d", start: int = 0, section: str = "", n: int = 0) -> Hit:
+    c = Chunk(doc_id, n, text, start, start + len(text), title="T", section=section, source="s")
+    return Hit(chunk=c, score=1.0)
+
+
+def test_sentences_skip_headings_and_fragments_and_overlap_duplicates():
+    a = _hit("Refunds\n\nRefunds take ten days. Call us.", section="Policy > Refunds")
+    b = _hit("Refunds take ten days. Cards are credited.", start=9, n=1)  # overlaps a
+    cands, by_chunk = sentences_of([a, b])
+    assert [s.text for s in cands] == ["Refunds take ten days.", "Cards are credited."]
+    assert len(by_chunk["d#0"]) == 3  # the heading and "Call us." stay as neighbours
+    s = cands[1]
+    assert s.chunk.text[s.start - s.chunk.start : s.end - s.chunk.start] == s.text
+    assert (s.start, s.end) == (32, 51)
+
+
+def _pick(text: str, scores: list[float], budget: int = 3, margin: float = 4.0):
+    cands, by_chunk = sentences_of([_hit(text)])
+    assert len(cands) == len(scores)
+    runs = pick(cands, np.array(scores), by_chunk, budget=budget, margin=margin, min_score=0.0)
+    return [[s.text for s in r.sentences] for r in runs]
+
+
+def test_pick_keeps_the_best_and_close_ones_in_reading_order_within_budget():
+    text = "Alpha one here. Beta two here.\n\nGamma three here. Delta four here. Eps five here."
+    # best (Delta), then Alpha (within 4 of it); Eps is next to Delta but scores too low
+    assert _pick(text, [6.0, -9.0, -9.0, 9.0, 0.5]) == [["Alpha one here."], ["Delta four here."]]
+    # next to a picked sentence of its paragraph, a sentence needs only best - 2 * margin
+    assert _pick(text, [-9.0, -9.0, -9.0, 9.0, 2.0]) == [["Delta four here.", "Eps five here."]]
+    assert _pick(text, [6.0, 6.0, 6.0, 9.0, 6.0], budget=2) == [
+        ["Alpha one here."], ["Delta four here."]
+    ]
+    # the best sentence is always given, even under min_score; its neighbours are not
+    assert _pick(text, [-3.0, -9.0, -9.0, -2.0, -9.0]) == [["Delta four here."]]
+    assert _pick(text, [-3.0, -9.0, -9.0, -2.0, -3.5]) == [["Delta four here.", "Eps five here."]]
+
+
+def test_a_sentence_keeps_the_one_it_leans_on_and_the_one_that_qualifies_it():
+    text = "Refunds are paid in full. However, this excludes setup fees. Cats purr here."
+    assert _pick(text, [9.0, -9.0, -9.0], budget=3) == [
+        ["Refunds are paid in full.", "However, this excludes setup fees."]
+    ]
+    assert _pick(text, [-9.0, 9.0, -9.0], budget=3) == [
+        ["Refunds are paid in full.", "However, this excludes setup fees."]
+    ]
+    # a unit that does not fit the budget is left out, but never the best sentence's
+    assert _pick(text, [9.0, -9.0, -9.0], budget=1) == [
+        ["Refunds are paid in full.", "However, this excludes setup fees."]
+    ]
+
+
+def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
+    hits = [_hit("Refunds take ten days. Zebras run fast.")]
+    text, runs = extractive("how long do refunds take", hits, None)
+    assert text == "Refunds take ten days. [1]" and runs[0].score is None
+    assert extractive("quantum chromodynamics", hits, None) == ("", [])
+
+@pytest.fixture
+def svc(indexed):
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    return RagService(Pipeline(s, embedder=emb, reranker=KeywordReranker()),
+                      cache=QueryCache(s.cache_dir))
+
+
+def test_extractive_answer_cites_exact_spans(svc):
+    out = svc.answer("Are expense claims without a receipt reimbursed?", no_cache=True)
+    assert out.answered and out.mode == "extractive" and out.citations
+    assert "Claims without a receipt are not reimbursed, except for amounts under 25 EUR." in (
+        out.answer
+    )
+    doc = svc.pipeline.reader.document(out.citations[0].doc_id)
+    for c in out.citations:
+        assert f"[{c.n}]" in out.answer
+        assert svc.pipeline.reader.document(c.doc_id).text[c.span[0] : c.span[1]] == c.quote
+    assert doc.doc_id == "support/onboarding.txt"
+    assert len(out.answer.split(". ")) <= 3 + len(out.citations)
+
+
+def test_answer_parameters_are_bounded(svc):
+    with pytest.raises(QueryError, match="max_sentences of 0"):
+        svc.answer("refund", max_sentences=0)
+    with pytest.raises(QueryError, match="k of 21"):
+        svc.answer("refund", k=21)
+    one = svc.answer("refund annual plan prorated cancel", max_sentences=1, no_cache=True)
+    assert sum(len(c.quote.split(". ")) for c in one.citations) == 1
+
+
+def test_answer_without_reranker_says_nothing_checked_it(indexed):
+    emb = KeywordEmbedder()
+    svc = RagService(Pipeline(indexed, embedder=emb))  # rerank off: no cross-encoder
+    out = svc.answer("expense claims receipt reimbursed", no_cache=True)
+    assert out.answered and "nothing checked" in out.fallback
+    assert out.citations[0].relevance is None
+
+
+class FailsAfterFirstCall(KeywordReranker):
+    """Ranks the passages, then crashes on the sentences."""
+
+    def predict(self, pairs):
+        if self.pairs_seen:
+            raise RuntimeError("ONNX session crashed")
+        return super().predict(pairs)
+
+
+def test_reranker_failing_on_sentences_degrades_to_shared_words(indexed):
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": 0.0})
+    emb = KeywordEmbedder()
+    svc = RagService(Pipeline(s, embedder=emb, reranker=FailsAfterFirstCall()),
+                     cache=QueryCache(s.cache_dir))
+    out = svc.answer("expense claims receipt reimbursed")
+    assert out.answered and "Claims without a receipt" in out.answer
+    assert "reranker failed on sentences (RuntimeError" in out.fallback
+    assert not svc.answer("expense claims receipt reimbursed").cached  # degraded: not stored
+
+
+# --- generated answers against a fake OpenAI-compatible endpoint ------------------------------

@@ -1,0 +1,45 @@
+"""Reciprocal rank fusion and the reranker blend, worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mcp_rag.retrieve.fusion import blend, rrf
+
+
+def test_rrf_hand_computed():
+    fused = dict(rrf({"a": ["x", "y", "z"], "b": ["z", "x"]}, k=60))
+    assert fused["x"] == pytest.approx(1 / 61 + 1 / 62)
+    assert fused["z"] == pytest.approx(1 / 63 + 1 / 61)
+    assert fused["y"] == pytest.approx(1 / 62)
+    assert [key for key, _ in rrf({"a": ["x", "y", "z"], "b": ["z", "x"]})] == ["x", "z", "y"]
+
+
+def test_rrf_weights_and_zero_weight():
+    fused = rrf({"a": ["x"], "b": ["y"]}, k=1, weights={"a": 1.0, "b": 3.0})
+    assert fused == [("y", 1.5), ("x", 0.5)]
+    only_a = rrf({"a": ["x"], "b": ["y"]}, k=1, weights={"a": 1.0, "b": 0.0})
+    assert only_a == [("x", 0.5), ("y", 0.0)]
+    with pytest.raises(ValueError, match="k of 0"):
+        rrf({"a": ["x"]}, k=0)
+
+
+@given(st.lists(st.integers(), unique=True, max_size=50), st.integers(1, 100))
+def test_rrf_of_one_list_returns_it_unchanged(ranking, k):
+    assert [key for key, _ in rrf({"only": ranking}, k=k)] == ranking
+
+
+def test_blend_breaks_a_tie_by_the_first_stage_rank():
+    # first-stage ranks 1, 2, 3; cross-encoder prefers the third, then the second.
+    blended = blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.5, k=60)
+    scores = [0.5 / 63 + 0.5 / 61, 0.5 / 62 + 0.5 / 62, 0.5 / 61 + 0.5 / 63]
+    assert scores[0] == pytest.approx(scores[2]) and scores[1] < scores[0]
+    assert [i for i, _ in blended] == [0, 2, 1]
+    assert [s for _, s in blended] == pytest.approx([scores[0], scores[2], scores[1]])
+
+
+def test_blend_weight_one_is_the_cross_encoder_order_and_zero_the_first_stage():
+    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0)] == [2, 1, 0]
+    assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0)] == [0, 1, 2]
