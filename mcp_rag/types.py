@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from mcp_rag.errors import QueryError
 
@@ -98,25 +98,29 @@ class Reranker(Protocol):
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray: ...
 
 
-class Mode(StrEnum):
+class Choice(StrEnum):
+    """A closed set of names; ``from_str`` turns a name into a member or lists the valid ones."""
+
+    @classmethod
+    def from_str(cls, value: str) -> Self:
+        try:
+            return cls(value)
+        except ValueError:
+            raise QueryError(
+                f"{cls.__name__.lower()} {value!r} is unknown: choose one of "
+                f"{', '.join(m.value for m in cls)}"
+            ) from None
+
+
+class Mode(Choice):
     """Which first stage retrieves: BM25, dense, or both fused by RRF."""
 
     HYBRID = "hybrid"
     BM25 = "bm25"
     DENSE = "dense"
 
-    @classmethod
-    def from_str(cls, value: str | Mode) -> Mode:
-        """The mode named ``value``; QueryError listing the valid names otherwise."""
-        try:
-            return cls(value)
-        except ValueError:
-            raise QueryError(
-                f"mode {value!r} is unknown: choose one of {', '.join(m.value for m in cls)}"
-            ) from None
 
-
-class Stage(StrEnum):
+class Stage(Choice):
     """A stage of the pipeline that evaluation and benchmarks measure on its own."""
 
     BM25 = "bm25"
@@ -124,17 +128,8 @@ class Stage(StrEnum):
     HYBRID = "hybrid"
     RERANKED = "reranked"
 
-    @classmethod
-    def from_str(cls, value: str | Stage) -> Stage:
-        try:
-            return cls(value)
-        except ValueError:
-            raise QueryError(
-                f"stage {value!r} is unknown: choose from {', '.join(s.value for s in cls)}"
-            ) from None
 
-
-class RerankStatus(StrEnum):
+class RerankStatus(Choice):
     """What the cross-encoder did for a search; the reason beside it is for people to read."""
 
     RERANKED = "reranked"
