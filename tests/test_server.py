@@ -151,23 +151,38 @@ async def test_broken_reranker_still_answers_from_first_stage(indexed):
     assert "not reranked" in r.content[0].text
 
 
-async def test_resources_and_prompt(pipeline):
+async def test_documents_resource_lists_every_document_with_its_uri(pipeline):
     async with Client(build_server(pipeline)) as c:
         listing = json.loads((await c.read_resource("rag://documents")).contents[0].text)
-        assert {d["doc_id"] for d in listing} >= {"support/error-codes.md"}
-        assert listing[0]["uri"].startswith("rag://documents/")
+    assert {d["doc_id"] for d in listing} >= {"support/error-codes.md"}
+    assert listing[0]["uri"].startswith("rag://documents/")
+
+
+async def test_a_search_hit_resolves_through_the_document_and_chunk_resources(pipeline):
+    async with Client(build_server(pipeline)) as c:
         r = await c.call_tool("search", {"query": "KB-ERR-2847 storage quota", "k": 1})
         hit = r.structured_content["results"][0]
         doc = (await c.read_resource(hit["document_uri"])).contents[0].text
-        assert doc[hit["span"][0] : hit["span"][1]] == hit["text"]
         chunk = json.loads((await c.read_resource(hit["uri"])).contents[0].text)
-        assert chunk["text"] == hit["text"] and chunk["span"] == hit["span"]
+    assert doc[hit["span"][0] : hit["span"][1]] == hit["text"]
+    assert chunk["text"] == hit["text"] and chunk["span"] == hit["span"]
+
+
+async def test_resource_templates(pipeline):
+    async with Client(build_server(pipeline)) as c:
         templates = {t.uri_template for t in (await c.list_resource_templates()).resource_templates}
-        assert templates == {"rag://documents/{doc_id}", "rag://chunks/{chunk_id}"}
-        prompts = {p.name for p in (await c.list_prompts()).prompts}
-        assert prompts == {"grounded-answer"}
+    assert templates == {"rag://documents/{doc_id}", "rag://chunks/{chunk_id}"}
+
+
+async def test_grounded_answer_prompt(pipeline):
+    async with Client(build_server(pipeline)) as c:
+        assert {p.name for p in (await c.list_prompts()).prompts} == {"grounded-answer"}
         msg = (await c.get_prompt("grounded-answer", {"question": "What is P1?"})).messages[0]
-        assert "What is P1?" in msg.content.text and "do not contain" in msg.content.text
+    assert "What is P1?" in msg.content.text and "do not contain" in msg.content.text
+
+
+async def test_unknown_document_is_a_resource_error(pipeline):
+    async with Client(build_server(pipeline)) as c:
         with pytest.raises(Exception, match="no document"):
             await c.read_resource(document_uri("nope.md"))
 

@@ -19,7 +19,6 @@ from mcp_rag.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexNotFoundError,
-    QueryError,
 )
 from mcp_rag.index.manifest import BuildOptions, ChunkingParams, Counts
 from mcp_rag.index.store import IndexReader, read_current, read_last_run, write_lock
@@ -262,43 +261,6 @@ def test_crash_after_generation_written_but_before_switch(settings, sample_dir, 
     assert search(settings, embedder, "late arrival", k=1).generation == 1
     r = build(settings, [sample_dir], embedder)
     assert r.added == 1 and read_current(settings.index) == f"gen-{r.generation:06d}"
-
-
-def test_search_modes_filters_cap_and_errors(settings, sample_dir, embedder):
-    build(settings, [sample_dir], embedder)
-    p = Pipeline(settings, embedder=embedder)
-    hybrid = p.search("KB-ERR-2847 storage quota", k=3)
-    assert hybrid.hits[0].chunk.doc_id == "support/error-codes.md"
-    top = hybrid.hits[0]
-    assert top.bm25_rank == 1 and top.dense_rank is not None
-    assert top.score == pytest.approx(1 / 61 + 1 / (60 + top.dense_rank))
-    assert set(hybrid.timings_ms) >= {"bm25", "embed_query", "dense", "fusion", "total"}
-    bm = p.search("KB-ERR-2847", mode="bm25", k=2)
-    assert bm.hits[0].dense_rank is None and bm.hits[0].score == bm.hits[0].bm25_score
-    dn = p.search("KB-ERR-2847", mode="dense", k=2)
-    assert dn.hits[0].bm25_rank is None and dn.hits[0].score == dn.hits[0].dense_score
-    only = p.search("refund", k=10, filters={"doc_id_prefix": "support/"})
-    assert only.hits and all(h.chunk.doc_id.startswith("support/") for h in only.hits)
-    html = p.search("refund incident", k=10, filters={"source": "*.html"})
-    assert html.hits and {h.chunk.doc_id for h in html.hits} == {"support/sla-tiers.html"}
-    capped = p.search("refund policy plan annual monthly", k=10)
-    per_doc: dict[str, int] = {}
-    for h in capped.hits:
-        per_doc[h.chunk.doc_id] = per_doc.get(h.chunk.doc_id, 0) + 1
-    assert max(per_doc.values()) <= settings.max_chunks_per_doc
-    c = top.chunk
-    doc = p.reader.document(c.doc_id)
-    assert doc.text[c.start : c.end] == c.text
-    with pytest.raises(QueryError, match="query is empty"):
-        p.search("   ")
-    with pytest.raises(QueryError, match="over the limit"):
-        p.search("x" * 5000)
-    with pytest.raises(QueryError, match="k of 51 is out of range"):
-        p.search("refund", k=51)
-    with pytest.raises(QueryError, match="unknown filter field"):
-        p.search("refund", filters={"author": "me"})
-    with pytest.raises(QueryError, match="mode 'magic'"):
-        p.search("refund", mode="magic")
 
 
 def test_hnsw_index_option(settings, sample_dir, embedder):
