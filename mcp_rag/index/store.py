@@ -294,6 +294,28 @@ def write_generation(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
+    try:
+        _fill(tmp, current, gen, bm25_tokens)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
+        raise
+    for f in tmp.iterdir():
+        fsync_path(f)
+    fsync_path(tmp)
+    if final.exists():  # left by a crash after the rename but before CURRENT moved
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_path(index_dir)
+    atomic_write_text(index_dir / CURRENT, final.name + "\n")
+    _prune(index_dir, keep={final.name, current.path.name if current else ""})
+    return final
+
+
+def _fill(
+    tmp: Path, current: IndexReader | None, gen: NewGeneration, bm25_tokens: list[list[str]]
+) -> None:
+    """Write every file of the new generation into the folder ``tmp``."""
+    m = gen.manifest
     now = time.time()
     db = sqlite3.connect(tmp / "meta.sqlite")
     try:
@@ -340,17 +362,6 @@ def write_generation(
     DenseIndex.build(vectors, m.dense_index).save(tmp / "dense.faiss")
     BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon).save(tmp)
     m.write(tmp)
-
-    for f in tmp.iterdir():
-        fsync_path(f)
-    fsync_path(tmp)
-    if final.exists():  # left by a crash after the rename but before CURRENT moved
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    fsync_path(index_dir)
-    atomic_write_text(index_dir / CURRENT, final.name + "\n")
-    _prune(index_dir, keep={final.name, current.path.name if current else ""})
-    return final
 
 
 def _prune(index_dir: Path, keep: set[str]) -> None:

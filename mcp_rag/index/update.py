@@ -32,6 +32,7 @@ from mcp_rag.index.store import (
     write_last_run,
     write_lock,
 )
+from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.ingest.discover import Discovery, discover
 from mcp_rag.ingest.loaders import LOADER_VERSION, load_file
@@ -96,6 +97,7 @@ def index_paths(
     options: BuildOptions | None = None,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    roots: Sequence[Path] | None = None,
     rebuild: bool = False,
     quiet: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -114,11 +116,11 @@ def index_paths(
     index_dir = Path(index_dir)
     opts = options or BuildOptions()
     report = RunReport()
-    found: Discovery = discover(paths, include, exclude)
+    found: Discovery = discover(paths, include, exclude, roots)
     report.skipped.extend(found.skipped)
     scopes = []
     for raw in paths:
-        p = Path(raw).expanduser().resolve()
+        p = safety.resolve(raw)
         scopes.append((str(p), p.is_dir()))
 
     with write_lock(index_dir):
@@ -189,6 +191,8 @@ def index_paths(
                 continue
             report.warnings.extend(loaded.warnings)
             for doc in loaded.docs:
+                if doc.doc_id in seen and claimed.get(doc.doc_id) == doc.source:
+                    continue  # this file was read already in this run
                 if claimed.get(doc.doc_id, doc.source) != doc.source:
                     alt = f"{Path(doc.root).name}/{doc.doc_id}"
                     if claimed.get(alt, doc.source) != doc.source:

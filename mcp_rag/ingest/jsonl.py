@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mcp_rag.ingest.text import content_hash, read_text_file
+from mcp_rag.ingest.text import content_hash, read_text_file, strip_controls
 from mcp_rag.types import Document
 
 
@@ -23,18 +23,22 @@ def parse_jsonl(path: Path, root: str) -> tuple[list[Document], list[str]]:
         except json.JSONDecodeError as e:
             warnings.append(f"{path}:{n}: not JSON ({e.msg}); line skipped")
             continue
-        if not isinstance(obj, dict) or "_id" not in obj or not isinstance(
-            obj.get("text"), str
-        ):
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             warnings.append(f'{path}:{n}: needs "_id" and a string "text"; line skipped')
+            continue
+        if not isinstance(obj.get("_id"), str | int) or isinstance(obj["_id"], bool) or not str(
+            obj["_id"]
+        ).strip():
+            warnings.append(f'{path}:{n}: "_id" must be a non-empty string or a number, not '
+                            f'{json.dumps(obj.get("_id"))}; line skipped')
             continue
         doc_id = str(obj["_id"])
         if doc_id in seen:
             warnings.append(f"{path}:{n}: duplicate _id {doc_id!r}; line skipped")
             continue
         seen.add(doc_id)
-        title = str(obj.get("title") or "")
-        text = obj["text"]
+        title = strip_controls(str(obj.get("title") or ""))
+        text = strip_controls(obj["text"])
         docs.append(
             Document(
                 doc_id=doc_id,

@@ -14,12 +14,13 @@ from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.markdown import parse_markdown
 from mcp_rag.ingest.pdf import parse_pdf
-from mcp_rag.ingest.text import content_hash, parse_text, read_text_file
+from mcp_rag.ingest.text import content_hash, parse_text, read_text_file, strip_controls
 from mcp_rag.types import Document
 
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
-# column headers): indexes built before are re-read on the next run.
-LOADER_VERSION = 2
+# column headers; 3: control characters become spaces): indexes built before are re-read on
+# the next run.
+LOADER_VERSION = 3
 
 
 @dataclass
@@ -56,6 +57,7 @@ def load_file(src: SourceFile) -> Loaded:
         else:
             text, title, sections = parse_text(raw, stem)
             fmt = "txt"
+    text, title = strip_controls(text), strip_controls(title)  # same length: offsets hold
     if not text.strip():
         raise LoaderError(f"{path}: no text in it")
     doc = Document(

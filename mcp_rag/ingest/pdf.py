@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
+from mcp_rag.ingest.safety import read_bytes
 
 
 def parse_pdf(path: Path, fallback_title: str) -> tuple[str, str, tuple[tuple[int, int], ...]]:
@@ -17,7 +19,7 @@ def parse_pdf(path: Path, fallback_title: str) -> tuple[str, str, tuple[tuple[in
             f"{path}: PDF support needs pypdf. Install it with: pip install 'mcp-rag[pdf]'"
         ) from e
     try:
-        reader = PdfReader(str(path))
+        reader = PdfReader(io.BytesIO(read_bytes(path)))
         if reader.is_encrypted and not reader.decrypt(""):
             raise LoaderError(f"{path}: encrypted PDF (needs a password)")
         pages: list[tuple[int, int]] = []

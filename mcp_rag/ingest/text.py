@@ -6,8 +6,16 @@ import hashlib
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
+from mcp_rag.ingest.safety import read_bytes
 
-MAX_FILE_BYTES = 100 * 1024 * 1024
+# Control characters other than newline and tab (C0, DEL, C1): terminal escapes and the
+# like, which no reader wants quoted back. Each becomes one space, so offsets are kept.
+_CONTROLS = {c: " " for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0)]}
+
+
+def strip_controls(text: str) -> str:
+    """``text`` with each control character but newline and tab replaced by a space."""
+    return text.translate(_CONTROLS)
 
 
 def content_hash(title: str, text: str) -> str:
@@ -16,13 +24,7 @@ def content_hash(title: str, text: str) -> str:
 
 def read_text_file(path: Path) -> str:
     """Read a text file as str; raise LoaderError for binary, unreadable or undecodable files."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise LoaderError(f"{path}: {size} bytes is over the {MAX_FILE_BYTES} byte limit")
-        data = path.read_bytes()
-    except OSError as e:
-        raise LoaderError(f"{path}: unreadable ({e.strerror or e})") from e
+    data = read_bytes(path)
     if b"\x00" in data[:8192]:
         raise LoaderError(f"{path}: binary file (NUL bytes), not text")
     for encoding in ("utf-8-sig", "cp1252"):

@@ -17,9 +17,10 @@ from pydantic import BaseModel
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
-from mcp_rag.errors import QueryError
+from mcp_rag.errors import LoaderError, QueryError
 from mcp_rag.index.store import IndexReader, read_last_run
 from mcp_rag.ingest.chunking import label_at
+from mcp_rag.ingest.safety import resolve_within
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
@@ -348,15 +349,10 @@ class RagService:
         """Resolve ``paths`` and refuse any outside the allowed roots."""
         if not self.allow_roots:
             raise QueryError("indexing from the client is off: start the server with --allow-root")
-        out = []
-        for raw in paths:
-            p = Path(raw).expanduser().resolve()
-            if not any(p == root or p.is_relative_to(root) for root in self.allow_roots):
-                raise QueryError(
-                    f"{raw} is outside the allowed roots ({', '.join(map(str, self.allow_roots))})"
-                )
-            out.append(p)
-        return out
+        try:
+            return [resolve_within(raw, self.allow_roots) for raw in paths]
+        except LoaderError as e:
+            raise QueryError(str(e)) from e
 
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -368,7 +364,7 @@ class RagService:
         s = self.pipeline.settings
         rep = index_paths(
             s.index, resolved, self.pipeline.embedder, options=BuildOptions.from_settings(s),
-            quiet=True, progress=progress,
+            roots=self.allow_roots, quiet=True, progress=progress,
         )
         self.pipeline.refresh()
         return IndexOutput(
