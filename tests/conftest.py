@@ -5,7 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, KeywordEmbedder
+from click.testing import CliRunner
+from helpers import SAMPLE, KeywordEmbedder, KeywordReranker
 
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.pack import PACK, is_present
@@ -63,3 +64,23 @@ def models_dir() -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return d
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """The CLI in this process, with the keyword models in place of the pack."""
+    # The CLI loads the embedder named by settings; give it the keyword embedder instead.
+    from mcp_rag import cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "_load_embedder", lambda s: KeywordEmbedder())
+    import mcp_rag.retrieve.pipeline as pipeline
+
+    real = pipeline.Pipeline.from_settings.__func__
+
+    def from_settings(cls, settings, **kw):
+        kw.setdefault("embedder", KeywordEmbedder())
+        kw.setdefault("reranker", KeywordReranker())
+        return real(cls, settings, **kw)
+
+    monkeypatch.setattr(pipeline.Pipeline, "from_settings", classmethod(from_settings))
+    return CliRunner()

@@ -5,28 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
-from helpers import KeywordEmbedder, KeywordReranker
 
-from mcp_rag import cli as cli_mod
 from mcp_rag.cli import cli
-
-
-@pytest.fixture
-def runner(monkeypatch):
-    # The CLI loads the embedder named by settings; give it the keyword embedder instead.
-    monkeypatch.setattr(cli_mod, "_load_embedder", lambda s: KeywordEmbedder())
-    import mcp_rag.retrieve.pipeline as pipeline
-
-    real = pipeline.Pipeline.from_settings.__func__
-
-    def from_settings(cls, settings, **kw):
-        kw.setdefault("embedder", KeywordEmbedder())
-        kw.setdefault("reranker", KeywordReranker())
-        return real(cls, settings, **kw)
-
-    monkeypatch.setattr(pipeline.Pipeline, "from_settings", classmethod(from_settings))
-    return CliRunner()
 
 
 @pytest.fixture
@@ -97,7 +77,7 @@ def test_errors_are_one_line_with_the_fix(runner, tmp_path):
     idx = str(tmp_path / "nothing")
     r = runner.invoke(cli, ["--index", idx, "search", "hello"])
     assert r.exit_code == 1
-    assert "Error: no index at" in r.output and "mcp-rag index PATH..." in r.output
+    assert "Error: no index at" in r.output and f"mcp-rag --index {idx} index PATH..." in r.output
     r = runner.invoke(cli, ["--index", idx, "search", "hello", "-k", "0"])
     assert r.exit_code == 2 and "0 is not in the range 1<=x<=50" in r.output
     r = runner.invoke(cli, ["--index", idx, "index", str(tmp_path / "missing")])

@@ -126,7 +126,7 @@ async def test_missing_index_then_built_without_restart(settings, sample_dir):
     async with Client(build_server(p)) as c:
         r = await c.call_tool("search", {"query": "refund"})
         assert r.is_error and "no index at" in r.content[0].text
-        assert "mcp-rag index" in r.content[0].text
+        assert f"mcp-rag --index {s.index} index PATH..." in r.content[0].text
         index_paths(s.index, [sample_dir], emb, quiet=True)
         r = await c.call_tool("search", {"query": "refund"})
         assert not r.is_error and r.structured_content["generation"] == 1

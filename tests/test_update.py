@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -161,7 +162,8 @@ def test_model_or_chunking_change_needs_rebuild(settings, sample_dir, embedder):
 
 
 def test_missing_index_names_the_fix(settings, embedder):
-    with pytest.raises(IndexNotFoundError, match=r"mcp-rag index PATH\.\.\. --index"):
+    with pytest.raises(IndexNotFoundError,
+                       match=re.escape(f"mcp-rag --index {settings.index} index PATH...")):
         Pipeline(settings, embedder=embedder)
 
 

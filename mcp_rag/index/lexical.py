@@ -155,7 +155,8 @@ class BM25Index:
     def load(cls, directory: Path) -> BM25Index:
         directory = Path(directory)
         meta = json.loads((directory / "bm25.json").read_text())
-        with np.load(directory / "bm25.npz", allow_pickle=False) as z:
+        # Our own file handle: np.load leaks its own when a damaged archive fails to open.
+        with open(directory / "bm25.npz", "rb") as fh, np.load(fh, allow_pickle=False) as z:
             term_ptr, rows, weights = z["term_ptr"], z["rows"], z["weights"]
         vocab = {t: i for i, t in enumerate(meta["terms"])}
         if len(term_ptr) != len(vocab) + 1 or len(rows) != len(weights):

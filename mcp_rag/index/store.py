@@ -18,6 +18,8 @@ import contextlib
 import fcntl
 import json
 import os
+import re
+import shlex
 import shutil
 import sqlite3
 import threading
@@ -57,14 +59,22 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 """
 
 
+def build_hint(index_dir: Path) -> str:
+    """The command that (re)builds the index at ``index_dir`` (PATH...: what to index)."""
+    return f"mcp-rag --index {shlex.quote(str(index_dir))} index PATH..."
+
+
 def rebuild_hint(index_dir: Path) -> str:
-    return f"mcp-rag index PATH... --index {index_dir}"
+    return build_hint(index_dir) + " --rebuild"
 
 
 def missing_index(index_dir: Path) -> IndexNotFoundError:
-    return IndexNotFoundError(
-        f"no index at {index_dir}. Build one with: {rebuild_hint(index_dir)}"
-    )
+    return IndexNotFoundError(f"no index at {index_dir}. Build one with: {build_hint(index_dir)}")
+
+
+def corrupt(index_dir: Path, what: str) -> IndexCorruptError:
+    """The error for a damaged index: what is wrong, and the command that rebuilds it."""
+    return IndexCorruptError(f"{what}. Rebuild the index with: {rebuild_hint(index_dir)}")
 
 
 def fsync_path(path: Path) -> None:
@@ -90,12 +100,27 @@ def gen_name(generation: int) -> str:
     return f"gen-{generation:06d}"
 
 
+_GEN_NAME = re.compile(r"gen-\d{6}")
+
+
 def read_current(index_dir: Path) -> str | None:
+    """The live generation's folder name; None if there is no index yet.
+
+    Raises:
+        IndexCorruptError: CURRENT holds anything but a generation name.
+    """
     try:
-        name = (Path(index_dir) / CURRENT).read_text().strip()
+        raw = (Path(index_dir) / CURRENT).read_bytes()
     except FileNotFoundError:
         return None
-    return name or None
+    except OSError as e:
+        raise corrupt(index_dir, f"{index_dir / CURRENT} is unreadable ({e.strerror})") from e
+    name = raw.decode("ascii", "replace").strip()
+    if not name:
+        return None
+    if not _GEN_NAME.fullmatch(name):
+        raise corrupt(index_dir, f"{index_dir / CURRENT} is damaged (it holds {name[:40]!r})")
+    return name
 
 
 @contextlib.contextmanager
@@ -143,49 +168,51 @@ class IndexReader:
         if name is None:
             raise missing_index(self.index_dir)
         self.path = self.index_dir / name
+        if not self.path.is_dir():
+            raise corrupt(self.index_dir, f"{self.index_dir / CURRENT} names {name}, which is "
+                          f"missing")
         try:
             self.manifest = Manifest.read(self.path)
         except IndexCorruptError as e:
-            raise IndexCorruptError(
-                f"{e}. Rebuild the index with: {rebuild_hint(self.index_dir)} --rebuild"
-            ) from e
+            raise corrupt(self.index_dir, str(e)) from e
+        if self.manifest.format_version != FORMAT_VERSION:
+            raise corrupt(self.index_dir, f"index format {self.manifest.format_version} is not "
+                          f"{FORMAT_VERSION}")
+        tokenizer = self.manifest.bm25.tokenizer
+        if tokenizer != TOKENIZER_ID:
+            raise IndexMismatchError(
+                f"the index at {self.path} was built with BM25 tokenizer {tokenizer!r}, this "
+                f"version uses {TOKENIZER_ID!r}. Rebuild it with: {rebuild_hint(self.index_dir)}"
+            )
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
         try:
-            if self.manifest.format_version != FORMAT_VERSION:
-                raise IndexCorruptError(
-                    f"index format {self.manifest.format_version} is not "
-                    f"{FORMAT_VERSION}; rebuild it with {rebuild_hint(self.index_dir)} --rebuild"
-                )
-            tokenizer = self.manifest.bm25.tokenizer
-            if tokenizer != TOKENIZER_ID:
-                raise IndexMismatchError(
-                    f"the index at {self.path} was built with BM25 tokenizer {tokenizer!r}, this "
-                    f"version uses {TOKENIZER_ID!r}. Rebuild it with: "
-                    f"{rebuild_hint(self.index_dir)} --rebuild"
-                )
-            self.bm25 = BM25Index.load(self.path)
-            self.dense = DenseIndex.load(self.path / "dense.faiss")
-            uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            self._lock = threading.Lock()
-            rows = self._db.execute("SELECT doc_id FROM chunks ORDER BY row").fetchall()
-            docs = self._db.execute("SELECT doc_id, source FROM docs ORDER BY doc_id").fetchall()
-        except (IndexCorruptError, IndexMismatchError):
-            raise
-        except (OSError, ValueError, KeyError, RuntimeError, sqlite3.Error) as e:
-            raise IndexCorruptError(
-                f"the index at {self.path} cannot be read ({type(e).__name__}: {e}). "
-                f"Rebuild it with: {rebuild_hint(self.index_dir)} --rebuild"
+            self._open()
+        except Exception as e:  # whatever a damaged file makes numpy, faiss or sqlite raise
+            if self._db is not None:
+                self._db.close()
+            if isinstance(e, IndexCorruptError):
+                raise
+            raise corrupt(
+                self.index_dir, f"the index at {self.path} cannot be read ({type(e).__name__}: {e})"
             ) from e
+
+    def _open(self) -> None:
+        self.bm25 = BM25Index.load(self.path)
+        self.dense = DenseIndex.load(self.path / "dense.faiss")
+        uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        rows = self._db.execute("SELECT doc_id FROM chunks ORDER BY row").fetchall()
+        docs = self._db.execute("SELECT doc_id, source FROM docs ORDER BY doc_id").fetchall()
         self.doc_ids = [d for d, _ in docs]
         self.doc_sources = [s for _, s in docs]
         ordinal = {d: i for i, d in enumerate(self.doc_ids)}
         self.row_doc = np.fromiter((ordinal[r] for (r,) in rows), dtype=np.int32, count=len(rows))
         n = len(rows)
         if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest.counts.chunks):
-            raise IndexCorruptError(
-                f"the index at {self.path} is inconsistent ({n} chunks, {self.bm25.n_rows} BM25 "
-                f"rows, {self.dense.n_rows} vectors). Rebuild it with: "
-                f"{rebuild_hint(self.index_dir)} --rebuild"
+            raise corrupt(
+                self.index_dir, f"the index at {self.path} is inconsistent ({n} chunks, "
+                f"{self.bm25.n_rows} BM25 rows, {self.dense.n_rows} vectors)"
             )
 
     @property
@@ -201,10 +228,16 @@ class IndexReader:
         return read_current(self.index_dir) == self.path.name
 
     def close(self) -> None:
-        self._db.close()
+        """Release the database handle (idempotent); the reader cannot be queried after."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
+            if self._db is None:
+                raise IndexCorruptError(f"the index generation at {self.path} was closed")
             return self._db.execute(sql, params).fetchall()
 
     def chunks(self, rows: Sequence[int]) -> list[Chunk]:

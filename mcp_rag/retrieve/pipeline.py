@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, QueryError
+from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, MCPRagError, QueryError
 from mcp_rag.index.store import IndexReader, missing_index
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import load_embedder
@@ -64,13 +64,22 @@ def validate_query(query: str) -> str:
 
 
 def _open(index: Path, require_index: bool) -> IndexReader | None:
-    """The current generation at ``index``; None (with a warning) if there is none yet."""
+    """The current generation at ``index``; None (with a warning) if there is none yet.
+
+    With ``require_index`` False a damaged index is logged and left for each query to
+    report (with the command that repairs it), so a server starts on it and says so.
+    """
     try:
         return IndexReader(index)
     except IndexNotFoundError:
         if require_index:
             raise
         log.warning("no index at %s yet: searches say so until one exists", index)
+        return None
+    except MCPRagError as e:
+        if require_index:
+            raise
+        log.error("%s", e)
         return None
 
 
