@@ -41,3 +41,7 @@ class LoaderError(MCPRagError):
 
 class QueryError(MCPRagError, ValueError):
     """A query or its parameters are invalid."""
+
+
+class BusyError(MCPRagError):
+    """Too many expensive calls are queued: retry later (the message says when)."""

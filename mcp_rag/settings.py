@@ -134,6 +134,16 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds per generation.")
     llm_max_tokens: int = Field(512, ge=16, le=8192, description="Answer length limit.")
 
+    model_workers: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=64,
+        description="Tool calls that run models (search, answer, rerank, index) at once.",
+    )
+    max_queued: int = Field(
+        32, ge=0, le=10_000,
+        description="Model calls that may wait for a worker; past this a call is refused at "
+        "once with 'busy, retry in N s' instead of waiting behind the backlog.",
+    )
+
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )

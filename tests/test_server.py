@@ -100,23 +100,55 @@ async def test_rerank_tool_takes_strings_and_objects(pipeline):
     assert out["reranker"] == "test/keyword-reranker"
 
 
-async def test_bad_input_is_a_readable_tool_error_and_the_server_keeps_serving(pipeline):
+BAD_INPUT = [
+    ("search", {"query": "   "}, "query is empty"),
+    ("search", {"query": "refund", "k": 0}, "k: Input should be greater than or equal to 1"),
+    ("search", {"query": "refund", "k": True}, "k: Input should be a valid integer"),
+    ("search", {"query": "refund", "k": "5"}, "k: Input should be a valid integer"),
+    ("search", {"query": "x" * 2001}, "query: String should have at most 2000 characters"),
+    ("search", {"query": "\ufdfa" * 2000}, "36000 after Unicode normalisation (NFKC)"),
+    ("search", {"query": "refund", "filters": {"author": "me"}},
+     "filters.author: Extra inputs are not permitted"),
+    ("search", {"query": "refund", "filters": {"source": "*" * 501}},
+     "filters.source: String should have at most 500 characters"),
+    ("rerank", {"query": "q", "passages": []}, "passages: List should have at least 1 item"),
+    ("rerank", {"query": "q", "passages": ["  "]}, "passage 0 is empty"),
+    ("rerank", {"query": "q", "passages": [""]}, "String should have at least 1 character"),
+    ("rerank", {"query": "q", "passages": ["x" * 20_001]},
+     "String should have at most 20000 characters"),
+    ("answer", {"question": "q", "k": 21}, "k: Input should be less than or equal to 20"),
+]
+
+
+@pytest.mark.parametrize(("tool", "args", "message"), BAD_INPUT,
+                         ids=[f"{t}-{i}" for i, (t, _, _) in enumerate(BAD_INPUT)])
+async def test_bad_input_is_a_short_readable_tool_error(pipeline, tool, args, message):
     async with Client(build_server(pipeline)) as c:
-        cases = [
-            ("search", {"query": "   "}, "query is empty"),
-            ("search", {"query": "refund", "k": 0}, "greater than or equal to 1"),
-            ("search", {"query": "x" * 2001}, "at most 2000 characters"),
-            ("search", {"query": "refund", "filters": {"author": "me"}}, "unknown filter field"),
-            ("rerank", {"query": "q", "passages": []}, "at least 1 item"),
-            ("rerank", {"query": "q", "passages": ["  "]}, "passage 0 is empty"),
-            ("answer", {"question": "q", "k": 21}, "less than or equal to 20"),
-        ]
-        for tool, args, msg in cases:
-            r = await c.call_tool(tool, args)
-            assert r.is_error, (tool, args)
-            assert msg in r.content[0].text, (msg, r.content[0].text)
-        ok = await c.call_tool("search", {"query": "refund"})
-        assert not ok.is_error
+        r = await c.call_tool(tool, args)
+        assert r.is_error and message in r.content[0].text, r.content[0].text
+        assert "errors.pydantic.dev" not in r.content[0].text
+        assert not (await c.call_tool("search", {"query": "refund"})).is_error  # still serving
+
+
+async def test_an_unexpected_failure_is_a_readable_error_not_a_bare_one(pipeline, monkeypatch):
+    def broken(*a, **k):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(pipeline, "search", broken)
+    async with Client(build_server(pipeline)) as c:
+        r = await c.call_tool("search", {"query": "refund", "no_cache": True})
+    assert r.is_error and "internal error (KeyError: 'boom')" in r.content[0].text
+
+
+async def test_a_prompt_without_its_argument_is_invalid_params(pipeline):
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import INVALID_PARAMS
+
+    async with Client(build_server(pipeline)) as c:
+        with pytest.raises(MCPError) as err:
+            await c.get_prompt("grounded-answer", {})
+    assert err.value.error.code == INVALID_PARAMS
+    assert "needs the argument(s) question" in err.value.error.message
 
 
 async def test_missing_index_then_built_without_restart(settings, sample_dir):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping
@@ -248,7 +249,10 @@ class Pipeline:
             )
         ok = np.ones(len(reader.doc_ids), dtype=bool)
         if src := filters.get("source"):
-            ok &= np.array([fnmatch.fnmatch(s, src) for s in reader.doc_sources], dtype=bool)
+            # Compiled here, not through fnmatch's own cache, which keeps up to 32,768
+            # patterns: a client sending distinct globs would grow memory without bound.
+            match = re.compile(fnmatch.translate(src)).match
+            ok &= np.array([match(s) is not None for s in reader.doc_sources], dtype=bool)
         if prefix := filters.get("doc_id_prefix"):
             ok &= np.array([d.startswith(prefix) for d in reader.doc_ids], dtype=bool)
         return ok[reader.row_doc]

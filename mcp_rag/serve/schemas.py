@@ -11,6 +11,7 @@ from mcp_rag.types import Hit, RerankStatus
 
 MAX_PASSAGES = 100
 MAX_PASSAGE_CHARS = 20_000
+MAX_FILTER_CHARS = 500
 # Bump when a cached result would no longer read the same (2: rerank_status; scores of
 # reranked passages are the blended score they are ordered by).
 OUTPUT_SCHEMA = 2

@@ -2,8 +2,9 @@
 
 ``build_server(pipeline)`` wires an already-loaded ``Pipeline`` (models load once, at
 start-up) into an ``MCPServer``. Tool logic lives in plain functions on ``RagService``,
-which tests call directly; the MCP layer validates parameters, runs the CPU work off the
-event loop and turns mcp-rag errors into tool errors the model can read.
+which tests call directly; the MCP layer validates parameters, runs model work on its own
+bounded lane (``lanes``) and cheap work beside it, and turns every error into a tool
+error the model can read: never a bare "Error executing tool", never a dead server.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.shared.exceptions import MCPError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp_types import INVALID_PARAMS
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
+from mcp_rag.serve.lanes import Lane
 from mcp_rag.serve.render import (
     render_answer,
     render_index,
@@ -33,6 +37,8 @@ from mcp_rag.serve.render import (
     render_status,
 )
 from mcp_rag.serve.schemas import (
+    MAX_FILTER_CHARS,
+    MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
     AnswerOutput,
     IndexOutput,
@@ -75,12 +81,64 @@ def _reader(svc: RagService):
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
+class SearchFilters(BaseModel):
+    """Which documents a search may return (all given conditions must hold)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = Field(
+        None, min_length=1, max_length=MAX_FILTER_CHARS,
+        description="A glob on the file path, e.g. '*/policies/*.md'.",
+    )
+    doc_id_prefix: str | None = Field(
+        None, min_length=1, max_length=MAX_FILTER_CHARS,
+        description="Documents whose id starts with this, e.g. 'policies/'.",
+    )
+
+
+def _short(e: ValidationError) -> str:
+    """A pydantic error as one line a model can act on (no documentation URLs)."""
+    return "; ".join(
+        f"{'.'.join(map(str, x['loc'])) or 'value'}: {x['msg']}" for x in e.errors()[:5]
+    )
+
+
+class RagMCPServer(MCPServer):
+    """MCPServer with short argument errors and prompts/get's missing argument as -32602."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as e:
+            if isinstance(e.__cause__, ValidationError):  # the arguments broke the schema
+                raise ToolError(f"Error executing tool {name}: invalid arguments: "
+                                f"{_short(e.__cause__)}") from e.__cause__
+            raise
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Any = None
+    ) -> Any:
+        for p in await self.list_prompts():
+            if p.name == name:
+                given = arguments or {}
+                missing = [a.name for a in p.arguments or []
+                           if a.required and not str(given.get(a.name) or "").strip()]
+                if missing:
+                    raise MCPError(INVALID_PARAMS, f"prompt {name!r} needs the argument(s) "
+                                                   f"{', '.join(missing)}")
+        return await super().get_prompt(name, arguments, context)
+
+
 def build_server(
     pipeline: Pipeline, allow_roots: Sequence[Path] = (), cache: QueryCache | None = None
 ) -> MCPServer:
     """An MCPServer over ``pipeline`` (loaded by the caller, once)."""
     svc = RagService(pipeline, allow_roots, cache)
-    server = MCPServer(
+    s = pipeline.settings
+    model_lane = Lane("model", s.model_workers, s.max_queued)
+    server = RagMCPServer(
         name="mcp-rag",
         title="mcp-rag: your documents",
         version=__version__,
@@ -88,22 +146,40 @@ def build_server(
         log_level="WARNING",
     )
 
-    async def run(fn: Callable[[], Any]) -> Any:
+    async def run(fn: Callable[[], Any], lane: Lane | None = None) -> Any:
+        """``fn()`` in a thread (on ``lane`` for model work); every error a readable one."""
         try:
-            return await anyio.to_thread.run_sync(fn)
+            if lane is None:
+                return await anyio.to_thread.run_sync(fn)
+            return await lane.run(fn)
         except MCPRagError as e:
             raise ToolError(str(e)) from e
+        except ValidationError as e:
+            raise ToolError(f"invalid arguments: {_short(e)}") from e
+        except Exception as e:  # a bug or an environment failure: say it, keep serving
+            log.exception("tool call failed")
+            raise ToolError(
+                f"internal error ({type(e).__name__}: {e}); the server keeps running. "
+                f"Retry, or report it with the server's log."
+            ) from e
+
+    async def cached_or(peek: Callable[[], Any], compute: Callable[[], Any]) -> Any:
+        """A cache hit at once (cheap lane); otherwise the model lane."""
+        hit = await run(peek)
+        return hit if hit is not None else await run(compute, model_lane)
 
     @server.tool(title="Search your documents", annotations=READ_ONLY)
     async def search(
         query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
                                     description="The question or keywords, in plain words.")],
-        k: Annotated[int, Field(ge=1, le=50, description="How many passages to return.")] = 5,
-        filters: Annotated[dict[str, str] | None, Field(
-            description="Optional: {'source': glob on the file path, e.g. '*/policies/*'} "
-                        "and/or {'doc_id_prefix': 'policies/'}.")] = None,
-        rerank: Annotated[bool, Field(description="Rerank with the cross-encoder.")] = True,
-        no_cache: Annotated[bool, Field(description="Recompute, skipping the cache.")] = False,
+        k: Annotated[int, Field(ge=1, le=50, strict=True,
+                                description="How many passages to return.")] = 5,
+        filters: Annotated[SearchFilters | None, Field(
+            description="Optional: only documents matching these.")] = None,
+        rerank: Annotated[bool, Field(strict=True,
+                                      description="Rerank with the cross-encoder.")] = True,
+        no_cache: Annotated[bool, Field(strict=True,
+                                        description="Recompute, skipping the cache.")] = False,
     ) -> Annotated[CallToolResult, SearchOutput]:
         """Search the user's indexed documents (hybrid keyword + semantic, then reranked).
 
@@ -111,33 +187,42 @@ def build_server(
         codes. Each result has its source, section, character span and a rag:// URI to
         cite. If `no_answer` is true, the documents do not contain the answer: say so.
         """
-        out = await run(lambda: svc.search(query, k, filters, rerank, no_cache=no_cache))
+        f = (filters.model_dump(exclude_none=True) or None) if filters else None
+        if no_cache:
+            out = await run(lambda: svc.search(query, k, f, rerank, no_cache=True), model_lane)
+        else:
+            out = await cached_or(lambda: svc.cached_search(query, k, f, rerank),
+                                  lambda: svc.search(query, k, f, rerank))
         return _result(out, render_search(out))
 
     @server.tool(title="Rerank passages", annotations=READ_ONLY)
     async def rerank(
         query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-        passages: Annotated[list[str | RerankPassage], Field(
-            min_length=1, max_length=MAX_PASSAGES,
-            description="Passages to score: strings, or objects {id, text}.")],
-        top_k: Annotated[int | None, Field(ge=1, le=MAX_PASSAGES)] = None,
+        passages: Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=MAX_PASSAGE_CHARS)] | RerankPassage],
+            Field(min_length=1, max_length=MAX_PASSAGES,
+                  description="Passages to score: strings, or objects {id, text}.")],
+        top_k: Annotated[int | None, Field(ge=1, le=MAX_PASSAGES, strict=True)] = None,
     ) -> Annotated[CallToolResult, RerankOutput]:
         """Score passages you already have against a query with the cross-encoder.
 
         For agents that retrieve elsewhere (web, another tool) and want the most relevant
         first. Returns each passage's relevance (0..1) and its position in your list.
         """
-        out = await run(lambda: svc.rerank(query, passages, top_k))
+        out = await run(lambda: svc.rerank(query, passages, top_k), model_lane)
         return _result(out, render_rerank(out))
 
     @server.tool(title="Answer from your documents", annotations=READ_ONLY)
     async def answer(
         question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
         k: Annotated[int | None, Field(
-            ge=1, le=20, description="Top passages to answer from (default 3).")] = None,
+            ge=1, le=20, strict=True,
+            description="Top passages to answer from (default 3).")] = None,
         max_sentences: Annotated[int | None, Field(
-            ge=1, le=20, description="Most sentences in an extractive answer (default 3).")] = None,
-        no_cache: Annotated[bool, Field(description="Recompute, skipping the cache.")] = False,
+            ge=1, le=20, strict=True,
+            description="Most sentences in an extractive answer (default 3).")] = None,
+        no_cache: Annotated[bool, Field(strict=True,
+                                        description="Recompute, skipping the cache.")] = False,
     ) -> Annotated[CallToolResult, AnswerOutput]:
         """Answer a question from the user's documents, with numbered citations.
 
@@ -147,7 +232,12 @@ def build_server(
         every [n]. answered=false means the documents do not contain the answer: say so,
         and never fill the gap from memory. `sources` are the passages drawn from.
         """
-        out = await run(lambda: svc.answer(question, k, max_sentences, no_cache=no_cache))
+        if no_cache:
+            out = await run(lambda: svc.answer(question, k, max_sentences, no_cache=True),
+                            model_lane)
+        else:
+            out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences),
+                                  lambda: svc.answer(question, k, max_sentences))
         return _result(out, render_answer(out))
 
     @server.tool(title="Index status", annotations=READ_ONLY)
@@ -166,7 +256,9 @@ def build_server(
             ),
         )
         async def index_paths(
-            paths: Annotated[list[str], Field(min_length=1, max_length=50)],
+            paths: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(
+                min_length=1, max_length=50,
+                description="Files and folders to index, under the allowed roots.")],
             ctx: Context,
         ) -> Annotated[CallToolResult, IndexOutput]:
             """Add or update files and folders in the index (only under the allowed roots).
@@ -177,7 +269,7 @@ def build_server(
             def progress(done: int, total: int) -> None:
                 anyio.from_thread.run(ctx.report_progress, done, total, "embedding chunks")
 
-            out = await run(lambda: svc.index(paths, progress))
+            out = await run(lambda: svc.index(paths, progress), model_lane)
             return _result(out, render_index(out))
 
     @server.resource(

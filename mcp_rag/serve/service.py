@@ -22,7 +22,7 @@ from mcp_rag.index.store import IndexReader, read_last_run
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.ingest.safety import resolve_within
 from mcp_rag.models.rerank import rank, relevance
-from mcp_rag.retrieve.pipeline import Pipeline, SearchResult, validate_query
+from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.serve.schemas import (
     MAX_PASSAGE_CHARS,
@@ -127,9 +127,12 @@ class RagService:
 
     def _cached(
         self, tool: str, query: str, params: dict[str, Any], no_cache: bool,
-        compute: Callable[[str], tuple[M, int, bool]], model: type[M],
-    ) -> M:
+        compute: Callable[[str], tuple[M, int, bool]] | None, model: type[M],
+    ) -> M | None:
         """``compute(normalised query)`` unless an identical call is cached.
+
+        With ``compute`` None only the cache is consulted (None on a miss): the server
+        serves cache hits without queueing behind model work.
 
         ``compute`` returns (result, generation it came from, whether it may be cached).
         The key holds the generation the result came from, so a result is never stored
@@ -139,12 +142,19 @@ class RagService:
         norm = normalize_query(validate_query(query))
         if not norm:
             raise QueryError("query is only punctuation: pass words to search for")
+        if len(norm) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"the query is {len(query)} characters, {len(norm)} after Unicode "
+                f"normalisation (NFKC), over the limit of {MAX_QUERY_CHARS}: shorten it"
+            )
         self.pipeline.refresh()
         fp = self.pipeline.fingerprint() | {"output_schema": OUTPUT_SCHEMA}
         if self.cache is not None and not no_cache:
             hit = self.cache.get(cache_key(tool, norm, params, fp))
             if hit is not None:
                 return model.model_validate({**hit, "cached": True})
+        if compute is None:
+            return None
         out, generation, cacheable = compute(norm)
         if self.cache is not None and cacheable:  # no_cache still refreshes the entry
             fp["generation"] = generation
@@ -161,6 +171,27 @@ class RagService:
         candidates: int | None = None,
         no_cache: bool = False,
     ) -> SearchOutput:
+        """The ``search`` tool: the top ``k`` passages for ``query`` (cached)."""
+        out = self._search(query, k, filters, rerank, mode, candidates, no_cache, peek=False)
+        assert out is not None
+        return out
+
+    def cached_search(
+        self,
+        query: str,
+        k: int = 5,
+        filters: dict[str, str] | None = None,
+        rerank: bool = True,
+        mode: Mode | str = Mode.HYBRID,
+        candidates: int | None = None,
+    ) -> SearchOutput | None:
+        """What ``search`` would return from the cache, or None (no model is run)."""
+        return self._search(query, k, filters, rerank, mode, candidates, False, peek=True)
+
+    def _search(
+        self, query: str, k: int, filters: dict[str, str] | None, rerank: bool,
+        mode: Mode | str, candidates: int | None, no_cache: bool, peek: bool,
+    ) -> SearchOutput | None:
         def compute(norm: str) -> tuple[SearchOutput, int, bool]:
             r: SearchResult = self.pipeline.search(
                 norm, k=k, filters=filters, rerank=rerank, mode=mode, candidates=candidates
@@ -181,8 +212,9 @@ class RagService:
         params = {"k": k, "filters": filters, "rerank": rerank, "mode": mode,
                   "candidates": candidates}
         t = time.perf_counter()
-        out = self._cached("search", query, params, no_cache, compute, SearchOutput)
-        if out.cached:
+        out = self._cached("search", query, params, no_cache, None if peek else compute,
+                           SearchOutput)
+        if out is not None and out.cached:
             out.query = query
             out.timings_ms = {"cache": round((time.perf_counter() - t) * 1000, 3)}
         return out
@@ -208,6 +240,20 @@ class RagService:
         configured LLM endpoint when there is one, falling back to extractive if it fails
         or cites a passage it was not given.
         """
+        out = self._answer(question, k, max_sentences, no_cache, peek=False)
+        assert out is not None
+        return out
+
+    def cached_answer(
+        self, question: str, k: int | None = None, max_sentences: int | None = None
+    ) -> AnswerOutput | None:
+        """What ``answer`` would return from the cache, or None (no model is run)."""
+        return self._answer(question, k, max_sentences, False, peek=True)
+
+    def _answer(
+        self, question: str, k: int | None, max_sentences: int | None, no_cache: bool,
+        peek: bool,
+    ) -> AnswerOutput | None:
         s = self.pipeline.settings
         k = s.answer_passages if k is None else k
         budget = s.answer_sentences if max_sentences is None else max_sentences
@@ -309,7 +355,10 @@ class RagService:
             "llm_max_tokens": s.llm_max_tokens if llm else None,
         }
         t = time.perf_counter()
-        out = self._cached("answer", question, params, no_cache, compute, AnswerOutput)
+        out = self._cached("answer", question, params, no_cache, None if peek else compute,
+                           AnswerOutput)
+        if out is None:
+            return None
         if out.cached:
             out.question = question
             out.timings_ms = {"cache": _ms(t)}
