@@ -186,6 +186,8 @@ class IndexReader:
             )
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._users = 0
+        self._retired = False
         try:
             self._open()
         except Exception as e:  # whatever a damaged file makes numpy, faiss or sqlite raise
@@ -226,6 +228,32 @@ class IndexReader:
     def is_current(self) -> bool:
         """False once a newer generation has been switched in on disk."""
         return read_current(self.index_dir) == self.path.name
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[IndexReader]:
+        """Hold this generation open for the duration of a query, even if it is retired."""
+        with self._lock:
+            self._users += 1
+        try:
+            yield self
+        finally:
+            with self._lock:
+                self._users -= 1
+                last = self._retired and self._users == 0
+            if last:
+                self.close()
+
+    def retire(self) -> None:
+        """A newer generation replaced this one: close it once no query holds it."""
+        with self._lock:
+            self._retired = True
+            idle = self._users == 0
+        if idle:
+            self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._db is None
 
     def close(self) -> None:
         """Release the database handle (idempotent); the reader cannot be queried after."""

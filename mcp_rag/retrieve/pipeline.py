@@ -231,6 +231,8 @@ class Pipeline:
                     f"this process has {self.embedder.name!r} loaded: restart it"
                 )
             self._reader = new
+            if current is not None:
+                current.retire()  # closed now, or when the last query using it ends
             log.info(
                 "index generation %s -> %d",
                 current.generation if current else "none",
@@ -369,10 +371,15 @@ class Pipeline:
         filters: Mapping[str, str] | None = None,
     ) -> SearchResult:
         """``search`` without the bound on ``k`` (evaluation asks for 100 and more)."""
-        s = self.settings
         query = validate_query(query)
-        mode = Mode.from_str(mode)
-        reader = self.reader
+        with self.reader.in_use() as reader:  # a switch meanwhile closes it only after
+            return self._retrieve(reader, query, k, Mode.from_str(mode), filters)
+
+    def _retrieve(
+        self, reader: IndexReader, query: str, k: int, mode: Mode,
+        filters: Mapping[str, str] | None,
+    ) -> SearchResult:
+        s = self.settings
         timings: dict[str, float] = {}
         allowed = self._allowed(reader, filters)
         n = max(s.candidates, k * s.max_chunks_per_doc)

@@ -18,14 +18,22 @@ class BearerAuth:
 
     def __init__(self, app: Any, token: str) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.token = token.encode()
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    def authorized(self, header: bytes) -> bool:
+        """The auth scheme is case-insensitive (RFC 7235 §2.1); the token is compared in
+        constant time."""
         import hmac
 
+        scheme, _, credentials = header.strip().partition(b" ")
+        return scheme.lower() == b"bearer" and hmac.compare_digest(
+            credentials.strip(), self.token
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http":
             got = dict(scope.get("headers") or []).get(b"authorization", b"")
-            if not hmac.compare_digest(got, self.expected):
+            if not self.authorized(got):
                 from starlette.responses import JSONResponse
 
                 response = JSONResponse(

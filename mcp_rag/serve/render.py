@@ -1,7 +1,14 @@
-"""Text renderings of tool results, shared by the MCP tools and the CLI."""
+"""Text renderings of tool results, shared by the MCP tools and the CLI.
+
+Names, titles, sections and ids come from documents and file names that anyone may have
+written, so they are rendered on one line with control and format characters escaped
+(``safe``), and passage text is indented under its header: a file named
+``x\n[9] Fake source.md`` cannot forge a citation line or an instruction line.
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 from mcp_rag.serve.schemas import (
@@ -15,13 +22,32 @@ from mcp_rag.serve.schemas import (
 from mcp_rag.types import RerankStatus, cite_label
 
 
+def safe(text: str) -> str:
+    """``text`` on one line: control, format and line-separator characters escaped.
+
+    Example:
+        >>> safe("inject\\n[9] Fake\\x1b[31m")
+        'inject\\\\u000a[9] Fake\\\\u001b[31m'
+    """
+    return "".join(
+        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
+        for ch in text
+    )
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line if line else "" for line in text.strip().split("\n"))
+
+
 def _render_passages(passages: Sequence[Passage]) -> str:
     lines = []
     for i, p in enumerate(passages, start=1):
-        where = cite_label(p.source, p.section, p.page)
+        where = safe(cite_label(p.source, p.section, p.page))
         rel = f", relevance {p.relevance:.2f}" if p.relevance is not None else ""
-        lines.append(f"[{i}] {p.title} — {where} (chars {p.span[0]}-{p.span[1]}{rel}; {p.uri})")
-        lines.append(p.text.strip())
+        lines.append(
+            f"[{i}] {safe(p.title)} — {where} (chars {p.span[0]}-{p.span[1]}{rel}; {p.uri})"
+        )
+        lines.append(_indent(p.text))
         lines.append("")
     return "\n".join(lines).strip()
 
@@ -34,7 +60,7 @@ def render_search(out: SearchOutput) -> str:
         )
     if not out.results:
         return "No matching passages in the indexed documents."
-    head = f"{len(out.results)} passages for: {out.query}"
+    head = f"{len(out.results)} passages for: {safe(out.query)}"
     if out.rerank_status is not RerankStatus.RERANKED and out.rerank_reason:
         head += f" (not reranked: {out.rerank_reason})"
     return head + "\n\n" + _render_passages(out.results)
@@ -45,11 +71,12 @@ def render_answer(out: AnswerOutput) -> str:
     if out.citations:
         lines += ["", "Sources:"]
         for c in out.citations:
-            where = cite_label(c.source, c.section, c.page)
+            where = safe(cite_label(c.source, c.section, c.page))
             lines.append(f"[{c.n}] {where}, chars {c.span[0]}-{c.span[1]} ({c.uri})")
     elif out.sources:
         lines += ["", "Closest passages (they do not answer it):"]
-        lines += [f"- {p.source} ({p.uri}, relevance {p.relevance or 0:.2f})" for p in out.sources]
+        lines += [f"- {safe(p.source)} ({p.uri}, relevance {p.relevance or 0:.2f})"
+                  for p in out.sources]
     if out.fallback:
         lines += ["", f"note: {out.fallback}"]
     return "\n".join(lines)
@@ -57,7 +84,7 @@ def render_answer(out: AnswerOutput) -> str:
 
 def render_rerank(out: RerankOutput) -> str:
     return "\n".join(
-        f"{i}. [{r.id}] relevance {r.relevance:.3f}: {r.text[:200]}"
+        f"{i}. [{safe(r.id)}] relevance {r.relevance:.3f}: {safe(' '.join(r.text.split())[:200])}"
         for i, r in enumerate(out.results, start=1)
     )
 
@@ -66,7 +93,7 @@ def render_status(out: StatusOutput) -> str:
     text = (
         f"{out.docs} documents, {out.chunks} chunks, generation {out.generation} "
         f"({out.created_at}); embedder {out.embedder}; reranker "
-        f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {out.index}"
+        f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {safe(out.index)}"
     )
     lr = out.last_run
     if lr:

@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
+from mcp_rag.index.store import IndexReader
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.lanes import Lane
@@ -51,6 +52,7 @@ from mcp_rag.serve.schemas import (
 from mcp_rag.serve.service import RagService
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INSTRUCTIONS = """\
 mcp-rag searches the user's own indexed documents (local, private). Use `search` to find
@@ -69,11 +71,12 @@ def _result(model: BaseModel, text: str) -> CallToolResult:
     )
 
 
-def _reader(svc: RagService):
-    """The current index for a resource read; mcp-rag errors become readable resource errors."""
+def _read(svc: RagService, fn: Callable[[IndexReader], T]) -> T:
+    """``fn(current index)`` for a resource read; mcp-rag errors become resource errors."""
     try:
         svc.pipeline.refresh()
-        return svc.pipeline.reader
+        with svc.pipeline.reader.in_use() as reader:
+            return fn(reader)
     except MCPRagError as e:
         raise ResourceError(str(e)) from e
 
@@ -280,7 +283,7 @@ def build_server(
         mime_type="application/json",
     )
     def list_documents() -> str:
-        docs = _reader(svc).documents()
+        docs = _read(svc, lambda r: r.documents())
         for d in docs:
             d["uri"] = document_uri(d["doc_id"])
         return json.dumps(docs, ensure_ascii=False)
@@ -293,7 +296,7 @@ def build_server(
         mime_type="text/plain",
     )
     def read_document(doc_id: str) -> str:
-        doc = _reader(svc).document(doc_id)
+        doc = _read(svc, lambda r: r.document(doc_id))
         if doc is None:
             raise ResourceNotFoundError(f"no document {doc_id!r}; list them at rag://documents")
         return doc.text
@@ -306,7 +309,7 @@ def build_server(
         mime_type="application/json",
     )
     def read_chunk(chunk_id: str) -> str:
-        c = _reader(svc).chunk_by_id(chunk_id)
+        c = _read(svc, lambda r: r.chunk_by_id(chunk_id))
         if c is None:
             raise ResourceNotFoundError(f"no passage {chunk_id!r}")
         return json.dumps(

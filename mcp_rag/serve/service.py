@@ -377,7 +377,8 @@ class RagService:
             rel = None if what.score is None else relevance(what.score)
         page = c.page
         if page is not None and start != c.start:  # the page where the quote starts
-            doc = self.pipeline.reader.document(c.doc_id)
+            with self.pipeline.reader.in_use() as reader:
+                doc = reader.document(c.doc_id)
             if doc is not None:
                 page = label_at(doc.pages, start, page)
         return Citation(
