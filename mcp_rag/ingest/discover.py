@@ -5,7 +5,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,19 +61,11 @@ def discover(
         LoaderError: a path is empty, holds NUL, does not exist or lies outside ``roots``.
     """
     given = [safety.resolve(raw) for raw in paths]
-    allowed = list(roots) if roots is not None else given
-    found = Discovery()
-    seen: set[Path] = set()
-
-    def add(path: Path, root: Path) -> None:
-        if path not in seen:
-            seen.add(path)
-            found.files.append(SourceFile(path, root))
-
+    scan = _Scan(include, exclude, list(roots) if roots is not None else given)
     for raw, p in zip(paths, given, strict=True):
-        if not safety.within(p, allowed):
+        if not safety.within(p, scan.allowed):
             raise LoaderError(f"{raw} is outside the allowed roots "
-                              f"({', '.join(map(str, allowed))})")
+                              f"({', '.join(map(str, scan.allowed))})")
         try:
             st = p.stat()
         except FileNotFoundError:
@@ -81,98 +73,96 @@ def discover(
         except OSError as e:
             raise LoaderError(f"{raw}: unreadable ({e.strerror or e})") from e
         if stat.S_ISDIR(st.st_mode):
-            _walk(p, include, exclude, allowed, found, add)
+            scan.walk(p)
         elif not stat.S_ISREG(st.st_mode):
-            found.skipped.append((str(p), f"{safety.kind_of(st.st_mode)}, not a regular file"))
-        elif p.suffix.lower() not in SUPPORTED:
-            found.skipped.append((str(p), f"unsupported file type {p.suffix or '(none)'}"))
+            scan.skip(p, f"{safety.kind_of(st.st_mode)}, not a regular file")
         else:
-            add(p, p if p.suffix.lower() in JSONL_EXTS else p.parent)
-    return found
+            scan.accept(p, p, p if p.suffix.lower() in JSONL_EXTS else p.parent)
+    return scan.found
 
 
-def _walk(
-    top: Path,
-    include: Sequence[str],
-    exclude: Sequence[str],
-    allowed: Sequence[Path],
-    found: Discovery,
-    add: Callable[[Path, Path], None],
-) -> None:
-    """Walk ``top`` without recursion (deep trees cannot exhaust the stack), in name order."""
-    stack: list[tuple[Path, int]] = [(top, 0)]
-    while stack:
-        d, depth = stack.pop()
-        try:
-            with os.scandir(d) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            found.skipped.append((str(d), f"unreadable folder ({e.strerror or e})"))
-            continue
-        subdirs: list[Path] = []
-        for entry in entries:
-            f = Path(entry.path)
-            if entry.name.startswith("."):
-                found.skipped.append((str(f), "hidden folder" if entry.is_dir() else "hidden file"))
-                continue
+class _Scan:
+    """One discovery run: what it found, what it skipped, and which files it has seen."""
+
+    def __init__(self, include: Sequence[str], exclude: Sequence[str],
+                 allowed: Sequence[Path]) -> None:
+        self.include, self.exclude, self.allowed = include, exclude, allowed
+        self.found = Discovery()
+        self.seen: set[Path] = set()
+
+    def skip(self, path: Path, why: str) -> None:
+        self.found.skipped.append((str(path), why))
+
+    def accept(self, shown: Path, path: Path, root: Path) -> None:
+        """Index ``path`` (met as ``shown``) under ``root``, once, if its suffix is known."""
+        if path.suffix.lower() not in SUPPORTED:
+            self.skip(shown, f"unsupported file type {path.suffix or '(none)'}")
+        elif path not in self.seen:
+            self.seen.add(path)
+            self.found.files.append(SourceFile(path, root))
+
+    def _filtered_out(self, path: Path, top: Path) -> bool:
+        rel = path.relative_to(top).as_posix()
+        return bool(self.include and not _matches(rel, self.include)
+                    or self.exclude and _matches(rel, self.exclude))
+
+    def walk(self, top: Path) -> None:
+        """Walk ``top`` without recursion (deep trees cannot exhaust the stack), in name order."""
+        stack: list[tuple[Path, int]] = [(top, 0)]
+        while stack:
+            d, depth = stack.pop()
             try:
-                if entry.is_symlink():
-                    _link(f, top, include, exclude, allowed, found, add)
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    if depth + 1 > MAX_DEPTH:
-                        found.skipped.append((str(f), f"nested deeper than {MAX_DEPTH} folders"))
-                    else:
-                        subdirs.append(f)
-                    continue
-                mode = entry.stat(follow_symlinks=False).st_mode
-            except OSError as err:
-                found.skipped.append((str(f), f"unreadable ({err.strerror or err})"))
+                with os.scandir(d) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                self.skip(d, f"unreadable folder ({e.strerror or e})")
                 continue
-            rel = f.relative_to(top).as_posix()
-            if include and not _matches(rel, include) or exclude and _matches(rel, exclude):
-                continue
-            if not stat.S_ISREG(mode):
-                found.skipped.append((str(f), f"{safety.kind_of(mode)}, not a regular file"))
-            elif f.suffix.lower() not in SUPPORTED:
-                found.skipped.append((str(f), f"unsupported file type {f.suffix or '(none)'}"))
-            else:
-                add(f, top)
-        stack.extend((s, depth + 1) for s in reversed(subdirs))
+            subdirs: list[Path] = []
+            for entry in entries:
+                f = Path(entry.path)
+                if entry.name.startswith("."):
+                    self.skip(f, "hidden folder" if entry.is_dir() else "hidden file")
+                    continue
+                try:
+                    if entry.is_symlink():
+                        self.link(f, top)
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        if depth + 1 > MAX_DEPTH:
+                            self.skip(f, f"nested deeper than {MAX_DEPTH} folders")
+                        else:
+                            subdirs.append(f)
+                        continue
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError as err:
+                    self.skip(f, f"unreadable ({err.strerror or err})")
+                    continue
+                if self._filtered_out(f, top):
+                    continue
+                if not stat.S_ISREG(mode):
+                    self.skip(f, f"{safety.kind_of(mode)}, not a regular file")
+                else:
+                    self.accept(f, f, top)
+            stack.extend((s, depth + 1) for s in reversed(subdirs))
 
-
-def _link(
-    link: Path,
-    top: Path,
-    include: Sequence[str],
-    exclude: Sequence[str],
-    allowed: Sequence[Path],
-    found: Discovery,
-    add: Callable[[Path, Path], None],
-) -> None:
-    """A symbolic link met in a walk: followed only to a regular file under the roots."""
-    try:
-        target = link.resolve(strict=True)
-        mode = target.stat().st_mode
-    except (OSError, RuntimeError):
-        found.skipped.append((str(link), "broken symbolic link"))
-        return
-    if stat.S_ISDIR(mode):
-        found.skipped.append((str(link), "symbolic link to a folder (not followed)"))
-    elif not safety.within(target, allowed):
-        found.skipped.append((str(link), "symbolic link to a file outside the allowed roots"))
-    elif not stat.S_ISREG(mode):
-        found.skipped.append((str(link), f"symbolic link to {safety.kind_of(mode)}"))
-    else:
-        rel = link.relative_to(top).as_posix()
-        if include and not _matches(rel, include) or exclude and _matches(rel, exclude):
+    def link(self, link: Path, top: Path) -> None:
+        """A symbolic link met in a walk: followed only to a regular file under the roots."""
+        try:
+            target = link.resolve(strict=True)
+            mode = target.stat().st_mode
+        except (OSError, RuntimeError):
+            self.skip(link, "broken symbolic link")
             return
-        if target.suffix.lower() not in SUPPORTED:
-            found.skipped.append((str(link), f"unsupported file type {target.suffix or '(none)'}"))
-            return
-        root = top if target.is_relative_to(top) else next(r for r in allowed
-                                                           if target.is_relative_to(r))
-        add(target, root if root.is_dir() else root.parent)
+        if stat.S_ISDIR(mode):
+            self.skip(link, "symbolic link to a folder (not followed)")
+        elif not safety.within(target, self.allowed):
+            self.skip(link, "symbolic link to a file outside the allowed roots")
+        elif not stat.S_ISREG(mode):
+            self.skip(link, f"symbolic link to {safety.kind_of(mode)}")
+        elif not self._filtered_out(link, top):
+            root = top if target.is_relative_to(top) else next(
+                r for r in self.allowed if target.is_relative_to(r))
+            self.accept(link, target, root if root.is_dir() else root.parent)
 
 
 def doc_id_for(path: Path, root: Path) -> str:
