@@ -193,3 +193,13 @@ def test_random_arguments_never_give_a_bare_error_or_kill_the_server(fuzz_server
             assert not (await c.call_tool("index_status", {})).is_error
 
     anyio.run(call)
+
+
+def test_distinct_source_globs_do_not_fill_fnmatchs_cache(indexed):
+    import fnmatch
+
+    p = Pipeline(indexed, embedder=KeywordEmbedder())
+    before = fnmatch._compile_pattern.cache_info().currsize
+    for i in range(50):
+        p.search("refund", filters={"source": f"*{i}-never-matches-*"})
+    assert fnmatch._compile_pattern.cache_info().currsize == before
