@@ -4,7 +4,8 @@
 
 Starts `mcp-rag serve --transport http` on a free loopback port (or uses --url), opens
 ``--clients`` MCP sessions, fires ``--calls`` search calls at once spread over them, and
-reports failures, throughput and p50/p95 latency. Traffic stays on 127.0.0.1.
+reports failures, calls refused as busy (past the server's queue depth, by design),
+throughput and p50/p95 latency. Traffic stays on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ def start_server(index: Path, port: int) -> subprocess.Popen:
 async def run(url: str, calls: int, clients: int, rerank: bool, k: int) -> dict:
     latencies: list[float] = []
     failures: list[str] = []
+    busy = 0
     async with contextlib.AsyncExitStack() as stack:
         sessions = [await stack.enter_async_context(Client(url)) for _ in range(clients)]
         for s in sessions:  # warm-up: one call each, not counted
@@ -71,7 +73,10 @@ async def run(url: str, calls: int, clients: int, rerank: bool, k: int) -> dict:
                 r = await sessions[i % clients].call_tool(
                     "search", {"query": QUERIES[i % len(QUERIES)], "k": k, "rerank": rerank}
                 )
-                if r.is_error or not r.structured_content["results"]:
+                if r.is_error and "the server is busy" in r.content[0].text:
+                    nonlocal busy
+                    busy += 1  # refused at once by design: the model queue was full
+                elif r.is_error or not r.structured_content["results"]:
                     failures.append(r.content[0].text[:200])
             except Exception as e:  # count every failure, keep going
                 failures.append(f"{type(e).__name__}: {e}")
@@ -86,6 +91,7 @@ async def run(url: str, calls: int, clients: int, rerank: bool, k: int) -> dict:
         "clients": clients,
         "rerank": rerank,
         "failures": len(failures),
+        "busy": busy,
         "first_failure": failures[0] if failures else None,
         "wall_s": round(wall, 2),
         "throughput_per_s": round(calls / wall, 2),

@@ -214,13 +214,16 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
 @click.option("--max-queries", type=int, default=0, help="Only the first N queries.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Also write the results here.")
+@click.option("--per-query", "per_query_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write one JSON line per query and stage (its metrics).")
 @click.pass_context
 @_fail_cleanly
-def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out):
+def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out, per_query_out):
     """Evaluate each stage on a BEIR dataset: nDCG, MRR, Recall and latency.
 
     The corpus is indexed once under INDEX/eval/<key> (key: corpus hash and settings) and
-    reused on later runs.
+    reused on later runs. Each stage is compared with the best other one, query by query
+    (mean difference, paired-bootstrap 95 % interval, sign test). Progress goes to stderr.
 
     Example:
 
@@ -234,6 +237,11 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out):
     click.echo(render_table(result, k))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
+    if per_query_out:
+        with open(per_query_out, "w", encoding="utf-8") as f:
+            for stage, rows in result["per_query"].items():
+                for qid, metrics in rows.items():
+                    f.write(json.dumps({"query_id": qid, "stage": stage, **metrics}) + "\n")
 
 
 @cli.command()

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import SAMPLE, SCIFACT
+from helpers import SAMPLE
 
 from mcp_rag.evaluate.gate import run_golden
 from mcp_rag.evaluate.quality import compare_to_baseline
@@ -18,11 +18,23 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SCIFACT.exists(), reason="shared/datasets/scifact is not beside the repo")
 def test_golden_sets_do_not_regress(tmp_path, models_dir):
     s = Settings(index=tmp_path / "unused", models=models_dir)
     emb = load_embedder(resolve(s.embedder, models_dir, "embedder"))
-    results = run_golden(GOLDEN, SCIFACT, SAMPLE, tmp_path, s, emb)
+    results = run_golden(GOLDEN, SAMPLE, tmp_path, s, emb)
     baseline = json.loads((GOLDEN / "baseline.json").read_text())
     failures = compare_to_baseline(results, baseline)
     assert not failures, "\n".join(failures) + f"\nmeasured: {json.dumps(results)}"
+
+
+def test_the_golden_sets_are_committed_in_beir_layout():
+    from mcp_rag.evaluate.beir import load_qrels, load_queries
+    from mcp_rag.evaluate.gate import SUBSETS
+
+    for name in SUBSETS:
+        d = GOLDEN / name
+        spec = json.loads((GOLDEN / f"{name}.json").read_text())
+        queries, qrels = load_queries(d), load_qrels(d, "test")
+        assert sorted(queries) == sorted(spec["query_ids"]) == sorted(qrels)
+        ids = {json.loads(x)["_id"] for x in (d / "corpus.jsonl").read_text().splitlines()}
+        assert ids == set(spec["doc_ids"]) and all(doc in ids for q in qrels for doc in qrels[q])

@@ -66,3 +66,24 @@ def test_a_hit_span_indexes_the_stored_document_text(pipeline):
 def test_bad_parameters_are_query_errors(pipeline, kwargs, message):
     with pytest.raises(QueryError, match=message):
         pipeline.search(**kwargs)
+
+
+def test_retrieve_looks_deeper_until_k_distinct_documents(settings, tmp_path):
+    from mcp_rag.index.manifest import BuildOptions, ChunkingParams
+    from mcp_rag.index.update import index_paths
+
+    kb = tmp_path / "many"
+    kb.mkdir()
+    for d in range(30):  # every document is cut into many chunks that all match
+        (kb / f"d{d}.md").write_text(f"# Doc {d}\n\n" + "".join(
+            f"Refund rule {d}-{i} covers quokka refunds. " for i in range(12)))
+    emb = KeywordEmbedder()
+    index_paths(settings.index, [kb], emb, quiet=True,
+                options=BuildOptions(ChunkingParams(target_tokens=16, overlap=0)))
+    s = settings.model_copy(update={"candidates": 20, "max_chunks_per_doc": 1})
+    p = Pipeline(s, embedder=emb)
+    assert p.reader.n_chunks > 60
+    for mode in ("bm25", "dense", "hybrid"):
+        docs = [h.chunk.doc_id for h in p.retrieve("quokka refunds", 25, mode=mode).hits]
+        assert len(docs) == len(set(docs)) == 25, mode
+    assert len(p.retrieve("quokka refunds", 100, mode="bm25").hits) == 30  # all there is

@@ -1,8 +1,12 @@
-"""The golden sets of the CI regression gate: a fixed SciFact subset and the sample KB.
+"""The golden sets of the CI regression gate: fixed SciFact and NFCorpus subsets, and the
+sample knowledge base's own questions.
 
-``run_golden`` materialises each set as a BEIR-layout folder, evaluates every stage and
-returns ``{set: {stage: ndcg@10}}``; ``compare_to_baseline`` (in ``evaluation``) decides.
-The files live in ``tests/golden/``; the baseline is ``tests/golden/baseline.json``.
+The subsets are committed in BEIR layout under ``tests/golden/<name>/`` (the texts of the
+judged documents and distractors, exactly as in the source datasets; licences in
+``tests/golden/README.md``), so the gate runs wherever the repository is cloned.
+``benchmarks/gate.py --write-sets`` rewrites them from ``../shared/datasets`` and their
+specs (``<name>.json``). ``run_golden`` evaluates every stage on each set and returns
+``{set: {stage: ndcg@10}}``; ``compare_to_baseline`` (in ``quality``) decides.
 """
 
 from __future__ import annotations
@@ -16,24 +20,45 @@ from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Reranker
 
 
-def scifact_subset(golden: Path, scifact: Path, out: Path) -> Path:
-    """Write the fixed SciFact subset (queries, their qrels, judged docs + distractors)."""
-    spec = json.loads((golden / "scifact_subset.json").read_text())
+def write_subset(spec: dict, source: Path, out: Path) -> Path:
+    """Materialise a golden subset of a BEIR dataset: its queries, their qrels, the judged
+    documents and the distractors the spec names, with the source's exact lines."""
     docs = set(spec["doc_ids"])
-    queries, qrels = load_queries(scifact), load_qrels(scifact, spec["split"])
+    queries, qrels = load_queries(source), load_qrels(source, spec["split"])
     (out / "qrels").mkdir(parents=True, exist_ok=True)
-    with open(out / "corpus.jsonl", "w") as f:
-        for line in (scifact / "corpus.jsonl").read_text().splitlines():
+    with open(out / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for line in (source / "corpus.jsonl").read_text(encoding="utf-8").splitlines():
             if json.loads(line)["_id"] in docs:
                 f.write(line + "\n")
     (out / "queries.jsonl").write_text(
-        "".join(json.dumps({"_id": q, "text": queries[q]}) + "\n" for q in spec["query_ids"])
+        "".join(json.dumps({"_id": q, "text": queries[q]}) + "\n" for q in spec["query_ids"]),
+        encoding="utf-8",
     )
     (out / "qrels" / "test.tsv").write_text(
         "query-id\tcorpus-id\tscore\n"
         + "".join(f"{q}\t{d}\t{r}\n" for q in spec["query_ids"] for d, r in qrels[q].items())
     )
     return out
+
+
+def pick_subset(source: Path, split: str, n_queries: int, n_distractors: int, seed: int,
+                max_judged: int | None = None) -> dict:
+    """A reproducible subset spec: ``n_queries`` judged queries (with at most ``max_judged``
+    judgments each) and ``n_distractors`` unjudged documents, drawn with ``seed``."""
+    import random
+
+    queries, qrels = load_queries(source), load_qrels(source, split)
+    pool = sorted(q for q in qrels if q in queries
+                  and (max_judged is None or len(qrels[q]) <= max_judged))
+    rng = random.Random(seed)
+    picked = sorted(rng.sample(pool, n_queries))
+    judged = set().union(*(qrels[q] for q in picked))
+    all_ids = [json.loads(x)["_id"] for x in
+               (source / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    others = sorted(set(all_ids) - judged)
+    distractors = rng.sample(others, n_distractors)
+    return {"split": split, "seed": seed, "query_ids": picked,
+            "doc_ids": sorted(judged | set(distractors))}
 
 
 def sample_set(golden: Path, out: Path) -> Path:
@@ -51,20 +76,22 @@ def sample_set(golden: Path, out: Path) -> Path:
     return out
 
 
+SUBSETS = ("scifact-100", "nfcorpus-40")
+
+
 def run_golden(
     golden: Path,
-    scifact: Path,
     sample: Path,
     work: Path,
     settings: Settings,
     embedder: Embedder,
     reranker: Reranker | None = None,
 ) -> dict[str, dict[str, float]]:
-    """nDCG@10 of every stage on both golden sets."""
-    sets = {
-        "scifact-100": (scifact_subset(golden, scifact, work / "scifact-100"), None),
-        "sample": (sample_set(golden, work / "sample"), sample),
+    """nDCG@10 of every stage on every golden set."""
+    sets: dict[str, tuple[Path, Path | None]] = {
+        name: (golden / name, None) for name in SUBSETS
     }
+    sets["sample"] = (sample_set(golden, work / "sample"), sample)
     out: dict[str, dict[str, float]] = {}
     for name, (dataset, corpus) in sets.items():
         res = evaluate(dataset, settings, embedder, stages=STAGES, corpus=corpus,

@@ -1,31 +1,46 @@
 """Per-stage retrieval quality and latency on a BEIR-layout dataset (``mcp-rag eval``).
 
-Stages: ``bm25``, ``dense``, ``hybrid`` (first stages, ranked to 100 documents) and
-``reranked`` (the default pipeline: hybrid -> cross-encoder blend, no relevance floor, so
-it measures ranking). Chunk results map to documents by their best chunk. Metrics are
-trec_eval's (``mcp_rag.evaluate.metrics``).
+Stages: ``bm25``, ``dense``, ``hybrid`` (first stages, ranked to 100 distinct documents)
+and ``reranked`` (the default pipeline: hybrid -> cross-encoder blend, no relevance floor,
+so it measures ranking). Chunk results map to documents by their best chunk. Metrics are
+trec_eval's (``mcp_rag.evaluate.metrics``). Each stage is compared with the best other
+stage query by query: the mean difference with a paired-bootstrap 95 % interval and an
+exact sign test, so a "win" is a measured one. A query longer than the tools accept is
+cut to the limit with a warning, never failing the run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
-from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, percentile, recall_at_k
+from mcp_rag.evaluate.metrics import (
+    docs_from_chunks,
+    mrr_at_k,
+    ndcg_at_k,
+    paired_bootstrap_ci,
+    percentile,
+    recall_at_k,
+    sign_test,
+)
 from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.pack import sha256_file
-from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Reranker, Stage
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
 FIRST_STAGE_DEPTH = 100
+
+log = logging.getLogger(__name__)
 
 
 def corpus_sha256(path: Path) -> str:
@@ -81,6 +96,11 @@ def evaluate(
     items = [(q, queries[q]) for q in sorted(qrels) if q in queries][: max_queries or None]
     if not items:
         raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
+    truncated = [q for q, text in items if len(text) > MAX_QUERY_CHARS]
+    for q in truncated:
+        log.warning("query %s has %d characters, over the tools' limit of %d: evaluated on "
+                    "its first %d", q, len(queries[q]), MAX_QUERY_CHARS, MAX_QUERY_CHARS)
+    items = [(q, text[:MAX_QUERY_CHARS]) for q, text in items]
     if index_dir is None:
         base = index_base or settings.index / "eval"
         index_dir = eval_index_dir(base, corpus, embedder.name, settings)
@@ -97,12 +117,14 @@ def evaluate(
         "dataset": str(dataset),
         "split": split,
         "queries": len(items),
+        "truncated_queries": truncated,
         "settings": {"k": k, "candidates": candidates, "embedder": embedder.name,
                      "chunk_tokens": settings.chunk_tokens, "rrf_k": settings.rrf_k},
         "index": {"dir": str(index_dir), "reused": not report.changed,
                   "docs": report.added + report.unchanged, "build_seconds": round(build_s, 1)},
         "stages": {},
         "latency_ms": {},
+        "per_query": {},
     }
     p = Pipeline(first, embedder=embedder, reranker=None)
     for stage in stages:
@@ -113,7 +135,7 @@ def evaluate(
             rp = Pipeline.from_settings(rs, embedder=embedder, reranker=reranker)
             if rp.reranker is None:
                 raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
-        for qid, text in items:
+        for qid, text in _progress(items, stage, quiet):
             t = time.perf_counter()
             if stage is Stage.RERANKED:
                 res = rp.search(text, k=min(50, candidates), candidates=candidates)
@@ -132,23 +154,68 @@ def evaluate(
             row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
         out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
         out["latency_ms"][stage] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95)}
+        out["per_query"][stage] = {
+            qid: {f"ndcg@{k}": round(a, 4), f"recall@{FIRST_STAGE_DEPTH}": round(b, 4)}
+            for (qid, _), a, b in zip(items, nd, r100, strict=True)
+        }
     st = out["stages"]
     if "reranked" in st and "hybrid" in st:
         out["precision_gap"] = round(st["reranked"][f"ndcg@{k}"] - st["hybrid"][f"ndcg@{k}"], 4)
+    out["comparison"] = compare_stages(out["per_query"], f"ndcg@{k}")
     return out
+
+
+def compare_stages(per_query: dict[str, dict[str, dict[str, float]]], metric: str) -> dict:
+    """Each stage against the best other stage (by mean ``metric``), query by query.
+
+    Returns ``{stage: {"vs", "diff", "ci95": [lo, hi], "wins", "losses", "sign_p"}}``.
+    """
+    means = {s: statistics.mean(r[metric] for r in rows.values())
+             for s, rows in per_query.items()}
+    out = {}
+    for stage, rows in per_query.items():
+        others = [s for s in means if s != stage]
+        if not others:
+            continue
+        best = max(others, key=means.__getitem__)
+        qids = sorted(rows)
+        a = [rows[q][metric] for q in qids]
+        b = [per_query[best][q][metric] for q in qids]
+        diff, lo, hi = paired_bootstrap_ci(a, b)
+        wins, losses, p = sign_test(a, b)
+        out[stage] = {"vs": best, "diff": diff, "ci95": [lo, hi], "wins": wins,
+                      "losses": losses, "sign_p": p}
+    return out
+
+
+def _progress(items: list[tuple[str, str]], stage: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=f"eval {stage}", unit="query", file=sys.stderr, disable=quiet,
+                leave=False)
 
 
 def render_table(result: dict, k: int = 10) -> str:
     cols = [f"ndcg@{k}", f"mrr@{k}", f"recall@{k}", f"recall@{FIRST_STAGE_DEPTH}"]
     lines = [
         f"{result['dataset']} ({result['split']}, {result['queries']} queries)",
-        "| stage | " + " | ".join(cols) + " | p50 ms | p95 ms |",
-        "|---" * (len(cols) + 3) + "|",
+        "| stage | " + " | ".join(cols) + f" | ndcg@{k} vs best other [95% CI] | sign p "
+        "| p50 ms | p95 ms |",
+        "|---" * (len(cols) + 5) + "|",
     ]
+    comparison = result.get("comparison", {})
     for stage, row in result["stages"].items():
         lat = result["latency_ms"][stage]
         cells = [f"{row[c]:.3f}" if c in row else "–" for c in cols]
-        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {lat['p50']} | {lat['p95']} |")
+        c = comparison.get(stage)
+        vs = (f"{c['diff']:+.3f} vs {c['vs']} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
+              if c else "–")
+        sign = f"{c['sign_p']:.3g} ({c['wins']}/{c['losses']})" if c else "–"
+        lines.append(f"| {stage} | " + " | ".join(cells) + f" | {vs} | {sign} | {lat['p50']} "
+                     f"| {lat['p95']} |")
+    if result.get("truncated_queries"):
+        lines.append(f"\n{len(result['truncated_queries'])} queries over {MAX_QUERY_CHARS} "
+                     f"characters were cut to the limit: {', '.join(result['truncated_queries'])}")
     if "precision_gap" in result:
         gap = result["precision_gap"]
         lines.append(f"\nprecision gap (reranked - hybrid nDCG@{k}): {gap:+.4f}")

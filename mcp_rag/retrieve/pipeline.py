@@ -382,48 +382,59 @@ class Pipeline:
         s = self.settings
         timings: dict[str, float] = {}
         allowed = self._allowed(reader, filters)
-        n = max(s.candidates, k * s.max_chunks_per_doc)
-        bm25_rows = dense_rows = np.zeros(0, dtype=np.int64)
-        bm25_scores: dict[int, float] = {}
-        dense_scores: dict[int, float] = {}
-        if mode == "bm25" or (mode == "hybrid" and s.bm25_weight > 0):
-            t = time.perf_counter()
-            bm25_rows, sc = reader.bm25.search(query, n, allowed)
-            bm25_scores = dict(zip(bm25_rows.tolist(), sc.tolist(), strict=True))
-            timings["bm25"] = (time.perf_counter() - t) * 1000
-        if mode == "dense" or (mode == "hybrid" and s.dense_weight > 0):
+        use_bm25 = mode == "bm25" or (mode == "hybrid" and s.bm25_weight > 0)
+        use_dense = mode == "dense" or (mode == "hybrid" and s.dense_weight > 0)
+        qv = None
+        if use_dense:
             t = time.perf_counter()
             qv = self.embedder.embed_query(query)
             timings["embed_query"] = (time.perf_counter() - t) * 1000
+        # Each retriever returns n chunks; capped per document they may hold fewer than k
+        # documents (evaluation asks for 100 documents at one chunk each). Then look deeper,
+        # doubling n, until k are found or the index runs out.
+        n = max(s.candidates, k * s.max_chunks_per_doc)
+        while True:
+            bm25_rows = dense_rows = np.zeros(0, dtype=np.int64)
+            bm25_scores: dict[int, float] = {}
+            dense_scores: dict[int, float] = {}
+            if use_bm25:
+                t = time.perf_counter()
+                bm25_rows, sc = reader.bm25.search(query, n, allowed)
+                bm25_scores = dict(zip(bm25_rows.tolist(), sc.tolist(), strict=True))
+                timings["bm25"] = timings.get("bm25", 0.0) + (time.perf_counter() - t) * 1000
+            if qv is not None:
+                t = time.perf_counter()
+                rows = None if allowed is None else np.flatnonzero(allowed)
+                dense_rows, sc = reader.dense.search(qv, n, rows)
+                dense_scores = dict(zip(dense_rows.tolist(), sc.tolist(), strict=True))
+                timings["dense"] = timings.get("dense", 0.0) + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
-            rows = None if allowed is None else np.flatnonzero(allowed)
-            dense_rows, sc = reader.dense.search(qv, n, rows)
-            dense_scores = dict(zip(dense_rows.tolist(), sc.tolist(), strict=True))
-            timings["dense"] = (time.perf_counter() - t) * 1000
+            bm25_rank = {r: i + 1 for i, r in enumerate(bm25_rows.tolist())}
+            dense_rank = {r: i + 1 for i, r in enumerate(dense_rows.tolist())}
+            if mode == "hybrid":
+                fused = rrf(
+                    {"bm25": bm25_rows.tolist(), "dense": dense_rows.tolist()},
+                    k=s.rrf_k,
+                    weights={"bm25": s.bm25_weight, "dense": s.dense_weight},
+                )
+            else:
+                scores = bm25_scores if mode == "bm25" else dense_scores
+                fused = list(scores.items())
+            timings["fusion"] = timings.get("fusion", 0.0) + (time.perf_counter() - t) * 1000
+            # Cap chunks per document, and fetch only the rows that make the cut.
+            picked: list[tuple[int, float]] = []
+            per_doc: dict[int, int] = {}
+            for row, score in fused:
+                d = int(reader.row_doc[row])
+                if per_doc.get(d, 0) < s.max_chunks_per_doc:
+                    per_doc[d] = per_doc.get(d, 0) + 1
+                    picked.append((row, score))
+                    if len(picked) == k:
+                        break
+            if len(picked) >= k or n >= reader.n_chunks:
+                break
+            n = min(2 * n, reader.n_chunks)
         t = time.perf_counter()
-        bm25_rank = {r: i + 1 for i, r in enumerate(bm25_rows.tolist())}
-        dense_rank = {r: i + 1 for i, r in enumerate(dense_rows.tolist())}
-        if mode == "hybrid":
-            fused = rrf(
-                {"bm25": bm25_rows.tolist(), "dense": dense_rows.tolist()},
-                k=s.rrf_k,
-                weights={"bm25": s.bm25_weight, "dense": s.dense_weight},
-            )
-        else:
-            scores = bm25_scores if mode == "bm25" else dense_scores
-            fused = list(scores.items())
-        timings["fusion"] = (time.perf_counter() - t) * 1000
-        t = time.perf_counter()
-        # Cap chunks per document, and fetch only the rows that make the cut.
-        picked: list[tuple[int, float]] = []
-        per_doc: dict[int, int] = {}
-        for row, score in fused:
-            d = int(reader.row_doc[row])
-            if per_doc.get(d, 0) < s.max_chunks_per_doc:
-                per_doc[d] = per_doc.get(d, 0) + 1
-                picked.append((row, score))
-                if len(picked) == k:
-                    break
         chunks = reader.chunks([r for r, _ in picked])
         hits = [
             Hit(
