@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 import textwrap
 from collections.abc import Callable
@@ -41,7 +42,8 @@ def _settings(ctx: click.Context, **overrides):
     from mcp_rag.settings import Settings
 
     try:
-        return Settings.load(**{**ctx.obj, **overrides})
+        known = {k: v for k, v in ctx.find_root().obj.items() if k in ("index", "models")}
+        return Settings.load(**{**known, **overrides})
     except ValidationError as e:
         msgs = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
         raise click.UsageError(f"invalid setting: {msgs}") from e
@@ -62,23 +64,72 @@ def _emit(out: BaseModel, as_json: bool, render: Callable[[Any], str]) -> None:
         click.echo(render(out))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--index", "index", type=click.Path(path_type=Path), default=None,
-              help="Index directory [env MCP_RAG_INDEX; default index_store/].")
-@click.option("--models-dir", "models", type=click.Path(path_type=Path), default=None,
-              help="Model cache directory [env MCP_RAG_MODELS].")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _configure_logging(obj: dict[str, Any]) -> None:
+    """Logs to stderr (stdout belongs to results and the stdio transport)."""
+    level = "DEBUG" if obj.get("verbose") else obj.get("log_level") or os.environ.get(
+        "MCP_RAG_LOG_LEVEL", "WARNING").upper()
+    if level not in LOG_LEVELS:
+        raise click.UsageError(f"log level {level!r} is unknown: choose {', '.join(LOG_LEVELS)}")
+    logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    log.setLevel(level)
+
+
+def _global(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Store a global option, given before or after the subcommand, for every command."""
+    root = ctx.find_root()
+    root.obj = root.obj if isinstance(root.obj, dict) else {}
+    if value is not None and value is not False:
+        root.obj[param.name] = value
+    _configure_logging(root.obj)
+    return value
+
+
+def _global_options() -> list[click.Option]:
+    return [
+        click.Option(["--index"], type=str, default=None, expose_value=False, callback=_global,
+                     help="Index: a name (kept in the user data folder) or a path with a "
+                     "slash [env MCP_RAG_INDEX; default: the index named 'default']."),
+        click.Option(["--models-dir", "models"], type=click.Path(path_type=Path), default=None,
+                     expose_value=False, callback=_global,
+                     help="Model cache directory [env MCP_RAG_MODELS]."),
+        click.Option(["--log-level", "log_level"], type=click.Choice(LOG_LEVELS,
+                     case_sensitive=False), default=None, expose_value=False, callback=_global,
+                     help="Log level on stderr [env MCP_RAG_LOG_LEVEL; default WARNING]."),
+        click.Option(["-v", "--verbose"], is_flag=True, default=False, expose_value=False,
+                     callback=_global, help="Log debug detail to stderr."),
+    ]
+
+
+class _Command(click.Command):
+    """A subcommand that also takes the global options, so they work after it too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.extend(_global_options())
+
+
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # subgroups are _Group too
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="mcp-rag")
 @click.pass_context
-def cli(ctx: click.Context, index: Path | None, models: Path | None, verbose: bool) -> None:
-    """Local hybrid RAG over your own documents, served to AI assistants over MCP."""
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    log.setLevel(logging.DEBUG if verbose else logging.WARNING)
-    ctx.obj = {"index": index, "models": models}
+def cli(ctx: click.Context) -> None:
+    """Local hybrid RAG over your own documents, served to AI assistants over MCP.
+
+    Global options (--index, --models-dir, --log-level, -v) go before or after the
+    subcommand.
+    """
+    ctx.obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    _configure_logging(ctx.obj)
+
+
+cli.params.extend(_global_options())
 
 
 def _load_embedder(settings):
@@ -245,8 +296,6 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out, 
 
 
 @cli.command()
-@click.option("--index", "index_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Index to measure [default: the global --index].")
 @click.option("--queries", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="One query a line, or JSONL with a 'text' field "
               "[default: sentences sampled from the index].")
@@ -264,7 +313,7 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out, 
               "(needs matplotlib: pip install 'mcp-rag[plot]').")
 @click.pass_context
 @_fail_cleanly
-def bench(ctx, index_dir, queries, dataset, split, max_queries, skip_answer, json_out, plot_out):
+def bench(ctx, queries, dataset, split, max_queries, skip_answer, json_out, plot_out):
     """Latency per stage (p50/p95), queries/s and peak memory on an index.
 
     Runs each first stage alone, `search` (cache off, then as a cache hit) and `answer`
@@ -283,7 +332,7 @@ def bench(ctx, index_dir, queries, dataset, split, max_queries, skip_answer, jso
             raise click.UsageError(
                 "--plot needs matplotlib: pip install 'mcp-rag[plot]' (or pip install matplotlib)"
             ) from e
-    s = _settings(ctx, index=index_dir)
+    s = _settings(ctx)
     svc = _service(s)
     judgements = None
     if dataset is not None:
@@ -460,7 +509,9 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
     from mcp_rag.serve.http import run_http
     from mcp_rag.serve.server import build_server
 
-    logging.getLogger("mcp_rag").setLevel(logging.INFO)
+    obj = ctx.find_root().obj
+    if not (obj.get("log_level") or obj.get("verbose") or os.environ.get("MCP_RAG_LOG_LEVEL")):
+        log.setLevel(logging.INFO)  # a server says on stderr what it loaded and serves
     s = _settings(ctx)
     pipeline = Pipeline.from_settings(s, require_index=False)
     server = build_server(pipeline, allow_roots, _cache(s))
@@ -480,15 +531,17 @@ def demo(ctx, question):
     """Index the bundled sample knowledge base and ask it a question through the MCP server.
 
     Starts `mcp-rag serve` over stdio as a real MCP client would, lists its tools, calls
-    `answer`, then asks an out-of-scope question to show the honest no-answer.
+    `answer`, then asks an out-of-scope question to show the honest no-answer. The sample
+    goes to an index of its own, named 'demo' (unless --index says otherwise), so it never
+    mixes with your documents.
     """
     import asyncio
-    import os
 
     from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
 
-    s = _settings(ctx)
+    given = "index" in ctx.find_root().obj or os.environ.get("MCP_RAG_INDEX")
+    s = _settings(ctx) if given else _settings(ctx, index="demo")
     sample = Path(__file__).resolve().parent / "sample"
     report = index_paths(s.index, [sample], _load_embedder(s),
                          options=BuildOptions.from_settings(s), quiet=True)

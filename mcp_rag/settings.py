@@ -7,16 +7,38 @@ the values it needs as arguments.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from platformdirs import user_cache_dir
-from pydantic import Field, SecretStr, model_validator
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 def default_models_dir() -> Path:
     return Path(user_cache_dir("mcp-rag")) / "models"
+
+
+def indexes_dir() -> Path:
+    """Where named indexes live: the user data folder (``~/.local/share/mcp-rag/indexes``)."""
+    return Path(user_data_dir("mcp-rag")) / "indexes"
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def index_path(value: str | Path) -> Path:
+    """An index given by name (``notes``: a folder in ``indexes_dir()``) or by path.
+
+    A value with a slash, or starting with ``~`` or ``.``, is a path; a plain name is a
+    named index, so the same name finds the same index from any working directory (a
+    desktop client starts the server in a folder the user does not choose).
+    """
+    text = str(value)
+    if isinstance(value, str) and _NAME.fullmatch(text) and text not in (".", ".."):
+        return indexes_dir() / text
+    return Path(text).expanduser()
 
 
 class Settings(BaseSettings):
@@ -26,7 +48,10 @@ class Settings(BaseSettings):
         env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none"
     )
 
-    index: Path = Field(Path("index_store"), description="Index directory.")
+    index: Path = Field(
+        default_factory=lambda: indexes_dir() / "default",
+        description="Index: a name (a folder in the user data directory) or a path.",
+    )
     models: Path = Field(default_factory=default_models_dir, description="Model cache directory.")
 
     embedder: str = Field(
@@ -147,6 +172,11 @@ class Settings(BaseSettings):
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index_by_name(cls, value: Any) -> Any:
+        return index_path(value) if isinstance(value, str | Path) else value
 
     @model_validator(mode="after")
     def _weights(self) -> Settings:

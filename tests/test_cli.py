@@ -108,3 +108,47 @@ def test_settings_precedence_flag_env_default(monkeypatch, tmp_path):
     assert s.relevance_floor is None
     assert s.index == tmp_path / "from-flag"  # a flag beats the environment
     assert s.rerank_candidates == 12  # an unset flag (None) leaves the environment's value
+
+
+@pytest.mark.parametrize("form", ["after", "before", "env"])
+def test_global_options_work_before_and_after_the_subcommand(runner, tmp_path, sample_dir,
+                                                              monkeypatch, form):
+    idx = tmp_path / "idx"
+    args = {"after": ["index", str(sample_dir), "--index", str(idx)],
+            "before": ["--index", str(idx), "index", str(sample_dir)],
+            "env": ["index", str(sample_dir)]}[form]
+    if form == "env":
+        monkeypatch.setenv("MCP_RAG_INDEX", str(idx))
+    r = runner.invoke(cli, [*args, "-q", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["added"] == 6
+    st = runner.invoke(cli, ["status", "--json", "--index", str(idx)])
+    assert json.loads(st.stdout)["index"] == str(idx)
+
+
+def test_a_named_index_lives_in_the_user_data_folder(runner, tmp_path, sample_dir, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    r = runner.invoke(cli, ["index", str(sample_dir), "--index", "notes", "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "data" / "mcp-rag" / "indexes" / "notes" / "CURRENT").exists()
+    monkeypatch.chdir("/")  # the same name finds it from any working directory
+    st = runner.invoke(cli, ["--index", "notes", "status", "--json"])
+    assert json.loads(st.stdout)["docs"] == 6
+
+
+def test_the_command_a_missing_index_suggests_builds_it(runner, tmp_path, sample_dir):
+    import shlex
+
+    idx = tmp_path / "nothing yet"
+    r = runner.invoke(cli, ["search", "refund", "--index", str(idx)])
+    assert r.exit_code == 1
+    suggested = r.output.strip().split("Build one with: ", 1)[1]
+    args = [str(sample_dir) if a == "PATH..." else a for a in shlex.split(suggested)[1:]]
+    assert runner.invoke(cli, [*args, "-q"]).exit_code == 0
+    assert runner.invoke(cli, ["search", "refund", "--index", str(idx)]).exit_code == 0
+
+
+def test_log_level_goes_to_stderr_only(runner, tmp_path):
+    r = runner.invoke(cli, ["models", "list", "--json", "--log-level", "debug",
+                            "--models-dir", str(tmp_path)])
+    assert r.exit_code == 0 and json.loads(r.stdout)

@@ -83,6 +83,6 @@ def run_http(server: MCPServer, host: str, port: int, token: str | None,
             f"127.0.0.1"
         )
     app = http_app(server, host, port, token, allowed_hosts)
-    log.warning("mcp-rag serving streamable HTTP at http://%s:%d/mcp%s", host, port,
+    log.info("mcp-rag serving streamable HTTP at http://%s:%d/mcp%s", host, port,
                 " (bearer token required)" if token else "")
     uvicorn.run(app, host=host, port=port, log_level="warning")
