@@ -314,7 +314,9 @@ async def test_http_subprocess_without_token(served_index):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+        notices = proc.stderr.read()
         proc.stderr.close()
+    assert "INFO mcp_rag.serve.http: mcp-rag serving streamable HTTP at" in notices
 
 
 @pytest.mark.slow
@@ -329,6 +331,10 @@ async def test_http_subprocess_with_token(served_index):
         wrong = httpx.post(f"http://127.0.0.1:{port}/mcp", headers={"Authorization": "Bearer x"},
                            json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
         assert wrong.status_code == 401
+        health = httpx.get(f"http://127.0.0.1:{port}/health")  # public: no token needed
+        assert health.status_code == 200 and health.json()["status"] == "ok"
+        assert health.json()["index"]["generation"] == 1
+        assert health.json()["models"]["embedder"] == "BAAI/bge-small-en-v1.5"
         from mcp.client.streamable_http import streamable_http_client
 
         auth = {"Authorization": "Bearer s3cret-token"}
@@ -388,3 +394,20 @@ def test_serving_with_onnx_models_never_imports_torch(served_index):
     out = subprocess.run([sys.executable, "-c", code], env=served_index, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_health_reports_models_and_generation(pipeline):
+    from mcp_rag.serve.service import RagService
+
+    h = RagService(pipeline).health()
+    assert h["status"] == "ok" and h["index"]["generation"] == 1
+    assert h["models"] == {"embedder": "test/keyword-hash", "reranker": "test/keyword-reranker",
+                           "reranker_error": None}
+
+
+def test_health_without_an_index_is_degraded_and_says_why(settings):
+    from mcp_rag.serve.service import RagService
+
+    p = Pipeline(settings, embedder=KeywordEmbedder(), require_index=False)
+    h = RagService(p).health()
+    assert h["status"] == "degraded" and "no index at" in h["index"]["error"]

@@ -31,7 +31,7 @@ class BearerAuth:
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope.get("path") != "/health":  # health is public
             got = dict(scope.get("headers") or []).get(b"authorization", b"")
             if not self.authorized(got):
                 from starlette.responses import JSONResponse

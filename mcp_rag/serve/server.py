@@ -275,6 +275,14 @@ def build_server(
             out = await run(lambda: svc.index(paths, progress), model_lane)
             return _result(out, render_index(out))
 
+    @server.custom_route("/health", methods=["GET"])
+    async def health(request: Any) -> Any:
+        """HTTP health check (no token needed): models loaded, index generation, 200 or 503."""
+        from starlette.responses import JSONResponse
+
+        body = await anyio.to_thread.run_sync(svc.health)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
+
     @server.resource(
         "rag://documents",
         name="documents",

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
-from mcp_rag.errors import LoaderError, QueryError
+from mcp_rag.errors import LoaderError, MCPRagError, QueryError
 from mcp_rag.index.store import IndexReader, read_last_run
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.ingest.safety import resolve_within
@@ -394,6 +394,24 @@ class RagService:
             reranker=self.pipeline.reranker.name if self.pipeline.reranker else None,
             reranker_error=self.pipeline.rerank_error,
         )
+
+    def health(self) -> dict[str, Any]:
+        """What a health check reports: the loaded models and the index generation served."""
+        p = self.pipeline
+        index: dict[str, Any] = {"path": str(p.settings.index), "generation": None,
+                                 "error": None}
+        try:
+            p.refresh()
+            index["generation"] = p.reader.generation
+        except MCPRagError as e:
+            index["error"] = str(e)
+        return {
+            "status": "ok" if index["error"] is None else "degraded",
+            "models": {"embedder": p.embedder.name,
+                       "reranker": p.reranker.name if p.reranker else None,
+                       "reranker_error": p.rerank_error},
+            "index": index,
+        }
 
     def check_allowed(self, paths: Sequence[str]) -> list[Path]:
         """Resolve ``paths`` and refuse any outside the allowed roots."""
