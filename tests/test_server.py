@@ -411,3 +411,32 @@ def test_health_without_an_index_is_degraded_and_says_why(settings):
     p = Pipeline(settings, embedder=KeywordEmbedder(), require_index=False)
     h = RagService(p).health()
     assert h["status"] == "degraded" and "no index at" in h["index"]["error"]
+
+
+async def test_a_server_without_its_models_starts_and_says_what_to_run(tmp_path):
+    """No pack and downloads off: the stdio server starts anyway and every tool says why."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCP_RAG_")}
+    env |= {"MCP_RAG_MODELS": str(tmp_path / "no-models"), "MCP_RAG_AUTO_DOWNLOAD": "false",
+            "MCP_RAG_INDEX": str(tmp_path / "idx")}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_rag", "serve"],
+                                   env=env)
+    async with Client(params) as c:
+        assert "search" in {t.name for t in (await c.list_tools()).tools}
+        for tool, args in (("search", {"query": "refund"}), ("answer", {"question": "refund"}),
+                           ("rerank", {"query": "q", "passages": ["p"]})):
+            r = await c.call_tool(tool, args)
+            assert r.is_error, tool
+            assert "mcp-rag models pull" in r.content[0].text or "no index at" in \
+                r.content[0].text, r.content[0].text
+
+
+def test_a_pipeline_without_its_embedder_answers_with_the_reason(indexed, tmp_path):
+    s = indexed.model_copy(update={"models": tmp_path / "empty", "rerank": False,
+                                   "embedder": "BAAI/bge-small-en-v1.5"})
+    # the sample index was built with the keyword embedder: start a fresh index instead
+    s = s.model_copy(update={"index": tmp_path / "fresh"})
+    p = Pipeline.from_settings(s, require_index=False, require_models=False)
+    from mcp_rag.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="Run `mcp-rag models pull`"):
+        p.embedder.embed_query("refund")

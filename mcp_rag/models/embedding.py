@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -176,3 +177,26 @@ def load_embedder(ref: ModelRef, *, batch_size: int = 1, threads: int | None = N
         threads=threads,
     )
 
+
+class UnavailableEmbedder:
+    """Stands in for an embedder that could not load, so a server still starts: every use
+    raises the reason, which names what to run."""
+
+    def __init__(self, name: str, error: str) -> None:
+        self.name = name
+        self.dim = 0
+        self.error = error
+
+    def _fail(self) -> NoReturn:
+        raise ModelNotFoundError(self.error)
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        self._fail()
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self._fail()
+
+    def count_tokens(self, text: str) -> int:
+        self._fail()

