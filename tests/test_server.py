@@ -401,7 +401,8 @@ def test_health_reports_models_and_generation(pipeline):
 
     h = RagService(pipeline).health()
     assert h["status"] == "ok" and h["index"]["generation"] == 1
-    assert h["models"] == {"embedder": "test/keyword-hash", "reranker": "test/keyword-reranker",
+    assert h["models"] == {"embedder": "test/keyword-hash", "embedder_error": None,
+                           "reranker": "test/keyword-reranker",
                            "reranker_error": None}
 
 
