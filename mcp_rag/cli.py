@@ -117,7 +117,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="mcp-rag")
+@click.version_option(package_name="mcp-rag-server")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Local hybrid RAG over your own documents, served to AI assistants over MCP.
