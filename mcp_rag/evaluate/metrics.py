@@ -85,4 +85,4 @@ def sign_test(a: Sequence[float], b: Sequence[float]) -> tuple[int, int, float]:
     if n == 0:
         return 0, 0, 1.0
     tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
-    return wins, losses, round(min(1.0, 2 * tail), 4)
+    return wins, losses, float(f"{min(1.0, 2 * tail):.3g}")

@@ -210,7 +210,9 @@ def render_table(result: dict, k: int = 10) -> str:
         c = comparison.get(stage)
         vs = (f"{c['diff']:+.3f} vs {c['vs']} [{c['ci95'][0]:+.3f}, {c['ci95'][1]:+.3f}]"
               if c else "–")
-        sign = f"{c['sign_p']:.3g} ({c['wins']}/{c['losses']})" if c else "–"
+        p = c["sign_p"] if c else 1.0
+        sign = (("<0.001" if p < 0.001 else f"{p:.3g}") + f" ({c['wins']}/{c['losses']})"
+                if c else "–")
         lines.append(f"| {stage} | " + " | ".join(cells) + f" | {vs} | {sign} | {lat['p50']} "
                      f"| {lat['p95']} |")
     if result.get("truncated_queries"):
