@@ -15,6 +15,26 @@ SERVER = json.loads((REPO / "server.json").read_text())
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
+def test_server_json_validates_against_the_official_schema():
+    import jsonschema
+
+    schema = json.loads((REPO / "tests" / "schemas" / "server.schema.json").read_text())
+    assert SERVER["$schema"] == schema["$id"]  # validated against the schema it names
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(SERVER), key=str)
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
+
+
+def test_the_schema_catches_what_the_registry_refuses():
+    import jsonschema
+
+    schema = json.loads((REPO / "tests" / "schemas" / "server.schema.json").read_text())
+    bad = {**SERVER, "description": "x" * 101}
+    assert not jsonschema.Draft7Validator(schema).is_valid(bad)
+    bad = {**SERVER, "name": "no-slash"}
+    assert not jsonschema.Draft7Validator(schema).is_valid(bad)
+
+
 def test_server_json_keeps_the_registry_limits():
     assert re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", SERVER["name"])
     assert 1 <= len(SERVER["description"]) <= 100
