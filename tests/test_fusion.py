@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_rag.retrieve.fusion import blend, rrf
+from mcp_rag.retrieve.fusion import blend, convex, rrf
 
 
 def test_rrf_hand_computed():
@@ -43,3 +43,21 @@ def test_blend_breaks_a_tie_by_the_first_stage_rank():
 def test_blend_weight_one_is_the_cross_encoder_order_and_zero_the_first_stage():
     assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0)] == [2, 1, 0]
     assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0)] == [0, 1, 2]
+
+
+def test_convex_leans_on_the_informative_retriever():
+    # BM25 gives every candidate the same score (it separates nothing): dense decides.
+    flat_bm25 = {"a": 2.0, "b": 2.0, "c": 2.0}
+    dense = {"c": 0.9, "a": 0.5, "b": 0.1}
+    fused = convex({"bm25": flat_bm25, "dense": dense}, {"bm25": 0.35, "dense": 0.65})
+    assert [k for k, _ in fused] == ["c", "a", "b"]
+    # and the other way round: a dense list that does not separate leaves BM25 in charge
+    fused = convex({"bm25": {"x": 9.0, "y": 1.0}, "dense": {"x": 0.3, "y": 0.3}},
+                   {"bm25": 0.35, "dense": 0.65})
+    assert [k for k, _ in fused] == ["x", "y"]
+
+
+def test_convex_by_hand_and_an_empty_list_is_ignored():
+    fused = convex({"bm25": {}, "dense": {"a": 4.0, "b": 2.0, "c": 0.0}},
+                   {"bm25": 0.35, "dense": 0.65})
+    assert fused == [("a", pytest.approx(0.65)), ("b", pytest.approx(0.325)), ("c", 0.0)]

@@ -63,3 +63,32 @@ def blend(
     ]
     best = sorted(range(len(logits)), key=lambda i: (-score[i], first_ranks[i]))
     return [(i, score[i]) for i in best]
+
+
+def convex(
+    scores: Mapping[str, Mapping[K, float]], weights: Mapping[str, float]
+) -> list[tuple[K, float]]:
+    """Convex combination of min-max normalised scores: ``sum_i w_i * norm_i(d)``.
+
+    Each list's scores are scaled to [0, 1] over that list (an item a list did not return
+    gets 0 from it), so a retriever whose scores do not separate anything (all equal)
+    contributes nothing and the order leans on the other. Bruch, Gai & Ingber (TOIS 2023)
+    found this fusion beats RRF when tuned; here the weight is chosen on SciFact train and
+    NFCorpus dev together (``benchmarks/fusion_study.py``). Ties keep first appearance.
+
+    Example:
+        >>> convex({"bm25": {"a": 3.0, "b": 1.0}, "dense": {"b": 0.9, "c": 0.5}},
+        ...        {"bm25": 0.35, "dense": 0.65})
+        [('b', 0.65), ('a', 0.35), ('c', 0.0)]
+    """
+    total: dict[K, float] = {}
+    for name, lst in scores.items():
+        w = float(weights.get(name, 0.0))
+        if not lst:
+            continue
+        lo, hi = min(lst.values()), max(lst.values())
+        span = hi - lo
+        for key, s in lst.items():
+            total[key] = total.get(key, 0.0) + (w * (s - lo) / span if span > 0 else 0.0)
+    order = {key: i for i, key in enumerate(total)}
+    return sorted(total.items(), key=lambda kv: (-kv[1], order[kv[0]]))

@@ -19,7 +19,7 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker, relevance
-from mcp_rag.retrieve.fusion import blend, rrf
+from mcp_rag.retrieve.fusion import blend, convex, rrf
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
 
@@ -422,7 +422,11 @@ class Pipeline:
             t = time.perf_counter()
             bm25_rank = {r: i + 1 for i, r in enumerate(bm25_rows.tolist())}
             dense_rank = {r: i + 1 for i, r in enumerate(dense_rows.tolist())}
-            if mode == "hybrid":
+            if mode == "hybrid" and s.fusion == "convex":
+                w = s.fusion_dense_weight
+                fused = convex({"bm25": bm25_scores, "dense": dense_scores},
+                               {"bm25": 1.0 - w, "dense": w})
+            elif mode == "hybrid":
                 fused = rrf(
                     {"bm25": bm25_rows.tolist(), "dense": dense_rows.tolist()},
                     k=s.rrf_k,
