@@ -203,3 +203,15 @@ def test_distinct_source_globs_do_not_fill_fnmatchs_cache(indexed):
     for i in range(50):
         p.search("refund", filters={"source": f"*{i}-never-matches-*"})
     assert fnmatch._compile_pattern.cache_info().currsize == before
+
+
+async def test_a_miss_through_the_server_is_looked_up_once(indexed):
+    s = indexed.model_copy(update={"rerank": True})
+    cache = QueryCache(s.cache_dir)
+    p = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    async with Client(build_server(p, cache=cache)) as c:
+        await c.call_tool("search", {"query": "refund policy"})
+        assert (cache.stats()["misses"], cache.stats()["hits"]) == (1, 0)
+        again = await c.call_tool("search", {"query": "refund policy"})
+        assert again.structured_content["cached"]
+        assert (cache.stats()["misses"], cache.stats()["hits"]) == (1, 1)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.store import IndexReader
+from mcp_rag.ingest.safety import MAX_PATH_CHARS
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.lanes import Lane
@@ -166,9 +167,14 @@ def build_server(
                 f"Retry, or report it with the server's log."
             ) from e
 
-    async def cached_or(peek: Callable[[], Any], compute: Callable[[], Any]) -> Any:
-        """A cache hit at once (cheap lane); otherwise the model lane."""
-        hit = await run(peek)
+    async def cached_or(peek: Callable[[], Any], compute: Callable[[], Any],
+                        no_cache: bool) -> Any:
+        """A cache hit at once (cheap lane); otherwise ``compute`` on the model lane.
+
+        ``compute`` skips the cache lookup (``no_cache=True``: the peek made it already, or
+        the caller asked to recompute) and stores what it computes.
+        """
+        hit = None if no_cache else await run(peek)
         return hit if hit is not None else await run(compute, model_lane)
 
     @server.tool(title="Search your documents", annotations=READ_ONLY)
@@ -191,11 +197,8 @@ def build_server(
         cite. If `no_answer` is true, the documents do not contain the answer: say so.
         """
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
-        if no_cache:
-            out = await run(lambda: svc.search(query, k, f, rerank, no_cache=True), model_lane)
-        else:
-            out = await cached_or(lambda: svc.cached_search(query, k, f, rerank),
-                                  lambda: svc.search(query, k, f, rerank))
+        out = await cached_or(lambda: svc.cached_search(query, k, f, rerank),
+                              lambda: svc.search(query, k, f, rerank, no_cache=True), no_cache)
         return _result(out, render_search(out))
 
     @server.tool(title="Rerank passages", annotations=READ_ONLY)
@@ -235,12 +238,9 @@ def build_server(
         every [n]. answered=false means the documents do not contain the answer: say so,
         and never fill the gap from memory. `sources` are the passages drawn from.
         """
-        if no_cache:
-            out = await run(lambda: svc.answer(question, k, max_sentences, no_cache=True),
-                            model_lane)
-        else:
-            out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences),
-                                  lambda: svc.answer(question, k, max_sentences))
+        out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences),
+                              lambda: svc.answer(question, k, max_sentences, no_cache=True),
+                              no_cache)
         return _result(out, render_answer(out))
 
     @server.tool(title="Index status", annotations=READ_ONLY)
@@ -259,9 +259,11 @@ def build_server(
             ),
         )
         async def index_paths(
-            paths: Annotated[list[Annotated[str, Field(min_length=1, max_length=4096)]], Field(
-                min_length=1, max_length=50,
-                description="Files and folders to index, under the allowed roots.")],
+            paths: Annotated[
+                list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS)]],
+                Field(min_length=1, max_length=50,
+                      description="Files and folders to index, under the allowed roots."),
+            ],
             ctx: Context,
         ) -> Annotated[CallToolResult, IndexOutput]:
             """Add or update files and folders in the index (only under the allowed roots).

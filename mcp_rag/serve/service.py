@@ -226,7 +226,6 @@ class RagService:
             raise QueryError(f"no reranker is available: {self.pipeline.rerank_error}")
         return rerank_passages(self.pipeline.reranker, query, passages, top_k)
 
-
     def answer(
         self,
         question: str,
