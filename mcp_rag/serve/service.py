@@ -17,10 +17,9 @@ from pydantic import BaseModel
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
-from mcp_rag.errors import LoaderError, MCPRagError, QueryError
+from mcp_rag.errors import MCPRagError, QueryError
 from mcp_rag.index.store import IndexReader, read_last_run
 from mcp_rag.ingest.chunking import label_at
-from mcp_rag.ingest.safety import resolve_within
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
@@ -413,25 +412,18 @@ class RagService:
             "index": index,
         }
 
-    def check_allowed(self, paths: Sequence[str]) -> list[Path]:
-        """Resolve ``paths`` and refuse any outside the allowed roots."""
-        if not self.allow_roots:
-            raise QueryError("indexing from the client is off: start the server with --allow-root")
-        try:
-            return [resolve_within(raw, self.allow_roots) for raw in paths]
-        except LoaderError as e:
-            raise QueryError(str(e)) from e
-
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> IndexOutput:
+        """Index ``paths``; discovery's path-safety gate refuses any outside the allowed roots."""
         from mcp_rag.index.manifest import BuildOptions
         from mcp_rag.index.update import index_paths
 
-        resolved = self.check_allowed(paths)
+        if not self.allow_roots:
+            raise QueryError("indexing from the client is off: start the server with --allow-root")
         s = self.pipeline.settings
         rep = index_paths(
-            s.index, resolved, self.pipeline.embedder, options=BuildOptions.from_settings(s),
+            s.index, paths, self.pipeline.embedder, options=BuildOptions.from_settings(s),
             roots=self.allow_roots, quiet=True, progress=progress,
         )
         self.pipeline.refresh()
