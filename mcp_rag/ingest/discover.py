@@ -60,6 +60,7 @@ def discover(
     Raises:
         LoaderError: a path is empty, holds NUL, does not exist or lies outside ``roots``.
     """
+    paths = list(paths)  # walked twice below
     given = [safety.resolve(raw) for raw in paths]
     scan = _Scan(include, exclude, list(roots) if roots is not None else given)
     for raw, p in zip(paths, given, strict=True):
