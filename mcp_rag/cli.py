@@ -562,8 +562,10 @@ def demo(ctx, question):
     given = "index" in ctx.find_root().obj or os.environ.get("MCP_RAG_INDEX")
     s = _settings(ctx) if given else _settings(ctx, index="demo")
     sample = Path(__file__).resolve().parent / "sample"
+    # Rebuilt from the sample alone each time: the demo index is per user, and another
+    # checkout's sample (or anything else) must not mix into what the demo shows.
     report = index_paths(s.index, [sample], _load_embedder(s),
-                         options=BuildOptions.from_settings(s), quiet=True)
+                         options=BuildOptions.from_settings(s), rebuild=True, quiet=True)
     click.echo(f"indexed {sample} into {s.index}: {report.added} added, {report.unchanged} "
                f"unchanged, generation {report.generation}")
     env = {**os.environ, "MCP_RAG_INDEX": str(s.index), "MCP_RAG_MODELS": str(s.models)}

@@ -152,3 +152,21 @@ def test_log_level_goes_to_stderr_only(runner, tmp_path):
     r = runner.invoke(cli, ["models", "list", "--json", "--log-level", "debug",
                             "--models-dir", str(tmp_path)])
     assert r.exit_code == 0 and json.loads(r.stdout)
+
+
+def test_demo_indexes_the_sample_alone(runner, tmp_path, monkeypatch):
+    from mcp_rag import cli as cli_mod
+
+    async def no_session(env, question):  # the stdio session needs the real pack
+        return None
+
+    monkeypatch.setattr(cli_mod, "_demo_session", no_session)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.md").write_text("# Mine\n\nA note that is not part of the sample.")
+    assert runner.invoke(cli, ["--index", "demo", "index", str(other), "-q"]).exit_code == 0
+    r = runner.invoke(cli, ["demo"])
+    assert r.exit_code == 0, r.output
+    st = json.loads(runner.invoke(cli, ["--index", "demo", "status", "--json"]).stdout)
+    assert st["docs"] == 6
