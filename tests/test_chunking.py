@@ -113,3 +113,23 @@ def test_spans_always_match_text_and_cover_every_word(parts, target, overlap):
         assert c.text == c.text.strip() and c.text
         covered.update(range(c.start, c.end))
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
+
+
+def test_lowercase_spaced_periods_split_into_sentences():
+    # How older and OCR'd collections are written: lowercase, " . " between sentences.
+    sents = [
+        "experimental investigation of the aerodynamics of a wing in a slipstream .",
+        "an experimental study of a wing in a propeller slipstream was made in order to "
+        "determine the spanwise distribution of the lift increase due to slipstream .",
+        "the results were intended in part as an evaluation basis, e.g. for theory.",
+        "the data show no effect of the nacelle !",
+        "a simple theory is given",
+    ]
+    text = " ".join(sents)
+    got = [text[s.start : s.end] for s in split_sentences(text)]
+    assert got == sents
+    # Capitalised prose keeps its rules: no cut before a lowercase word after a period.
+    prose = "Values rose by approx. ten percent. We used e.g. saline. It worked ."
+    assert [prose[s.start : s.end] for s in split_sentences(prose)] == [
+        "Values rose by approx. ten percent.", "We used e.g. saline.", "It worked ."
+    ]

@@ -4,8 +4,9 @@ Every sentence of the top passages is scored against the
 question by the cross-encoder twice, bare and under its document title and section, and
 the higher score counts (a sentence such as "open a P2 ticket" relates to the question
 only through its heading; a heading can also drown a sentence that states the answer).
-Only whole sentences are quoted, so conditions and negations stay intact, and a sentence
-that leans on a neighbour ("However, ...", "This applies only ...") brings it along. The
+Only whole sentences are quoted (a sentence over ``MAX_QUOTE_CHARS`` is cut into clauses,
+keeping each condition, exception and negation with the clause it qualifies), so
+conditions and negations stay intact, and a sentence that leans on a neighbour ("However, ...", "This applies only ...") brings it along. The
 answer is the best sentence plus those within ``margin`` of it and over ``min_score``, at
 most ``budget`` sentences, in reading order, each run of adjacent sentences followed by [n].
 """
@@ -32,6 +33,57 @@ _QUALIFIES = re.compile(
     r"only|applies|is not|excludes)|these (?:do not|don't|only|apply))", re.I
 )
 _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not statements
+MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
+_CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
+# A clause that starts like this is a condition, an exception or a negation of its
+# neighbour: it is never quoted without it.
+_BOUND = re.compile(
+    r"^(?:if|unless|except|excluding|only|provided|when|whenever|where|while|although|though|"
+    r"but|not|nor|without|as long as|so long as|in case|otherwise|subject to)\b",
+    re.I,
+)
+
+
+def clauses(text: str, start: int, end: int, limit: int = MAX_QUOTE_CHARS) -> list[tuple[int, int]]:
+    """``text[start:end]`` cut into clauses of about ``limit`` characters at most.
+
+    Cuts fall after ``;``, ``:``, ``,`` or a dash; pieces are packed back together up to
+    ``limit``; a condition, exception or negation ("unless ...", "if ...", "but not ...")
+    stays with the clause it qualifies (the one before it, or after it at the start).
+    A sentence within ``limit``, or with nowhere to cut, is one piece.
+    """
+    if end - start <= limit:
+        return [(start, end)]
+    cuts = [m.end() for m in _CLAUSE_END.finditer(text, start, end)]
+    bounds = [start, *[c for c in cuts if start < c < end], end]
+    pieces = [[a, b] for a, b in zip(bounds, bounds[1:], strict=False) if b > a]
+    # Keep qualifiers with what they qualify.
+    merged: list[list[int]] = []
+    for a, b in pieces:
+        head = text[a:b].lstrip()
+        if merged and (_BOUND.match(head) or len(text[a:b].strip()) < 25):
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    if len(merged) > 1 and _BOUND.match(text[merged[0][0] : merged[0][1]].lstrip()):
+        merged[1][0] = merged[0][0]
+        merged.pop(0)
+    # Pack adjacent clauses up to the limit.
+    packed: list[list[int]] = []
+    for a, b in merged:
+        if packed and b - packed[-1][0] <= limit:
+            packed[-1][1] = b
+        else:
+            packed.append([a, b])
+    out = []
+    for a, b in packed:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if b > a:
+            out.append((a, b))
+    return out
 
 
 @dataclass(frozen=True)
@@ -95,9 +147,14 @@ def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Se
     seen: set = set()
     for rank, h in enumerate(hits):
         c = h.chunk
+        pieces = [
+            (sp.paragraph, a, b)
+            for sp in split_sentences(c.text)
+            for a, b in clauses(c.text, sp.start, sp.end)
+        ]
         all_ = [
-            Sentence(rank, c, i, sp.paragraph, c.start + sp.start, c.start + sp.end)
-            for i, sp in enumerate(split_sentences(c.text))
+            Sentence(rank, c, i, para, c.start + a, c.start + b)
+            for i, (para, a, b) in enumerate(pieces)
         ]
         by_chunk[c.chunk_id] = all_
         for s in all_:

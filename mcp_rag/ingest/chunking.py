@@ -25,6 +25,11 @@ _ABBREVIATIONS = {
 # End of sentence: . ! ? (and closing quotes/brackets) followed by space and a plausible start.
 _SENT_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[A-Z0-9])")
 _PARA = re.compile(r"\n[ \t]*\n\s*")
+# " . " (a terminator standing alone between spaces): how older and OCR'd collections,
+# often all lowercase, end sentences. Never found inside ordinary prose.
+_SPACED_END = re.compile(r"(?<=\s)[.!?]+(?=\s|$)")
+# In text that is all lowercase, a terminator before a lowercase word ends a sentence too.
+_LOWER_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[a-z])")
 _LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[A-Z])")
 
 
@@ -52,6 +57,15 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     return word in _ABBREVIATIONS or (len(word) == 1 and text[dot - 1].isupper())
 
 
+def _is_lowercase(text: str, start: int, end: int) -> bool:
+    """True for a paragraph written without capitals (old collections, OCR output)."""
+    seg = text[start:end]
+    if len(seg) < 80:
+        return False
+    upper = sum(c.isupper() for c in seg)
+    return upper <= 0.005 * sum(c.isalpha() for c in seg)
+
+
 def split_sentences(text: str) -> list[Span]:
     """Sentence spans (stripped of surrounding whitespace), tagged with their paragraph number."""
     spans: list[Span] = []
@@ -59,10 +73,14 @@ def split_sentences(text: str) -> list[Span]:
     para_ends = [m.start() for m in _PARA.finditer(text)] + [len(text)]
     for p, (ps, pe) in enumerate(zip(para_starts, para_ends, strict=True)):
         cuts = [ps]
-        for m in _SENT_END.finditer(text, ps, pe):
-            if text[m.start()] == "." and _is_abbreviation(text, m.start()):
-                continue
-            cuts.append(m.end())
+        ends = [_SENT_END, _SPACED_END]
+        if _is_lowercase(text, ps, pe):
+            ends.append(_LOWER_END)
+        for pattern in ends:
+            for m in pattern.finditer(text, ps, pe):
+                if text[m.start()] == "." and _is_abbreviation(text, m.start()):
+                    continue
+                cuts.append(m.end())
         # A line break ends a sentence after punctuation or before a list item / capital,
         # but not inside hard-wrapped prose (a long line that runs on).
         for m in re.finditer(r"\n", text[ps:pe]):

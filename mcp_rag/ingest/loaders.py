@@ -18,9 +18,9 @@ from mcp_rag.ingest.text import content_hash, parse_text, read_text_file, strip_
 from mcp_rag.types import Document
 
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
-# column headers; 3: control characters become spaces): indexes built before are re-read on
-# the next run.
-LOADER_VERSION = 3
+# column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
+# sentences, so its chunks change): indexes built before are re-read on the next run.
+LOADER_VERSION = 4
 
 
 @dataclass
