@@ -6,8 +6,8 @@ the higher score counts (a sentence such as "open a P2 ticket" relates to the qu
 only through its heading; a heading can also drown a sentence that states the answer).
 Only whole sentences are quoted (a sentence over ``MAX_QUOTE_CHARS`` is cut into clauses,
 keeping each condition, exception and negation with the clause it qualifies), so
-conditions and negations stay intact, and a sentence that leans on a neighbour ("However, ...", "This applies only ...") brings it along. The
-answer is the best sentence plus those within ``margin`` of it and over ``min_score``, at
+conditions and negations stay intact, and a sentence that leans on a neighbour
+("However, ...", "This applies only ...") brings it along. The answer is the best sentence plus those within ``margin`` of it and over ``min_score``, at
 most ``budget`` sentences, in reading order, each run of adjacent sentences followed by [n].
 """
 
@@ -44,7 +44,9 @@ _BOUND = re.compile(
 )
 
 
-def clauses(text: str, start: int, end: int, limit: int = MAX_QUOTE_CHARS) -> list[tuple[int, int]]:
+def clauses(
+    text: str, start: int, end: int, limit: int = MAX_QUOTE_CHARS
+) -> list[tuple[int, int]]:
     """``text[start:end]`` cut into clauses of about ``limit`` characters at most.
 
     Cuts fall after ``;``, ``:``, ``,`` or a dash; pieces are packed back together up to

@@ -129,6 +129,11 @@ class BM25Index:
             out[self.rows[a:z]] += self.weights[a:z]
         return out
 
+    def df(self, term: str) -> int:
+        """Rows that contain ``term`` (a token as ``tokenize`` gives it)."""
+        t = self.vocab.get(term)
+        return 0 if t is None else int(self.term_ptr[t + 1] - self.term_ptr[t])
+
     def search(
         self, query: str, n: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
