@@ -7,8 +7,9 @@ only through its heading; a heading can also drown a sentence that states the an
 Only whole sentences are quoted (a sentence over ``MAX_QUOTE_CHARS`` is cut into clauses,
 keeping each condition, exception and negation with the clause it qualifies), so
 conditions and negations stay intact, and a sentence that leans on a neighbour
-("However, ...", "This applies only ...") brings it along. The answer is the best sentence plus those within ``margin`` of it and over ``min_score``, at
-most ``budget`` sentences, in reading order, each run of adjacent sentences followed by [n].
+("However, ...", "This applies only ...") brings it along. The answer is the best
+sentence plus those within ``margin`` of it and over ``min_score``, at most ``budget``
+sentences, in reading order, each run of adjacent sentences followed by [n].
 """
 
 from __future__ import annotations
