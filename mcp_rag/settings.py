@@ -125,8 +125,16 @@ class Settings(BaseSettings):
     relevance_floor: float | None = Field(
         -5.0,
         description=(
-            "Cross-encoder logit under which a hit is dropped (None: no floor). -5.0 is the "
-            "middle of the best plateau on SciFact train vs out-of-scope questions (README)."
+            "Cross-encoder logit under which a passage is dropped from an answered result (the "
+            "best one always stays; None: no floor). With answerability off it also decides "
+            "refusals: none left, no answer (README, Reranking)."
+        ),
+    )
+    answerability: bool = Field(
+        True,
+        description=(
+            "Decide whether the index holds the answer from several signals calibrated for "
+            "this corpus (README, Abstention); False: the relevance floor alone decides."
         ),
     )
     selective_rerank: bool = Field(
@@ -218,7 +226,7 @@ class Settings(BaseSettings):
         "candidates", "fusion", "fusion_dense_weight", "rrf_k", "bm25_weight", "dense_weight",
         "max_chunks_per_doc", "rerank",
         "rerank_candidates", "rerank_max_length", "rerank_max_query_tokens", "rerank_weight",
-        "rerank_rrf_k", "relevance_floor", "selective_rerank", "cascade_reranker",
+        "rerank_rrf_k", "relevance_floor", "answerability", "selective_rerank", "cascade_reranker",
         "cascade_max_length", "cascade_keep",
     )
 

@@ -224,3 +224,34 @@ def test_out_of_scope_questions_are_not_answered(sample_service, question):
     assert not out.answered and out.citations == [], out.answer
     assert out.answer.startswith("The indexed documents do not contain an answer")
     assert out.best_score < sample_service.pipeline.settings.relevance_floor
+
+
+GOLDEN = Path(__file__).parent / "golden" / "sample_questions.jsonl"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [json.loads(line)["question"] for line in GOLDEN.read_text().splitlines() if line.strip()],
+)
+def test_the_sample_knowledge_base_answers_its_own_questions(sample_service, question):
+    out = sample_service.answer(question)
+    assert out.answered and out.citations, out.answer
+    a = out.answerability
+    assert a is not None and a.answerable and a.score >= a.threshold
+
+
+@pytest.mark.parametrize(("question", "words"), [
+    # a neighbouring field's request, the issue's own example
+    ("What is the effect on librarians of automation?", ["librarians"]),
+    ("What does error code ORA-00942 mean in Oracle?", ["ORA-00942", "Oracle"]),
+    ("How is the flutter boundary of a swept wing predicted in a supersonic wind tunnel?",
+     ["flutter", "supersonic"]),
+])
+def test_a_question_the_documents_never_mention_is_refused_naming_its_words(
+    sample_service, question, words
+):
+    out = sample_service.answer(question)
+    assert not out.answered and out.citations == [], out.answer
+    for w in words:
+        assert repr(w) in out.no_answer_reason and repr(w) in out.answer
+    assert out.answerability.score < out.answerability.threshold or "rare words" in out.answer

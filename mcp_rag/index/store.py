@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import re
 import shlex
@@ -24,7 +25,7 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +42,11 @@ from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
 from mcp_rag.types import Chunk, Document
 
+log = logging.getLogger(__name__)
+
 CURRENT = "CURRENT"
 LAST_RUN = "last_run.json"
+SCOPE = "scope.json"  # the answerability calibration of a generation (index.scope)
 
 SCHEMA = """
 CREATE TABLE docs (
@@ -209,6 +213,13 @@ class IndexReader:
         self.doc_ids = [d for d, _ in docs]
         self.doc_sources = [s for _, s in docs]
         ordinal = {d: i for i, d in enumerate(self.doc_ids)}
+        self.calibration: dict | None = None  # built before calibration existed
+        try:
+            self.calibration = json.loads((self.path / SCOPE).read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as e:  # the decision falls back to its defaults
+            log.warning("ignoring the answerability calibration %s: %s", self.path / SCOPE, e)
         self.row_doc = np.fromiter((ordinal[r] for (r,) in rows), dtype=np.int32, count=len(rows))
         n = len(rows)
         if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest.counts.chunks):
@@ -335,6 +346,9 @@ class NewGeneration:
     new_chunks: list[Chunk]
     new_vectors: np.ndarray
     manifest: Manifest
+    # Calibrates the answerability decision on the new generation (index.scope.calibrate);
+    # None keeps the current generation's calibration (a removal, which loads no model).
+    calibrate: Callable[[BM25Index, DenseIndex], dict] | None = None
 
 
 def write_generation(
@@ -420,8 +434,17 @@ def _fill(
         else np.zeros((0, gen.new_vectors.shape[1]), dtype=np.float32)
     )
     vectors = np.concatenate([old_vectors, gen.new_vectors]).astype(np.float32)
-    DenseIndex.build(vectors, m.dense_index).save(tmp / "dense.faiss")
-    BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon).save(tmp)
+    dense = DenseIndex.build(vectors, m.dense_index)
+    dense.save(tmp / "dense.faiss")
+    bm25 = BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon)
+    bm25.save(tmp)
+    scope = None
+    if gen.calibrate is not None:
+        scope = {**gen.calibrate(bm25, dense), "generation": m.generation}
+    elif current is not None:
+        scope = current.calibration
+    if scope is not None:
+        (tmp / SCOPE).write_text(json.dumps(scope, indent=1))
     m.write(tmp)
 
 

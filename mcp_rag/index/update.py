@@ -24,6 +24,7 @@ from mcp_rag.index.manifest import (
     Manifest,
     now,
 )
+from mcp_rag.index.scope import scope_calibrator
 from mcp_rag.index.store import (
     IndexReader,
     NewGeneration,
@@ -293,6 +294,7 @@ def index_paths(
                 new_chunks=new_chunks,
                 new_vectors=vectors.reshape(-1, embedder.dim),
                 manifest=manifest,
+                calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder),
             ),
             bm25_tokens,
         )

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, MCPRagError, QueryError
+from mcp_rag.index.scope import Term, key_terms
 from mcp_rag.index.store import IndexReader, missing_index
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker, relevance
+from mcp_rag.retrieve.answerability import Decision, decide
 from mcp_rag.retrieve.fusion import blend, convex, rrf
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
@@ -47,6 +49,10 @@ class SearchResult:
     closest: list[Hit] = field(default_factory=list)  # when no_answer: best hits under the floor
     best_score: float | None = None  # best cross-encoder logit seen
     reranker: str | None = None
+    terms: tuple[Term, ...] = ()  # the query's content words and their document frequency
+    n_chunks: int = 0
+    calibration: dict | None = None  # the index generation's answerability calibration
+    decision: Decision | None = None  # does the index hold the answer (when reranked)
 
     @property
     def reranked(self) -> bool:
@@ -354,7 +360,19 @@ class Pipeline:
         floor = s.relevance_floor
         no_answer = False
         closest: list[Hit] = []
-        if floor is not None and best is not None:
+        decision = None
+        if s.answerability and best is not None:
+            t = time.perf_counter()
+            decision = decide(first.terms, first.n_chunks, hits, first.calibration)
+            timings["answerability"] = (time.perf_counter() - t) * 1000
+            if not decision.answerable:
+                hits, closest, no_answer = [], hits[:k], True
+            elif floor is not None and status is RerankStatus.RERANKED:
+                # Passages under the floor are dropped; the best one always stays.
+                hits = hits[:1] + [
+                    h for h in hits[1:] if h.rerank_score is not None and h.rerank_score >= floor
+                ]
+        elif floor is not None and best is not None:
             if best < floor:
                 hits, closest, no_answer = [], hits[:k], True
             elif status is RerankStatus.RERANKED:
@@ -368,6 +386,7 @@ class Pipeline:
             no_answer=no_answer,
             closest=closest,
             best_score=best,
+            decision=decision,
             reranker=self.reranker.name,
             timings_ms={key: round(v, 3) for key, v in timings.items()},
         )
@@ -468,4 +487,7 @@ class Pipeline:
             hits=hits,
             generation=reader.generation,
             timings_ms={k_: round(v, 3) for k_, v in timings.items()},
+            terms=tuple(key_terms(query, reader.bm25)),
+            n_chunks=reader.n_chunks,
+            calibration=reader.calibration,
         )

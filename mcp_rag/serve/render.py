@@ -54,9 +54,14 @@ def _render_passages(passages: Sequence[Passage]) -> str:
 
 def render_search(out: SearchOutput) -> str:
     if out.no_answer:
+        a = out.answerability
+        why = a.reason if a is not None and a.reason else (
+            f"no passage cleared the relevance floor (best cross-encoder score "
+            f"{out.best_score:.2f})"
+        )
         return (
-            f"No indexed document answers this: no passage cleared the relevance floor (best "
-            f"cross-encoder score {out.best_score:.2f}). Say the documents do not contain it."
+            f"No indexed document answers this: {safe(why)}. Say the documents do not "
+            f"contain it."
         )
     if not out.results:
         return "No matching passages in the indexed documents."
@@ -102,6 +107,19 @@ def render_status(out: StatusOutput) -> str:
             f"{lr.get('removed')}, unchanged {lr.get('unchanged')}, embedded "
             f"{lr.get('embedded_chunks')} chunks, skipped {lr.get('skipped')} files "
             f"({lr.get('finished_at')})"
+        )
+    c = out.calibration
+    if c:
+        text += (
+            f"\nanswerability calibrated on generation {c.get('generation')}: nearest-chunk "
+            f"similarity {c.get('dense_low')} (out-of-scope probes) to {c.get('dense_high')} "
+            f"({c.get('pseudo_questions')} questions from the documents), "
+            f"{c.get('seconds')} s"
+        )
+    else:
+        text += (
+            "\nanswerability: not calibrated (an index built by an older version; default "
+            "scale in use): index again to calibrate it"
         )
     return text
 

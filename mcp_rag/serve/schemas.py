@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.types import Hit, RerankStatus
 
 MAX_PASSAGES = 100
@@ -14,7 +15,7 @@ MAX_PASSAGE_CHARS = 20_000
 MAX_FILTER_CHARS = 500
 # Bump when a cached result would no longer read the same (2: rerank_status; scores of
 # reranked passages are the blended score they are ordered by).
-OUTPUT_SCHEMA = 2
+OUTPUT_SCHEMA = 3
 
 
 def chunk_uri(chunk_id: str) -> str:
@@ -71,15 +72,44 @@ class Passage(BaseModel):
         )
 
 
+class Answerability(BaseModel):
+    """Whether the index holds the answer: the decision, its score and why."""
+
+    answerable: bool
+    score: float = Field(description="Probability (0..1) that the documents hold the answer.")
+    threshold: float = Field(description="Answered when score >= threshold.")
+    confidence: float = Field(
+        description="Probability (0..1) that the best passages support an answer."
+    )
+    unknown_terms: list[str] = Field(
+        description="Words of the question that the indexed documents never mention."
+    )
+    reason: str | None = Field(description="When not answerable: why, in plain words.")
+    signals: dict[str, float] = Field(description="The decision's inputs (README, Abstention).")
+
+    @classmethod
+    def of(cls, d: Decision, best_score: float | None) -> Answerability:
+        return cls(
+            answerable=d.answerable, score=d.score, threshold=d.threshold,
+            confidence=d.confidence, unknown_terms=list(d.unknown_terms),
+            reason=None if d.answerable else d.reason(best_score), signals=d.features,
+        )
+
+
 class SearchOutput(BaseModel):
     query: str
     results: list[Passage]
-    no_answer: bool = Field(description="True when no passage cleared the relevance floor.")
+    no_answer: bool = Field(
+        description="True when the indexed documents do not hold the answer (see answerability)."
+    )
     closest: list[Passage] = Field(
         default_factory=list,
-        description="When no_answer: the best passages under the floor (they do not answer).",
+        description="When no_answer: the closest passages (they do not answer).",
     )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
+    answerability: Answerability | None = Field(
+        None, description="Does the index hold the answer (decided when reranked)."
+    )
     reranked: bool
     rerank_status: RerankStatus = Field(
         description="What the cross-encoder did: reranked, not requested, skipped (the first "
@@ -132,8 +162,17 @@ class AnswerOutput(BaseModel):
         description="The passages the answer was drawn from; when answered is false, the "
         "closest passages (which do not answer it), for the caller to inspect."
     )
-    confidence: float | None = Field(description="Top relevance (0..1) of the passages.")
+    no_answer_reason: str | None = Field(
+        None, description="When answered is false: why, in plain words."
+    )
+    confidence: float | None = Field(
+        description="Probability (0..1) that the cited passages support the answer "
+        "(calibrated across collections; README, Abstention)."
+    )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
+    answerability: Answerability | None = Field(
+        None, description="Does the index hold the answer (decided when reranked)."
+    )
     mode: Literal["extractive", "generated"]
     fallback: str | None = Field(
         None, description="Why the answer is not what was configured (e.g. the LLM failed)."
@@ -158,6 +197,11 @@ class StatusOutput(BaseModel):
     reranker_error: str | None
     last_run: dict[str, Any] = Field(
         description="What the last indexing run did (skipped: how many files it skipped)."
+    )
+    calibration: dict[str, Any] | None = Field(
+        None,
+        description="The answerability decision's scale for this corpus, made when the index "
+        "was built (None: built before 0.3; re-run index to calibrate).",
     )
 
 

@@ -27,6 +27,7 @@ from mcp_rag.serve.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
     OUTPUT_SCHEMA,
+    Answerability,
     AnswerOutput,
     Citation,
     IndexOutput,
@@ -91,6 +92,10 @@ def rerank_passages(
     )
 
 
+def _answerability(r: SearchResult) -> Answerability | None:
+    return None if r.decision is None else Answerability.of(r.decision, r.best_score)
+
+
 def index_status(
     reader: IndexReader, reranker: str | None = None, reranker_error: str | None = None
 ) -> StatusOutput:
@@ -103,6 +108,7 @@ def index_status(
         embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
         roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,
         last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
+        calibration=reader.calibration,
     )
 
 
@@ -201,6 +207,7 @@ class RagService:
                 no_answer=r.no_answer,
                 closest=[Passage.of(h) for h in r.closest],
                 best_score=r.best_score,
+                answerability=_answerability(r),
                 reranked=r.reranked,
                 rerank_status=r.rerank_status,
                 rerank_reason=r.rerank_reason,
@@ -269,23 +276,36 @@ class RagService:
             def result(**kw: Any) -> AnswerOutput:
                 return AnswerOutput(
                     question=question, best_score=r.best_score, generation=r.generation,
-                    timings_ms=timings, confidence=confidence, **kw,
+                    timings_ms=timings, confidence=confidence,
+                    answerability=_answerability(r),
+                    **kw,
                 )
 
             cacheable = r.rerank_status.cacheable
             if r.no_answer or not r.hits:
-                best = "" if r.best_score is None else (
-                    f" (best cross-encoder score {r.best_score:.2f}, under the relevance floor "
-                    f"of {s.relevance_floor})"
-                )
-                confidence = None if r.best_score is None else relevance(r.best_score)
+                if r.decision is not None:
+                    why: str | None = r.decision.reason(r.best_score)
+                    confidence = r.decision.confidence
+                elif r.best_score is not None:
+                    why = (
+                        f"best cross-encoder score {r.best_score:.2f}, under the relevance "
+                        f"floor of {s.relevance_floor}"
+                    )
+                    confidence = relevance(r.best_score)
+                else:
+                    why = None
                 return result(
-                    answered=False, answer=NO_ANSWER + best + "." + DO_NOT_GUESS, citations=[],
-                    sources=[Passage.of(h) for h in r.closest], mode="extractive",
+                    answered=False,
+                    answer=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,
+                    citations=[], sources=[Passage.of(h) for h in r.closest],
+                    mode="extractive", no_answer_reason=why or "no passage matched",
                 ), r.generation, cacheable
             sources = [Passage.of(h) for h in r.hits]
             scored = [h.relevance for h in r.hits if h.relevance is not None]
-            confidence = max(scored) if scored else None
+            confidence = (
+                r.decision.confidence if r.decision is not None
+                else max(scored) if scored else None
+            )
             # The cross-encoder scores sentences unless it is missing or failed just now.
             ce = self.pipeline.reranker if r.rerank_status.model_works else None
             unchecked = None if ce else (
