@@ -130,8 +130,9 @@ def evaluate(
     for stage in stages:
         nd, mrr, r10, r100, ms = [], [], [], [], []
         if stage is Stage.RERANKED:
+            # Ranking quality: every query gets its ranked list, no refusals.
             rs = settings.model_copy(update={"index": index_dir, "rerank": True,
-                                             "relevance_floor": None})
+                                             "relevance_floor": None, "answerability": False})
             rp = Pipeline.from_settings(rs, embedder=embedder, reranker=reranker)
             if rp.reranker is None:
                 raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
