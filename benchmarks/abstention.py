@@ -38,9 +38,12 @@ SAME_FIELD = {frozenset({"scifact", "nfcorpus"})}  # neighbours: labels unsure, 
 
 
 def own_questions(spec: str) -> list[tuple[str, set[str]]]:
-    """(question, relevant doc ids) from a BEIR folder:split or a questions .jsonl file."""
+    """(question, relevant doc ids) from a BEIR folder:split, a questions .jsonl file
+    (``question``, optional ``expected`` doc id) or a text file of one question a line."""
     path, _, split = spec.partition(":")
-    p = Path(path)
+    p = Path(path).expanduser()
+    if p.suffix == ".txt":
+        return [(x.strip(), set()) for x in p.read_text().splitlines() if x.strip()]
     if p.suffix == ".jsonl":
         rows = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
         return [(r["question"], {r["expected"]} if r.get("expected") else set()) for r in rows]
@@ -73,7 +76,7 @@ def main() -> None:
     for spec in args.corpus:
         name, _, rest = spec.partition("=")
         index, _, questions = rest.partition(":")
-        corpora[name] = (Path(index), own_questions(questions))
+        corpora[name] = (Path(index).expanduser(), own_questions(questions))
     rnd = random.Random(0)
 
     def cap(items: list) -> list:

@@ -137,3 +137,11 @@ async def test_an_answered_question_carries_its_decision(pipeline):
     assert ans["answerable"] and ans["score"] >= ans["threshold"]
     assert out["confidence"] == ans["confidence"]
     assert json.dumps(ans)  # plain JSON for any client
+
+
+def test_a_bm25_only_search_falls_back_to_the_floor(pipeline):
+    r = pipeline.search("What does KB-ERR-2847 mean?", k=3, mode="bm25")
+    assert r.decision is None and r.hits and not r.no_answer
+    off = pipeline.search("zebra migration serengeti refund", k=3, mode="bm25")
+    assert off.decision is None and off.best_score is not None
+    assert off.no_answer is (off.best_score < pipeline.settings.relevance_floor)

@@ -361,7 +361,11 @@ class Pipeline:
         no_answer = False
         closest: list[Hit] = []
         decision = None
-        if s.answerability and best is not None:
+        # The decision needs the dense similarity; a BM25-only search (asked for, or the
+        # embedder is unavailable) falls back to the floor.
+        if s.answerability and best is not None and any(
+            h.dense_score is not None for h in hits
+        ):
             t = time.perf_counter()
             decision = decide(first.terms, first.n_chunks, hits, first.calibration)
             timings["answerability"] = (time.perf_counter() - t) * 1000
