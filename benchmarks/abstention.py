@@ -103,12 +103,16 @@ def main() -> None:
                 t = time.perf_counter()
                 out = svc.answer(q[:MAX_QUERY_CHARS], no_cache=True)
                 cited = {c.doc_id for c in out.citations}
+                shown = {x.doc_id for x in out.sources}  # answered: cited; refused: closest
                 rows.append({
                     "corpus": name, "source": src, "question": q,
                     "in_scope": src == name,
                     "counted": frozenset({src, name}) not in SAME_FIELD,
                     "answered": out.answered, "confidence": out.confidence,
                     "supported": bool(src == name and cited & relevant),
+                    # a judged-relevant document among the passages it answers (or would
+                    # have answered) from: refusing the others loses no supported answer
+                    "retrievable": bool(src == name and shown & relevant),
                     "reason": out.no_answer_reason,
                     "ms": (time.perf_counter() - t) * 1000,
                 })
@@ -132,7 +136,8 @@ def main() -> None:
 
     summary = {}
     print("\n| corpus | refusal precision | refusal recall | in-scope answer rate | "
-          "answer p50 ms |\n|---|---|---|---|---|")
+          "in scope, relevant passage found: answered | answer p50 ms |\n"
+          "|---|---|---|---|---|---|")
     for c in corpora:
         rs = [r for r in rows if r["corpus"] == c and r["counted"]]
         ins = [r for r in rs if r["in_scope"]]
@@ -143,6 +148,8 @@ def main() -> None:
             "refusal_precision": ref_out / max(1, ref_out + ref_in),
             "refusal_recall": ref_out / max(1, len(outs)),
             "in_scope_answer_rate": sum(r["answered"] for r in ins) / max(1, len(ins)),
+            "retrievable_answer_rate": sum(r["answered"] for r in ins if r["retrievable"])
+            / max(1, sum(r["retrievable"] for r in ins)),
             "answer_ms_p50": statistics.median(r["ms"] for r in rs),
         }
         summary[c] = m
@@ -150,6 +157,7 @@ def main() -> None:
         print(f"| {c} | {m['refusal_precision']:.3f}{ok['refusal_precision']} | "
               f"{m['refusal_recall']:.3f}{ok['refusal_recall']} | "
               f"{m['in_scope_answer_rate']:.3f}{ok['in_scope_answer_rate']} | "
+              f"{m['retrievable_answer_rate']:.3f} | "
               f"{m['answer_ms_p50']:.0f} |")
 
     answered = [r for r in rows if r["answered"] and r["counted"] and r["confidence"] is not None]
