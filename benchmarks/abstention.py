@@ -5,7 +5,7 @@
         --corpus nfcorpus=/tmp/nf:../shared/datasets/nfcorpus:test \\
         --corpus sample=/tmp/kb:tests/golden/sample_questions.jsonl \\
         --ood benchmarks/data/ood --ood benchmarks/data/ood_questions.txt \\
-        [--limit 60] [--json out.json] [--plot reliability.png]
+        [--limit 40] [--own-limit 150] [--json out.json] [--plot reliability.png]
 
 Every question goes through ``RagService.answer`` at the default settings, cache off. A
 corpus's own questions should be answered; every other source (each out-of-scope file,
@@ -68,6 +68,8 @@ def main() -> None:
     ap.add_argument("--ood", action="append", type=Path, default=[],
                     help="A file of out-of-scope questions (one a line) or a folder of them.")
     ap.add_argument("--limit", type=int, default=0, help="At most N questions per source.")
+    ap.add_argument("--own-limit", type=int, default=0,
+                    help="At most N of a corpus's own questions asked of it (default: --limit)")
     ap.add_argument("--json", type=Path, help="Write every decision here.")
     ap.add_argument("--plot", type=Path, help="Write the reliability plot (matplotlib) here.")
     args = ap.parse_args()
@@ -79,14 +81,15 @@ def main() -> None:
         corpora[name] = (Path(index).expanduser(), own_questions(questions))
     rnd = random.Random(0)
 
-    def cap(items: list) -> list:
-        return rnd.sample(items, args.limit) if args.limit and len(items) > args.limit else items
+    def cap(items: list, n: int) -> list:
+        return rnd.sample(items, n) if n and len(items) > n else items
 
+    own_limit = args.own_limit or args.limit
     sources: dict[str, list[tuple[str, set[str]]]] = {
-        n: cap(qs) for n, (_, qs) in corpora.items()
+        n: cap(qs, own_limit) for n, (_, qs) in corpora.items()
     }
     for n, qs in ood_sources(args.ood).items():
-        sources[n] = cap([(q, set()) for q in qs])
+        sources[n] = cap([(q, set()) for q in qs], args.limit)
     truncated = sum(len(q) > MAX_QUERY_CHARS for qs in sources.values() for q, _ in qs)
     if truncated:
         print(f"{truncated} questions over the tool's limit of {MAX_QUERY_CHARS} characters "
@@ -96,7 +99,9 @@ def main() -> None:
     for name, (index, own) in corpora.items():
         svc = RagService(Pipeline.from_settings(Settings(index=index)))
         own_texts = {q for q, _ in own}
-        for src, qs in sources.items():
+        for src, all_qs in sources.items():
+            # another corpus's questions: at most --limit of them
+            qs = all_qs[: args.limit] if src in corpora and src != name and args.limit else all_qs
             for q, relevant in qs:
                 if src != name and q in own_texts:
                     continue  # an out-of-scope set's question this corpus does answer
