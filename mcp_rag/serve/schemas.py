@@ -201,7 +201,7 @@ class StatusOutput(BaseModel):
     calibration: dict[str, Any] | None = Field(
         None,
         description="The answerability decision's scale for this corpus, made when the index "
-        "was built (None: built before 0.3; re-run index to calibrate).",
+        "was built (None: built by an older version; index again to calibrate).",
     )
 
 

@@ -293,7 +293,7 @@ class RagService:
                     )
                     confidence = relevance(r.best_score)
                 else:
-                    why = None
+                    why, confidence = None, None
                 return result(
                     answered=False,
                     answer=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,
