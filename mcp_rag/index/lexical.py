@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,14 @@ def _stem(words: list[str]) -> list[str]:
     return stemmer.stemWords(words)
 
 
+def compounds(text: str) -> Iterator[tuple[str, list[str]]]:
+    """Each compound token (``KB-ERR-2847``, ``java.lang.Error``, a plain word) with its
+    word parts; a compound of several parts is also a term of its own, whole."""
+    for m in _COMPOUND.finditer(text):
+        tok = m.group()
+        yield tok, _WORD.findall(tok)
+
+
 def tokenize(text: str) -> list[str]:
     """Lowercased unicode word tokens, stop words dropped, Snowball-stemmed (English).
 
@@ -56,9 +65,7 @@ def tokenize(text: str) -> list[str]:
     Stemming lifts BM25 nDCG@10 on SciFact from 0.660 to 0.687 (both splits alike).
     """
     out: list[str] = []
-    for m in _COMPOUND.finditer(text.lower()):
-        tok = m.group()
-        parts = _WORD.findall(tok)
+    for tok, parts in compounds(text.lower()):
         if len(parts) > 1:
             out.append(tok)
         out.extend(_stem([p for p in parts if p not in STOPWORDS]))

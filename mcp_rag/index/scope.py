@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from mcp_rag.index.dense import DenseIndex
-from mcp_rag.index.lexical import _COMPOUND, _WORD, STOPWORDS, BM25Index, _stem
+from mcp_rag.index.lexical import STOPWORDS, BM25Index, _stem, compounds
 from mcp_rag.types import Embedder
 
 BANK_FILE = "out_of_scope.txt"
@@ -50,9 +50,7 @@ class Term:
 def key_terms(question: str, bm25: BM25Index) -> list[Term]:
     """The question's distinct content words (codes whole) with their document frequency."""
     out: dict[str, Term] = {}
-    for m in _COMPOUND.finditer(question):
-        tok = m.group()
-        parts = _WORD.findall(tok)
+    for tok, parts in compounds(question):
         words = [tok] if len(parts) > 1 else []
         words += [p for p in parts if p.lower() not in STOPWORDS]
         for w in words:
@@ -95,8 +93,6 @@ def pseudo_questions(texts: list[str], bm25: BM25Index, n: int = 64, seed: int =
         if len(out) == n:
             break
     return out
-
-
 
 
 def calibrate(

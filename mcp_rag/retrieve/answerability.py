@@ -73,7 +73,7 @@ class Decision:
             parts.append(
                 f"the documents never mention {words}" + (f" (and {more} more)" if more > 0 else "")
             )
-        if self.features.get("dense_pos", 1.0) < 0.25:
+        if self.features["dense_pos"] < 0.25:
             parts.append("the question is unlike anything indexed")
         if best_logit is not None and (not parts or self.features["ce"] < 0):
             parts.append(

@@ -369,18 +369,17 @@ class Pipeline:
             t = time.perf_counter()
             decision = decide(first.terms, first.n_chunks, hits, first.calibration)
             timings["answerability"] = (time.perf_counter() - t) * 1000
-            if not decision.answerable:
-                hits, closest, no_answer = [], hits[:k], True
-            elif floor is not None and status is RerankStatus.RERANKED:
-                # Passages under the floor are dropped; the best one always stays.
-                hits = hits[:1] + [
-                    h for h in hits[1:] if h.rerank_score is not None and h.rerank_score >= floor
-                ]
-        elif floor is not None and best is not None:
-            if best < floor:
-                hits, closest, no_answer = [], hits[:k], True
-            elif status is RerankStatus.RERANKED:
-                hits = [h for h in hits if h.rerank_score is not None and h.rerank_score >= floor]
+            refuse = not decision.answerable
+        else:
+            refuse = floor is not None and best is not None and best < floor
+        if refuse:
+            hits, closest, no_answer = [], hits[:k], True
+        elif floor is not None and best is not None and status is RerankStatus.RERANKED:
+            # Passages under the floor are dropped; an answerable decision keeps its top one.
+            top = 1 if decision is not None else 0
+            hits = hits[:top] + [
+                h for h in hits[top:] if h.rerank_score is not None and h.rerank_score >= floor
+            ]
         timings["total"] = sum(v for key, v in timings.items() if key != "total")
         return replace(
             first,
