@@ -12,26 +12,17 @@ the median of the paired differences with a bootstrap 95 % interval, and the CPU
 from __future__ import annotations
 
 import argparse
-import platform
 import random
 import statistics
 import time
 from pathlib import Path
 
+from reliability import cpu_name  # benchmarks/reliability.py, beside this script
+
 from mcp_rag.evaluate.beir import load_qrels, load_queries
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
-
-
-def cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -65,7 +56,7 @@ def main() -> None:
     boot = sorted(
         statistics.median(rnd.choices(diff, k=len(diff))) for _ in range(2000)
     )
-    print(f"{len(qs)} queries, {cpu()}")
+    print(f"{len(qs)} queries, {cpu_name()}")
     for name, v in ms.items():
         print(f"  {name:14s} answer p50 {statistics.median(v):.0f} ms")
     print(f"  paired difference p50 {statistics.median(diff):+.1f} ms "
