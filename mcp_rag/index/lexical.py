@@ -54,7 +54,7 @@ def compounds(text: str) -> Iterator[tuple[str, list[str]]]:
     word parts; a compound of several parts is also a term of its own, whole."""
     for m in _COMPOUND.finditer(text):
         tok = m.group()
-        yield tok, _WORD.findall(tok)
+        yield tok, [tok] if tok.isalnum() else _WORD.findall(tok)
 
 
 def tokenize(text: str) -> list[str]:
@@ -64,11 +64,13 @@ def tokenize(text: str) -> list[str]:
     match exactly: ``KB-ERR-2847`` gives ``kb-err-2847``, ``kb``, ``err``, ``2847``.
     Stemming lifts BM25 nDCG@10 on SciFact from 0.660 to 0.687 (both splits alike).
     """
+    toks = list(compounds(text.lower()))
+    stems = iter(_stem([p for _, parts in toks for p in parts if p not in STOPWORDS]))
     out: list[str] = []
-    for tok, parts in compounds(text.lower()):
+    for tok, parts in toks:  # one stemmer call for the text: per-word calls cost 2x
         if len(parts) > 1:
             out.append(tok)
-        out.extend(_stem([p for p in parts if p not in STOPWORDS]))
+        out.extend(next(stems) for p in parts if p not in STOPWORDS)
     return out
 
 

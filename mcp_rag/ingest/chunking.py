@@ -62,8 +62,8 @@ def _is_lowercase(text: str, start: int, end: int) -> bool:
     seg = text[start:end]
     if len(seg) < 80:
         return False
-    upper = sum(c.isupper() for c in seg)
-    return upper <= 0.005 * sum(c.isalpha() for c in seg)
+    upper = sum(map(str.isupper, seg))  # map over str methods: ~3x a generator's speed
+    return upper <= 0.005 * sum(map(str.isalpha, seg))
 
 
 def split_sentences(text: str) -> list[Span]:
