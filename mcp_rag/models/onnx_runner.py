@@ -11,6 +11,7 @@ multi-threaded session. A single input uses the multi-threaded session for laten
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -45,7 +46,11 @@ class OnnxModel:
         self.threads = threads or os.cpu_count() or 1
         self.session = onnx_session(self.model_path, self.threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
-        self._bulk = None  # single-threaded session for parallel bulk work, made on first use
+        # A single-threaded session for parallel bulk work and the threads that run it,
+        # made on first use and kept (a new pool per call cost ~5 ms a query).
+        self._bulk = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._init = threading.Lock()
 
     def feeds(self, encodings: Sequence) -> dict[str, np.ndarray]:
         width = max(len(e.ids) for e in encodings)
@@ -88,11 +93,13 @@ class OnnxModel:
 
         if self.threads > 1 and len(batches) > 1:
             if self._bulk is None:
-                self._bulk = onnx_session(self.model_path, 1)
-            with ThreadPoolExecutor(self.threads) as pool:
-                for batch in pool.map(lambda b: one(b, self._bulk), batches):
-                    if progress:
-                        progress(len(batch))
+                with self._init:
+                    if self._bulk is None:
+                        self._pool = ThreadPoolExecutor(self.threads, "onnx")
+                        self._bulk = onnx_session(self.model_path, 1)
+            for batch in self._pool.map(lambda b: one(b, self._bulk), batches):
+                if progress:
+                    progress(len(batch))
         else:
             for batch in batches:
                 one(batch)
