@@ -32,7 +32,7 @@ from mcp_rag.types import Mode
 FIRST_STAGES = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
 # Stages in the order a query meets them; "search"/"answer" are end to end.
 STAGE_ORDER = (
-    "embed_query", "bm25", "dense", "fusion", "fetch", "rerank", "sentences", "cache_hit",
+    "embed_query", "bm25", "dense", "fusion", "fetch", "focus", "rerank", "sentences", "cache_hit",
     "search:bm25", "search:dense", "search:hybrid", "search", "answer",
 )
 

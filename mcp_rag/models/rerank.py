@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -120,6 +121,13 @@ class OnnxReranker:
         p.truncate(max(1, self.max_length - len(q.ids) - self._specials))
         return self._tok.post_process(q, p)
 
+    def token_starts(self, texts: Sequence[str]) -> list[list[int]]:
+        """Where each token of each text starts (character offsets), special tokens not
+        counted. One text at a time: encode_batch's thread hand-off costs more (~2.5 ms)."""
+        return [
+            [a for a, _ in self._tok.encode(t, add_special_tokens=False).offsets] for t in texts
+        ]
+
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         """Raw logits, one per (query, passage) pair, in the order given."""
         if not pairs:
@@ -147,6 +155,14 @@ class SentenceTransformersReranker:
         self._identity = torch.nn.Identity()
         self._model = st.CrossEncoder(location, device="cpu", max_length=max_length)
 
+    def token_starts(self, texts: Sequence[str]) -> list[list[int]]:
+        """Where each token of each text starts (character offsets), special tokens not
+        counted."""
+        enc = self._model.tokenizer(
+            list(texts), add_special_tokens=False, return_offsets_mapping=True
+        )
+        return [[a for a, _ in row] for row in enc["offset_mapping"]]
+
     def predict(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
         if not pairs:
             return np.zeros(0, dtype=np.float32)
@@ -158,6 +174,15 @@ class SentenceTransformersReranker:
             show_progress_bar=False,
         )
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
+
+
+def token_starts(reranker: Reranker, texts: Sequence[str]) -> list[list[int]]:
+    """Where each token of each text starts for ``reranker``; for a model without a
+    tokenizer to ask, each word is taken for a token."""
+    starts = getattr(reranker, "token_starts", None)
+    if starts is not None:
+        return list(starts(texts))
+    return [[m.start() for m in re.finditer(r"\S+", t)] for t in texts]
 
 
 def load_reranker(

@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ from mcp_rag.index.store import IndexReader, missing_index
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
-from mcp_rag.models.rerank import load_reranker, relevance
+from mcp_rag.models.rerank import load_reranker, relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
+from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, convex, rrf
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
@@ -299,6 +301,18 @@ class Pipeline:
         n = max(n, k)  # every returned hit is reranked
         return self.rerank_result(self.retrieve(query, n, mode, filters), k, n)
 
+    def _passages(self, first: SearchResult, cands: list[Hit]) -> list[str]:
+        """What the cross-encoder reads of each candidate: its best ``rerank_window``."""
+        s = self.settings
+        if not s.rerank_window:
+            return [index_text(h.chunk) for h in cands]
+        assert self.reranker is not None
+        starts = partial(token_starts, self.reranker)
+        question = min(len(starts([first.query])[0]), s.rerank_max_query_tokens)
+        weights = {t.stem: t.idf(first.n_chunks) for t in first.terms}
+        budget = s.rerank_window - question - PAIR_SPECIALS
+        return windows([h.chunk for h in cands], weights, budget, starts)
+
     def rerank_result(self, first: SearchResult, k: int, n: int) -> SearchResult:
         """Rerank the first ``n`` hits of ``first``, blend, apply the floor, keep ``k``."""
         s = self.settings
@@ -313,7 +327,9 @@ class Pipeline:
             return replace(
                 first, rerank_status=RerankStatus.RERANKED, reranker=self.reranker.name
             )
-        pairs = [(first.query, index_text(h.chunk)) for h in cands]
+        t = time.perf_counter()
+        pairs = list(zip([first.query] * len(cands), self._passages(first, cands), strict=True))
+        timings["focus"] = (time.perf_counter() - t) * 1000
         status, reason = RerankStatus.RERANKED, None
         keep = list(range(len(cands)))
         try:
