@@ -273,8 +273,9 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
 @click.option("--stages", default="bm25,dense,hybrid,reranked", show_default=True,
               help="Comma-separated stages to evaluate.")
 @click.option("--k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option("--candidates", type=click.IntRange(1, 200), default=30, show_default=True,
-              help="First-stage hits the reranked stage reranks.")
+@click.option("--candidates", type=click.IntRange(1, 200), default=None,
+              help="First-stage hits the reranked stage reranks [default: the served "
+              "rerank_candidates].")
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv")
 @click.option("--max-queries", type=int, default=0, help="Only the first N queries.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
@@ -298,7 +299,8 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out, 
 
     s = _settings(ctx)
     result = evaluate(dataset, s, _load_embedder(s), stages=stages.split(","), k=k,
-                      candidates=candidates, split=split, max_queries=max_queries, quiet=False)
+                      candidates=candidates or s.rerank_candidates, split=split,
+                      max_queries=max_queries, quiet=False)
     click.echo(render_table(result, k))
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))

@@ -1,12 +1,14 @@
 """Per-stage retrieval quality and latency on a BEIR-layout dataset (``mcp-rag eval``).
 
 Stages: ``bm25``, ``dense``, ``hybrid`` (first stages, ranked to 100 distinct documents)
-and ``reranked`` (the default pipeline: hybrid -> cross-encoder blend, no relevance floor,
-so it measures ranking). Chunk results map to documents by their best chunk. Metrics are
-trec_eval's (``mcp_rag.evaluate.metrics``). Each stage is compared with the best other
-stage query by query: the mean difference with a paired-bootstrap 95 % interval and an
-exact sign test, so a "win" is a measured one. A query longer than the tools accept is
-cut to the limit with a warning, never failing the run.
+and ``reranked`` (the default pipeline: hybrid -> cross-encoder blend of the top
+``rerank_candidates``, no relevance floor, so it measures ranking; the first stage's order
+follows, so its recall is counted over as many documents). Chunk results map to
+documents by their best chunk. Metrics are trec_eval's (``mcp_rag.evaluate.metrics``).
+Each stage is compared with the best other stage query by query: the mean difference
+with a paired-bootstrap 95 % interval and an exact sign test, so a "win" is a measured
+one. A query longer than the tools accept is cut to the limit with a warning, never
+failing the run.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
@@ -68,7 +71,7 @@ def evaluate(
     *,
     stages: Sequence[Stage | str] = STAGES,
     k: int = 10,
-    candidates: int = 30,
+    candidates: int | None = None,
     split: str = "test",
     index_base: Path | None = None,
     index_dir: Path | None = None,
@@ -92,6 +95,7 @@ def evaluate(
     corpus = Path(corpus) if corpus is not None else dataset / "corpus.jsonl"
     if not corpus.exists():
         raise DatasetError(f"{dataset}: no corpus.jsonl")
+    candidates = candidates or settings.rerank_candidates
     queries, qrels = load_queries(dataset), load_qrels(dataset, split)
     items = [(q, queries[q]) for q in sorted(qrels) if q in queries][: max_queries or None]
     if not items:
@@ -139,7 +143,13 @@ def evaluate(
         for qid, text in _progress(items, stage, quiet):
             t = time.perf_counter()
             if stage is Stage.RERANKED:
-                res = rp.search(text, k=min(50, candidates), candidates=candidates)
+                # The served order of the top `candidates`, then the first stage's order
+                # (as many documents as the other stages get).
+                top = rp.search(text, k=min(50, candidates), candidates=candidates)
+                seen = {h.chunk.chunk_id for h in top.hits}
+                rest = rp.retrieve(text, FIRST_STAGE_DEPTH).hits
+                res = replace(top, hits=top.hits + [
+                    h for h in rest if h.chunk.chunk_id not in seen])
             else:
                 res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
             ms.append((time.perf_counter() - t) * 1000)
