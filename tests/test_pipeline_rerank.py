@@ -146,3 +146,36 @@ def test_corrupt_model_file_falls_back_with_the_reason(indexed, embedder, tmp_pa
     res = p.search("KB-ERR-2847", k=2)
     assert res.hits and not res.reranked
     assert res.rerank_reason.startswith(f"reranker {str(broken)!r} failed to load")
+
+
+class RecordingReranker(KeywordReranker):
+    """A KeywordReranker that keeps the passages it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.passages: list[str] = []
+
+    def predict(self, pairs):
+        self.passages += [p for _, p in pairs]
+        return super().predict(pairs)
+
+
+def test_the_cross_encoder_reads_a_window_of_each_passage(indexed, embedder):
+    from mcp_rag.ingest.chunking import index_text
+    from mcp_rag.models.rerank import token_starts
+
+    q = "refund annual plan cancel prorated months"
+    whole, cut = RecordingReranker(), RecordingReranker()
+    a = make(indexed, embedder, whole, rerank_window=0).search(q, k=3, candidates=10)
+    b = make(indexed, embedder, cut, rerank_window=40).search(q, k=3, candidates=10)
+    assert len(whole.passages) == len(cut.passages) == 10  # the top 10 candidates, no more
+    texts = [index_text(h.chunk) for h in make(indexed, embedder).retrieve(q, 10).hits]
+    assert whole.passages == texts
+    budget = 40 - len(token_starts(cut, [q])[0]) - 3
+    for full, read in zip(texts, cut.passages, strict=True):
+        if len(token_starts(cut, [full])[0]) <= budget:
+            assert read == full
+        else:  # the heading, then whole sentences of the passage
+            assert len(read) < len(full) and read.split("\n")[-1] in full
+    assert "focus" in b.timings_ms and a.hits and b.hits
+    assert any(r != f for r, f in zip(cut.passages, texts, strict=True))
