@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import time
 from io import BytesIO
 from pathlib import Path
 
@@ -39,7 +38,8 @@ WORKER = r"""
 import json, sys, time
 from pathlib import Path
 import mcp_rag
-assert Path(mcp_rag.__file__).resolve().is_relative_to(Path(sys.argv[1]).resolve()), mcp_rag.__file__
+code = Path(mcp_rag.__file__).resolve()
+assert code.is_relative_to(Path(sys.argv[1]).resolve()), code
 from mcp_rag.evaluate.metrics import docs_from_chunks
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.service import RagService

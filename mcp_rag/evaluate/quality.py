@@ -143,16 +143,17 @@ def evaluate(
         for qid, text in _progress(items, stage, quiet):
             t = time.perf_counter()
             if stage is Stage.RERANKED:
+                res = rp.search(text, k=min(50, candidates), candidates=candidates)
+                ms.append((time.perf_counter() - t) * 1000)
                 # The served order of the top `candidates`, then the first stage's order
                 # (as many documents as the other stages get).
-                top = rp.search(text, k=min(50, candidates), candidates=candidates)
-                seen = {h.chunk.chunk_id for h in top.hits}
+                seen = {h.chunk.chunk_id for h in res.hits}
                 rest = rp.retrieve(text, FIRST_STAGE_DEPTH).hits
-                res = replace(top, hits=top.hits + [
+                res = replace(res, hits=res.hits + [
                     h for h in rest if h.chunk.chunk_id not in seen])
             else:
                 res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
-            ms.append((time.perf_counter() - t) * 1000)
+                ms.append((time.perf_counter() - t) * 1000)
             ranking = docs_from_chunks([h.chunk.doc_id for h in res.hits])
             rel = qrels[qid]
             nd.append(ndcg_at_k(ranking, rel, k))
