@@ -152,6 +152,7 @@ def raw_signals(pipe: Pipeline, question: str) -> dict:
         "first_rank": [h.first_stage_rank for h in r.hits],
         "bm25": [h.bm25_score for h in r.hits],
         "dense": [h.dense_score for h in r.hits],
+        "nearest": r.nearest,
         "bm25_rank": [h.bm25_rank for h in r.hits],
         "dense_rank": [h.dense_rank for h in r.hits],
         "top_terms": [sorted(stems.intersection(tokenize(index_text(h.chunk)))) for h in top],
@@ -171,7 +172,9 @@ def study_features(raw: dict, calibration: dict) -> dict[str, float]:
     top = [set(t) for t in raw["top_terms"]]
     x = answerability.combine(
         terms, n, [v for v in raw["logits"] if v is not None],
-        [v for v in raw["dense"] if v is not None], set().union(*top), calibration,
+        [raw["nearest"]] if raw.get("nearest") is not None
+        else [v for v in raw["dense"] if v is not None],
+        set().union(*top), calibration,
     )
     idf = {t.stem: t.idf(n) for t in terms}
     total = sum(idf.values()) or 1.0

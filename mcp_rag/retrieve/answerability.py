@@ -121,9 +121,15 @@ def combine(
 
 
 def features(
-    terms: Sequence[Term], n_chunks: int, hits: Sequence[Hit], calibration: dict | None
+    terms: Sequence[Term],
+    n_chunks: int,
+    hits: Sequence[Hit],
+    calibration: dict | None,
+    nearest: float | None = None,
 ) -> dict[str, float]:
-    """``combine`` over reranked candidates in their final order."""
+    """``combine`` over reranked candidates in their final order; ``nearest``, the
+    question's similarity to its nearest chunk (the dense retriever's best), else the best
+    of the hits'."""
     stems = {t.stem for t in terms}
     seen: set[str] = set()
     for h in hits[:TOP_PASSAGES]:
@@ -131,15 +137,20 @@ def features(
     return combine(
         terms, n_chunks,
         [h.rerank_score for h in hits if h.rerank_score is not None],
+        [nearest] if nearest is not None else
         [h.dense_score for h in hits if h.dense_score is not None],
         seen, calibration,
     )
 
 
 def decide(
-    terms: Sequence[Term], n_chunks: int, hits: Sequence[Hit], calibration: dict | None
+    terms: Sequence[Term],
+    n_chunks: int,
+    hits: Sequence[Hit],
+    calibration: dict | None,
+    nearest: float | None = None,
 ) -> Decision:
-    x = features(terms, n_chunks, hits, calibration)
+    x = features(terms, n_chunks, hits, calibration, nearest)
     score = _logistic(IN_SCOPE, x)
     return Decision(
         answerable=score >= THRESHOLD and not vetoed(x),

@@ -54,6 +54,7 @@ class SearchResult:
     terms: tuple[Term, ...] = ()  # the query's content words and their document frequency
     n_chunks: int = 0
     calibration: dict | None = None  # the index generation's answerability calibration
+    nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
     decision: Decision | None = None  # does the index hold the answer (when reranked)
 
     @property
@@ -379,11 +380,10 @@ class Pipeline:
         decision = None
         # The decision needs the dense similarity; a BM25-only search (asked for, or the
         # embedder is unavailable) falls back to the floor.
-        if s.answerability and best is not None and any(
-            h.dense_score is not None for h in hits
-        ):
+        if s.answerability and best is not None and first.nearest is not None:
             t = time.perf_counter()
-            decision = decide(first.terms, first.n_chunks, hits, first.calibration)
+            decision = decide(first.terms, first.n_chunks, hits, first.calibration,
+                              first.nearest)
             timings["answerability"] = (time.perf_counter() - t) * 1000
             refuse = not decision.answerable
         else:
@@ -509,4 +509,5 @@ class Pipeline:
             terms=tuple(key_terms(query, reader.bm25)),
             n_chunks=reader.n_chunks,
             calibration=reader.calibration,
+            nearest=max(dense_scores.values()) if dense_scores else None,
         )
