@@ -130,9 +130,10 @@ def scope_calibrator(
 
     def run(bm25: BM25Index, dense: DenseIndex) -> dict[str, Any]:
         def nearest(questions: list[str]) -> np.ndarray:
+            many = getattr(embedder, "embed_queries", None)  # parallel where the model has it
+            vectors = many(questions) if many else [embedder.embed_query(q) for q in questions]
             return np.array(
-                [(dense.search(embedder.embed_query(q), 1)[1][:1].tolist() or [0.0])[0]
-                 for q in questions],
+                [(dense.search(v, 1)[1][:1].tolist() or [0.0])[0] for v in vectors],
                 dtype=np.float32,
             )
 

@@ -99,6 +99,11 @@ class OnnxEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self._embed([self.query_prefix + text], None)[0]
 
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        """``embed_query`` of each text, run in parallel like documents (the same vectors
+        at the default batch size of 1)."""
+        return self._embed([self.query_prefix + t for t in texts], None)
+
 
 class SentenceTransformerEmbedder:
     """Any sentence-transformers bi-encoder (a Hugging Face id or a local folder), on the CPU."""
