@@ -311,7 +311,7 @@ class Pipeline:
         starts = partial(token_starts, self.reranker)
         question = min(len(starts([first.query])[0]), s.rerank_max_query_tokens)
         weights = {t.stem: t.idf(first.n_chunks) for t in first.terms}
-        budget = s.rerank_window - question - PAIR_SPECIALS
+        budget = max(16, s.rerank_window - question - PAIR_SPECIALS)  # a long question
         return windows([h.chunk for h in cands], weights, budget, starts)
 
     def rerank_result(self, first: SearchResult, k: int, n: int) -> SearchResult:
