@@ -163,6 +163,7 @@ def main() -> None:
     ap.add_argument("--index-rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    args.index = args.index.resolve()  # the workers run in their own code folders
 
     sys.path.insert(0, str(REPO))
     from mcp_rag.evaluate.beir import load_qrels, load_queries
