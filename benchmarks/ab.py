@@ -166,11 +166,11 @@ def main() -> None:
     args.index = args.index.resolve()  # the workers run in their own code folders
 
     sys.path.insert(0, str(REPO))
-    from mcp_rag.evaluate.beir import load_qrels, load_queries
+    from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
     from mcp_rag.evaluate.metrics import ndcg_at_k
 
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
-    ids = random.Random(0).sample(sorted(q for q in qrels if q in texts),
+    ids = random.Random(0).sample([q for q, _ in judged_queries(texts, qrels)],
                                   min(args.n, len(qrels)))
     with tempfile.TemporaryDirectory(prefix="mcp-rag-ab-") as tmp:
         tmp = Path(tmp)

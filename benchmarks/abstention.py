@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
@@ -48,8 +48,7 @@ def own_questions(spec: str) -> list[tuple[str, set[str]]]:
         rows = [json.loads(x) for x in p.read_text().splitlines() if x.strip()]
         return [(r["question"], {r["expected"]} if r.get("expected") else set()) for r in rows]
     texts, qrels = load_queries(p), load_qrels(p, split or "test")
-    return [(texts[q], {d for d, g in qrels[q].items() if g > 0}) for q in sorted(qrels)
-            if q in texts]
+    return [(t, {d for d, g in qrels[q].items() if g > 0}) for q, t in judged_queries(texts, qrels)]
 
 
 def ood_sources(paths: list[Path]) -> dict[str, list[str]]:

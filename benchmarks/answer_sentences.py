@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from mcp_rag.answer import extractive as E
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.index.lexical import tokenize
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -40,7 +40,7 @@ def main() -> None:
     s = Settings(index=args.index, cache_enabled=False)
     p = Pipeline.from_settings(s)
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
-    items = [texts[q] for q in sorted(qrels) if q in texts][: args.n]
+    items = [t for _, t in judged_queries(texts, qrels)][: args.n]
     kw = {"budget": s.answer_sentences, "margin": s.answer_margin,
           "min_score": s.answer_min_score}
     all_pairs: list[list[tuple[str, str]]] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reliability import cpu_name  # benchmarks/reliability.py, beside this script
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
@@ -34,7 +34,7 @@ def main() -> None:
     args = ap.parse_args()
 
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
-    qs = [texts[q] for q in sorted(qrels) if q in texts]
+    qs = [t for _, t in judged_queries(texts, qrels)]
     qs = random.Random(0).sample(qs, min(args.n, len(qs)))
     on = Pipeline.from_settings(Settings(index=args.index, cache_enabled=False))
     off = Pipeline(

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.index.scope import bank
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.settings import Settings
@@ -45,7 +45,7 @@ def questions() -> dict[str, dict[str, list[str]]]:
 
     def beir(name: str, split: str, n: int) -> list[str]:
         texts, qrels = load_queries(DATASETS / name), load_qrels(DATASETS / name, split)
-        qs = [texts[q] for q in sorted(qrels) if q in texts]
+        qs = [t for _, t in judged_queries(texts, qrels)]
         return rnd.sample(qs, min(n, len(qs)))
 
     sample = [

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 
 def load_split(dataset: Path, split: str) -> list[str]:
     texts, qrels = load_queries(dataset), load_qrels(dataset, split)
-    return [texts[q] for q in sorted(qrels) if q in texts]
+    return [t for _, t in judged_queries(texts, qrels)]
 
 
 def table(inscope: np.ndarray, ood: np.ndarray, floors: np.ndarray) -> list[dict]:

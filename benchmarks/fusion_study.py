@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.evaluate.metrics import ndcg_at_k
 from mcp_rag.evaluate.quality import eval_index_dir
 from mcp_rag.models.embedding import load_embedder
@@ -49,10 +49,8 @@ def lists_for(dataset: Path, split: str, base: Path, depth: int, s: Settings, em
                                       "max_chunks_per_doc": 1}), embedder=emb)
     queries, qrels = load_queries(dataset), load_qrels(dataset, split)
     out = []
-    for qid in sorted(qrels):
-        if qid not in queries:
-            continue
-        text = queries[qid][:MAX_QUERY_CHARS]
+    for qid, text in judged_queries(queries, qrels):
+        text = text[:MAX_QUERY_CHARS]
         per = []
         for mode in ("bm25", "dense"):
             hits = p.retrieve(text, depth, mode=mode).hits

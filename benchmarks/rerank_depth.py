@@ -24,7 +24,7 @@ import time
 from functools import partial
 from pathlib import Path
 
-from mcp_rag.evaluate.beir import load_qrels, load_queries
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import token_starts
@@ -43,7 +43,7 @@ def collect(args: argparse.Namespace) -> None:
     assert ce is not None, pipe.rerank_error
     starts = partial(token_starts, ce)
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
-    items = [(q, texts[q]) for q in sorted(qrels) if q in texts][: args.n]
+    items = judged_queries(texts, qrels)[: args.n]
     with args.out.open("w") as fh:
         for qid, q in items:
             first = pipe.retrieve(q, DEPTH)

@@ -352,10 +352,10 @@ def bench(ctx, queries, dataset, split, max_queries, skip_answer, json_out, plot
     svc = _service(s)
     judgements = None
     if dataset is not None:
-        from mcp_rag.evaluate.beir import load_qrels, load_queries
+        from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 
         texts, qrels = load_queries(dataset), load_qrels(dataset, split)
-        qids = [q for q in sorted(qrels) if q in texts][:max_queries]
+        qids = [q for q, _ in judged_queries(texts, qrels)][:max_queries]
         indexed = set(svc.pipeline.reader.doc_ids)
         if not any(d in indexed for q in qids for d in qrels[q]):
             raise click.UsageError(

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
+from mcp_rag.evaluate.beir import DatasetError, judged_queries, load_qrels, load_queries
 
 
 def test_loaders_read_queries_and_graded_qrels(tmp_path):
@@ -34,3 +34,9 @@ def test_bad_lines_say_file_and_line(tmp_path):
         load_qrels(tmp_path, "dev")
     with pytest.raises(DatasetError, match="no queries.jsonl"):
         load_queries(tmp_path / "qrels")
+
+
+def test_judged_queries_are_those_with_a_text_in_id_order():
+    texts = {"2": "second", "1": "first", "9": "never judged"}
+    qrels = {"2": {"d": 1}, "1": {"d": 2}, "3": {"d": 1}}  # "3" has no text
+    assert judged_queries(texts, qrels) == [("1", "first"), ("2", "second")]

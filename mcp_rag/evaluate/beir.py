@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from mcp_rag.errors import MCPRagError
@@ -50,3 +51,10 @@ def load_qrels(dataset: Path, split: str = "test") -> dict[str, dict[str, int]]:
             raise DatasetError(f"{f}:{n}: score {parts[2]!r} is not an integer") from e
         out.setdefault(parts[0], {})[parts[1]] = score
     return out
+
+
+def judged_queries(
+    texts: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]]
+) -> list[tuple[str, str]]:
+    """(query id, text) of every judged query that has a text, in query-id order."""
+    return [(q, texts[q]) for q in sorted(qrels) if q in texts]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from mcp_rag.evaluate.beir import DatasetError, load_qrels, load_queries
+from mcp_rag.evaluate.beir import DatasetError, judged_queries, load_qrels, load_queries
 from mcp_rag.evaluate.metrics import (
     docs_from_chunks,
     mrr_at_k,
@@ -97,7 +97,7 @@ def evaluate(
         raise DatasetError(f"{dataset}: no corpus.jsonl")
     candidates = candidates or settings.rerank_candidates
     queries, qrels = load_queries(dataset), load_qrels(dataset, split)
-    items = [(q, queries[q]) for q in sorted(qrels) if q in queries][: max_queries or None]
+    items = judged_queries(queries, qrels)[: max_queries or None]
     if not items:
         raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
     truncated = [q for q, text in items if len(text) > MAX_QUERY_CHARS]
