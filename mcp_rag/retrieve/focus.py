@@ -22,9 +22,11 @@ from mcp_rag.types import Chunk
 PAIR_SPECIALS = 3  # [CLS] question [SEP] passage [SEP]
 
 
-def heading(chunk: Chunk) -> str:
-    """The part of ``index_text(chunk)`` before the text: title and section, one a line."""
-    return index_text(chunk)[: -len(chunk.text) or None] if chunk.text else index_text(chunk)
+def heading(chunk: Chunk, text: str | None = None) -> str:
+    """The part of ``index_text(chunk)`` (or of ``text``, that string computed already)
+    before the chunk's text: title and section, one a line."""
+    text = index_text(chunk) if text is None else text
+    return text[: len(text) - len(chunk.text)]
 
 
 def windows(
@@ -56,7 +58,7 @@ def _best_window(
 ) -> str:
     """``text`` (= index_text(chunk), whose tokens start at ``tokens``) cut to its heading
     and the run of whole sentences within ``budget`` tokens holding most question weight."""
-    head = heading(chunk)
+    head = heading(chunk, text)
     spans = split_sentences(chunk.text)
     if len(spans) < 2:
         return text  # nothing to choose between: the reranker cuts its end
