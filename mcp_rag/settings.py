@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         description="Model calls that may wait for a worker; past this a call is refused at "
         "once with 'busy, retry in N s' instead of waiting behind the backlog.",
     )
+    change_poll: float = Field(
+        2.0, gt=0, le=3600,
+        description="Seconds between the server's checks for a new index generation, after "
+        "which subscribed clients are notified.",
+    )
 
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."

@@ -300,6 +300,20 @@ class IndexReader:
         )
         return Chunk(*got[0]) if got else None
 
+    def doc_chunks(self, doc_id: str, first: int, last: int) -> list[Chunk]:
+        """The chunks ``first..last`` (chunk numbers, inclusive) of one document, in order."""
+        got = self._query(
+            'SELECT c.doc_id, c.chunk_no, c.text, c.start, c."end", d.title, c.section, c.page, '
+            "d.source FROM chunks c JOIN docs d USING (doc_id) WHERE c.doc_id = ? AND "
+            "c.chunk_no BETWEEN ? AND ? ORDER BY c.chunk_no",
+            [doc_id, first, last],
+        )
+        return [Chunk(*r) for r in got]
+
+    def doc_hashes(self) -> dict[str, str]:
+        """Every document's content hash, by id: what a new generation changed."""
+        return dict(self._query("SELECT doc_id, content_hash FROM docs"))
+
     def document(self, doc_id: str) -> Document | None:
         got = self._query(
             "SELECT doc_id, source, title, text, root, format, sections, pages, content_hash, "
@@ -313,11 +327,16 @@ class IndexReader:
         pages = tuple(tuple(x) for x in json.loads(r[7]))
         return Document(r[0], r[1], r[2], r[3], r[4], r[5], sections, pages, r[8], r[9], r[10])
 
-    def documents(self) -> list[dict]:
-        """Every document: id, source, title and chunk count."""
+    def documents(self, after: str | None = None, limit: int | None = None) -> list[dict]:
+        """Documents in id order: id, source, title, format and chunk count.
+
+        ``after`` and ``limit`` page through them (the ids after ``after``, at most ``limit``).
+        """
         got = self._query(
             "SELECT d.doc_id, d.source, d.title, d.format, COUNT(c.row) FROM docs d "
-            "LEFT JOIN chunks c USING (doc_id) GROUP BY d.doc_id ORDER BY d.doc_id"
+            "LEFT JOIN chunks c USING (doc_id) WHERE d.doc_id > ? GROUP BY d.doc_id "
+            "ORDER BY d.doc_id LIMIT ?",
+            ["" if after is None else after, -1 if limit is None else limit],
         )
         return [
             {"doc_id": a, "source": b, "title": t, "format": f, "chunks": n}

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from mcp_rag.serve.schemas import (
     AnswerOutput,
+    ChunkOutput,
+    DocumentOutput,
     IndexOutput,
     Passage,
     RerankOutput,
@@ -129,4 +131,23 @@ def render_index(out: IndexOutput) -> str:
         f"added {out.added}, updated {out.updated}, removed {out.removed}, unchanged "
         f"{out.unchanged}, embedded {out.embedded_chunks} chunks; generation "
         f"{out.generation}; skipped {len(out.skipped)} files"
+    )
+
+
+def render_document(out: DocumentOutput) -> str:
+    a, b = out.span
+    head = f"{safe(out.title)} — {safe(out.source)} ({out.uri}), characters {a}-{b} of {out.length}"
+    more = (f"\n\n[more: call get_document with start={out.next_start} for the rest]"
+            if out.next_start is not None else "")
+    return f"{head}\n\n{out.text}{more}"
+
+
+def render_chunk(out: ChunkOutput) -> str:
+    c = out.chunk
+    where = safe(cite_label(c.source, c.section, c.page))
+    a, b = out.context_span
+    shown = len(out.before) + 1 + len(out.after)
+    return (
+        f"{safe(c.title)} — {where} ({c.uri}); passage {c.chunk_no} with {shown - 1} "
+        f"neighbour(s), characters {a}-{b} of {c.document_uri}\n\n{_indent(out.context)}"
     )

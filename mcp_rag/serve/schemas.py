@@ -8,22 +8,30 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.types import Hit, RerankStatus
+from mcp_rag.types import Chunk, Hit, RerankStatus
 
 MAX_PASSAGES = 100
 MAX_PASSAGE_CHARS = 20_000
 MAX_FILTER_CHARS = 500
+MAX_READ_CHARS = 20_000  # one page of get_document
+MAX_NEIGHBORS = 5
 # Bump when a cached result would no longer read the same (2: rerank_status; scores of
-# reranked passages are the blended score they are ordered by).
-OUTPUT_SCHEMA = 3
+# reranked passages are the blended score they are ordered by; 4: URIs keep their slashes).
+OUTPUT_SCHEMA = 4
+
+DOCUMENTS = "rag://documents"
+DOCUMENT_TEMPLATE = "rag://documents/{+doc_id}"
+CHUNK_TEMPLATE = "rag://chunks/{+chunk_id}"
 
 
 def chunk_uri(chunk_id: str) -> str:
-    return "rag://chunks/" + quote(chunk_id, safe="")
+    """``rag://chunks/guides/start.md%230``: slashes kept, ``#`` and the like escaped."""
+    return "rag://chunks/" + quote(chunk_id, safe="/")
 
 
 def document_uri(doc_id: str) -> str:
-    return "rag://documents/" + quote(doc_id, safe="")
+    """``rag://documents/guides/start.md`` (RFC 6570 ``{+doc_id}``: slashes kept)."""
+    return "rag://documents/" + quote(doc_id, safe="/")
 
 
 class Passage(BaseModel):
@@ -202,6 +210,59 @@ class StatusOutput(BaseModel):
         None,
         description="The answerability decision's scale for this corpus, made when the index "
         "was built (None: built by an older version; index again to calibrate).",
+    )
+
+
+class ChunkView(BaseModel):
+    """One indexed passage and where it sits in its document."""
+
+    doc_id: str
+    chunk_id: str
+    chunk_no: int = Field(description="Position of the passage in its document (0-based).")
+    uri: str = Field(description="rag://chunks/... resource with this passage.")
+    document_uri: str
+    source: str
+    title: str
+    section: str
+    span: list[int] = Field(description="[start, end) character offsets in the document text.")
+    page: int | None
+    text: str
+
+    @classmethod
+    def of(cls, c: Chunk) -> ChunkView:
+        return cls(
+            doc_id=c.doc_id, chunk_id=c.chunk_id, chunk_no=c.chunk_no, uri=chunk_uri(c.chunk_id),
+            document_uri=document_uri(c.doc_id), source=c.source, title=c.title,
+            section=c.section, span=[c.start, c.end], page=c.page, text=c.text,
+        )
+
+
+class ChunkOutput(BaseModel):
+    chunk: ChunkView
+    before: list[ChunkView] = Field(description="The passages just before it, in order.")
+    after: list[ChunkView] = Field(description="The passages just after it, in order.")
+    context: str = Field(
+        description="The document's text from the first passage shown to the last (passages "
+        "may overlap; this reads straight through)."
+    )
+    context_span: list[int] = Field(description="[start, end) of context in the document.")
+
+
+class DocumentOutput(BaseModel):
+    doc_id: str
+    uri: str = Field(description="rag://documents/... resource with the whole text.")
+    source: str
+    title: str
+    format: str
+    length: int = Field(description="Characters in the document's text.")
+    span: list[int] = Field(description="[start, end) of text in the document.")
+    text: str = Field(description="The document's text over span; citation spans index it.")
+    next_start: int | None = Field(
+        description="Where the next page starts (call again with start=next_start); None "
+        "at the end of the document."
+    )
+    sections: list[list[Any]] = Field(
+        description="[start, heading] of each section that begins inside span."
     )
 
 

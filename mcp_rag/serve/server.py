@@ -9,9 +9,12 @@ error the model can read: never a bare "Error executing tool", never a dead serv
 
 from __future__ import annotations
 
+import base64
+import inspect
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,9 +22,29 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError, ToolError
+from mcp.server.mcpserver.resources.templates import ResourceSecurity
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from mcp.shared.exceptions import MCPError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from mcp_types import INVALID_PARAMS
+from mcp.types import (
+    CallToolResult,
+    Completion,
+    ContentBlock,
+    ResourceLink,
+    ResourceTemplateReference,
+    TextContent,
+    ToolAnnotations,
+)
+from mcp_types import (
+    INVALID_PARAMS,
+    EmptyResult,
+    ListResourcesResult,
+    PaginatedRequestParams,
+    Resource,
+    SetLevelRequestParams,
+    SubscribeRequestParams,
+    UnsubscribeRequestParams,
+)
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
@@ -30,20 +53,32 @@ from mcp_rag.index.store import IndexReader
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
+from mcp_rag.serve.changes import Changes
 from mcp_rag.serve.lanes import Lane
 from mcp_rag.serve.render import (
     render_answer,
+    render_chunk,
+    render_document,
     render_index,
     render_rerank,
     render_search,
     render_status,
 )
 from mcp_rag.serve.schemas import (
+    CHUNK_TEMPLATE,
+    DOCUMENT_TEMPLATE,
+    DOCUMENTS,
     MAX_FILTER_CHARS,
+    MAX_NEIGHBORS,
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
+    MAX_READ_CHARS,
     AnswerOutput,
+    ChunkOutput,
+    ChunkView,
+    DocumentOutput,
     IndexOutput,
+    Passage,
     RerankOutput,
     RerankPassage,
     SearchOutput,
@@ -59,17 +94,50 @@ INSTRUCTIONS = """\
 mcp-rag searches the user's own indexed documents (local, private). Use `search` to find
 passages that answer a question and cite them by their source; use `answer` when you want
 the passages that clear the relevance floor, ready to quote with citation markers; use
-`rerank` to order passages you already have. When a result says no_answer / answered:
-false, the documents do not contain the answer: say so instead of guessing.
+`rerank` to order passages you already have; use `get_chunk` to read around a passage and
+`get_document` to read a whole document. When a result says no_answer / answered: false,
+the documents do not contain the answer: say so instead of guessing.
 """
+RESOURCE_PAGE = 100  # documents per resources/list page
 
 
-def _result(model: BaseModel, text: str) -> CallToolResult:
-    """Structured output and a self-sufficient text rendering (clients show one or the other)."""
+def _links(passages: Iterable[Passage | ChunkView]) -> list[ContentBlock]:
+    """One resource_link per distinct document, in first-cited order."""
+    seen: dict[str, ContentBlock] = {}
+    for p in passages:
+        if p.doc_id not in seen:
+            seen[p.doc_id] = ResourceLink(
+                type="resource_link", uri=p.document_uri, name=p.doc_id,
+                title=p.title or p.source, mime_type="text/plain",
+            )
+    return list(seen.values())
+
+
+def _result(model: BaseModel, text: str, links: Sequence[ContentBlock] = ()) -> CallToolResult:
+    """Structured output and a self-sufficient text rendering (clients show one or the
+    other), then links to the documents it cites."""
     return CallToolResult(
-        content=[TextContent(type="text", text=text)],
+        content=[TextContent(type="text", text=text), *links],
         structured_content=model.model_dump(mode="json"),
     )
+
+
+def tidy_schema(schema: Any) -> Any:
+    """A JSON schema without pydantic's generated titles ("No Cache"), which clients show
+    in place of the description. Property names are kept, even one called "title"."""
+    if isinstance(schema, list):
+        return [tidy_schema(x) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "title" and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            out[key] = {name: tidy_schema(v) for name, v in value.items()}
+        else:
+            out[key] = tidy_schema(value)
+    return out
 
 
 def _read(svc: RagService, fn: Callable[[IndexReader], T]) -> T:
@@ -108,7 +176,77 @@ def _short(e: ValidationError) -> str:
 
 
 class RagMCPServer(MCPServer):
-    """MCPServer with short argument errors and prompts/get's missing argument as -32602."""
+    """MCPServer with short argument errors, prompts/get's missing argument as -32602,
+    schemas as a client should show them, paged document resources, subscriptions and
+    logging/setLevel (``install``)."""
+
+    changes: Changes | None = None  # set by install
+
+    async def list_tools(self) -> list[Any]:
+        tools = await super().list_tools()
+        for t in tools:
+            t.description = inspect.cleandoc(t.description or "")
+            t.input_schema = tidy_schema(t.input_schema)
+            if t.output_schema is not None:
+                t.output_schema = tidy_schema(t.output_schema)
+        return tools
+
+    def install(self, svc: RagService, changes: Changes) -> None:
+        """Serve what MCPServer leaves out: resources/list with one resource per document
+        (paged), resources/subscribe and unsubscribe, logging/setLevel; remember each
+        2025-era connection so it hears of new generations (``changes``)."""
+        low = self._lowlevel_server
+        self.changes = changes
+
+        async def remember(ctx: Any, call_next: Any) -> Any:
+            if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+                changes.peer(ctx.session)
+            return await call_next(ctx)
+
+        async def list_resources(ctx: Any, params: PaginatedRequestParams) -> ListResourcesResult:
+            after = None
+            if params.cursor:
+                try:
+                    after = base64.urlsafe_b64decode(params.cursor.encode()).decode()
+                except ValueError as e:
+                    raise MCPError(INVALID_PARAMS, "invalid cursor: pass the nextCursor of "
+                                                   "the previous page") from e
+            try:
+                docs = await anyio.to_thread.run_sync(
+                    lambda: _read(svc, lambda r: r.documents(after, RESOURCE_PAGE + 1)))
+            except ResourceError:  # no index yet: only the fixed resources
+                docs = []
+            page = docs[:RESOURCE_PAGE]
+            resources = [] if after else await super(RagMCPServer, self).list_resources()
+            resources += [
+                Resource(uri=document_uri(d["doc_id"]), name=d["doc_id"],
+                         title=d["title"] or d["source"], mime_type="text/plain",
+                         description=f"{d['format']} document, {d['chunks']} passages: "
+                                     f"{d['source']}")
+                for d in page
+            ]
+            more = len(docs) > RESOURCE_PAGE
+            cursor = (base64.urlsafe_b64encode(page[-1]["doc_id"].encode()).decode()
+                      if more else None)
+            return ListResourcesResult(resources=resources, next_cursor=cursor)
+
+        async def subscribe(ctx: Any, params: SubscribeRequestParams) -> EmptyResult:
+            changes.peer(ctx.session).subscriptions.add(str(params.uri))
+            return EmptyResult()
+
+        async def unsubscribe(ctx: Any, params: UnsubscribeRequestParams) -> EmptyResult:
+            changes.peer(ctx.session).subscriptions.discard(str(params.uri))
+            return EmptyResult()
+
+        async def set_level(ctx: Any, params: SetLevelRequestParams) -> EmptyResult:
+            changes.peer(ctx.session).log_level = params.level
+            return EmptyResult()
+
+        self.middleware.append(remember)
+        low.add_request_handler("resources/list", PaginatedRequestParams, list_resources)
+        low.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+        low.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+        low.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Any = None
@@ -142,13 +280,30 @@ def build_server(
     svc = RagService(pipeline, allow_roots, cache)
     s = pipeline.settings
     model_lane = Lane("model", s.model_workers, s.max_queued)
+    bus = InMemorySubscriptionBus()
+    changes = Changes(pipeline, bus)
+
+    @asynccontextmanager
+    async def watching(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
+        """While the server runs, look for new index generations (``changes``)."""
+        async with anyio.create_task_group() as tg:
+            await changes.check()  # the baseline, before any client can subscribe
+            tg.start_soon(changes.watch, s.change_poll)
+            try:
+                yield {"changes": changes}
+            finally:
+                tg.cancel_scope.cancel()
+
     server = RagMCPServer(
         name="mcp-rag",
         title="mcp-rag: your documents",
         version=__version__,
         instructions=INSTRUCTIONS,
         log_level="WARNING",
+        subscriptions=bus,
+        lifespan=watching,
     )
+    server.install(svc, changes)
 
     async def run(fn: Callable[[], Any], lane: Lane | None = None) -> Any:
         """``fn()`` in a thread (on ``lane`` for model work); every error a readable one."""
@@ -199,16 +354,19 @@ def build_server(
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
         out = await cached_or(lambda: svc.cached_search(query, k, f, rerank),
                               lambda: svc.search(query, k, f, rerank, no_cache=True), no_cache)
-        return _result(out, render_search(out))
+        return _result(out, render_search(out), _links(out.results))
 
     @server.tool(title="Rerank passages", annotations=READ_ONLY)
     async def rerank(
-        query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
+        query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                                    description="What the passages should answer.")],
         passages: Annotated[
             list[Annotated[str, Field(min_length=1, max_length=MAX_PASSAGE_CHARS)] | RerankPassage],
             Field(min_length=1, max_length=MAX_PASSAGES,
                   description="Passages to score: strings, or objects {id, text}.")],
-        top_k: Annotated[int | None, Field(ge=1, le=MAX_PASSAGES, strict=True)] = None,
+        top_k: Annotated[int | None, Field(
+            ge=1, le=MAX_PASSAGES, strict=True,
+            description="Return only the best top_k (default: all, best first).")] = None,
     ) -> Annotated[CallToolResult, RerankOutput]:
         """Score passages you already have against a query with the cross-encoder.
 
@@ -220,13 +378,13 @@ def build_server(
 
     @server.tool(title="Answer from your documents", annotations=READ_ONLY)
     async def answer(
-        question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)],
-        k: Annotated[int | None, Field(
+        question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
+                                       description="The question, in plain words.")],
+        k: Annotated[int, Field(ge=1, le=20, strict=True,
+                                description="Top passages to answer from.")] = s.answer_passages,
+        max_sentences: Annotated[int, Field(
             ge=1, le=20, strict=True,
-            description="Top passages to answer from (default 3).")] = None,
-        max_sentences: Annotated[int | None, Field(
-            ge=1, le=20, strict=True,
-            description="Most sentences in an extractive answer (default 3).")] = None,
+            description="Most sentences in an extractive answer.")] = s.answer_sentences,
         no_cache: Annotated[bool, Field(strict=True,
                                         description="Recompute, skipping the cache.")] = False,
     ) -> Annotated[CallToolResult, AnswerOutput]:
@@ -241,7 +399,42 @@ def build_server(
         out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences),
                               lambda: svc.answer(question, k, max_sentences, no_cache=True),
                               no_cache)
-        return _result(out, render_answer(out))
+        return _result(out, render_answer(out), _links(out.citations or out.sources))
+
+    @server.tool(title="Read a document", annotations=READ_ONLY)
+    async def get_document(
+        doc_id: Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS,
+                                     description="The document's id (doc_id in results).")],
+        start: Annotated[int, Field(ge=0, strict=True,
+                                    description="First character to return.")] = 0,
+        end: Annotated[int | None, Field(
+            ge=0, strict=True,
+            description=f"Character to stop before (default: the end; at most "
+                        f"{MAX_READ_CHARS:,} characters come back per call).")] = None,
+    ) -> Annotated[CallToolResult, DocumentOutput]:
+        """Read a document's text, or the part of it from start to end.
+
+        Citation spans index this text. A long document comes in pages: when next_start
+        is set, call again with start=next_start for the rest.
+        """
+        out = await run(lambda: svc.get_document(doc_id, start, end))
+        return _result(out, render_document(out))
+
+    @server.tool(title="Read a passage and its neighbours", annotations=READ_ONLY)
+    async def get_chunk(
+        chunk_id: Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS + 12,
+                                       description="The passage's id (chunk_id in results).")],
+        neighbors: Annotated[int, Field(
+            ge=0, le=MAX_NEIGHBORS, strict=True,
+            description="How many passages before and after it to include.")] = 1,
+    ) -> Annotated[CallToolResult, ChunkOutput]:
+        """Read one passage with the passages around it in its document.
+
+        Use it when a search result is cut off mid-thought; `context` reads straight
+        through from the first passage shown to the last.
+        """
+        out = await run(lambda: svc.get_chunk(chunk_id, neighbors))
+        return _result(out, render_chunk(out), _links([out.chunk]))
 
     @server.tool(title="Index status", annotations=READ_ONLY)
     async def index_status() -> Annotated[CallToolResult, StatusOutput]:
@@ -298,55 +491,73 @@ def build_server(
             d["uri"] = document_uri(d["doc_id"])
         return json.dumps(docs, ensure_ascii=False)
 
+    # Ids are looked up in the index, never opened as paths: a doc id may look like one.
+    ids_as_data = ResourceSecurity(exempt_params={"doc_id", "chunk_id"})
+
     @server.resource(
-        "rag://documents/{doc_id}",
+        DOCUMENT_TEMPLATE,
         name="document",
         title="Document text",
         description="The extracted text of a document; citation spans index into it.",
         mime_type="text/plain",
+        security=ids_as_data,
     )
     def read_document(doc_id: str) -> str:
         doc = _read(svc, lambda r: r.document(doc_id))
         if doc is None:
-            raise ResourceNotFoundError(f"no document {doc_id!r}; list them at rag://documents")
+            raise ResourceNotFoundError(f"no document {doc_id!r}; list them at {DOCUMENTS}")
         return doc.text
 
     @server.resource(
-        "rag://chunks/{chunk_id}",
+        CHUNK_TEMPLATE,
         name="chunk",
         title="Passage",
         description="One indexed passage with its source, section, span and page.",
         mime_type="application/json",
+        security=ids_as_data,
     )
     def read_chunk(chunk_id: str) -> str:
         c = _read(svc, lambda r: r.chunk_by_id(chunk_id))
         if c is None:
             raise ResourceNotFoundError(f"no passage {chunk_id!r}")
-        return json.dumps(
-            {
-                "doc_id": c.doc_id, "chunk_id": c.chunk_id, "source": c.source,
-                "title": c.title, "section": c.section, "span": [c.start, c.end],
-                "page": c.page, "text": c.text, "document_uri": document_uri(c.doc_id),
-            },
-            ensure_ascii=False,
-        )
+        return ChunkView.of(c).model_dump_json()
 
     @server.prompt(
         name="grounded-answer",
         title="Answer from my documents",
         description="Answer a question only from the indexed documents, with citations.",
     )
-    def grounded_answer(question: str) -> str:
+    def grounded_answer(
+        question: Annotated[str, Field(description="The question to answer from the documents.")],
+    ) -> str:
         return (
-            "Answer the question below using only passages returned by the `search` tool of "
-            "mcp-rag (call it first; call it again with other words if the first results miss).\n"
-            "- Cite every claim with the passage's source and section, e.g. "
-            "(support/error-codes.md § KB-ERR-2847), and quote exact codes and numbers.\n"
-            "- Keep conditions and exceptions that the passages state; prefer the current "
-            "policy over a superseded one.\n"
+            "Answer the question below using only what the `search` tool of mcp-rag returns "
+            "from the user's documents (call it first; call it again with other words if the "
+            "results miss; use `get_chunk` to read around a passage that is cut off).\n"
+            "- Cite every claim with the passage's source (and section or page when it has "
+            "one), and quote names, numbers and codes exactly as written.\n"
+            "- Keep the conditions and exceptions the passages state; where passages "
+            "disagree, say so and cite both.\n"
             "- If `search` returns no_answer: true, or the passages do not answer it, say "
-            "plainly that the documents do not contain the answer. Do not guess.\n\n"
+            "plainly that the documents do not contain the answer. Do not fill the gap from "
+            "memory.\n\n"
             f"Question: {question}"
         )
+
+    @server.completion()
+    async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
+        """Document ids for ``{+doc_id}``; for ``{+chunk_id}``, document ids, then (after
+        ``#``) that document's passages."""
+        if not isinstance(ref, ResourceTemplateReference):
+            return None  # prompt arguments are free text
+        value = argument.value or ""
+        if ref.uri == DOCUMENT_TEMPLATE and argument.name == "doc_id":
+            got = await anyio.to_thread.run_sync(lambda: svc.complete_doc_ids(value))
+        elif ref.uri == CHUNK_TEMPLATE and argument.name == "chunk_id":
+            got = await anyio.to_thread.run_sync(lambda: svc.complete_chunk_ids(value))
+        else:
+            return None
+        values, total = got
+        return Completion(values=values, total=total, has_more=total > len(values))
 
     return server

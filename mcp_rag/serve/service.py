@@ -6,6 +6,7 @@ exact-match query cache.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,12 +25,18 @@ from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.serve.schemas import (
+    DOCUMENTS,
+    MAX_NEIGHBORS,
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
+    MAX_READ_CHARS,
     OUTPUT_SCHEMA,
     Answerability,
     AnswerOutput,
+    ChunkOutput,
+    ChunkView,
     Citation,
+    DocumentOutput,
     IndexOutput,
     Passage,
     RerankItem,
@@ -404,6 +411,73 @@ class RagService:
             document_uri=document_uri(c.doc_id), source=c.source, title=c.title,
             section=c.section, page=page, span=[start, end], quote=quote, relevance=rel,
         )
+
+    def get_document(self, doc_id: str, start: int = 0, end: int | None = None) -> DocumentOutput:
+        """A document's text from ``start`` to ``end``, at most MAX_READ_CHARS at a time."""
+        if start < 0 or (end is not None and end < start):
+            raise QueryError(f"start {start} and end {end} are not a range: 0 <= start <= end")
+        self.pipeline.refresh()
+        with self.pipeline.reader.in_use() as r:
+            doc = r.document(doc_id)
+        if doc is None:
+            raise QueryError(f"no document {doc_id!r}: take ids from search results, or list "
+                             f"them at {DOCUMENTS}")
+        n = len(doc.text)
+        limit = n if end is None else min(end, n)
+        start = min(start, limit)
+        stop = min(limit, start + MAX_READ_CHARS)
+        return DocumentOutput(
+            doc_id=doc.doc_id, uri=document_uri(doc.doc_id), source=doc.source,
+            title=doc.title, format=doc.format, length=n, span=[start, stop],
+            text=doc.text[start:stop], next_start=stop if stop < limit else None,
+            sections=[[at, label] for at, label in doc.sections if start <= at < stop],
+        )
+
+    def get_chunk(self, chunk_id: str, neighbors: int = 0) -> ChunkOutput:
+        """A passage and up to ``neighbors`` passages either side of it in its document."""
+        if not 0 <= neighbors <= MAX_NEIGHBORS:
+            raise QueryError(f"neighbors of {neighbors} is out of range: choose 0..{MAX_NEIGHBORS}")
+        self.pipeline.refresh()
+        with self.pipeline.reader.in_use() as r:
+            c = r.chunk_by_id(chunk_id)
+            if c is None:
+                raise QueryError(f"no passage {chunk_id!r}: take chunk ids from search results")
+            near = r.doc_chunks(c.doc_id, c.chunk_no - neighbors, c.chunk_no + neighbors)
+            doc = r.document(c.doc_id)
+        lo, hi = near[0].start, max(x.end for x in near)
+        return ChunkOutput(
+            chunk=ChunkView.of(c),
+            before=[ChunkView.of(x) for x in near if x.chunk_no < c.chunk_no],
+            after=[ChunkView.of(x) for x in near if x.chunk_no > c.chunk_no],
+            context=doc.text[lo:hi] if doc is not None else c.text,
+            context_span=[lo, hi] if doc is not None else [c.start, c.end],
+        )
+
+    def complete_doc_ids(self, prefix: str, limit: int = 100) -> tuple[list[str], int]:
+        """Document ids starting with ``prefix`` (at most ``limit``), and how many there are."""
+        try:
+            self.pipeline.refresh()
+            ids = self.pipeline.reader.doc_ids  # sorted
+        except MCPRagError:
+            return [], 0
+        lo = bisect.bisect_left(ids, prefix)
+        hi = bisect.bisect_left(ids, prefix + "\U0010ffff")
+        return ids[lo:min(hi, lo + limit)], hi - lo
+
+    def complete_chunk_ids(self, prefix: str, limit: int = 100) -> tuple[list[str], int]:
+        """Passage ids starting with ``prefix``: ``doc_id#`` for each matching document
+        until ``prefix`` names one document and its ``#``, then that document's passages."""
+        doc_id, hash_, _ = prefix.rpartition("#")
+        if not hash_:
+            docs, total = self.complete_doc_ids(prefix, limit)
+            return [d + "#" for d in docs], total
+        try:
+            with self.pipeline.reader.in_use() as r:
+                chunks = r.doc_chunks(doc_id, 0, 1 << 30)
+        except MCPRagError:
+            return [], 0
+        ids = [c.chunk_id for c in chunks if c.chunk_id.startswith(prefix)]
+        return ids[:limit], len(ids)
 
     def status(self) -> StatusOutput:
         self.pipeline.refresh()
