@@ -167,7 +167,7 @@ def _load_embedder(settings):
 @_fail_cleanly
 def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild, quiet,
               as_json):
-    """Index files and folders (txt, md, html, pdf, BEIR jsonl); re-runs are incremental.
+    """Index files and folders (documents, office files, e-mail, code); re-runs are incremental.
 
     Example:
 

@@ -137,6 +137,25 @@ def label_at(marks: tuple, offset: int, default):
     return marks[i][1] if i >= 0 else default
 
 
+def _at_sections(text: str, spans: list[Span], starts: list[int]) -> list[Span]:
+    """``spans`` cut where a section starts inside one (code, where a line ending in ``}``
+    runs on into the next definition), so that no unit belongs to two sections."""
+    out: list[Span] = []
+    for s in spans:
+        i = bisect.bisect_right(starts, s.start)
+        a = s.start
+        while i < len(starts) and starts[i] < s.end:
+            x, y = _trimmed(text, a, starts[i])
+            if y > x:
+                out.append(Span(x, y, s.paragraph))
+            a = starts[i]
+            i += 1
+        x, y = _trimmed(text, a, s.end)
+        if y > x:
+            out.append(Span(x, y, s.paragraph))
+    return out
+
+
 def chunk_document(
     doc: Document,
     count_tokens: Callable[[str], int],
@@ -153,7 +172,7 @@ def chunk_document(
     text = doc.text
     units: list[tuple[Span, int, int]] = []  # (span, tokens, section index)
     section_starts = [s[0] for s in doc.sections]
-    for s in split_sentences(text):
+    for s in _at_sections(text, split_sentences(text), section_starts):
         n = count_tokens(text[s.start : s.end])
         parts = [s] if n <= target_tokens else _split_long(text, s, target_tokens, count_tokens)
         for part in parts:

@@ -11,13 +11,18 @@ from pathlib import Path
 
 from mcp_rag.errors import LoaderError
 from mcp_rag.ingest import safety
+from mcp_rag.ingest.code import CODE_EXTS
+from mcp_rag.ingest.mail import MAIL_EXTS
+from mcp_rag.ingest.office import OFFICE_EXTS
+from mcp_rag.ingest.rst import RST_EXTS
 
-TEXT_EXTS = {".txt", ".text", ".rst", ".log", ".csv"}
+TEXT_EXTS = {".txt", ".text", ".log", ".csv"}
 MD_EXTS = {".md", ".markdown", ".mdx"}
 HTML_EXTS = {".html", ".htm", ".xhtml"}
 PDF_EXTS = {".pdf"}
 JSONL_EXTS = {".jsonl"}
-SUPPORTED = TEXT_EXTS | MD_EXTS | HTML_EXTS | PDF_EXTS | JSONL_EXTS
+SUPPORTED = (TEXT_EXTS | MD_EXTS | HTML_EXTS | PDF_EXTS | JSONL_EXTS | OFFICE_EXTS | MAIL_EXTS
+             | RST_EXTS | CODE_EXTS)
 
 
 @dataclass(frozen=True)

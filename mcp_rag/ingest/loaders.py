@@ -9,18 +9,23 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mcp_rag.errors import LoaderError
+from mcp_rag.ingest.code import CODE_EXTS, parse_code
 from mcp_rag.ingest.discover import HTML_EXTS, JSONL_EXTS, MD_EXTS, PDF_EXTS, SourceFile, doc_id_for
 from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.jsonl import parse_jsonl
+from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
 from mcp_rag.ingest.markdown import parse_markdown
+from mcp_rag.ingest.office import OFFICE_EXTS, parse_office
 from mcp_rag.ingest.pdf import parse_pdf
+from mcp_rag.ingest.rst import RST_EXTS, parse_rst
 from mcp_rag.ingest.text import content_hash, parse_text, read_text_file, strip_controls
 from mcp_rag.types import Document
 
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
 # column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
-# sentences, so its chunks change): indexes built before are re-read on the next run.
-LOADER_VERSION = 4
+# sentences, so its chunks change; 5: .rst has sections): indexes built before are re-read
+# on the next run.
+LOADER_VERSION = 5
 
 
 @dataclass
@@ -46,6 +51,11 @@ def load_file(src: SourceFile) -> Loaded:
     if ext in PDF_EXTS:
         text, title, pages = parse_pdf(path, stem)
         fmt = "pdf"
+    elif ext in OFFICE_EXTS:
+        text, title, sections, fmt = parse_office(path, stem)
+    elif ext in MAIL_EXTS:
+        text, title, sections = parse_mail(path, stem)
+        fmt = "eml"
     else:
         raw = read_text_file(path)
         if ext in MD_EXTS:
@@ -54,6 +64,12 @@ def load_file(src: SourceFile) -> Loaded:
         elif ext in HTML_EXTS:
             text, title, sections = parse_html(raw, stem)
             fmt = "html"
+        elif ext in RST_EXTS:
+            text, title, sections = parse_rst(raw, stem)
+            fmt = "rst"
+        elif ext in CODE_EXTS:
+            text, title, sections = parse_code(raw, ext, path.name)
+            fmt = "code"
         else:
             text, title, sections = parse_text(raw, stem)
             fmt = "txt"

@@ -1,0 +1,298 @@
+"""Every format through a real file the test writes: loaded with exact spans, indexed, found
+through a real MCP client session, cited at the right place; damaged files skipped with
+their reason while the rest of the run goes on."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from helpers import KeywordEmbedder
+from mcp import Client
+
+from mcp_rag.index.update import index_paths
+from mcp_rag.ingest.code import parse_code
+from mcp_rag.ingest.discover import SourceFile
+from mcp_rag.ingest.loaders import load_file
+from mcp_rag.ingest.rst import parse_rst
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.server import build_server
+
+
+def write_docx(path: Path) -> None:
+    import docx
+
+    d = docx.Document()
+    d.add_heading("Quarterly report", 1)
+    d.add_paragraph("Revenue grew twelve percent thanks to the wombat subscription line.")
+    d.add_heading("Risks", 1)
+    d.add_paragraph("Supplier delays in Shenzhen may slow the platypus rollout.")
+    t = d.add_table(rows=2, cols=2)
+    t.cell(0, 0).text, t.cell(0, 1).text = "Region", "Sales"
+    t.cell(1, 0).text, t.cell(1, 1).text = "EMEA", "1.1M"
+    d.save(path)
+
+
+def write_pptx(path: Path) -> None:
+    from pptx import Presentation
+
+    p = Presentation()
+    s = p.slides.add_slide(p.slide_layouts[1])
+    s.shapes.title.text = "Roadmap"
+    s.placeholders[1].text = "Launch the numbat API in May"
+    s = p.slides.add_slide(p.slide_layouts[1])
+    s.shapes.title.text = "Hiring"
+    s.placeholders[1].text = "Two engineers for the echidna team"
+    p.save(path)
+
+
+def write_xlsx(path: Path) -> None:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Inventory"
+    ws.append(["Item", "Count"])
+    ws.append(["Bilby plush toy", 42])
+    wb.save(path)
+
+
+def write_epub(path: Path) -> None:
+    from ebooklib import epub
+
+    b = epub.EpubBook()
+    b.set_identifier("guide-1")
+    b.set_title("Field Guide")
+    b.set_language("en")
+    c1 = epub.EpubHtml(title="Marsupials", file_name="c1.xhtml", lang="en")
+    c1.content = "<h1>Marsupials</h1><p>Quokkas carry their young in a pouch.</p>"
+    c2 = epub.EpubHtml(title="Birds", file_name="c2.xhtml", lang="en")
+    c2.content = "<h1>Birds</h1><p>The cassowary guards its eggs.</p>"
+    for c in (c1, c2):
+        b.add_item(c)
+    b.toc = (c1, c2)
+    b.spine = ["nav", c1, c2]
+    b.add_item(epub.EpubNcx())
+    b.add_item(epub.EpubNav())
+    epub.write_epub(str(path), b)
+
+
+def write_ipynb(path: Path) -> None:
+    path.write_text(json.dumps({
+        "cells": [
+            {"cell_type": "markdown", "metadata": {},
+             "source": ["# Analysis\n", "We fit a dugong population model."]},
+            {"cell_type": "code", "metadata": {}, "execution_count": 1, "outputs": [],
+             "source": ["import numpy as np\n", "print(np.mean([1, 2]))"]},
+        ],
+        "metadata": {"language_info": {"name": "python"}}, "nbformat": 4, "nbformat_minor": 5,
+    }))
+
+
+def write_eml(path: Path) -> None:
+    m = EmailMessage()
+    m["Subject"] = "Kookaburra survey results"
+    m["From"] = "Ana <ana@example.com>"
+    m["To"] = "Bo <bo@example.com>"
+    m["Date"] = "Mon, 2 Nov 2026 10:00:00 +0000"
+    m.set_content("The survey counted 312 kookaburras on the west ridge.")
+    m.add_alternative("<p>The survey counted <b>312</b> kookaburras on the west ridge.</p>",
+                      subtype="html")
+    m.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="map.pdf")
+    path.write_bytes(bytes(m))
+
+
+RST = """\
+==========
+Ops Manual
+==========
+
+How this service is run.
+
+Deploying
+=========
+
+Run the galah deploy script.
+
+Rollback
+--------
+
+Revert with the cockatoo command.
+"""
+
+PY = '''\
+"""Tools for counting marsupials."""
+import math
+
+
+@cache
+def wallaby_count(area):
+    return math.floor(area * 3)
+
+
+class Census:
+    """A census of one reserve."""
+
+    def tally_possums(self, n):
+        return n + 1
+'''
+
+TS = """\
+export function addTaipan(a: number, b: number): number { return a + b; }
+export const dingoScale = (x: number) => x * 2;
+interface Shape { area(): number }
+class Circle implements Shape {
+  area() { return 3.14; }
+}
+"""
+
+GO = """\
+package main
+
+type Server struct{}
+
+func (s *Server) StartEmu() error { return nil }
+"""
+
+RS = """\
+struct Point { x: f64 }
+
+impl Point {
+    fn norm_goanna(&self) -> f64 { self.x.abs() }
+}
+"""
+
+JAVA = """\
+public class Kennel {
+    public int countDingoes() { return 3; }
+}
+"""
+
+C = """\
+#include <stdio.h>
+
+static int add_bandicoot(int a, int b) { return a + b; }
+"""
+
+CPP = """\
+namespace zoo {
+class Koala {
+ public:
+  int sleep_hours() { return 20; }
+};
+}
+"""
+
+# file, how it is written, format, a phrase only it holds, the section it sits in
+FILES = [
+    ("report.docx", write_docx, "docx", "wombat subscription", "Quarterly report"),
+    ("deck.pptx", write_pptx, "pptx", "echidna team", "Slide 2: Hiring"),
+    ("stock.xlsx", write_xlsx, "xlsx", "Bilby plush toy", "Inventory"),
+    ("guide.epub", write_epub, "epub", "cassowary guards", "Birds"),
+    ("analysis.ipynb", write_ipynb, "ipynb", "dugong population model", "Analysis"),
+    ("survey.eml", write_eml, "eml", "312 kookaburras", ""),
+    ("ops.rst", lambda p: p.write_text(RST), "rst", "cockatoo command",
+     "Ops Manual > Deploying > Rollback"),
+    ("census.py", lambda p: p.write_text(PY), "code", "tally_possums", "Census.tally_possums"),
+    ("shapes.ts", lambda p: p.write_text(TS), "code", "dingoScale", "dingoScale"),
+    ("server.go", lambda p: p.write_text(GO), "code", "StartEmu", "Server.StartEmu"),
+    ("point.rs", lambda p: p.write_text(RS), "code", "norm_goanna", "Point.norm_goanna"),
+    ("Kennel.java", lambda p: p.write_text(JAVA), "code", "countDingoes",
+     "Kennel.countDingoes"),
+    ("math.c", lambda p: p.write_text(C), "code", "add_bandicoot", "add_bandicoot"),
+    ("zoo.cpp", lambda p: p.write_text(CPP), "code", "sleep_hours", "zoo.Koala.sleep_hours"),
+]
+DAMAGED = ["broken.docx", "broken.pptx", "broken.xlsx", "broken.epub", "broken.ipynb"]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("formats") / "docs"
+    d.mkdir()
+    for name, write, *_ in FILES:
+        write(d / name)
+    for name in DAMAGED:
+        (d / name).write_bytes(b"PK\x03\x04 this is not what the suffix says")
+    (d / "empty.eml").write_text("not an e-mail at all\n")
+    return d
+
+
+@pytest.mark.parametrize(("name", "fmt", "phrase", "section"),
+                         [(f, fmt, p, s) for f, _, fmt, p, s in FILES])
+def test_each_format_loads_with_its_sections(folder, name, fmt, phrase, section):
+    (doc,) = load_file(SourceFile(folder / name, folder)).docs
+    assert doc.format == fmt
+    at = doc.text.index(phrase)
+    here = [label for start, label in doc.sections if start <= at]
+    assert (here[-1] if here else "") == section
+
+
+def test_the_email_keeps_its_headers_names_attachments_and_prefers_plain_text(folder):
+    (doc,) = load_file(SourceFile(folder / "survey.eml", folder)).docs
+    assert doc.title == "Kookaburra survey results"
+    assert doc.text.startswith("Subject: Kookaburra survey results\nFrom: Ana <ana@example.com>")
+    assert "Attachments: map.pdf" in doc.text and "<b>" not in doc.text
+
+
+def test_code_sections_start_at_decorators_and_nest_methods():
+    text, title, sections = parse_code(PY, ".py", "census.py")
+    assert text == PY and title == "census.py"
+    assert [name for _, name in sections] == ["wallaby_count", "Census", "Census.tally_possums"]
+    assert PY[sections[0][0]:].startswith("@cache\ndef wallaby_count")
+
+
+def test_code_offsets_are_characters_not_bytes():
+    src = 'NAME = "café ☕"\n\ndef brew():\n    return "☕"\n'
+    _, _, sections = parse_code(src, ".py", "x.py")
+    assert src[sections[0][0]:].startswith("def brew")
+
+
+def test_code_without_a_grammar_is_plain_text(monkeypatch):
+    from mcp_rag.ingest import code
+
+    monkeypatch.setattr(code, "_parsers", {".py": None})
+    assert parse_code(PY, ".py", "x.py") == (PY, "x.py", ())
+
+
+def test_rst_that_docutils_cannot_parse_is_still_indexed(monkeypatch):
+    import docutils.core
+
+    def broken(*a, **k):
+        raise RecursionError("nested too deep")
+
+    monkeypatch.setattr(docutils.core, "publish_doctree", broken)
+    assert parse_rst(RST, "ops") == (RST, "ops", ())
+
+
+def test_rst_never_reads_other_files(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE")
+    raw = f"Title\n=====\n\n.. include:: {secret}\n\n.. raw:: html\n\n   <b>x</b>\n"
+    text, _, _ = parse_rst(raw, "x")
+    assert text == raw and "TOP-SECRET-VALUE" not in text
+
+
+def test_damaged_files_are_skipped_with_their_reason_and_the_rest_indexed(folder, tmp_path):
+    rep = index_paths(tmp_path / "index", [folder], KeywordEmbedder(), quiet=True)
+    skipped = dict(rep.skipped)
+    for name in DAMAGED:
+        reason = skipped[str(folder / name)]
+        assert "unreadable" in reason, reason
+    assert "not an e-mail" in skipped[str(folder / "empty.eml")]
+    assert rep.added == len(FILES)
+
+
+async def test_every_format_is_found_and_cited_exactly_through_mcp(folder, tmp_path, settings):
+    index_paths(settings.index, [folder], KeywordEmbedder(), quiet=True)
+    async with Client(build_server(Pipeline(settings, embedder=KeywordEmbedder()))) as c:
+        for name, _, _, phrase, section in FILES:
+            r = await c.call_tool("search", {"query": phrase, "k": 3, "rerank": False})
+            assert not r.is_error, r.content[0].text
+            hit = next(h for h in r.structured_content["results"] if h["doc_id"] == name)
+            doc = await c.call_tool("get_document", {"doc_id": name})
+            text = doc.structured_content["text"]
+            a, b = hit["span"]
+            assert text[a:b] == hit["text"] and phrase in hit["text"], name
+            assert hit["section"] == section, name
