@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -503,6 +504,55 @@ def remove(ctx, targets):
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
 
 
+def _watch_spec(s, paths, include, exclude):
+    from mcp_rag.index.watch import WatchSpec
+
+    return WatchSpec(paths=[Path(p) for p in paths], include=include, exclude=exclude,
+                     debounce_ms=s.watch_debounce_ms, ignore=[s.cache_dir, s.models])
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
+@click.option("--exclude", multiple=True, help="Skip files matching this glob (repeatable).")
+@click.option("--debounce", "debounce_ms", type=click.IntRange(10, 600_000), default=None,
+              help="Milliseconds to gather a burst of changes [default 500; env "
+                   "MCP_RAG_WATCH_DEBOUNCE_MS].")
+@json_option
+@click.pass_context
+@_fail_cleanly
+def watch(ctx, paths, include, exclude, debounce_ms, as_json):
+    """Index PATHS, then keep the index up to date as files change (until Ctrl-C).
+
+    Each burst of edits, new files and deletions starts one incremental run: changed files
+    are re-embedded, deleted ones pruned; a running `mcp-rag serve` switches to the new
+    generation and notifies subscribed clients. One line per run on stdout.
+
+    Example:
+
+        mcp-rag watch ~/notes --exclude 'drafts/*'
+    """
+    from mcp_rag.index.manifest import BuildOptions
+    from mcp_rag.index.watch import watch as watch_paths
+
+    s = _settings(ctx, watch_debounce_ms=debounce_ms)
+    spec = _watch_spec(s, paths, include, exclude)
+
+    def report(r) -> None:
+        if as_json:
+            _echo_json(r.to_dict())
+        else:
+            click.echo(f"{r.finished_at or ''} added {r.added}, updated {r.updated}, removed "
+                       f"{r.removed}, unchanged {r.unchanged}, skipped {len(r.skipped)} files; "
+                       f"generation {r.generation}" + ("" if r.changed else " (no change)"))
+
+    click.echo(f"watching {', '.join(paths)} for {s.index} (Ctrl-C to stop)", err=True)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
+        watch_paths(s.index, spec, _load_embedder(s), options=BuildOptions.from_settings(s),
+                    on_run=report)
+    click.echo("stopped watching", err=True)
+
+
 @cli.command()
 @click.option("--transport", type=click.Choice(["stdio", "http"]), default="stdio",
               help="stdio for desktop clients; http for streamable HTTP at /mcp.")
@@ -513,9 +563,13 @@ def remove(ctx, targets):
               help="Let clients index files under this folder (repeatable; off by default).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="Extra Host header values accepted over HTTP (DNS rebinding protection).")
+@click.option("--watch", "watch_paths", multiple=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Index this file or folder at start and re-index it as it changes "
+                   "(repeatable).")
 @click.pass_context
 @_fail_cleanly
-def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
+def serve(ctx, transport, host, port, allow_roots, allowed_hosts, watch_paths):
     """Run the MCP server (models and index loaded once, at start-up).
 
     Example:
@@ -535,7 +589,8 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts):
     except MCPRagError as e:  # start anyway: every tool says what to run
         log.error("%s", e)
     pipeline = Pipeline.from_settings(s, require_index=False, require_models=False)
-    server = build_server(pipeline, allow_roots, _cache(s))
+    spec = _watch_spec(s, watch_paths, (), ()) if watch_paths else None
+    server = build_server(pipeline, allow_roots, _cache(s), watch=spec)
     if transport == "stdio":
         server.run("stdio")
     else:

@@ -209,6 +209,11 @@ class Settings(BaseSettings):
         description="Model calls that may wait for a worker; past this a call is refused at "
         "once with 'busy, retry in N s' instead of waiting behind the backlog.",
     )
+    watch_debounce_ms: int = Field(
+        500, ge=10, le=600_000,
+        description="watch / serve --watch: milliseconds a burst of file changes is gathered "
+        "for before one re-indexing run.",
+    )
     change_poll: float = Field(
         2.0, gt=0, le=3600,
         description="Seconds between the server's checks for a new index generation, after "

@@ -10,9 +10,11 @@ error the model can read: never a bare "Error executing tool", never a dead serv
 from __future__ import annotations
 
 import base64
+import contextlib
 import inspect
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -49,7 +51,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
+from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.store import IndexReader
+from mcp_rag.index.watch import WatchSpec
+from mcp_rag.index.watch import watch as watch_paths
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
@@ -274,21 +279,45 @@ class RagMCPServer(MCPServer):
 
 
 def build_server(
-    pipeline: Pipeline, allow_roots: Sequence[Path] = (), cache: QueryCache | None = None
+    pipeline: Pipeline, allow_roots: Sequence[Path] = (), cache: QueryCache | None = None,
+    watch: WatchSpec | None = None,
 ) -> MCPServer:
-    """An MCPServer over ``pipeline`` (loaded by the caller, once)."""
+    """An MCPServer over ``pipeline`` (loaded by the caller, once); with ``watch``, it also
+    keeps the index up to date with those paths while it runs."""
     svc = RagService(pipeline, allow_roots, cache)
     s = pipeline.settings
     model_lane = Lane("model", s.model_workers, s.max_queued)
     bus = InMemorySubscriptionBus()
     changes = Changes(pipeline, bus)
 
+    async def keep_fresh(spec: WatchSpec) -> None:
+        """Re-index ``spec``'s paths on every change (in a thread), telling clients at once."""
+        stop = threading.Event()
+
+        def on_run(report: Any) -> None:
+            if report.changed:
+                with contextlib.suppress(Exception):  # the server is shutting down
+                    anyio.from_thread.run(changes.check)
+
+        try:
+            await anyio.to_thread.run_sync(
+                lambda: watch_paths(s.index, spec, pipeline.embedder,
+                                    options=BuildOptions.from_settings(s), stop=stop,
+                                    on_run=on_run),
+                abandon_on_cancel=True,
+            )
+        finally:
+            stop.set()  # the thread ends within a second
+
     @asynccontextmanager
     async def watching(_: MCPServer) -> AsyncIterator[dict[str, Any]]:
-        """While the server runs, look for new index generations (``changes``)."""
+        """While the server runs, look for new index generations (``changes``) and, with
+        ``watch``, keep the index up to date with its paths."""
         async with anyio.create_task_group() as tg:
             await changes.check()  # the baseline, before any client can subscribe
             tg.start_soon(changes.watch, s.change_poll)
+            if watch is not None:
+                tg.start_soon(keep_fresh, watch)
             try:
                 yield {"changes": changes}
             finally:
@@ -468,6 +497,27 @@ def build_server(
                 anyio.from_thread.run(ctx.report_progress, done, total, "embedding chunks")
 
             out = await run(lambda: svc.index(paths, progress), model_lane)
+            return _result(out, render_index(out))
+
+        @server.tool(
+            title="Sync the index with its files",
+            annotations=ToolAnnotations(
+                read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                open_world_hint=False,
+            ),
+        )
+        async def sync(ctx: Context) -> Annotated[CallToolResult, IndexOutput]:
+            """Bring the index up to date with the files it was built from.
+
+            Re-reads the indexed folders that lie under the allowed roots: new and changed
+            files are indexed, deleted ones removed, unchanged ones skipped. Reports
+            progress while it embeds.
+            """
+
+            def progress(done: int, total: int) -> None:
+                anyio.from_thread.run(ctx.report_progress, done, total, "embedding chunks")
+
+            out = await run(lambda: svc.sync(progress), model_lane)
             return _result(out, render_index(out))
 
     @server.custom_route("/health", methods=["GET"])

@@ -506,6 +506,32 @@ class RagService:
             "index": index,
         }
 
+    def sync(self, progress: Callable[[int, int], None] | None = None) -> IndexOutput:
+        """Bring the index up to date with its files: re-read the folders and files it was
+        built from that lie under the allowed roots (all the allowed roots for a new index);
+        changed files are re-embedded, deleted ones pruned."""
+        from mcp_rag.ingest import safety
+
+        if not self.allow_roots:
+            raise QueryError("indexing from the client is off: start the server with --allow-root")
+        try:
+            self.pipeline.refresh()
+            recorded = [Path(r) for r in self.pipeline.reader.manifest.roots]
+        except MCPRagError:
+            recorded = []
+        inside = [r for r in recorded if safety.within(r, self.allow_roots)]
+        outside = [r for r in recorded if r not in inside]
+        gone = [r for r in inside if not r.exists()]
+        paths = [r for r in inside if r.exists()] if recorded else list(self.allow_roots)
+        out = self.index([str(p) for p in paths], progress) if paths else IndexOutput(
+            added=0, updated=0, removed=0, unchanged=0, embedded_chunks=0, generation=None,
+            skipped=[])
+        out.skipped += [{"path": str(r), "reason": "outside the allowed roots: not synced"}
+                        for r in outside]
+        out.skipped += [{"path": str(r), "reason": "no longer exists: remove its documents "
+                         "with `mcp-rag remove`"} for r in gone]
+        return out
+
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
     ) -> IndexOutput:
