@@ -162,17 +162,21 @@ def _load_embedder(settings):
 @click.option("--chunk-tokens", type=int, default=None, help="Target chunk size in tokens.")
 @click.option("--dense-index", type=click.Choice(["flat", "hnsw"]), default=None)
 @click.option("--rebuild", is_flag=True, help="Re-embed everything (after a model change).")
+@click.option("--collection", default=None,
+              help="Put these documents in this named collection [default: keep each one's; "
+                   "new ones go to 'default'].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @json_option
 @click.pass_context
 @_fail_cleanly
-def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild, quiet,
-              as_json):
+def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild,
+              collection, quiet, as_json):
     """Index files and folders (documents, office files, e-mail, code); re-runs are incremental.
 
     Example:
 
         mcp-rag index ~/notes ./handbook.pdf --exclude 'drafts/*'
+        mcp-rag index ~/work/specs --collection specs
     """
     from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
@@ -180,17 +184,43 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
     report = index_paths(
         s.index, paths, _load_embedder(s), options=BuildOptions.from_settings(s),
-        include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
+        include=include, exclude=exclude, rebuild=rebuild, quiet=quiet, collection=collection,
     )
     if as_json:
         _echo_json(report.to_dict())
         return
     click.echo(
         f"{s.index}: added {report.added}, updated {report.updated}, removed {report.removed}, "
-        f"unchanged {report.unchanged}, embedded {report.embedded_chunks} chunks, "
+        f"unchanged {report.unchanged}"
+        + (f" ({report.moved} moved to {collection!r})" if report.moved else "")
+        + f", embedded {report.embedded_chunks} chunks, "
         f"skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
         f"generation {report.generation}" + ("" if report.changed else " (no change)")
     )
+
+
+@cli.command()
+@json_option
+@click.pass_context
+@_fail_cleanly
+def collections(ctx, as_json):
+    """List the named collections with their document and chunk counts (no model loaded).
+
+    Example:
+
+        mcp-rag collections
+    """
+    from mcp_rag.index.store import IndexReader
+    from mcp_rag.serve.render import render_collections
+    from mcp_rag.serve.schemas import Collection, CollectionsOutput
+
+    reader = IndexReader(_settings(ctx).index)
+    try:
+        out = CollectionsOutput(collections=[Collection(name=n, documents=d, chunks=c)
+                                             for n, (d, c) in reader.collections().items()])
+    finally:
+        reader.close()
+    _emit(out, as_json, render_collections)
 
 
 @cli.command()
@@ -203,11 +233,13 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
               help="Rerank with the cross-encoder [default: on; env MCP_RAG_RERANK].")
 @click.option("--candidates", type=click.IntRange(1, 200), default=None,
               help="First-stage hits to rerank [default 30].")
+@click.option("--collection", default=None, help="Only this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @json_option
 @click.pass_context
 @_fail_cleanly
-def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_cache, as_json):
+def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, collection, no_cache,
+           as_json):
     """Search the index: ranked chunks with source, section, span and a snippet.
 
     Example:
@@ -217,7 +249,8 @@ def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, no_ca
     from mcp_rag.serve.render import render_search
 
     s = _settings(ctx, rerank=rerank)
-    filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix}.items() if v}
+    filters = {k_: v for k_, v in {"source": source, "doc_id_prefix": doc_id_prefix,
+                                   "collection": collection}.items() if v}
     out = _service(s).search(query, k=k or s.k, filters=filters or None, rerank=s.rerank,
                              mode=mode, candidates=candidates, no_cache=no_cache)
     _emit(out, as_json, render_search)
@@ -504,11 +537,12 @@ def remove(ctx, targets):
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
 
 
-def _watch_spec(s, paths, include, exclude):
+def _watch_spec(s, paths, include, exclude, collection=None):
     from mcp_rag.index.watch import WatchSpec
 
     return WatchSpec(paths=[Path(p) for p in paths], include=include, exclude=exclude,
-                     debounce_ms=s.watch_debounce_ms, ignore=[s.cache_dir, s.models])
+                     debounce_ms=s.watch_debounce_ms, ignore=[s.cache_dir, s.models],
+                     collection=collection)
 
 
 @cli.command()
@@ -518,10 +552,11 @@ def _watch_spec(s, paths, include, exclude):
 @click.option("--debounce", "debounce_ms", type=click.IntRange(10, 600_000), default=None,
               help="Milliseconds to gather a burst of changes [default 500; env "
                    "MCP_RAG_WATCH_DEBOUNCE_MS].")
+@click.option("--collection", default=None, help="Keep these documents in this collection.")
 @json_option
 @click.pass_context
 @_fail_cleanly
-def watch(ctx, paths, include, exclude, debounce_ms, as_json):
+def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
     """Index PATHS, then keep the index up to date as files change (until Ctrl-C).
 
     Each burst of edits, new files and deletions starts one incremental run: changed files
@@ -536,7 +571,7 @@ def watch(ctx, paths, include, exclude, debounce_ms, as_json):
     from mcp_rag.index.watch import watch as watch_paths
 
     s = _settings(ctx, watch_debounce_ms=debounce_ms)
-    spec = _watch_spec(s, paths, include, exclude)
+    spec = _watch_spec(s, paths, include, exclude, collection)
 
     def report(r) -> None:
         if as_json:

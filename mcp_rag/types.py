@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+DEFAULT_COLLECTION = "default"  # the collection of documents indexed without --collection
+
+
 @dataclass(frozen=True)
 class Document:
     """One source document, as text, with where its sections and pages start."""
@@ -33,6 +36,7 @@ class Document:
     content_hash: str = ""
     mtime: float = 0.0
     size: int = 0
+    collection: str = DEFAULT_COLLECTION
 
 
 @dataclass(frozen=True)

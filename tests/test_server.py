@@ -21,7 +21,8 @@ from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.schemas import chunk_uri, document_uri
 from mcp_rag.serve.server import build_server
 
-READ_TOOLS = {"search", "rerank", "answer", "get_document", "get_chunk", "index_status"}
+READ_TOOLS = {"search", "rerank", "answer", "get_document", "get_chunk", "list_collections",
+              "index_status"}
 
 
 @pytest.fixture

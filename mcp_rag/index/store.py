@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -25,8 +26,9 @@ import shutil
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +42,7 @@ from mcp_rag.errors import (
 from mcp_rag.index.dense import DenseIndex
 from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
-from mcp_rag.types import Chunk, Document
+from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ SCHEMA = """
 CREATE TABLE docs (
     doc_id TEXT PRIMARY KEY, source TEXT NOT NULL, root TEXT NOT NULL, title TEXT NOT NULL,
     format TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL, mtime REAL NOT NULL,
-    size INTEGER NOT NULL, sections TEXT NOT NULL, pages TEXT NOT NULL, indexed_at REAL NOT NULL
+    size INTEGER NOT NULL, sections TEXT NOT NULL, pages TEXT NOT NULL, indexed_at REAL NOT NULL,
+    collection TEXT NOT NULL DEFAULT 'default'
 );
 CREATE TABLE chunks (
     row INTEGER PRIMARY KEY, chunk_id TEXT NOT NULL UNIQUE, doc_id TEXT NOT NULL,
@@ -147,8 +150,15 @@ def write_lock(index_dir: Path) -> Iterator[None]:
 def docs_row(d: Document, now: float) -> tuple:
     return (
         d.doc_id, d.source, d.root, d.title, d.format, d.text, d.content_hash, d.mtime, d.size,
-        json.dumps(d.sections), json.dumps(d.pages), now,
+        json.dumps(d.sections), json.dumps(d.pages), now, d.collection,
     )
+
+
+def _has_collections(db: sqlite3.Connection, schema: str = "main") -> bool:
+    """Whether a generation's docs table has the collection column (older ones do not:
+    all their documents are in the default collection)."""
+    cols = db.execute(f"PRAGMA {schema}.table_info(docs)").fetchall()
+    return any(c[1] == "collection" for c in cols)
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ class DocInfo:
     content_hash: str
     mtime: float
     size: int
+    collection: str = DEFAULT_COLLECTION
 
 
 class IndexReader:
@@ -209,9 +220,13 @@ class IndexReader:
         uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
         rows = self._db.execute("SELECT doc_id FROM chunks ORDER BY row").fetchall()
-        docs = self._db.execute("SELECT doc_id, source FROM docs ORDER BY doc_id").fetchall()
-        self.doc_ids = [d for d, _ in docs]
-        self.doc_sources = [s for _, s in docs]
+        # The SQL for a document's collection: its column, or the default in older indexes.
+        self._coll = "collection" if _has_collections(self._db) else f"'{DEFAULT_COLLECTION}'"
+        docs = self._db.execute(
+            f"SELECT doc_id, source, {self._coll} FROM docs ORDER BY doc_id").fetchall()
+        self.doc_ids = [d for d, _, _ in docs]
+        self.doc_sources = [s for _, s, _ in docs]
+        self.doc_collections = [c for _, _, c in docs]
         ordinal = {d: i for i, d in enumerate(self.doc_ids)}
         self.calibration: dict | None = None  # built before calibration existed
         try:
@@ -317,7 +332,7 @@ class IndexReader:
     def document(self, doc_id: str) -> Document | None:
         got = self._query(
             "SELECT doc_id, source, title, text, root, format, sections, pages, content_hash, "
-            "mtime, size FROM docs WHERE doc_id = ?",
+            f"mtime, size, {self._coll} FROM docs WHERE doc_id = ?",
             [doc_id],
         )
         if not got:
@@ -325,7 +340,8 @@ class IndexReader:
         r = got[0]
         sections = tuple(tuple(x) for x in json.loads(r[6]))
         pages = tuple(tuple(x) for x in json.loads(r[7]))
-        return Document(r[0], r[1], r[2], r[3], r[4], r[5], sections, pages, r[8], r[9], r[10])
+        return Document(r[0], r[1], r[2], r[3], r[4], r[5], sections, pages, r[8], r[9], r[10],
+                        r[11])
 
     def documents(self, after: str | None = None, limit: int | None = None) -> list[dict]:
         """Documents in id order: id, source, title, format and chunk count.
@@ -333,18 +349,30 @@ class IndexReader:
         ``after`` and ``limit`` page through them (the ids after ``after``, at most ``limit``).
         """
         got = self._query(
-            "SELECT d.doc_id, d.source, d.title, d.format, COUNT(c.row) FROM docs d "
-            "LEFT JOIN chunks c USING (doc_id) WHERE d.doc_id > ? GROUP BY d.doc_id "
-            "ORDER BY d.doc_id LIMIT ?",
+            f"SELECT d.doc_id, d.source, d.title, d.format, {self._coll}, COUNT(c.row) "
+            "FROM docs d LEFT JOIN chunks c USING (doc_id) WHERE d.doc_id > ? "
+            "GROUP BY d.doc_id ORDER BY d.doc_id LIMIT ?",
             ["" if after is None else after, -1 if limit is None else limit],
         )
         return [
-            {"doc_id": a, "source": b, "title": t, "format": f, "chunks": n}
-            for a, b, t, f, n in got
+            {"doc_id": a, "source": b, "title": t, "format": f, "collection": c, "chunks": n}
+            for a, b, t, f, c, n in got
         ]
 
+    @functools.cached_property
+    def _collection_counts(self) -> dict[str, tuple[int, int]]:
+        docs = Counter(self.doc_collections)
+        chunks = Counter(np.asarray(self.doc_collections, dtype=object)[self.row_doc].tolist()) \
+            if len(self.row_doc) else Counter()
+        return {c: (docs[c], chunks[c]) for c in sorted(docs)}
+
+    def collections(self) -> dict[str, tuple[int, int]]:
+        """Each collection's (documents, chunks), by name."""
+        return dict(self._collection_counts)
+
     def doc_infos(self) -> dict[str, DocInfo]:
-        got = self._query("SELECT doc_id, source, root, content_hash, mtime, size FROM docs")
+        got = self._query("SELECT doc_id, source, root, content_hash, mtime, size, "
+                          f"{self._coll} FROM docs")
         return {r[0]: DocInfo(*r) for r in got}
 
     def chunk_rows_for_docs(self, doc_ids: set[str]) -> np.ndarray:
@@ -368,6 +396,7 @@ class NewGeneration:
     # Calibrates the answerability decision on the new generation (index.scope.calibrate);
     # None keeps the current generation's calibration (a removal, which loads no model).
     calibrate: Callable[[BM25Index, DenseIndex], dict] | None = None
+    relabel: dict[str, str] = field(default_factory=dict)  # kept doc id -> its new collection
 
 
 def write_generation(
@@ -419,7 +448,10 @@ def _fill(
             db.execute("ATTACH DATABASE ? AS old", (str(current.path / "meta.sqlite"),))
             db.execute("CREATE TEMP TABLE keep_docs (doc_id TEXT PRIMARY KEY)")
             db.executemany("INSERT INTO keep_docs VALUES (?)", [(d,) for d in gen.keep_doc_ids])
-            db.execute("INSERT INTO docs SELECT * FROM old.docs WHERE doc_id IN keep_docs")
+            fill = "*" if _has_collections(db, "old") else f"*, '{DEFAULT_COLLECTION}'"
+            db.execute(f"INSERT INTO docs SELECT {fill} FROM old.docs WHERE doc_id IN keep_docs")
+            db.executemany("UPDATE docs SET collection = ? WHERE doc_id = ?",
+                           [(c, d) for d, c in gen.relabel.items()])
             # Kept chunks are renumbered 0..n_keep-1 in their old order.
             db.execute(
                 "INSERT INTO chunks SELECT ROW_NUMBER() OVER (ORDER BY row) - 1, chunk_id, doc_id, "
@@ -432,7 +464,7 @@ def _fill(
             db.commit()
             db.execute("DETACH DATABASE old")
         db.executemany(
-            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [docs_row(d, now) for d in gen.new_docs],
         )
         db.executemany(

@@ -26,6 +26,7 @@ from mcp_rag.index.manifest import (
 )
 from mcp_rag.index.scope import scope_calibrator
 from mcp_rag.index.store import (
+    DocInfo,
     IndexReader,
     NewGeneration,
     clean_stale,
@@ -37,7 +38,7 @@ from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.ingest.discover import Discovery, discover
 from mcp_rag.ingest.loaders import LOADER_VERSION, load_file
-from mcp_rag.types import Chunk, Document, Embedder
+from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class RunReport:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    moved: int = 0  # unchanged documents moved to another collection
     embedded_chunks: int = 0
     generation: int | None = None
     changed: bool = False
@@ -102,8 +104,12 @@ def index_paths(
     rebuild: bool = False,
     quiet: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    collection: str | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
+
+    ``collection`` puts every document found in that named collection (moving those that
+    were in another); None keeps each document's collection (new ones: the default).
 
     ``options`` (chunking, dense index kind; defaults when None) must match those of an
     existing index unless ``rebuild``. ``progress(done, total)`` is called as chunks are
@@ -166,6 +172,15 @@ def index_paths(
 
         claimed = {d: i.source for d, i in existing.items() if not _in_scope(i.source, scopes)}
         seen: set[str] = set()
+        relabel: dict[str, str] = {}
+
+        def keep(i: DocInfo) -> None:
+            """An unchanged document stays, in the collection this run names."""
+            seen.add(i.doc_id)
+            claimed[i.doc_id] = i.source
+            if collection is not None and i.collection != collection:
+                relabel[i.doc_id] = collection
+
         changed_docs: list[Document] = []
         for src in found.files:
             infos = by_source.get(str(src.path), [])
@@ -178,8 +193,7 @@ def index_paths(
                 i.mtime == st.st_mtime and i.size == st.st_size for i in infos
             ):
                 for i in infos:
-                    seen.add(i.doc_id)
-                    claimed[i.doc_id] = i.source
+                    keep(i)
                 report.unchanged += len(infos)
                 continue
             try:
@@ -187,8 +201,7 @@ def index_paths(
             except LoaderError as e:
                 report.skipped.append((str(src.path), str(e).removeprefix(f"{src.path}: ")))
                 for i in infos:  # keep what was indexed before rather than lose it
-                    seen.add(i.doc_id)
-                    claimed[i.doc_id] = i.source
+                    keep(i)
                 continue
             report.warnings.extend(loaded.warnings)
             for doc in loaded.docs:
@@ -209,8 +222,11 @@ def index_paths(
                 if old is not None and old.content_hash == doc.content_hash:
                     # Same text under a new file stamp: nothing to re-embed, and the content
                     # (so the generation) has not changed. The file is re-read next time.
+                    keep(old)
                     report.unchanged += 1
                     continue
+                doc = replace(doc, collection=collection or (
+                    old.collection if old is not None else DEFAULT_COLLECTION))
                 if old is None:
                     report.added += 1
                 else:
@@ -219,12 +235,14 @@ def index_paths(
 
         removed = {d for d, i in existing.items() if _in_scope(i.source, scopes) and d not in seen}
         report.removed = len(removed)
+        report.moved = len(relabel)
         for skipped, why in report.skipped:
             log.warning("skipped %s: %s", skipped, why)
         for w in report.warnings:
             log.warning("%s", w)
 
-        if not (report.added or report.updated or report.removed or rebuild or reparse):
+        if not (report.added or report.updated or report.removed or relabel or rebuild
+                or reparse):
             report.generation = current.generation if current is not None else None
             return _finish(index_dir, report, started)
 
@@ -294,7 +312,10 @@ def index_paths(
                 new_chunks=new_chunks,
                 new_vectors=vectors.reshape(-1, embedder.dim),
                 manifest=manifest,
-                calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder),
+                # only moved between collections: the corpus, so its calibration, is the same
+                calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder)
+                if changed_docs or removed or rebuild or reparse else None,
+                relabel=relabel,
             ),
             bm25_tokens,
         )

@@ -37,6 +37,7 @@ class WatchSpec:
     debounce_ms: int = 500
     roots: Sequence[Path] | None = None  # where files may come from (default: the paths)
     ignore: Sequence[Path] = field(default_factory=tuple)  # folders whose changes are ours
+    collection: str | None = None  # the named collection they go in (None: keep each one's)
 
 
 def relevant(change: object, path: str, watched: Sequence[Path], ignore: Sequence[Path]) -> bool:
@@ -74,7 +75,7 @@ def watch(
         try:
             report = index_paths(index_dir, paths, embedder, options=options,
                                  include=spec.include, exclude=spec.exclude, roots=spec.roots,
-                                 quiet=True)
+                                 quiet=True, collection=spec.collection)
         except MCPRagError as e:
             log.error("re-indexing %s failed: %s", ", ".join(map(str, paths)), e)
             return

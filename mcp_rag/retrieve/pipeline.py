@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 FILTER_FIELDS = {
     "source": "a glob on the source path, e.g. '*/policies/*.md'",
     "doc_id_prefix": "documents whose id starts with this, e.g. 'policies/'",
+    "collection": "documents of this named collection (see list_collections)",
 }
 MAX_QUERY_CHARS = 2000
 
@@ -275,6 +276,11 @@ class Pipeline:
             ok &= np.array([match(s) is not None for s in reader.doc_sources], dtype=bool)
         if prefix := filters.get("doc_id_prefix"):
             ok &= np.array([d.startswith(prefix) for d in reader.doc_ids], dtype=bool)
+        if (name := filters.get("collection")) is not None:
+            if name not in reader.collections():
+                raise QueryError(f"no collection {name!r}; the collections are: "
+                                 f"{', '.join(reader.collections())}")
+            ok &= np.array([c == name for c in reader.doc_collections], dtype=bool)
         return ok[reader.row_doc]
 
     def search(

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from mcp_rag.serve.schemas import (
     AnswerOutput,
     ChunkOutput,
+    CollectionsOutput,
     DocumentOutput,
     IndexOutput,
     Passage,
@@ -102,6 +103,9 @@ def render_status(out: StatusOutput) -> str:
         f"({out.created_at}); embedder {out.embedder}; reranker "
         f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {safe(out.index)}"
     )
+    if len(out.collections) > 1:
+        text += "\ncollections: " + ", ".join(f"{safe(n)} ({d} documents)"
+                                            for n, d in out.collections.items())
     lr = out.last_run
     if lr:
         text += (
@@ -129,7 +133,8 @@ def render_status(out: StatusOutput) -> str:
 def render_index(out: IndexOutput) -> str:
     return (
         f"added {out.added}, updated {out.updated}, removed {out.removed}, unchanged "
-        f"{out.unchanged}, embedded {out.embedded_chunks} chunks; generation "
+        f"{out.unchanged}" + (f" ({out.moved} moved to the collection)" if out.moved else "")
+        + f", embedded {out.embedded_chunks} chunks; generation "
         f"{out.generation}; skipped {len(out.skipped)} files"
     )
 
@@ -151,3 +156,11 @@ def render_chunk(out: ChunkOutput) -> str:
         f"{safe(c.title)} — {where} ({c.uri}); passage {c.chunk_no} with {shown - 1} "
         f"neighbour(s), characters {a}-{b} of {c.document_uri}\n\n{_indent(out.context)}"
     )
+
+
+def render_collections(out: CollectionsOutput) -> str:
+    if not out.collections:
+        return "No documents are indexed yet."
+    lines = [f"- {safe(c.name)}: {c.documents} documents, {c.chunks} passages"
+             for c in out.collections]
+    return "Collections (search one with filters: {collection: NAME}):\n" + "\n".join(lines)

@@ -201,6 +201,9 @@ class StatusOutput(BaseModel):
     chunking: dict[str, int]
     dense_index: str
     roots: list[str] = Field(description="Folders and files the index was built from.")
+    collections: dict[str, int] = Field(
+        default_factory=dict, description="Documents in each named collection."
+    )
     reranker: str | None
     reranker_error: str | None
     last_run: dict[str, Any] = Field(
@@ -266,11 +269,25 @@ class DocumentOutput(BaseModel):
     )
 
 
+class Collection(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+
+
+class CollectionsOutput(BaseModel):
+    collections: list[Collection] = Field(
+        description="Named groups of documents (mcp-rag index --collection NAME); search "
+        "one with filters: {collection: NAME}."
+    )
+
+
 class IndexOutput(BaseModel):
     added: int
     updated: int
     removed: int
     unchanged: int
+    moved: int = Field(0, description="Unchanged documents moved to the named collection.")
     embedded_chunks: int
     generation: int | None
     skipped: list[dict[str, str]]

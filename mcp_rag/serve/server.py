@@ -63,6 +63,7 @@ from mcp_rag.serve.lanes import Lane
 from mcp_rag.serve.render import (
     render_answer,
     render_chunk,
+    render_collections,
     render_document,
     render_index,
     render_rerank,
@@ -81,6 +82,7 @@ from mcp_rag.serve.schemas import (
     AnswerOutput,
     ChunkOutput,
     ChunkView,
+    CollectionsOutput,
     DocumentOutput,
     IndexOutput,
     Passage,
@@ -104,6 +106,23 @@ the passages that clear the relevance floor, ready to quote with citation marker
 the documents do not contain the answer: say so instead of guessing.
 """
 RESOURCE_PAGE = 100  # documents per resources/list page
+MAX_LISTED_COLLECTIONS = 30
+
+
+def instructions(svc: RagService) -> str:
+    """INSTRUCTIONS, and the index's named collections with their document counts."""
+    try:
+        named = svc.collections().collections
+    except MCPRagError:
+        return INSTRUCTIONS
+    if len(named) < 2:
+        return INSTRUCTIONS
+    shown = ", ".join(f"{c.name} ({c.documents} documents)"
+                      for c in named[:MAX_LISTED_COLLECTIONS])
+    more = f", and {len(named) - MAX_LISTED_COLLECTIONS} more (list_collections)" \
+        if len(named) > MAX_LISTED_COLLECTIONS else ""
+    return (INSTRUCTIONS + f"The documents are in named collections: {shown}{more}. To search "
+            f"one, pass filters: {{collection: NAME}}.\n")
 
 
 def _links(passages: Iterable[Passage | ChunkView]) -> list[ContentBlock]:
@@ -170,6 +189,10 @@ class SearchFilters(BaseModel):
     doc_id_prefix: str | None = Field(
         None, min_length=1, max_length=MAX_FILTER_CHARS,
         description="Documents whose id starts with this, e.g. 'policies/'.",
+    )
+    collection: str | None = Field(
+        None, min_length=1, max_length=MAX_FILTER_CHARS,
+        description="Only this named collection (list_collections lists them).",
     )
 
 
@@ -327,7 +350,7 @@ def build_server(
         name="mcp-rag",
         title="mcp-rag: your documents",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=instructions(svc),
         log_level="WARNING",
         subscriptions=bus,
         lifespan=watching,
@@ -465,6 +488,15 @@ def build_server(
         out = await run(lambda: svc.get_chunk(chunk_id, neighbors))
         return _result(out, render_chunk(out), _links([out.chunk]))
 
+    @server.tool(title="List collections", annotations=READ_ONLY)
+    async def list_collections() -> Annotated[CallToolResult, CollectionsOutput]:
+        """The named collections of documents, with their document and passage counts.
+
+        Search or answer within one by passing filters: {collection: NAME} to search.
+        """
+        out = await run(svc.collections)
+        return _result(out, render_collections(out))
+
     @server.tool(title="Index status", annotations=READ_ONLY)
     async def index_status() -> Annotated[CallToolResult, StatusOutput]:
         """What is indexed: documents, chunks, models, index generation and the last run."""
@@ -487,6 +519,10 @@ def build_server(
                       description="Files and folders to index, under the allowed roots."),
             ],
             ctx: Context,
+            collection: Annotated[str | None, Field(
+                min_length=1, max_length=MAX_FILTER_CHARS,
+                description="Put these documents in this named collection (default: keep "
+                            "each one's; new ones go to 'default').")] = None,
         ) -> Annotated[CallToolResult, IndexOutput]:
             """Add or update files and folders in the index (only under the allowed roots).
 
@@ -496,7 +532,7 @@ def build_server(
             def progress(done: int, total: int) -> None:
                 anyio.from_thread.run(ctx.report_progress, done, total, "embedding chunks")
 
-            out = await run(lambda: svc.index(paths, progress), model_lane)
+            out = await run(lambda: svc.index(paths, progress, collection), model_lane)
             return _result(out, render_index(out))
 
         @server.tool(
@@ -579,11 +615,15 @@ def build_server(
     )
     def grounded_answer(
         question: Annotated[str, Field(description="The question to answer from the documents.")],
+        collection: Annotated[str | None, Field(
+            description="Optional: answer only from this named collection.")] = None,
     ) -> str:
+        within = (f" Search only the collection {collection!r}: pass filters: {{collection: "
+                  f"{collection!r}}} to `search`." if collection else "")
         return (
             "Answer the question below using only what the `search` tool of mcp-rag returns "
             "from the user's documents (call it first; call it again with other words if the "
-            "results miss; use `get_chunk` to read around a passage that is cut off).\n"
+            f"results miss; use `get_chunk` to read around a passage that is cut off).{within}\n"
             "- Cite every claim with the passage's source (and section or page when it has "
             "one), and quote names, numbers and codes exactly as written.\n"
             "- Keep the conditions and exceptions the passages state; where passages "
@@ -598,9 +638,13 @@ def build_server(
     async def complete(ref: Any, argument: Any, context: Any) -> Completion | None:
         """Document ids for ``{+doc_id}``; for ``{+chunk_id}``, document ids, then (after
         ``#``) that document's passages."""
-        if not isinstance(ref, ResourceTemplateReference):
-            return None  # prompt arguments are free text
         value = argument.value or ""
+        if not isinstance(ref, ResourceTemplateReference):  # a prompt's argument
+            if argument.name != "collection":
+                return None  # the question is free text
+            names, total = await anyio.to_thread.run_sync(
+                lambda: svc.complete_collections(value))
+            return Completion(values=names, total=total, has_more=total > len(names))
         if ref.uri == DOCUMENT_TEMPLATE and argument.name == "doc_id":
             got = await anyio.to_thread.run_sync(lambda: svc.complete_doc_ids(value))
         elif ref.uri == CHUNK_TEMPLATE and argument.name == "chunk_id":

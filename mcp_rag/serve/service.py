@@ -36,6 +36,8 @@ from mcp_rag.serve.schemas import (
     ChunkOutput,
     ChunkView,
     Citation,
+    Collection,
+    CollectionsOutput,
     DocumentOutput,
     IndexOutput,
     Passage,
@@ -114,6 +116,7 @@ def index_status(
         generation=m.generation, created_at=m.created_at, embedder=m.embedder.name,
         embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
         roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,
+        collections={n: d for n, (d, _) in reader.collections().items()},
         last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
         calibration=reader.calibration,
     )
@@ -479,6 +482,21 @@ class RagService:
         ids = [c.chunk_id for c in chunks if c.chunk_id.startswith(prefix)]
         return ids[:limit], len(ids)
 
+    def collections(self) -> CollectionsOutput:
+        """The named collections with their document and chunk counts."""
+        self.pipeline.refresh()
+        with self.pipeline.reader.in_use() as r:
+            got = r.collections()
+        return CollectionsOutput(collections=[
+            Collection(name=n, documents=d, chunks=c) for n, (d, c) in got.items()])
+
+    def complete_collections(self, prefix: str) -> tuple[list[str], int]:
+        try:
+            names = [c.name for c in self.collections().collections if c.name.startswith(prefix)]
+        except MCPRagError:
+            return [], 0
+        return names[:100], len(names)
+
     def status(self) -> StatusOutput:
         self.pipeline.refresh()
         return index_status(
@@ -524,8 +542,8 @@ class RagService:
         gone = [r for r in inside if not r.exists()]
         paths = [r for r in inside if r.exists()] if recorded else list(self.allow_roots)
         out = self.index([str(p) for p in paths], progress) if paths else IndexOutput(
-            added=0, updated=0, removed=0, unchanged=0, embedded_chunks=0, generation=None,
-            skipped=[])
+            added=0, updated=0, removed=0, unchanged=0, moved=0, embedded_chunks=0,
+            generation=None, skipped=[])
         out.skipped += [{"path": str(r), "reason": "outside the allowed roots: not synced"}
                         for r in outside]
         out.skipped += [{"path": str(r), "reason": "no longer exists: remove its documents "
@@ -533,7 +551,8 @@ class RagService:
         return out
 
     def index(
-        self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None
+        self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None,
+        collection: str | None = None,
     ) -> IndexOutput:
         """Index ``paths``; discovery's path-safety gate refuses any outside the allowed roots."""
         from mcp_rag.index.manifest import BuildOptions
@@ -544,11 +563,12 @@ class RagService:
         s = self.pipeline.settings
         rep = index_paths(
             s.index, paths, self.pipeline.embedder, options=BuildOptions.from_settings(s),
-            roots=self.allow_roots, quiet=True, progress=progress,
+            roots=self.allow_roots, quiet=True, progress=progress, collection=collection,
         )
         self.pipeline.refresh()
         return IndexOutput(
             added=rep.added, updated=rep.updated, removed=rep.removed, unchanged=rep.unchanged,
+            moved=rep.moved,
             embedded_chunks=rep.embedded_chunks, generation=rep.generation,
             skipped=[{"path": p, "reason": why} for p, why in rep.skipped],
         )
