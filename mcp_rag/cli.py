@@ -282,11 +282,12 @@ def _cache(s):
               help="Top passages to answer from [default 3; env MCP_RAG_ANSWER_PASSAGES].")
 @click.option("--max-sentences", type=click.IntRange(1, 20), default=None,
               help="Most sentences in an extractive answer [default 3].")
+@click.option("--collection", default=None, help="Answer only from this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @json_option
 @click.pass_context
 @_fail_cleanly
-def answer(ctx, question, k, max_sentences, no_cache, as_json):
+def answer(ctx, question, k, max_sentences, collection, no_cache, as_json):
     """Answer from the documents with cited sentences, or say they do not contain it.
 
     Extractive (quoted sentences) by default; written by a language model when
@@ -298,7 +299,9 @@ def answer(ctx, question, k, max_sentences, no_cache, as_json):
     """
     from mcp_rag.serve.render import render_answer
 
-    out = _service(_settings(ctx)).answer(question, k, max_sentences, no_cache=no_cache)
+    out = _service(_settings(ctx)).answer(
+        question, k, max_sentences, no_cache=no_cache,
+        filters={"collection": collection} if collection else None)
     _emit(out, as_json, render_answer)
 
 

@@ -108,6 +108,8 @@ async def test_collections_over_mcp(two, settings):
         s = await c.call_tool("search", {"query": "storage quota", "k": 5, "rerank": False,
                                          "filters": {"collection": "notes"}})
         bad = await c.call_tool("search", {"query": "quota", "filters": {"collection": "x"}})
+        a = await c.call_tool("answer", {"question": "storage quota",
+                                         "filters": {"collection": "notes"}})
         status = await c.call_tool("index_status", {})
         names = await c.complete(PromptReference(type="ref/prompt", name="grounded-answer"),
                                  {"name": "collection", "value": "n"})
@@ -117,6 +119,7 @@ async def test_collections_over_mcp(two, settings):
         == [("kb", 6), ("notes", 2)]
     assert {h["doc_id"] for h in s.structured_content["results"]} <= {"trip.md", "food.md"}
     assert bad.is_error and "the collections are: kb, notes" in bad.content[0].text
+    assert {x["doc_id"] for x in a.structured_content["sources"]} <= {"trip.md", "food.md"}
     assert status.structured_content["collections"] == {"kb": 6, "notes": 2}
     assert names.completion.values == ["notes"]
     assert "collection: 'kb'" in prompt.messages[0].content.text

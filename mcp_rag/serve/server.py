@@ -437,6 +437,8 @@ def build_server(
         max_sentences: Annotated[int, Field(
             ge=1, le=20, strict=True,
             description="Most sentences in an extractive answer.")] = s.answer_sentences,
+        filters: Annotated[SearchFilters | None, Field(
+            description="Optional: answer only from documents matching these.")] = None,
         no_cache: Annotated[bool, Field(strict=True,
                                         description="Recompute, skipping the cache.")] = False,
     ) -> Annotated[CallToolResult, AnswerOutput]:
@@ -448,8 +450,10 @@ def build_server(
         every [n]. answered=false means the documents do not contain the answer: say so,
         and never fill the gap from memory. `sources` are the passages drawn from.
         """
-        out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences),
-                              lambda: svc.answer(question, k, max_sentences, no_cache=True),
+        f = (filters.model_dump(exclude_none=True) or None) if filters else None
+        out = await cached_or(lambda: svc.cached_answer(question, k, max_sentences, f),
+                              lambda: svc.answer(question, k, max_sentences, no_cache=True,
+                                                 filters=f),
                               no_cache)
         return _result(out, render_answer(out), _links(out.citations or out.sources))
 
