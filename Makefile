@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install, pull the model pack, index the sample knowledge base, ask it through the MCP server
-#   make test   install with the dev extra, pull the pack, lint, run every test (what CI runs)
+#   make test   install with the dev extra, pull the pack, Node 22 and the MCP conformance suite
+#               (npm), lint, run every test (what CI runs)
 # The inner loop: make check (lint + the tests not marked slow).
 PYTHON ?= python3
 VENV ?= .venv
