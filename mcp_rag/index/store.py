@@ -326,8 +326,9 @@ class IndexReader:
         return [Chunk(*r) for r in got]
 
     def doc_hashes(self) -> dict[str, str]:
-        """Every document's content hash, by id: what a new generation changed."""
-        return dict(self._query("SELECT doc_id, content_hash FROM docs"))
+        """Every document's content hash (its first 64 bits: enough to tell a change, a
+        quarter of the memory on a large index), by id: what a new generation changed."""
+        return dict(self._query("SELECT doc_id, substr(content_hash, 1, 16) FROM docs"))
 
     def document(self, doc_id: str) -> Document | None:
         got = self._query(
