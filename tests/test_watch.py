@@ -5,6 +5,7 @@ demand, with progress."""
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -179,19 +180,24 @@ async def test_sync_is_not_offered_without_allowed_roots(indexed):
 def test_the_watch_command_runs_until_interrupted(kb, tmp_path, models_dir):
     env = {**os.environ, "MCP_RAG_MODELS": str(models_dir),
            "MCP_RAG_INDEX": str(tmp_path / "index"), "MCP_RAG_WATCH_DEBOUNCE_MS": "100"}
+    env.pop("PYTHONUNBUFFERED", None)  # as a user's shell has it: each line must be flushed
     proc = subprocess.Popen([sys.executable, "-m", "mcp_rag", "watch", str(kb)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True)
+    reader.start()
     try:
-        first = proc.stdout.readline()
-        assert "added 6" in first, first + proc.stderr.read()
+        first = lines.get(timeout=120)
+        assert "added 6" in first, first
         (kb / "more.md").write_text("# More\n\nPlatypus facts.\n")
-        second = proc.stdout.readline()
+        second = lines.get(timeout=60)
         assert "added 1" in second and "generation 2" in second
     finally:
         proc.send_signal(signal.SIGINT)
         rc = proc.wait(timeout=30)
         err = proc.stderr.read()
-        proc.stdout.close()
         proc.stderr.close()
+        reader.join(timeout=10)  # it reads to the end of the output, then stops
+        proc.stdout.close()
     assert rc == 0, err
     assert "stopped watching" in err

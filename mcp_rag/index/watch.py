@@ -82,13 +82,20 @@ def watch(
         if on_run is not None:
             on_run(report)
 
-    if initial:
-        run()
+    started = False
     for changes in watchfiles.watch(
         *paths, debounce=spec.debounce_ms, step=50, stop_event=stop,
         watch_filter=lambda c, p: relevant(c, p, paths, ignore), raise_interrupt=False,
-        rust_timeout=1000, yield_on_timeout=False,
+        rust_timeout=300, yield_on_timeout=True,
     ):
+        if not started:  # the OS is watching now: a change during the first run is not lost
+            started = True
+            if initial:
+                run()
+            if not changes:
+                continue
+        if not changes:  # a timeout, so that `stop` is seen
+            continue
         log.info("%d file change(s) under %s: re-indexing", len(changes),
                  ", ".join(map(str, paths)))
         run()
