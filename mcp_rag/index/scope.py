@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,7 +47,11 @@ class Term:
         return math.log(1.0 + (n - self.df + 0.5) / (self.df + 0.5))
 
 
-def key_terms(question: str, bm25: BM25Index) -> list[Term]:
+class Frequencies(Protocol):
+    def df(self, stem: str) -> int: ...
+
+
+def key_terms(question: str, bm25: Frequencies) -> list[Term]:
     """The question's distinct content words (codes whole) with their document frequency."""
     out: dict[str, Term] = {}
     for tok, parts in compounds(question):

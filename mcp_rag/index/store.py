@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,7 @@ from mcp_rag.errors import (
     IndexNotFoundError,
 )
 from mcp_rag.index.dense import DenseIndex
+from mcp_rag.index.filters import check, doc_mask
 from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
@@ -287,6 +288,34 @@ class IndexReader:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    # --- what retrieval asks of a generation (a server backend answers the same) ---
+
+    def restrict(self, filters: Mapping[str, str] | None) -> np.ndarray | None:
+        """The rows ``filters`` let through (a mask), or None for all; checked once per query
+        and handed to ``lexical`` and ``nearest``."""
+        f = check(filters, list(self.collections()))
+        if not f:
+            return None
+        return doc_mask(f, self.doc_ids, self.doc_sources, self.doc_collections)[self.row_doc]
+
+    def lexical(self, query: str, n: int, allowed: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25's top ``n`` rows and scores among ``allowed`` (``restrict``)."""
+        return self.bm25.search(query, n, allowed)
+
+    def nearest(self, vector: np.ndarray, n: int, allowed: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` rows nearest ``vector`` (inner product) among ``allowed``."""
+        return self.dense.search(vector, n, None if allowed is None else np.flatnonzero(allowed))
+
+    def doc_of(self, rows: Sequence[int]) -> list[int]:
+        """A number per row, the same for the chunks of one document (the per-document cap)."""
+        return self.row_doc[np.asarray(rows, dtype=np.int64)].tolist()
+
+    def df(self, stem: str) -> int:
+        """In how many chunks a BM25 token occurs (0: the corpus never mentions it)."""
+        return self.bm25.df(stem)
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping
@@ -29,11 +27,6 @@ from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
 
 log = logging.getLogger(__name__)
 
-FILTER_FIELDS = {
-    "source": "a glob on the source path, e.g. '*/policies/*.md'",
-    "doc_id_prefix": "documents whose id starts with this, e.g. 'policies/'",
-    "collection": "documents of this named collection (see list_collections)",
-}
 MAX_QUERY_CHARS = 2000
 
 
@@ -259,30 +252,6 @@ class Pipeline:
             )
             return True
 
-    def _allowed(self, reader: IndexReader, filters: Mapping[str, str] | None) -> np.ndarray | None:
-        if not filters:
-            return None
-        unknown = set(filters) - set(FILTER_FIELDS)
-        if unknown:
-            raise QueryError(
-                f"unknown filter field(s) {sorted(unknown)}; valid fields: "
-                + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
-            )
-        ok = np.ones(len(reader.doc_ids), dtype=bool)
-        if src := filters.get("source"):
-            # Compiled here, not through fnmatch's own cache, which keeps up to 32,768
-            # patterns: a client sending distinct globs would grow memory without bound.
-            match = re.compile(fnmatch.translate(src)).match
-            ok &= np.array([match(s) is not None for s in reader.doc_sources], dtype=bool)
-        if prefix := filters.get("doc_id_prefix"):
-            ok &= np.array([d.startswith(prefix) for d in reader.doc_ids], dtype=bool)
-        if (name := filters.get("collection")) is not None:
-            if name not in reader.collections():
-                raise QueryError(f"no collection {name!r}; the collections are: "
-                                 f"{', '.join(reader.collections())}")
-            ok &= np.array([c == name for c in reader.doc_collections], dtype=bool)
-        return ok[reader.row_doc]
-
     def search(
         self,
         query: str,
@@ -434,7 +403,7 @@ class Pipeline:
     ) -> SearchResult:
         s = self.settings
         timings: dict[str, float] = {}
-        allowed = self._allowed(reader, filters)
+        allowed = reader.restrict(filters)
         use_bm25 = mode == "bm25" or (mode == "hybrid" and s.bm25_weight > 0)
         use_dense = mode == "dense" or (mode == "hybrid" and s.dense_weight > 0)
         qv = None
@@ -452,13 +421,12 @@ class Pipeline:
             dense_scores: dict[int, float] = {}
             if use_bm25:
                 t = time.perf_counter()
-                bm25_rows, sc = reader.bm25.search(query, n, allowed)
+                bm25_rows, sc = reader.lexical(query, n, allowed)
                 bm25_scores = dict(zip(bm25_rows.tolist(), sc.tolist(), strict=True))
                 timings["bm25"] = timings.get("bm25", 0.0) + (time.perf_counter() - t) * 1000
             if qv is not None:
                 t = time.perf_counter()
-                rows = None if allowed is None else np.flatnonzero(allowed)
-                dense_rows, sc = reader.dense.search(qv, n, rows)
+                dense_rows, sc = reader.nearest(qv, n, allowed)
                 dense_scores = dict(zip(dense_rows.tolist(), sc.tolist(), strict=True))
                 timings["dense"] = timings.get("dense", 0.0) + (time.perf_counter() - t) * 1000
             t = time.perf_counter()
@@ -481,8 +449,10 @@ class Pipeline:
             # Cap chunks per document, and fetch only the rows that make the cut.
             picked: list[tuple[int, float]] = []
             per_doc: dict[int, int] = {}
+            doc_of = dict(zip((r for r, _ in fused), reader.doc_of([r for r, _ in fused]),
+                              strict=True))
             for row, score in fused:
-                d = int(reader.row_doc[row])
+                d = doc_of[row]
                 if per_doc.get(d, 0) < s.max_chunks_per_doc:
                     per_doc[d] = per_doc.get(d, 0) + 1
                     picked.append((row, score))
@@ -512,7 +482,7 @@ class Pipeline:
             hits=hits,
             generation=reader.generation,
             timings_ms={k_: round(v, 3) for k_, v in timings.items()},
-            terms=tuple(key_terms(query, reader.bm25)),
+            terms=tuple(key_terms(query, reader)),
             n_chunks=reader.n_chunks,
             calibration=reader.calibration,
             nearest=max(dense_scores.values()) if dense_scores else None,
