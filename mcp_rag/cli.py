@@ -7,8 +7,10 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -584,10 +586,13 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
                        f"{r.removed}, unchanged {r.unchanged}, skipped {len(r.skipped)} files; "
                        f"generation {r.generation}" + ("" if r.changed else " (no change)"))
 
+    stop = threading.Event()
+    # A service manager stops it with SIGTERM: finish the run under way, then return.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"watching {', '.join(paths)} for {s.index} (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
         watch_paths(s.index, spec, _load_embedder(s), options=BuildOptions.from_settings(s),
-                    on_run=report)
+                    on_run=report, stop=stop)
     click.echo("stopped watching", err=True)
 
 
