@@ -49,4 +49,5 @@ $(NODE_TOOLS)/.installed: | $(BIN)/python
 	touch $@
 
 test: $(VENV)/.installed-dev models lint $(CONFORMANCE)
-	MCP_RAG_REQUIRE_PACK=1 $(if $(CONFORMANCE),MCP_RAG_CONFORMANCE=$(NODE_TOOLS)) $(BIN)/pytest
+	MCP_RAG_REQUIRE_PACK=1 MCP_RAG_REQUIRE_MILVUS=1 $(if $(CONFORMANCE),MCP_RAG_CONFORMANCE=$(NODE_TOOLS)) \
+		$(BIN)/pytest

@@ -187,6 +187,7 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
     report = index_paths(
         s.index, paths, _load_embedder(s), options=BuildOptions.from_settings(s),
         include=include, exclude=exclude, rebuild=rebuild, quiet=quiet, collection=collection,
+        backend=_backend(s),
     )
     if as_json:
         _echo_json(report.to_dict())
@@ -212,11 +213,10 @@ def collections(ctx, as_json):
 
         mcp-rag collections
     """
-    from mcp_rag.index.store import IndexReader
     from mcp_rag.serve.render import render_collections
     from mcp_rag.serve.schemas import Collection, CollectionsOutput
 
-    reader = IndexReader(_settings(ctx).index)
+    reader = _backend(_settings(ctx)).open()
     try:
         out = CollectionsOutput(collections=[Collection(name=n, documents=d, chunks=c)
                                              for n, (d, c) in reader.collections().items()])
@@ -510,12 +510,11 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 @_fail_cleanly
 def status(ctx, as_json):
     """Show documents, chunks, models, generation and what the last run did."""
-    from mcp_rag.index.store import IndexReader
     from mcp_rag.serve.render import render_status
     from mcp_rag.serve.service import index_status
 
     s = _settings(ctx)
-    reader = IndexReader(s.index)  # no models: status reads the index only
+    reader = _backend(s).open()  # no models: status reads the index only
     try:
         out = index_status(reader, reranker=s.reranker if s.rerank else None,
                            reranker_error=None if s.rerank else "reranking is off (MCP_RAG_RERANK)")
@@ -538,8 +537,15 @@ def remove(ctx, targets):
     from mcp_rag.index.update import remove_docs
 
     s = _settings(ctx)
-    report = remove_docs(s.index, targets)
+    report = remove_docs(s.index, targets, backend=_backend(s))
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
+
+
+def _backend(s):
+    """Where the index at ``s.index`` lives (MCP_RAG_BACKEND)."""
+    from mcp_rag.index.backend import backend_for
+
+    return backend_for(s)
 
 
 def _watch_spec(s, paths, include, exclude, collection=None):
@@ -592,7 +598,7 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
     click.echo(f"watching {', '.join(paths)} for {s.index} (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
         watch_paths(s.index, spec, _load_embedder(s), options=BuildOptions.from_settings(s),
-                    on_run=report, stop=stop)
+                    on_run=report, stop=stop, backend=_backend(s))
     click.echo("stopped watching", err=True)
 
 
@@ -665,7 +671,8 @@ def demo(ctx, question):
     # Rebuilt from the sample alone each time: the demo index is per user, and another
     # checkout's sample (or anything else) must not mix into what the demo shows.
     report = index_paths(s.index, [sample], _load_embedder(s),
-                         options=BuildOptions.from_settings(s), rebuild=True, quiet=True)
+                         options=BuildOptions.from_settings(s), rebuild=True, quiet=True,
+                         backend=_backend(s))
     click.echo(f"indexed {sample} into {s.index}: {report.added} added, {report.unchanged} "
                f"unchanged, generation {report.generation}")
     env = {**os.environ, "MCP_RAG_INDEX": str(s.index), "MCP_RAG_MODELS": str(s.models)}

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
         description="Index: a name (a folder in the user data directory) or a path.",
     )
     models: Path = Field(default_factory=default_models_dir, description="Model cache directory.")
+    backend: Literal["embedded", "milvus"] = Field(
+        "embedded",
+        description="Where the index lives: files in the index folder, or a Milvus server "
+        "(extra [milvus]; the folder keeps the write lock and the last run's report).",
+    )
+    milvus_uri: str | None = Field(
+        None, description="Milvus address for backend=milvus, e.g. http://127.0.0.1:19530."
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token (user:password).")
+    milvus_db: str = Field("default", min_length=1, description="Milvus database.")
 
     auto_download: bool = Field(
         True,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,78 @@ def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 
     monkeypatch.setattr(pipeline.Pipeline, "from_settings", classmethod(from_settings))
     return CliRunner()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MilvusLite:
+    """A real `milvus-lite server` on a loopback port, its data in a temp folder."""
+
+    def __init__(self, data: Path) -> None:
+        import subprocess
+        import sys
+        import time
+
+        exe = Path(sys.executable).parent / "milvus-lite"
+        self.port = _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        data.mkdir(parents=True, exist_ok=True)
+        self.log = (data / "server.log").open("w")
+        self.proc = subprocess.Popen(
+            [str(exe), "server", "--host", "127.0.0.1", "--port", str(self.port),
+             "--data-dir", str(data)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        import socket
+
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"milvus-lite exited: {(data / 'server.log').read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("milvus-lite did not start in 60 s")
+
+    def stop(self) -> None:
+        """Stopped by its own PID (never a pkill that could hit another one); idempotent."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait(timeout=20)
+        if not self.log.closed:
+            self.log.close()
+
+
+def milvus_lite(data: Path) -> MilvusLite:
+    """A started server; skipped without the [milvus] extra, unless MCP_RAG_REQUIRE_MILVUS=1
+    (make test) makes that a failure."""
+    exe_ok = shutil.which("milvus-lite", path=str(Path(sys.executable).parent))
+    try:
+        import pymilvus  # noqa: F401
+    except ImportError:
+        exe_ok = None
+    if not exe_ok:
+        msg = "the [milvus] extra is not installed (pip install 'mcp-rag-server[milvus]')"
+        if os.environ.get("MCP_RAG_REQUIRE_MILVUS") == "1":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return MilvusLite(data)
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory):
+    """One Milvus Lite server for the run (each test uses its own index name)."""
+    server = milvus_lite(tmp_path_factory.mktemp("milvus"))
+    yield server.uri
+    server.stop()

@@ -33,6 +33,7 @@ from mcp_rag.evaluate.metrics import (
     recall_at_k,
     sign_test,
 )
+from mcp_rag.index.backend import backend_for
 from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.pack import sha256_file
@@ -111,6 +112,7 @@ def evaluate(
     t = time.perf_counter()
     report = index_paths(
         index_dir, [corpus], embedder, options=BuildOptions.from_settings(settings), quiet=quiet,
+        backend=backend_for(settings.model_copy(update={"index": index_dir})),
     )
     build_s = time.perf_counter() - t
     first = settings.model_copy(update={

@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -299,12 +300,12 @@ class IndexReader:
             return None
         return doc_mask(f, self.doc_ids, self.doc_sources, self.doc_collections)[self.row_doc]
 
-    def lexical(self, query: str, n: int, allowed: np.ndarray | None = None
+    def lexical(self, query: str, n: int, allowed: Any = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """BM25's top ``n`` rows and scores among ``allowed`` (``restrict``)."""
         return self.bm25.search(query, n, allowed)
 
-    def nearest(self, vector: np.ndarray, n: int, allowed: np.ndarray | None = None
+    def nearest(self, vector: np.ndarray, n: int, allowed: Any = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` rows nearest ``vector`` (inner product) among ``allowed``."""
         return self.dense.search(vector, n, None if allowed is None else np.flatnonzero(allowed))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
+from mcp_rag.index.backend import Backend, Embedded
 from mcp_rag.index.lexical import TOKENIZER_ID, tokenize
 from mcp_rag.index.manifest import (
     BM25Params,
@@ -27,10 +28,8 @@ from mcp_rag.index.manifest import (
 from mcp_rag.index.scope import scope_calibrator
 from mcp_rag.index.store import (
     DocInfo,
-    IndexReader,
     NewGeneration,
     clean_stale,
-    write_generation,
     write_last_run,
     write_lock,
 )
@@ -87,11 +86,6 @@ def _in_scope(source: str, scopes: Sequence[tuple[str, bool]]) -> bool:
     return False
 
 
-def _next_generation(index_dir: Path) -> int:
-    names = (re.match(r"gen-(\d+)$", p.name) for p in index_dir.glob("gen-*"))
-    return max((int(m.group(1)) for m in names if m), default=0) + 1
-
-
 def index_paths(
     index_dir: Path,
     paths: Sequence[str | Path],
@@ -105,6 +99,7 @@ def index_paths(
     quiet: bool = False,
     progress: Callable[[int, int], None] | None = None,
     collection: str | None = None,
+    backend: Backend | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
 
@@ -121,6 +116,7 @@ def index_paths(
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    store = backend or Embedded(index_dir)
     opts = options or BuildOptions()
     report = RunReport()
     found: Discovery = discover(paths, include, exclude, roots)
@@ -133,9 +129,9 @@ def index_paths(
     with write_lock(index_dir):
         for name in clean_stale(index_dir):
             log.warning("removed %s, left by an interrupted build", name)
-        current: IndexReader | None = None
+        current: Any = None
         try:
-            current = IndexReader(index_dir)
+            current = store.open()
         except IndexNotFoundError:
             current = None
         except (IndexCorruptError, IndexMismatchError):
@@ -288,7 +284,7 @@ def index_paths(
             bar.update(1)
         bar.close()
 
-        generation = _next_generation(index_dir)
+        generation = store.next_generation()
         n_docs = len(keep_doc_ids) + len(changed_docs)
         prev_roots = set(current.manifest.roots) if current and not rebuild else set()
         manifest = Manifest(
@@ -302,8 +298,7 @@ def index_paths(
             loader_version=LOADER_VERSION,
             roots=tuple(sorted(prev_roots | {p for p, _ in scopes})),
         )
-        write_generation(
-            index_dir,
+        store.write(
             current if not rebuild else None,
             NewGeneration(
                 keep_rows=keep_rows,
@@ -318,6 +313,7 @@ def index_paths(
                 relabel=relabel,
             ),
             bm25_tokens,
+            kept_chunks,
         )
         if current is not None:
             current.close()
@@ -333,13 +329,15 @@ def _finish(index_dir: Path, report: RunReport, started: float) -> RunReport:
     return report
 
 
-def remove_docs(index_dir: Path, targets: Sequence[str]) -> RunReport:
+def remove_docs(index_dir: Path, targets: Sequence[str], backend: Backend | None = None
+                ) -> RunReport:
     """Remove documents by doc id, doc id prefix ending in '/', or source path (file or folder)."""
     started = time.perf_counter()
     index_dir = Path(index_dir)
+    store = backend or Embedded(index_dir)
     report = RunReport()
     with write_lock(index_dir):
-        current = IndexReader(index_dir)
+        current = store.open()
         infos = current.doc_infos()
         gone: set[str] = set()
         for t in targets:
@@ -361,14 +359,14 @@ def remove_docs(index_dir: Path, targets: Sequence[str]) -> RunReport:
         rows = current.chunk_rows_for_docs(keep) if keep else np.zeros(0, dtype=np.int64)
         kept_chunks = current.chunks(rows.tolist()) if len(rows) else []
         manifest = current.manifest.next(
-            _next_generation(index_dir), Counts(docs=len(keep), chunks=len(rows))
+            store.next_generation(), Counts(docs=len(keep), chunks=len(rows))
         )
         dim = manifest.dim
-        write_generation(
-            index_dir,
+        store.write(
             current,
             NewGeneration(rows, keep, [], [], np.zeros((0, dim), np.float32), manifest),
             [tokenize(index_text(c)) for c in kept_chunks],
+            kept_chunks,
         )
         current.close()
         report.removed = len(gone)

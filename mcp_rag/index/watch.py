@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_rag.errors import MCPRagError
+from mcp_rag.index.backend import Backend
 from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.update import RunReport, index_paths
 from mcp_rag.ingest import safety
@@ -63,6 +64,7 @@ def watch(
     stop: threading.Event | None = None,
     on_run: Callable[[RunReport], None] | None = None,
     initial: bool = True,
+    backend: Backend | None = None,
 ) -> None:
     """Index ``spec.paths`` now (``initial``), then after every batch of changes, until
     ``stop`` is set. A failing run is logged and the watch goes on."""
@@ -75,7 +77,7 @@ def watch(
         try:
             report = index_paths(index_dir, paths, embedder, options=options,
                                  include=spec.include, exclude=spec.exclude, roots=spec.roots,
-                                 quiet=True, collection=spec.collection)
+                                 quiet=True, collection=spec.collection, backend=backend)
         except MCPRagError as e:
             log.error("re-indexing %s failed: %s", ", ".join(map(str, paths)), e)
             return

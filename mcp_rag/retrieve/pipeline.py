@@ -9,12 +9,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, MCPRagError, QueryError
+from mcp_rag.index.backend import backend_for
 from mcp_rag.index.scope import Term, key_terms
-from mcp_rag.index.store import IndexReader, missing_index
+from mcp_rag.index.store import missing_index
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
@@ -24,6 +26,9 @@ from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, convex, rrf
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
+
+if TYPE_CHECKING:
+    from mcp_rag.index.backend import Generation
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +72,15 @@ def validate_query(query: str) -> str:
     return query.strip()
 
 
-def _open(index: Path, require_index: bool) -> IndexReader | None:
+def _open(settings: Settings, require_index: bool) -> Generation | None:
     """The current generation at ``index``; None (with a warning) if there is none yet.
 
     With ``require_index`` False a damaged index is logged and left for each query to
     report (with the command that repairs it), so a server starts on it and says so.
     """
+    index = settings.index
     try:
-        return IndexReader(index)
+        return backend_for(settings).open()
     except MCPRagError as e:
         if require_index:
             raise
@@ -119,7 +125,7 @@ class Pipeline:
         cascade: Reranker | None = None,
         *,
         rerank_error: str | None = None,
-        reader: IndexReader | None = None,
+        reader: Generation | None = None,
         require_index: bool = True,
     ) -> None:
         """
@@ -135,7 +141,7 @@ class Pipeline:
         """
         self.settings = settings
         self._lock = threading.Lock()
-        self._reader = reader if reader is not None else _open(settings.index, require_index)
+        self._reader = reader if reader is not None else _open(settings, require_index)
         if self._reader is not None and self._reader.manifest.embedder.name != embedder.name:
             raise IndexMismatchError(
                 f"the index was built with embedder {self._reader.manifest.embedder.name!r}, "
@@ -166,7 +172,7 @@ class Pipeline:
         embedder that fails to load is replaced by one that answers every use with the
         reason (a server starts and says what to run, instead of exiting).
         """
-        reader = _open(settings.index, require_index)
+        reader = _open(settings, require_index)
         if embedder is None:
             want = reader.manifest.embedder.name if reader is not None else settings.embedder
             if want != settings.embedder:
@@ -208,11 +214,12 @@ class Pipeline:
             "cascade": self.cascade.name if self.cascade is not None else None,
             "generation": self.reader.generation,
             "index": str(Path(s.index).resolve()),
+            "backend": s.backend,
             "settings": {f: getattr(s, f) for f in s.RESULT_FIELDS},
         }
 
     @property
-    def reader(self) -> IndexReader:
+    def reader(self) -> Generation:
         """The open index generation; IndexNotFoundError (naming the fix) if there is none."""
         if self._reader is None:
             self.refresh()
@@ -232,7 +239,7 @@ class Pipeline:
             if self._reader is not current:
                 return True  # another thread switched already
             try:
-                new = IndexReader(self.settings.index)
+                new = backend_for(self.settings).open()
             except IndexNotFoundError:
                 return False
             want = new.manifest.embedder.name
@@ -398,7 +405,7 @@ class Pipeline:
             return self._retrieve(reader, query, k, Mode.from_str(mode), filters)
 
     def _retrieve(
-        self, reader: IndexReader, query: str, k: int, mode: Mode,
+        self, reader: Generation, query: str, k: int, mode: Mode,
         filters: Mapping[str, str] | None,
     ) -> SearchResult:
         s = self.settings

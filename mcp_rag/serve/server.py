@@ -18,7 +18,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -51,8 +51,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
+from mcp_rag.index.backend import backend_for
 from mcp_rag.index.manifest import BuildOptions
-from mcp_rag.index.store import IndexReader
 from mcp_rag.index.watch import WatchSpec
 from mcp_rag.index.watch import watch as watch_paths
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
@@ -93,6 +93,9 @@ from mcp_rag.serve.schemas import (
     document_uri,
 )
 from mcp_rag.serve.service import RagService
+
+if TYPE_CHECKING:
+    from mcp_rag.index.backend import Generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -164,7 +167,7 @@ def tidy_schema(schema: Any) -> Any:
     return out
 
 
-def _read(svc: RagService, fn: Callable[[IndexReader], T]) -> T:
+def _read(svc: RagService, fn: Callable[[Generation], T]) -> T:
     """``fn(current index)`` for a resource read; mcp-rag errors become resource errors."""
     try:
         svc.pipeline.refresh()
@@ -326,7 +329,7 @@ def build_server(
             await anyio.to_thread.run_sync(
                 lambda: watch_paths(s.index, spec, pipeline.embedder,
                                     options=BuildOptions.from_settings(s), stop=stop,
-                                    on_run=on_run),
+                                    on_run=on_run, backend=backend_for(s)),
                 abandon_on_cancel=True,
             )
         finally:

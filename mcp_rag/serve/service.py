@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.errors import MCPRagError, QueryError
-from mcp_rag.index.store import IndexReader, read_last_run
+from mcp_rag.index.store import read_last_run
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
@@ -50,6 +50,9 @@ from mcp_rag.serve.schemas import (
     document_uri,
 )
 from mcp_rag.types import Hit, Mode, Reranker
+
+if TYPE_CHECKING:
+    from mcp_rag.index.backend import Generation
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ def _answerability(r: SearchResult) -> Answerability | None:
 
 
 def index_status(
-    reader: IndexReader, reranker: str | None = None, reranker_error: str | None = None
+    reader: Generation, reranker: str | None = None, reranker_error: str | None = None
 ) -> StatusOutput:
     """What is indexed in ``reader``'s generation, and what the last indexing run did."""
     m = reader.manifest
@@ -559,6 +562,7 @@ class RagService:
         collection: str | None = None,
     ) -> IndexOutput:
         """Index ``paths``; discovery's path-safety gate refuses any outside the allowed roots."""
+        from mcp_rag.index.backend import backend_for
         from mcp_rag.index.manifest import BuildOptions
         from mcp_rag.index.update import index_paths
 
@@ -568,6 +572,7 @@ class RagService:
         rep = index_paths(
             s.index, paths, self.pipeline.embedder, options=BuildOptions.from_settings(s),
             roots=self.allow_roots, quiet=True, progress=progress, collection=collection,
+            backend=backend_for(s),
         )
         self.pipeline.refresh()
         return IndexOutput(
