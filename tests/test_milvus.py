@@ -200,3 +200,30 @@ def test_without_the_extra_the_error_says_how_to_install_it(monkeypatch, tmp_pat
     monkeypatch.setattr(builtins, "__import__", no_pymilvus)
     with pytest.raises(QueryError, match=r"pip install 'mcp-rag-server\[milvus\]'"):
         milvus_mod.connect("http://127.0.0.1:1")
+
+
+@pytest.mark.slow
+async def test_index_then_serve_on_milvus_as_a_user_would(tmp_path, milvus_uri, models_dir):
+    """`MCP_RAG_BACKEND=milvus mcp-rag index`, then `mcp-rag serve` over stdio, real models."""
+    import os
+    import subprocess
+    import sys
+
+    from mcp import StdioServerParameters
+
+    env = {**os.environ, "MCP_RAG_BACKEND": "milvus", "MCP_RAG_MILVUS_URI": milvus_uri,
+           "MCP_RAG_MODELS": str(models_dir),
+           "MCP_RAG_INDEX": str(tmp_path / f"served_{uuid.uuid4().hex[:8]}")}
+    subprocess.run([sys.executable, "-m", "mcp_rag", "index", str(SAMPLE), "-q"], env=env,
+                   check=True, capture_output=True)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "mcp_rag", "serve"],
+                                   env=env)
+    async with Client(params) as c:
+        a = await c.call_tool("answer", {"question": "What does error KB-ERR-2847 mean?"})
+        out = a.structured_content
+        doc = (await c.read_resource(out["citations"][0]["document_uri"])).contents[0].text
+        no = await c.call_tool("answer", {"question": "Who won the 2014 FIFA World Cup?"})
+    assert out["answered"] and out["citations"][0]["doc_id"] == "support/error-codes.md"
+    for cite in out["citations"]:
+        assert doc[cite["span"][0]:cite["span"][1]] == cite["quote"]
+    assert no.structured_content["answered"] is False
