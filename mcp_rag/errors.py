@@ -45,3 +45,7 @@ class QueryError(MCPRagError, ValueError):
 
 class BusyError(MCPRagError):
     """Too many expensive calls are queued: retry later (the message says when)."""
+
+
+class BackendUnavailableError(MCPRagError):
+    """The server that holds the index (Milvus) did not answer."""

@@ -56,7 +56,9 @@ class Milvus:
     name: Literal["milvus"] = "milvus"
 
     def __init__(self, index_dir: Path, client: Any, ns: str) -> None:
-        self.index_dir, self.client, self.ns = Path(index_dir), client, ns
+        from mcp_rag.index.milvus import answering
+
+        self.index_dir, self.client, self.ns = Path(index_dir), answering(client), ns
 
     def open(self) -> MilvusReader:
         from mcp_rag.index.milvus import MilvusReader

@@ -34,7 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from mcp_rag.errors import IndexCorruptError, IndexNotFoundError, QueryError
+from mcp_rag.errors import (
+    BackendUnavailableError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    QueryError,
+)
 from mcp_rag.index.filters import check
 from mcp_rag.index.lexical import BM25Index, tokenize
 from mcp_rag.index.manifest import Manifest
@@ -136,10 +141,39 @@ CHUNK_FIELDS = ["row", "chunk_id", "doc_id", "chunk_no", "start", "end", "sectio
                 "text", "title", "source", "collection"]
 
 
+class _Answering:
+    """The client, with every call's failure turned into one error that says which server
+    did not answer and which setting names it (a tool error the model can read)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        fn = getattr(self._client, name)
+
+        def call(*a: Any, **k: Any) -> Any:
+            try:
+                return fn(*a, **k)
+            except Exception as e:
+                raise BackendUnavailableError(
+                    f"the Milvus server (MCP_RAG_MILVUS_URI) failed on {name}: "
+                    f"{type(e).__name__}: {str(e)[:300]}. Check that it is running; the "
+                    f"server keeps serving and retries on the next call."
+                ) from e
+
+        return call
+
+
+def answering(client: Any) -> Any:
+    """``client`` whose failures say which server and setting (``_Answering``)."""
+    return client if isinstance(client, _Answering) else _Answering(client)
+
+
 class MilvusReader:
     """One generation of an index on Milvus, read-only; what ``IndexReader`` offers."""
 
     def __init__(self, client: Any, ns: str, index_dir: Path) -> None:
+        client = answering(client)
         self.client, self.ns, self.index_dir = client, ns, Path(index_dir)
         g = current_generation(client, ns)
         if g is None:
