@@ -191,6 +191,8 @@ class MilvusReader:
         for name in self.names.all():
             client.load_collection(name)
         self._lock = threading.Lock()
+        self._docs: list[dict] | None = None
+        self._df: dict[str, int] = {}
         self._users = 0
         self._retired = False
         self._closed = False
@@ -231,7 +233,10 @@ class MilvusReader:
     # --- retrieval ---
 
     def restrict(self, filters: Mapping[str, str] | None) -> str | None:
-        return _expr(check(filters, list(self.collections())))
+        if not filters:
+            return None
+        names = list(self.collections()) if filters.get("collection") else []
+        return _expr(check(filters, names))
 
     def _search(self, data: Any, field: str, n: int, expr: str | None, params: dict
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -260,24 +265,40 @@ class MilvusReader:
                             min(n, 16_384), allowed, {"ef": max(64, n)})
 
     def doc_of(self, rows: Sequence[int]) -> list[int]:
-        ids = {int(r["row"]): r["doc_id"] for r in self._rows(rows)}
+        ids = {int(r["row"]): r["doc_id"] for r in self._rows(rows, ["row", "doc_id"])}
         order: dict[str, int] = {}
         return [order.setdefault(ids[int(r)], len(order)) for r in rows]
 
+    def dfs(self, stems: Sequence[str]) -> dict[str, int]:
+        """``df`` of many tokens in one query."""
+        want = [t for t in dict.fromkeys(stems) if t not in self._df]
+        if want:
+            got = {r["term"]: int(r["df"]) for r in self.client.query(
+                self.names.vocab, filter=f"term in {json.dumps(want)}",
+                output_fields=["term", "df"])}
+            if len(self._df) > 100_000:
+                self._df.clear()
+            self._df.update({t: got.get(t, 0) for t in want})
+        return {t: self._df[t] for t in stems}
+
     def df(self, stem: str) -> int:
-        got = self.client.query(self.names.vocab, filter=f"term == {_quote(stem)}",
-                                output_fields=["df"])
-        return int(got[0]["df"]) if got else 0
+        if stem not in self._df:
+            got = self.client.query(self.names.vocab, filter=f"term == {_quote(stem)}",
+                                    output_fields=["df"])
+            if len(self._df) > 100_000:  # a generation's terms never change: only bound it
+                self._df.clear()
+            self._df[stem] = int(got[0]["df"]) if got else 0
+        return self._df[stem]
 
     # --- chunks and documents ---
 
-    def _rows(self, rows: Sequence[int]) -> list[Any]:
+    def _rows(self, rows: Sequence[int], fields: list[str] = CHUNK_FIELDS) -> list[Any]:
         out = []
         rows = [int(r) for r in rows]
         for i in range(0, len(rows), BATCH):
             part = rows[i:i + BATCH]
             out += self.client.query(self.names.chunks, filter=f"row in {part}",
-                                     output_fields=CHUNK_FIELDS)
+                                     output_fields=fields)
         return out
 
     @staticmethod
@@ -316,10 +337,16 @@ class MilvusReader:
             m["collection"])
 
     def _doc_rows(self) -> list[dict]:
-        got = self.client.query(self.names.docs, filter="part == 0",
-                                output_fields=["doc_id", "meta"])
-        return sorted(({"doc_id": r["doc_id"], **json.loads(r["meta"])} for r in got),
-                      key=lambda d: d["doc_id"])
+        """Every document's fields but its text, in id order; read once per generation
+        (it never changes) and only by what lists documents or collections."""
+        with self._lock:
+            if self._docs is None:
+                got = self.client.query(self.names.docs, filter="part == 0",
+                                        output_fields=["doc_id", "meta"])
+                self._docs = sorted(
+                    ({"doc_id": r["doc_id"], **json.loads(r["meta"])} for r in got),
+                    key=lambda d: d["doc_id"])
+            return self._docs
 
     @property
     def doc_ids(self) -> list[str]:

@@ -52,17 +52,22 @@ class Frequencies(Protocol):
 
 
 def key_terms(question: str, bm25: Frequencies) -> list[Term]:
-    """The question's distinct content words (codes whole) with their document frequency."""
-    out: dict[str, Term] = {}
+    """The question's distinct content words (codes whole) with their document frequency.
+
+    A server backend looks all the words up in one call (``dfs``), not one call a word.
+    """
+    words: dict[str, str] = {}
     for tok, parts in compounds(question):
-        words = [tok] if len(parts) > 1 else []
-        words += [p for p in parts if p.lower() not in STOPWORDS]
-        for w in words:
+        cands = [tok] if len(parts) > 1 else []
+        cands += [p for p in parts if p.lower() not in STOPWORDS]
+        for w in cands:
             stem = tok.lower() if len(parts) > 1 and w == tok else _stem([w.lower()])[0]
-            if stem in out or (w.isdigit() and len(w) < 3):
+            if stem in words or (w.isdigit() and len(w) < 3):
                 continue
-            out[stem] = Term(w, stem, bm25.df(stem))
-    return list(out.values())
+            words[stem] = w
+    many = getattr(bm25, "dfs", None)
+    df = many(list(words)) if many else {s: bm25.df(s) for s in words}
+    return [Term(w, stem, df.get(stem, 0)) for stem, w in words.items()]
 
 
 def unknown_share(terms: list[Term], n: int) -> float:
