@@ -84,6 +84,20 @@ def test_both_backends_rank_alike(both, mode):
         assert [h.chunk.chunk_id for h in b][:len(sure)] == sure, q
 
 
+def test_non_ascii_and_quotes_survive_the_expressions(tmp_path, milvus_uri):
+    s = settings_for(tmp_path, milvus_uri)
+    docs = tmp_path / "docs"
+    (docs / "été").mkdir(parents=True)
+    (docs / "été" / 'café "noir".md').write_text("# Café\n\nNaïve αβ8 résumé of crème brûlée.\n")
+    index_paths(s.index, [docs], KeywordEmbedder(), quiet=True, backend=backend_for(s))
+    p = Pipeline(s, embedder=KeywordEmbedder())
+    hits = p.search("naïve crème brûlée αβ8", k=3, filters={"doc_id_prefix": "été/"}).hits
+    assert [h.chunk.doc_id for h in hits] == ['été/café "noir".md']
+    r = backend_for(s).open()
+    assert r.document('été/café "noir".md').text.startswith("Café")
+    assert r.df("αβ8") == 1 or r.dfs(["naïv", "αβ8"])["naïv"] == 1
+
+
 def test_filters_are_milvus_expressions(both):
     pm = Pipeline(both["milvus"], embedder=KeywordEmbedder())
     hits = pm.search("refund policy quota", k=10, filters={"doc_id_prefix": "support/"}).hits

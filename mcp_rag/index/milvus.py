@@ -88,9 +88,10 @@ def as_words(tokens: list[str]) -> str:
     return " ".join(_NON_WORD.sub("_", t) for t in tokens)
 
 
-def _quote(s: str) -> str:
-    """A string literal for a Milvus boolean expression."""
-    return json.dumps(s)
+def _quote(s: str | list[str]) -> str:
+    """A string (or list) literal for a Milvus boolean expression. Non-ASCII characters
+    stay as they are: Milvus reads no \\u escapes."""
+    return json.dumps(s, ensure_ascii=False)
 
 
 def _expr(filters: Mapping[str, str]) -> str | None:
@@ -274,7 +275,7 @@ class MilvusReader:
         want = [t for t in dict.fromkeys(stems) if t not in self._df]
         if want:
             got = {r["term"]: int(r["df"]) for r in self.client.query(
-                self.names.vocab, filter=f"term in {json.dumps(want)}",
+                self.names.vocab, filter=f"term in {_quote(want)}",
                 output_fields=["term", "df"])}
             if len(self._df) > 100_000:
                 self._df.clear()
@@ -380,7 +381,8 @@ class MilvusReader:
         rows: list[int] = []
         ids = sorted(doc_ids)
         for i in range(0, len(ids), BATCH):
-            got = self.client.query(self.names.chunks, filter=f"doc_id in {ids[i:i + BATCH]}",
+            got = self.client.query(self.names.chunks,
+                                    filter=f"doc_id in {_quote(ids[i:i + BATCH])}",
                                     output_fields=["row"])
             rows += [int(r["row"]) for r in got]
         return np.array(sorted(rows), dtype=np.int64)
