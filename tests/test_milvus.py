@@ -109,6 +109,36 @@ def test_filters_are_milvus_expressions(both):
 
 
 @pytest.mark.parametrize("backend", ["embedded", "milvus"])
+async def test_every_tool_and_resource_works_on_either_backend(both, backend, kb):
+    s = both[backend]
+    server = build_server(Pipeline(s, embedder=KeywordEmbedder()), allow_roots=[kb.parent])
+    async with Client(server) as c:
+        names = {t.name for t in (await c.list_tools()).tools}
+        doc = await c.call_tool("get_document", {"doc_id": "support/error-codes.md",
+                                                 "start": 0, "end": 40})
+        listed = await c.call_tool("list_collections", {})
+        resources = [str(r.uri) for r in (await c.list_resources()).resources]
+        filtered = await c.call_tool("search", {"query": "refund quota", "k": 5,
+                                                "rerank": False,
+                                                "filters": {"doc_id_prefix": "policies/"}})
+        (kb / "new.md").write_text("# New\n\nNumbats eat termites.\n")
+        added = await c.call_tool("index_paths", {"paths": [str(kb)], "collection": "kb"})
+        found = await c.call_tool("search", {"query": "numbats termites", "k": 1,
+                                             "rerank": False, "filters": {"collection": "kb"}})
+        (kb / "new.md").unlink()
+        synced = await c.call_tool("sync", {})
+    assert {"search", "answer", "get_document", "get_chunk", "sync"} <= names
+    assert len(doc.structured_content["text"]) == 40
+    assert listed.structured_content["collections"][0]["documents"] == 6
+    assert "rag://documents/support/error-codes.md" in resources
+    assert all(h["doc_id"].startswith("policies/") for h in
+               filtered.structured_content["results"])
+    assert added.structured_content["added"] == 1 and added.structured_content["moved"] == 6
+    assert found.structured_content["results"][0]["doc_id"] == "new.md"
+    assert synced.structured_content["removed"] == 1
+
+
+@pytest.mark.parametrize("backend", ["embedded", "milvus"])
 async def test_the_tools_cite_the_same_spans_on_either_backend(both, backend):
     s = both[backend].model_copy(update={"rerank": True, "relevance_floor": 0.0})
     server = build_server(Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker()))
@@ -147,6 +177,9 @@ def test_an_update_embeds_only_what_changed_and_switches_atomically(tmp_path, kb
     index_paths(s.index, [kb], emb, quiet=True, backend=b)  # generation 4
     names = b.client.list_collections()
     assert not any(f"{b.ns}_g000001_" in n for n in names)  # older than the previous: gone
+    index_paths(s.index, [kb], emb, quiet=True, backend=b, rebuild=True)  # generation 5
+    gens = {n.split("_g")[-1][:6] for n in b.client.list_collections() if b.ns in n}
+    assert gens == {"000004", "000005"}
 
 
 def test_a_writer_that_dies_leaves_the_live_generation_serving(tmp_path, kb, milvus_uri,

@@ -522,12 +522,14 @@ def write_generation(client: Any, ns: str, current: MilvusReader | None, gen: Ne
             with contextlib.suppress(Exception):
                 client.drop_collection(name)
         raise
-    if current_generation(client, ns) is None:
+    live = current_generation(client, ns)
+    if live is None:
         client.create_alias(names.meta, alias(ns))
     else:
         client.alter_alias(names.meta, alias(ns))
-    if current is not None:  # keep the previous generation for readers still on it
-        _drop_older(client, ns, keep={m.generation, current.generation})
+    # Keep the generation that was live for readers still on it; drop the older ones
+    # (also after a --rebuild, which writes without reading the live one).
+    _drop_older(client, ns, keep={m.generation} | ({live} if live is not None else set()))
 
 
 def _with(d: Document, collection: str) -> Document:
