@@ -194,8 +194,6 @@ class MilvusReader:
         self._lock = threading.Lock()
         self._docs: list[dict] | None = None
         self._df: dict[str, int] = {}
-        self._users = 0
-        self._retired = False
         self._closed = False
 
     # --- lifecycle, as the embedded reader's ---
@@ -213,16 +211,12 @@ class MilvusReader:
 
     @contextlib.contextmanager
     def in_use(self) -> Iterator[MilvusReader]:
-        with self._lock:
-            self._users += 1
-        try:
-            yield self
-        finally:
-            with self._lock:
-                self._users -= 1
+        """For a query's duration. Nothing to hold: the writer keeps the generation that
+        was live when it switched, and a reader here holds no handle to close."""
+        yield self
 
     def retire(self) -> None:
-        self._retired = True
+        """A newer generation is live (nothing to release)."""
 
     @property
     def closed(self) -> bool:

@@ -34,8 +34,8 @@ def document_uri(doc_id: str) -> str:
     return "rag://documents/" + quote(doc_id, safe="/")
 
 
-class Passage(BaseModel):
-    """A retrieved chunk, with everything needed to cite it."""
+class Located(BaseModel):
+    """A passage and where it is: what citing it takes."""
 
     doc_id: str
     chunk_id: str
@@ -47,6 +47,11 @@ class Passage(BaseModel):
     span: list[int] = Field(description="[start, end) character offsets in the document text.")
     page: int | None
     text: str
+
+
+class Passage(Located):
+    """A retrieved chunk, with everything needed to cite it."""
+
     score: float = Field(
         description="The score the results are ordered by (higher is better): the blend of "
         "the cross-encoder and first-stage ranks when reranked, else the first stage's."
@@ -216,20 +221,10 @@ class StatusOutput(BaseModel):
     )
 
 
-class ChunkView(BaseModel):
+class ChunkView(Located):
     """One indexed passage and where it sits in its document."""
 
-    doc_id: str
-    chunk_id: str
     chunk_no: int = Field(description="Position of the passage in its document (0-based).")
-    uri: str = Field(description="rag://chunks/... resource with this passage.")
-    document_uri: str
-    source: str
-    title: str
-    section: str
-    span: list[int] = Field(description="[start, end) character offsets in the document text.")
-    page: int | None
-    text: str
 
     @classmethod
     def of(cls, c: Chunk) -> ChunkView:
