@@ -147,6 +147,24 @@ def _query_models(s) -> list[str | None]:
     return [s.embedder, s.reranker if s.rerank else None]
 
 
+@contextlib.contextmanager
+def _on_ray(s, local, address: str, quiet: bool):
+    """``local``'s embedding fanned out over Ray at ``address`` (``local``: started here,
+    its files under the cache folder, stopped after the run)."""
+    import functools
+
+    from mcp_rag.index.ray_embed import RayEmbedder, ray_cluster
+    from mcp_rag.models.embedding import load_embedder
+    from mcp_rag.models.pack import resolve
+
+    ref = resolve(s.embedder, s.models, "embedder")
+    factory = functools.partial(load_embedder, ref, batch_size=s.embed_batch_size, threads=1)
+    temp = s.ray_temp_dir or Path(s.models).parent / "ray"
+    with ray_cluster(address, temp_dir=temp, num_cpus=s.ray_actors):
+        yield RayEmbedder(local, factory, actors=s.ray_actors, batch_size=s.ray_batch_size,
+                          quiet=quiet)
+
+
 def _load_embedder(settings):
     from mcp_rag.models.embedding import load_embedder
     from mcp_rag.models.pack import resolve
@@ -167,28 +185,39 @@ def _load_embedder(settings):
 @click.option("--collection", default=None,
               help="Put these documents in this named collection [default: keep each one's; "
                    "new ones go to 'default'].")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="Embed on a Ray cluster (extra [ray]): its address (ray://... or "
+                   "host:port), or none to start one on this machine.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @json_option
 @click.pass_context
 @_fail_cleanly
 def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index, rebuild,
-              collection, quiet, as_json):
+              collection, ray_address, quiet, as_json):
     """Index files and folders (documents, office files, e-mail, code); re-runs are incremental.
 
     Example:
 
+    \b
         mcp-rag index ~/notes ./handbook.pdf --exclude 'drafts/*'
         mcp-rag index ~/work/specs --collection specs
+        mcp-rag index ~/archive --ray              # a Ray cluster on this machine
+        mcp-rag index /mnt/shared/docs --ray ray-head:6379
     """
     from mcp_rag.index.manifest import BuildOptions
     from mcp_rag.index.update import index_paths
 
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
-    report = index_paths(
-        s.index, paths, _load_embedder(s), options=BuildOptions.from_settings(s),
-        include=include, exclude=exclude, rebuild=rebuild, quiet=quiet, collection=collection,
-        backend=_backend(s),
-    )
+    emb = _load_embedder(s)
+    with contextlib.ExitStack() as stack:
+        if ray_address:
+            emb = stack.enter_context(_on_ray(s, emb, ray_address, quiet))
+        report = index_paths(
+            s.index, paths, emb, options=BuildOptions.from_settings(s),
+            include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
+            collection=collection, backend=_backend(s),
+        )
     if as_json:
         _echo_json(report.to_dict())
         return

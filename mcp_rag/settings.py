@@ -219,6 +219,16 @@ class Settings(BaseSettings):
         description="Model calls that may wait for a worker; past this a call is refused at "
         "once with 'busy, retry in N s' instead of waiting behind the backlog.",
     )
+    ray_actors: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=10_000,
+        description="index --ray: embedding actors (one model session each, one CPU each).",
+    )
+    ray_temp_dir: Path | None = Field(
+        None, description="index --ray with a cluster started here: its session files "
+        "(default: the cache folder's ray/, beside the models).",
+    )
+    ray_batch_size: int = Field(64, ge=1, le=100_000, description="index --ray: chunks per "
+                                "batch sent to an actor.")
     watch_debounce_ms: int = Field(
         500, ge=10, le=600_000,
         description="watch / serve --watch: milliseconds a burst of file changes is gathered "

@@ -117,3 +117,20 @@ class BrokenReranker:
 
     def predict(self, pairs):
         raise RuntimeError("ONNX session crashed")
+
+
+class DiesOnceEmbedder(KeywordEmbedder):
+    """The keyword embedder, whose process dies on its first batch (once per ``marker``
+    file): a Ray worker lost mid-run."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def embed_documents(self, texts, progress=None):
+        import os
+
+        if not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            os._exit(1)
+        return super().embed_documents(texts, progress)
