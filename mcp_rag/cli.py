@@ -210,13 +210,16 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
     emb = _load_embedder(s)
+    load = None
     with contextlib.ExitStack() as stack:
         if ray_address:
-            emb = stack.enter_context(_on_ray(s, emb, ray_address, quiet))
+            from mcp_rag.index.ray_embed import load_on_ray
+
+            emb, load = stack.enter_context(_on_ray(s, emb, ray_address, quiet)), load_on_ray
         report = index_paths(
             s.index, paths, emb, options=BuildOptions.from_settings(s),
             include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
-            collection=collection, backend=_backend(s),
+            collection=collection, backend=_backend(s), load=load,
         )
     if as_json:
         _echo_json(report.to_dict())

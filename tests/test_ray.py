@@ -25,7 +25,7 @@ from mcp_rag.settings import Settings
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed") \
     if os.environ.get("MCP_RAG_REQUIRE_RAY") != "1" else __import__("ray")
-from mcp_rag.index.ray_embed import RayEmbedder, ray_cluster  # noqa: E402
+from mcp_rag.index.ray_embed import RayEmbedder, load_on_ray, ray_cluster  # noqa: E402
 
 TESTS = str(Path(__file__).parent)
 
@@ -54,7 +54,7 @@ def on_ray(factory=KeywordEmbedder) -> RayEmbedder:
 
 def test_ray_gives_the_chunks_and_vectors_of_a_local_run(cluster, tmp_path):
     index_paths(tmp_path / "local", [SAMPLE], KeywordEmbedder(), quiet=True)
-    index_paths(tmp_path / "ray", [SAMPLE], on_ray(), quiet=True)
+    index_paths(tmp_path / "ray", [SAMPLE], on_ray(), quiet=True, load=load_on_ray)
     a, b = IndexReader(tmp_path / "local"), IndexReader(tmp_path / "ray")
     try:
         rows = list(range(a.n_chunks))
@@ -82,6 +82,21 @@ def test_a_worker_that_dies_is_replaced_and_the_run_completes(cluster, tmp_path)
     finally:
         a.close()
         b.close()
+
+
+def test_files_read_on_ray_are_what_a_local_run_reads_and_skips(cluster, tmp_path):
+    shutil.copytree(SAMPLE, tmp_path / "kb")
+    (tmp_path / "kb" / "broken.docx").write_bytes(b"PK\x03\x04 not a docx")
+    (tmp_path / "kb" / "empty.eml").write_text("no e-mail here\n")
+    a = index_paths(tmp_path / "a", [tmp_path / "kb"], KeywordEmbedder(), quiet=True)
+    b = index_paths(tmp_path / "b", [tmp_path / "kb"], on_ray(), quiet=True, load=load_on_ray)
+    assert (b.added, sorted(b.skipped), b.warnings) == (a.added, sorted(a.skipped), a.warnings)
+    ra, rb = IndexReader(tmp_path / "a"), IndexReader(tmp_path / "b")
+    try:
+        assert [ra.document(d) for d in ra.doc_ids] == [rb.document(d) for d in rb.doc_ids]
+    finally:
+        ra.close()
+        rb.close()
 
 
 def test_an_incremental_run_on_ray_embeds_only_what_changed(cluster, tmp_path):

@@ -1,8 +1,9 @@
-"""Embedding fanned out over a Ray cluster (optional extra ``[ray]``): ``index --ray``.
+"""Indexing fanned out over a Ray cluster (optional extra ``[ray]``): ``index --ray``.
 
-The driver discovers, reads and chunks the files as always (it decides what changed);
-the chunks' texts become a Ray Dataset and ``map_batches`` runs them through a pool of
-actors, each holding one model session made once (``factory``). Vectors come back in
+The driver discovers the files and decides from their stamps which changed; Ray tasks
+read those (``load_on_ray``: the converters, PDF and office files included); the driver
+chunks them; the chunks' texts become a Ray Dataset and ``map_batches`` runs them through
+a pool of actors, each holding one model session made once (``factory``). Vectors come back in
 order, identical to a local run (the embedder's output never depends on its batch), and
 the driver writes the generation with the usual atomic switch, into either backend. A
 worker that dies is restarted and its batch retried by Ray; if the job fails anyway, no
@@ -77,6 +78,27 @@ def ray_cluster(address: str = LOCAL, temp_dir: Path | None = None, num_cpus: in
         yield ray
     finally:
         ray.shutdown()
+
+
+FILES_PER_TASK = 16
+
+
+def _load_some(files: list[Any]) -> list[Any]:
+    from mcp_rag.index.update import load_here
+
+    return load_here(files)
+
+
+def load_on_ray(files: list[Any]) -> list[Any]:
+    """``load_here`` as Ray tasks of FILES_PER_TASK files each (retried if a worker dies):
+    each file's documents, or why it cannot be read, in the files' order. The files must
+    be on a path every node sees."""
+    if not files:
+        return []
+    ray = _ray()
+    task = ray.remote(num_cpus=1, max_retries=3)(_load_some)
+    parts = [files[i:i + FILES_PER_TASK] for i in range(0, len(files), FILES_PER_TASK)]
+    return [r for got in ray.get([task.remote(p) for p in parts]) for r in got]
 
 
 class _Embed:

@@ -35,8 +35,8 @@ from mcp_rag.index.store import (
 )
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
-from mcp_rag.ingest.discover import Discovery, discover
-from mcp_rag.ingest.loaders import LOADER_VERSION, load_file
+from mcp_rag.ingest.discover import Discovery, SourceFile, discover
+from mcp_rag.ingest.loaders import LOADER_VERSION, Loaded, load_file
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,21 @@ def _progress(total: int, desc: str, quiet: bool):
     )
 
 
+UNCHANGED = "unchanged"  # a plan's mark for a file whose stamp says it did not change
+Loader = Callable[[list[SourceFile]], list["Loaded | LoaderError"]]
+
+
+def load_here(files: list[SourceFile]) -> list[Loaded | LoaderError]:
+    """Each file's documents, or why it cannot be read, in this process."""
+    out: list[Loaded | LoaderError] = []
+    for f in files:
+        try:
+            out.append(load_file(f))
+        except LoaderError as e:
+            out.append(e)
+    return out
+
+
 def _in_scope(source: str, scopes: Sequence[tuple[str, bool]]) -> bool:
     """True if ``source`` lies in a scanned scope: (folder, True) or an exact (file, False)."""
     for path, is_dir in scopes:
@@ -100,11 +115,14 @@ def index_paths(
     progress: Callable[[int, int], None] | None = None,
     collection: str | None = None,
     backend: Backend | None = None,
+    load: Loader | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
 
     ``collection`` puts every document found in that named collection (moving those that
     were in another); None keeps each document's collection (new ones: the default).
+    ``load`` reads the files that changed (default ``load_here``; ``index --ray`` fans
+    it out) and returns, in their order, each one's ``Loaded`` or its ``LoaderError``.
 
     ``options`` (chunking, dense index kind; defaults when None) must match those of an
     existing index unless ``rebuild``. ``progress(done, total)`` is called as chunks are
@@ -177,25 +195,38 @@ def index_paths(
             if collection is not None and i.collection != collection:
                 relabel[i.doc_id] = collection
 
-        changed_docs: list[Document] = []
+        # First which files to read (their stamps), then read them all (here, or fanned
+        # out by ``load``), then take the results in the files' order, as one pass would.
+        plan: list[tuple[SourceFile, list[DocInfo], str | None]] = []
         for src in found.files:
             infos = by_source.get(str(src.path), [])
             try:
                 st = src.path.stat()
             except OSError as e:
-                report.skipped.append((str(src.path), f"unreadable ({e.strerror})"))
+                plan.append((src, infos, f"unreadable ({e.strerror})"))
                 continue
             if not reparse and infos and all(
                 i.mtime == st.st_mtime and i.size == st.st_size for i in infos
             ):
+                plan.append((src, infos, UNCHANGED))
+                continue
+            plan.append((src, infos, None))
+        results = iter((load or load_here)([src for src, _, why in plan if why is None]))
+
+        changed_docs: list[Document] = []
+        for src, infos, why in plan:
+            if why == UNCHANGED:
                 for i in infos:
                     keep(i)
                 report.unchanged += len(infos)
                 continue
-            try:
-                loaded = load_file(src)
-            except LoaderError as e:
-                report.skipped.append((str(src.path), str(e).removeprefix(f"{src.path}: ")))
+            if why is not None:
+                report.skipped.append((str(src.path), why))
+                continue
+            loaded = next(results)
+            if isinstance(loaded, LoaderError):
+                report.skipped.append((str(src.path),
+                                       str(loaded).removeprefix(f"{src.path}: ")))
                 for i in infos:  # keep what was indexed before rather than lose it
                     keep(i)
                 continue
