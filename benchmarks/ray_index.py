@@ -3,10 +3,11 @@
     python benchmarks/ray_index.py --dataset ../shared/datasets/scifact --docs 600
 
 Takes the first ``--docs`` documents of a BEIR corpus, and indexes them from scratch three
-ways in one process on one machine: the local embedder, then a local Ray cluster (bound to
-127.0.0.1, started once) with 1 and with 2 embedding actors (one model session, one thread
-each). Prints chunks/s of the whole run and of the embedding alone, and Ray's fixed costs:
-starting the cluster and a job's first batch (actor start and model load).
+ways in one process on one machine: the local path, then a local Ray cluster (bound to
+127.0.0.1, started once) reading the files in Ray tasks and embedding with 1 and with 2
+actors (one model session, one thread each). Prints chunks/s of the whole run and of the
+embedding alone, and Ray's fixed costs: starting the cluster and a job's first batch
+(actor start and model load).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from mcp_rag.index.manifest import BuildOptions
-from mcp_rag.index.ray_embed import RayEmbedder, ray_cluster
+from mcp_rag.index.ray_embed import RayEmbedder, load_on_ray, ray_cluster
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.embedding import load_embedder
 from mcp_rag.models.pack import resolve
@@ -46,10 +47,10 @@ def main() -> None:
     factory = functools.partial(load_embedder, ref, batch_size=s.embed_batch_size, threads=1)
     rows = []
 
-    def run(name: str, emb) -> None:
+    def run(name: str, emb, load=None) -> None:
         t = time.perf_counter()
         rep = index_paths(work / name, [corpus], emb, options=BuildOptions.from_settings(s),
-                          quiet=True)
+                          quiet=True, load=load)
         total = time.perf_counter() - t
         embed_s = getattr(emb, "seconds", None)
         rows.append({"run": name, "chunks": rep.embedded_chunks, "seconds": round(total, 1),
@@ -63,7 +64,8 @@ def main() -> None:
     with ray_cluster("local", temp_dir=work / "r", num_cpus=2):
         start = time.perf_counter() - t
         for actors in (1, 2):
-            run(f"ray-{actors}", RayEmbedder(local, factory, actors=actors, quiet=True))
+            run(f"ray-{actors}", RayEmbedder(local, factory, actors=actors, quiet=True),
+                load_on_ray)
         t = time.perf_counter()
         one = RayEmbedder(local, factory, actors=1, quiet=True)
         one.embed_documents(["warm-up"])
