@@ -98,7 +98,19 @@ def load_on_ray(files: list[Any]) -> list[Any]:
     ray = _ray()
     task = ray.remote(num_cpus=1, max_retries=3)(_load_some)
     parts = [files[i:i + FILES_PER_TASK] for i in range(0, len(files), FILES_PER_TASK)]
-    return [r for got in ray.get([task.remote(p) for p in parts]) for r in got]
+    refs = [task.remote(p) for p in parts]
+    size = {r: len(p) for r, p in zip(refs, parts, strict=True)}
+    t = last = time.perf_counter()
+    done = 0
+    pending = list(refs)
+    while pending:  # progress as tasks finish; results are taken in order below
+        ready, pending = ray.wait(pending, num_returns=1)
+        done += size[ready[0]]
+        if not pending or time.perf_counter() - last > 5:
+            last = time.perf_counter()
+            print(f"ray: {done}/{len(files)} files read "
+                  f"({done / max(last - t, 1e-9):.1f} files/s)", file=sys.stderr, flush=True)
+    return [r for got in ray.get(refs) for r in got]
 
 
 class _Embed:
