@@ -210,16 +210,17 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
     emb = _load_embedder(s)
-    load = None
+    fan_out: dict = {}
     with contextlib.ExitStack() as stack:
         if ray_address:
-            from mcp_rag.index.ray_embed import load_on_ray
+            from mcp_rag.index.ray_embed import chunk_on_ray, load_on_ray
 
-            emb, load = stack.enter_context(_on_ray(s, emb, ray_address, quiet)), load_on_ray
+            emb = stack.enter_context(_on_ray(s, emb, ray_address, quiet))
+            fan_out = {"load": load_on_ray, "chunk": chunk_on_ray}
         report = index_paths(
             s.index, paths, emb, options=BuildOptions.from_settings(s),
             include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
-            collection=collection, backend=_backend(s), load=load,
+            collection=collection, backend=_backend(s), **fan_out,
         )
     if as_json:
         _echo_json(report.to_dict())

@@ -25,7 +25,12 @@ from mcp_rag.settings import Settings
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed") \
     if os.environ.get("MCP_RAG_REQUIRE_RAY") != "1" else __import__("ray")
-from mcp_rag.index.ray_embed import RayEmbedder, load_on_ray, ray_cluster  # noqa: E402
+from mcp_rag.index.ray_embed import (  # noqa: E402
+    RayEmbedder,
+    chunk_on_ray,
+    load_on_ray,
+    ray_cluster,
+)
 
 TESTS = str(Path(__file__).parent)
 
@@ -54,11 +59,12 @@ def on_ray(factory=KeywordEmbedder) -> RayEmbedder:
 
 def test_ray_gives_the_chunks_and_vectors_of_a_local_run(cluster, tmp_path):
     index_paths(tmp_path / "local", [SAMPLE], KeywordEmbedder(), quiet=True)
-    index_paths(tmp_path / "ray", [SAMPLE], on_ray(), quiet=True, load=load_on_ray)
+    index_paths(tmp_path / "ray", [SAMPLE], on_ray(), quiet=True, load=load_on_ray,
+                chunk=chunk_on_ray)
     a, b = IndexReader(tmp_path / "local"), IndexReader(tmp_path / "ray")
     try:
         rows = list(range(a.n_chunks))
-        assert [c.chunk_id for c in b.chunks(rows)] == [c.chunk_id for c in a.chunks(rows)]
+        assert b.chunks(rows) == a.chunks(rows)  # ids, texts, spans, sections
         np.testing.assert_allclose(b.dense.vectors(), a.dense.vectors(), atol=1e-6)
     finally:
         a.close()
@@ -89,7 +95,8 @@ def test_files_read_on_ray_are_what_a_local_run_reads_and_skips(cluster, tmp_pat
     (tmp_path / "kb" / "broken.docx").write_bytes(b"PK\x03\x04 not a docx")
     (tmp_path / "kb" / "empty.eml").write_text("no e-mail here\n")
     a = index_paths(tmp_path / "a", [tmp_path / "kb"], KeywordEmbedder(), quiet=True)
-    b = index_paths(tmp_path / "b", [tmp_path / "kb"], on_ray(), quiet=True, load=load_on_ray)
+    b = index_paths(tmp_path / "b", [tmp_path / "kb"], on_ray(), quiet=True, load=load_on_ray,
+                    chunk=chunk_on_ray)
     assert (b.added, sorted(b.skipped), b.warnings) == (a.added, sorted(a.skipped), a.warnings)
     ra, rb = IndexReader(tmp_path / "a"), IndexReader(tmp_path / "b")
     try:

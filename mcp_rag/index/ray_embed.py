@@ -1,9 +1,10 @@
 """Indexing fanned out over a Ray cluster (optional extra ``[ray]``): ``index --ray``.
 
 The driver discovers the files and decides from their stamps which changed; Ray tasks
-read those (``load_on_ray``: the converters, PDF and office files included); the driver
-chunks them; the chunks' texts become a Ray Dataset and ``map_batches`` runs them through
-a pool of actors, each holding one model session made once (``factory``). Vectors come back in
+read those (``load_on_ray``: the converters, PDF and office files included) and chunk the
+changed documents (``chunk_on_ray``, with the embedder's tokenizer alone); the chunks'
+texts become a Ray Dataset and ``map_batches`` runs them through a pool of actors, each
+holding one model session made once (``factory``). Vectors come back in
 order, identical to a local run (the embedder's output never depends on its batch), and
 the driver writes the generation with the usual atomic switch, into either backend. A
 worker that dies is restarted and its batch retried by Ray; if the job fails anyway, no
@@ -113,6 +114,29 @@ def load_on_ray(files: list[Any]) -> list[Any]:
     return [r for got in ray.get(refs) for r in got]
 
 
+DOCS_PER_TASK = 64
+
+
+def _chunk_some(docs: list[Any], count_tokens: Callable[[str], int], target: int,
+                overlap: int) -> list[list[Any]]:
+    from mcp_rag.index.update import chunk_here
+
+    return chunk_here(docs, count_tokens, target, overlap)
+
+
+def chunk_on_ray(docs: list[Any], count_tokens: Callable[[str], int], target: int,
+                 overlap: int) -> list[list[Any]]:
+    """``chunk_here`` as Ray tasks of DOCS_PER_TASK documents, in the documents' order."""
+    if not docs:
+        return []
+    ray = _ray()
+    task = ray.remote(num_cpus=1, max_retries=3)(_chunk_some)
+    counter = ray.put(count_tokens)
+    parts = [docs[i:i + DOCS_PER_TASK] for i in range(0, len(docs), DOCS_PER_TASK)]
+    refs = [task.remote(p, counter, target, overlap) for p in parts]
+    return [cs for got in ray.get(refs) for cs in got]
+
+
 class _Embed:
     """One actor of the pool: one model session, made once, for every batch it gets."""
 
@@ -142,7 +166,14 @@ class RayEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         return self.local.embed_query(text)
 
+    def token_counter(self) -> Callable[[str], int]:
+        """What the workers that chunk count tokens with (the local model's tokenizer)."""
+        many = getattr(self.local, "token_counter", None)
+        return many() if many is not None else self.local.count_tokens
+
     def __getattr__(self, name: str) -> Any:  # embed_queries and the like, where it has them
+        if name == "local":  # not set yet (unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.local, name)
 
     def embed_documents(self, texts: Sequence[str],

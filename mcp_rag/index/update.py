@@ -93,6 +93,15 @@ def load_here(files: list[SourceFile]) -> list[Loaded | LoaderError]:
     return out
 
 
+Chunker = Callable[[list[Document], Callable[[str], int], int, int], list[list[Chunk]]]
+
+
+def chunk_here(docs: list[Document], count_tokens: Callable[[str], int], target: int,
+               overlap: int) -> list[list[Chunk]]:
+    """Each document's chunks, in this process."""
+    return [chunk_document(d, count_tokens, target, overlap=overlap) for d in docs]
+
+
 def _in_scope(source: str, scopes: Sequence[tuple[str, bool]]) -> bool:
     """True if ``source`` lies in a scanned scope: (folder, True) or an exact (file, False)."""
     for path, is_dir in scopes:
@@ -116,13 +125,15 @@ def index_paths(
     collection: str | None = None,
     backend: Backend | None = None,
     load: Loader | None = None,
+    chunk: Chunker | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``.
 
     ``collection`` puts every document found in that named collection (moving those that
     were in another); None keeps each document's collection (new ones: the default).
     ``load`` reads the files that changed (default ``load_here``; ``index --ray`` fans
-    it out) and returns, in their order, each one's ``Loaded`` or its ``LoaderError``.
+    it out) and returns, in their order, each one's ``Loaded`` or its ``LoaderError``;
+    ``chunk`` cuts the changed documents into chunks (default ``chunk_here``), in order.
 
     ``options`` (chunking, dense index kind; defaults when None) must match those of an
     existing index unless ``rebuild``. ``progress(done, total)`` is called as chunks are
@@ -280,14 +291,11 @@ def index_paths(
             if current is not None and keep_doc_ids
             else np.zeros(0, dtype=np.int64)
         )
-        new_chunks: list[Chunk] = []
-        for d in changed_docs:
-            new_chunks.extend(
-                chunk_document(
-                    d, embedder.count_tokens, opts.chunking.target_tokens,
-                    overlap=opts.chunking.overlap,
-                )
-            )
+        # A counter without the model where the embedder has one (workers that chunk get it).
+        counter = getattr(embedder, "token_counter", lambda: embedder.count_tokens)()
+        new_chunks = [c for cs in (chunk or chunk_here)(
+            changed_docs, counter, opts.chunking.target_tokens, opts.chunking.overlap)
+            for c in cs]
         bar = _progress(len(new_chunks), "embedding", quiet)
         done = 0
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 def _l2_normalise(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class TokenCounter:
+    """Counts a text's tokens with a ``tokenizers.Tokenizer`` (which pickles)."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
 
 class OnnxEmbedder:
@@ -75,6 +85,10 @@ class OnnxEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(self._count_tok.encode(text, add_special_tokens=False).ids)
+
+    def token_counter(self) -> Callable[[str], int]:
+        """``count_tokens`` without the model: small and picklable, for workers that chunk."""
+        return TokenCounter(self._count_tok)
 
     def _pool(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self.pooling == "cls":
