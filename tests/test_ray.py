@@ -57,18 +57,23 @@ def on_ray(factory=KeywordEmbedder) -> RayEmbedder:
     return RayEmbedder(KeywordEmbedder(), factory, actors=2, batch_size=4, quiet=True)
 
 
+def assert_same_index(local: Path, ray_built: Path, atol: float = 1e-6) -> None:
+    """The same chunks (ids, texts, spans, sections) and vectors within ``atol``."""
+    a, b = IndexReader(local), IndexReader(ray_built)
+    try:
+        rows = list(range(a.n_chunks))
+        assert b.chunks(rows) == a.chunks(rows)
+        np.testing.assert_allclose(b.dense.vectors(), a.dense.vectors(), atol=atol)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_ray_gives_the_chunks_and_vectors_of_a_local_run(cluster, tmp_path):
     index_paths(tmp_path / "local", [SAMPLE], KeywordEmbedder(), quiet=True)
     index_paths(tmp_path / "ray", [SAMPLE], on_ray(), quiet=True, load=load_on_ray,
                 chunk=chunk_on_ray)
-    a, b = IndexReader(tmp_path / "local"), IndexReader(tmp_path / "ray")
-    try:
-        rows = list(range(a.n_chunks))
-        assert b.chunks(rows) == a.chunks(rows)  # ids, texts, spans, sections
-        np.testing.assert_allclose(b.dense.vectors(), a.dense.vectors(), atol=1e-6)
-    finally:
-        a.close()
-        b.close()
+    assert_same_index(tmp_path / "local", tmp_path / "ray")
     s = Settings(index=tmp_path / "ray", models=tmp_path, rerank=False)
     local = Settings(index=tmp_path / "local", models=tmp_path, rerank=False)
     for q in ("KB-ERR-2847 storage quota", "refund within 30 days"):
@@ -82,12 +87,7 @@ def test_a_worker_that_dies_is_replaced_and_the_run_completes(cluster, tmp_path)
     factory = functools.partial(DiesOnceEmbedder, str(tmp_path / "died"))
     rep = index_paths(tmp_path / "ray", [SAMPLE], on_ray(factory), quiet=True)
     assert (tmp_path / "died").exists() and rep.generation == 1
-    a, b = IndexReader(tmp_path / "local"), IndexReader(tmp_path / "ray")
-    try:
-        np.testing.assert_allclose(b.dense.vectors(), a.dense.vectors(), atol=1e-6)
-    finally:
-        a.close()
-        b.close()
+    assert_same_index(tmp_path / "local", tmp_path / "ray")
 
 
 def test_files_read_on_ray_are_what_a_local_run_reads_and_skips(cluster, tmp_path):
@@ -162,12 +162,7 @@ def test_the_index_command_with_ray_matches_a_local_run(tmp_path, models_dir):
     out = run("--index", str(tmp_path / "ray"), "index", str(SAMPLE), "--ray")
     assert "chunks embedded" in out.stderr and "added 6" in out.stdout
     shutil.rmtree(short, ignore_errors=True)
-    a, b = IndexReader(tmp_path / "local"), IndexReader(tmp_path / "ray")
-    try:
-        np.testing.assert_allclose(b.dense.vectors(), a.dense.vectors(), atol=1e-5)
-    finally:
-        a.close()
-        b.close()
+    assert_same_index(tmp_path / "local", tmp_path / "ray", atol=1e-5)
 
 
 def test_a_too_long_session_folder_is_a_clear_error(tmp_path):
