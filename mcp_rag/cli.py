@@ -225,8 +225,13 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
     if as_json:
         _echo_json(report.to_dict())
         return
-    click.echo(
-        f"{s.index}: added {report.added}, updated {report.updated}, removed {report.removed}, "
+    click.echo(f"{s.index}: {_run_line(report, collection)}")
+
+
+def _run_line(report, collection: str | None = None) -> str:
+    """What one indexing run did, on one line (``index`` and each run of ``watch``)."""
+    return (
+        f"added {report.added}, updated {report.updated}, removed {report.removed}, "
         f"unchanged {report.unchanged}"
         + (f" ({report.moved} moved to {collection!r})" if report.moved else "")
         + f", embedded {report.embedded_chunks} chunks, "
@@ -247,12 +252,11 @@ def collections(ctx, as_json):
         mcp-rag collections
     """
     from mcp_rag.serve.render import render_collections
-    from mcp_rag.serve.schemas import Collection, CollectionsOutput
+    from mcp_rag.serve.schemas import CollectionsOutput
 
     reader = _backend(_settings(ctx)).open()
     try:
-        out = CollectionsOutput(collections=[Collection(name=n, documents=d, chunks=c)
-                                             for n, (d, c) in reader.collections().items()])
+        out = CollectionsOutput.of(reader.collections())
     finally:
         reader.close()
     _emit(out, as_json, render_collections)
@@ -621,9 +625,7 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
         if as_json:
             _echo_json(r.to_dict())
         else:
-            click.echo(f"{r.finished_at or ''} added {r.added}, updated {r.updated}, removed "
-                       f"{r.removed}, unchanged {r.unchanged}, skipped {len(r.skipped)} files; "
-                       f"generation {r.generation}" + ("" if r.changed else " (no change)"))
+            click.echo(f"{r.finished_at} {_run_line(r, collection)}")
 
     stop = threading.Event()
     # A service manager stops it with SIGTERM: finish the run under way, then return.

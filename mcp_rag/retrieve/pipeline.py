@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -226,6 +227,14 @@ class Pipeline:
         if self._reader is None:
             raise missing_index(self.settings.index)
         return self._reader
+
+    @contextlib.contextmanager
+    def current(self) -> Iterator[Generation]:
+        """The newest generation (switched to first if another process wrote one), held
+        open for the block even if a newer one switches in meanwhile."""
+        self.refresh()
+        with self.reader.in_use() as reader:
+            yield reader
 
     def refresh(self) -> bool:
         """Switch to the newest generation if another process wrote one. True if it switched.

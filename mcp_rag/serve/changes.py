@@ -92,8 +92,7 @@ class Changes:
     def _look(self) -> tuple[int | None, dict[str, str] | None]:
         """The served generation, and its documents' hashes if it is not the one last seen."""
         try:
-            self.pipeline.refresh()
-            with self.pipeline.reader.in_use() as r:
+            with self.pipeline.current() as r:
                 if self.hashes is not None and r.generation == self.generation:
                     return r.generation, None
                 return r.generation, r.doc_hashes()

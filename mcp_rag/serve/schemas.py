@@ -276,6 +276,12 @@ class CollectionsOutput(BaseModel):
         "one with filters: {collection: NAME}."
     )
 
+    @classmethod
+    def of(cls, counts: dict[str, tuple[int, int]]) -> CollectionsOutput:
+        """From a generation's ``collections()``: name -> (documents, chunks)."""
+        return cls(collections=[Collection(name=n, documents=d, chunks=c)
+                                for n, (d, c) in counts.items()])
+
 
 class IndexOutput(BaseModel):
     added: int

@@ -170,8 +170,7 @@ def tidy_schema(schema: Any) -> Any:
 def _read(svc: RagService, fn: Callable[[Generation], T]) -> T:
     """``fn(current index)`` for a resource read; mcp-rag errors become resource errors."""
     try:
-        svc.pipeline.refresh()
-        with svc.pipeline.reader.in_use() as reader:
+        with svc.pipeline.current() as reader:
             return fn(reader)
     except MCPRagError as e:
         raise ResourceError(str(e)) from e

@@ -36,7 +36,6 @@ from mcp_rag.serve.schemas import (
     ChunkOutput,
     ChunkView,
     Citation,
-    Collection,
     CollectionsOutput,
     DocumentOutput,
     IndexOutput,
@@ -426,8 +425,7 @@ class RagService:
         """A document's text from ``start`` to ``end``, at most MAX_READ_CHARS at a time."""
         if start < 0 or (end is not None and end < start):
             raise QueryError(f"start {start} and end {end} are not a range: 0 <= start <= end")
-        self.pipeline.refresh()
-        with self.pipeline.reader.in_use() as r:
+        with self.pipeline.current() as r:
             doc = r.document(doc_id)
         if doc is None:
             raise QueryError(f"no document {doc_id!r}: take ids from search results, or list "
@@ -447,8 +445,7 @@ class RagService:
         """A passage and up to ``neighbors`` passages either side of it in its document."""
         if not 0 <= neighbors <= MAX_NEIGHBORS:
             raise QueryError(f"neighbors of {neighbors} is out of range: choose 0..{MAX_NEIGHBORS}")
-        self.pipeline.refresh()
-        with self.pipeline.reader.in_use() as r:
+        with self.pipeline.current() as r:
             c = r.chunk_by_id(chunk_id)
             if c is None:
                 raise QueryError(f"no passage {chunk_id!r}: take chunk ids from search results")
@@ -482,7 +479,7 @@ class RagService:
             docs, total = self.complete_doc_ids(prefix, limit)
             return [d + "#" for d in docs], total
         try:
-            with self.pipeline.reader.in_use() as r:
+            with self.pipeline.current() as r:
                 chunks = r.doc_chunks(doc_id, 0, 1 << 30)
         except MCPRagError:
             return [], 0
@@ -491,11 +488,8 @@ class RagService:
 
     def collections(self) -> CollectionsOutput:
         """The named collections with their document and chunk counts."""
-        self.pipeline.refresh()
-        with self.pipeline.reader.in_use() as r:
-            got = r.collections()
-        return CollectionsOutput(collections=[
-            Collection(name=n, documents=d, chunks=c) for n, (d, c) in got.items()])
+        with self.pipeline.current() as r:
+            return CollectionsOutput.of(r.collections())
 
     def complete_collections(self, prefix: str) -> tuple[list[str], int]:
         try:
