@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+# (offset into a document's text, heading) pairs, sorted by offset: what loaders return.
+Sections = tuple[tuple[int, str], ...]
 DEFAULT_COLLECTION = "default"  # the collection of documents indexed without --collection
 
 

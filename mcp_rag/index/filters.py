@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -21,9 +21,11 @@ FILTER_FIELDS = {
 }
 
 
-def check(filters: Mapping[str, str] | None, collections: Sequence[str]) -> dict[str, str]:
+def check(filters: Mapping[str, str] | None,
+          collections: Callable[[], Sequence[str]]) -> dict[str, str]:
     """The filters that apply (empty values dropped); raises QueryError on an unknown field
-    or collection, naming the valid ones."""
+    or collection, naming the valid ones. ``collections`` is asked only for a collection
+    filter (a server backend looks them up)."""
     if not filters:
         return {}
     unknown = set(filters) - set(FILTER_FIELDS)
@@ -33,8 +35,8 @@ def check(filters: Mapping[str, str] | None, collections: Sequence[str]) -> dict
             + "; ".join(f"{k}: {v}" for k, v in FILTER_FIELDS.items())
         )
     name = filters.get("collection")
-    if name is not None and name not in collections:
-        raise QueryError(f"no collection {name!r}; the collections are: {', '.join(collections)}")
+    if name is not None and name not in (names := collections()):
+        raise QueryError(f"no collection {name!r}; the collections are: {', '.join(names)}")
     return {k: v for k, v in filters.items() if v}
 
 

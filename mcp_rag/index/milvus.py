@@ -228,10 +228,7 @@ class MilvusReader:
     # --- retrieval ---
 
     def restrict(self, filters: Mapping[str, str] | None) -> str | None:
-        if not filters:
-            return None
-        names = list(self.collections()) if filters.get("collection") else []
-        return _expr(check(filters, names))
+        return _expr(check(filters, lambda: list(self.collections())))
 
     def _search(self, data: Any, field: str, n: int, expr: str | None, params: dict
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -382,13 +379,9 @@ class MilvusReader:
         return np.array(sorted(rows), dtype=np.int64)
 
     def vectors(self, rows: Sequence[int]) -> np.ndarray:
-        by_row: dict[int, list[float]] = {}
-        rows = [int(r) for r in rows]
-        for i in range(0, len(rows), BATCH):
-            for r in self.client.query(self.names.chunks, filter=f"row in {rows[i:i + BATCH]}",
-                                       output_fields=["row", "vec"]):
-                by_row[int(r["row"])] = r["vec"]
-        return np.array([by_row[r] for r in rows], dtype=np.float32).reshape(len(rows), -1)
+        by_row = {int(r["row"]): r["vec"] for r in self._rows(rows, ["row", "vec"])}
+        return np.array([by_row[int(r)] for r in rows],
+                        dtype=np.float32).reshape(len(rows), -1)
 
 
 # --- writing a generation ---

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mcp_rag.errors import QueryError
+from mcp_rag.models.embedding import token_counter
 from mcp_rag.types import Embedder
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,7 @@ class RayEmbedder:
 
     def token_counter(self) -> Callable[[str], int]:
         """What the workers that chunk count tokens with (the local model's tokenizer)."""
-        many = getattr(self.local, "token_counter", None)
-        return many() if many is not None else self.local.count_tokens
+        return token_counter(self.local)
 
     def __getattr__(self, name: str) -> Any:  # embed_queries and the like, where it has them
         if name == "local":  # not set yet (unpickling): no recursion

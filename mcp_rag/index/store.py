@@ -295,7 +295,7 @@ class IndexReader:
     def restrict(self, filters: Mapping[str, str] | None) -> np.ndarray | None:
         """The rows ``filters`` let through (a mask), or None for all; checked once per query
         and handed to ``lexical`` and ``nearest``."""
-        f = check(filters, list(self.collections()))
+        f = check(filters, lambda: list(self.collections()))
         if not f:
             return None
         return doc_mask(f, self.doc_ids, self.doc_sources, self.doc_collections)[self.row_doc]

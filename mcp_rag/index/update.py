@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,7 +37,11 @@ from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.ingest.discover import Discovery, SourceFile, discover
 from mcp_rag.ingest.loaders import LOADER_VERSION, Loaded, load_file
+from mcp_rag.models.embedding import token_counter
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
+
+if TYPE_CHECKING:
+    from mcp_rag.index.backend import Generation
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +162,7 @@ def index_paths(
     with write_lock(index_dir):
         for name in clean_stale(index_dir):
             log.warning("removed %s, left by an interrupted build", name)
-        current: Any = None
+        current: Generation | None = None
         try:
             current = store.open()
         except IndexNotFoundError:
@@ -291,11 +295,9 @@ def index_paths(
             if current is not None and keep_doc_ids
             else np.zeros(0, dtype=np.int64)
         )
-        # A counter without the model where the embedder has one (workers that chunk get it).
-        counter = getattr(embedder, "token_counter", lambda: embedder.count_tokens)()
         new_chunks = [c for cs in (chunk or chunk_here)(
-            changed_docs, counter, opts.chunking.target_tokens, opts.chunking.overlap)
-            for c in cs]
+            changed_docs, token_counter(embedder), opts.chunking.target_tokens,
+            opts.chunking.overlap) for c in cs]
         bar = _progress(len(new_chunks), "embedding", quiet)
         done = 0
 

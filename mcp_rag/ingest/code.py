@@ -15,6 +15,8 @@ import itertools
 import logging
 from typing import Any
 
+from mcp_rag.types import Sections
+
 log = logging.getLogger(__name__)
 
 _JS = ("tree_sitter_javascript", "language")
@@ -149,9 +151,6 @@ def definitions(root: Any) -> list[tuple[int, str]]:
 
     walk(root, (), 0)
     return found
-
-
-Sections = tuple[tuple[int, str], ...]
 
 
 def parse_code(raw: str, ext: str, fallback_title: str) -> tuple[str, str, Sections]:

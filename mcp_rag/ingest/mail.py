@@ -15,12 +15,13 @@ from pathlib import Path
 from mcp_rag.errors import LoaderError
 from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.safety import read_bytes
+from mcp_rag.types import Sections
 
 MAIL_EXTS = {".eml"}
 HEADERS = ("Subject", "From", "To", "Cc", "Date")
 
 
-def parse_mail(path: Path, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
+def parse_mail(path: Path, fallback_title: str) -> tuple[str, str, Sections]:
     """(text, title, sections) of one e-mail message."""
     try:
         msg = email.message_from_bytes(read_bytes(path), policy=email.policy.default)

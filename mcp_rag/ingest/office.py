@@ -15,6 +15,7 @@ from pathlib import Path
 from mcp_rag.errors import LoaderError
 from mcp_rag.ingest.markdown import parse_markdown
 from mcp_rag.ingest.safety import read_bytes
+from mcp_rag.types import Sections
 
 # suffix -> (markitdown converter class, our format name)
 CONVERTERS = {
@@ -28,9 +29,6 @@ OFFICE_EXTS = set(CONVERTERS)
 INSTALL = "pip install 'mcp-rag-server[office]'"
 # markitdown opens each slide with this comment, then the slide's title as "# Title".
 _SLIDE = re.compile(r"^<!-- Slide number: (\d+) -->\n(?:# (.*)$)?", re.M)
-
-
-Sections = tuple[tuple[int, str], ...]
 
 
 def parse_office(path: Path, fallback_title: str) -> tuple[str, str, Sections, str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from mcp_rag.types import Sections
+
 log = logging.getLogger(__name__)
 
 RST_EXTS = {".rst", ".rest"}
@@ -27,7 +29,7 @@ def _line_starts(text: str) -> list[int]:
     return starts
 
 
-def parse_rst(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
+def parse_rst(raw: str, fallback_title: str) -> tuple[str, str, Sections]:
     """(text, title, sections): ``raw`` unchanged, the document title, section starts."""
     try:
         from docutils import nodes

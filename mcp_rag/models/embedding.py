@@ -29,6 +29,13 @@ def _l2_normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def token_counter(embedder: Embedder) -> Callable[[str], int]:
+    """What chunking counts tokens with: the embedder's model-free, picklable counter where
+    it has one (workers that chunk get it), else its ``count_tokens``."""
+    made = getattr(embedder, "token_counter", None)
+    return made() if made is not None else embedder.count_tokens
+
+
 class TokenCounter:
     """Counts a text's tokens with a ``tokenizers.Tokenizer`` (which pickles)."""
 
