@@ -226,6 +226,24 @@ async def test_a_server_that_goes_away_is_a_tool_error_not_a_dead_server(tmp_pat
         server.stop()
 
 
+def test_an_index_survives_a_restart_of_the_server(tmp_path, kb):
+    from conftest import milvus_lite
+
+    first = milvus_lite(tmp_path / "data")
+    s = settings_for(tmp_path, first.uri)
+    try:
+        index_paths(s.index, [kb], KeywordEmbedder(), quiet=True, backend=backend_for(s))
+    finally:
+        first.stop()
+    again = milvus_lite(tmp_path / "data")  # the same data, a new process (and port)
+    try:
+        s = s.model_copy(update={"milvus_uri": again.uri})
+        hits = Pipeline(s, embedder=KeywordEmbedder()).search("KB-ERR-2847 storage", k=1).hits
+        assert hits[0].chunk.doc_id == "support/error-codes.md"
+    finally:
+        again.stop()
+
+
 def test_a_wrong_address_names_the_setting(tmp_path, milvus_uri):
     s = settings_for(tmp_path, "http://127.0.0.1:9")
     with pytest.raises(QueryError, match="MCP_RAG_MILVUS_URI"):

@@ -182,6 +182,9 @@ class MilvusReader:
                 f"no index named {ns} on Milvus: build it with MCP_RAG_BACKEND=milvus "
                 f"mcp-rag --index {self.index_dir} index PATH...")
         self.names = Names.of(ns, g)
+        # Loaded first: after a server restart a collection is released until loaded again.
+        for name in self.names.all():
+            client.load_collection(name)
         meta = {r["key"]: r["value"] for r in client.query(
             self.names.meta, filter='key != ""', output_fields=["key", "value"])}
         try:
@@ -189,8 +192,6 @@ class MilvusReader:
         except (KeyError, ValueError) as e:
             raise IndexCorruptError(f"generation {g} of {ns} on Milvus has no manifest") from e
         self.calibration = json.loads(meta["calibration"]) if meta.get("calibration") else None
-        for name in self.names.all():
-            client.load_collection(name)
         self._lock = threading.Lock()
         self._docs: list[dict] | None = None
         self._df: dict[str, int] = {}
