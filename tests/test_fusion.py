@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mcp_rag.retrieve.fusion import blend, convex, rrf
+from mcp_rag.retrieve.fusion import blend, convex, interpolate, rrf
 
 
 def test_rrf_hand_computed():
@@ -43,6 +43,27 @@ def test_blend_breaks_a_tie_by_the_first_stage_rank():
 def test_blend_weight_one_is_the_cross_encoder_order_and_zero_the_first_stage():
     assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=1.0)] == [2, 1, 0]
     assert [i for i, _ in blend([1, 2, 3], [0.0, 1.0, 2.0], weight=0.0)] == [0, 1, 2]
+
+
+def test_interpolate_weighs_normalised_scores_by_hand():
+    # first stage 0.9, 0.8, 0.2 -> 1, 6/7, 0; logits -1, 4, 3 -> 0, 1, 0.8
+    got = interpolate([0.9, 0.8, 0.2], [-1.0, 4.0, 3.0], weight=0.3)
+    assert [i for i, _ in got] == [1, 0, 2]
+    assert [s for _, s in got] == pytest.approx([0.7 * 6 / 7 + 0.3, 0.7, 0.3 * 0.8])
+    assert [i for i, _ in interpolate([0.9, 0.8, 0.2], [-1.0, 4.0, 3.0], 1.0)] == [1, 2, 0]
+    assert [i for i, _ in interpolate([0.9, 0.8, 0.2], [-1.0, 4.0, 3.0], 0.0)] == [0, 1, 2]
+
+
+def test_interpolate_lets_a_clear_cross_encoder_move_items_a_flat_one_does_not():
+    first = [0.9, 0.85, 0.8]
+    # nearly equal logits still span [0, 1] after min-max: the first stage's spread decides
+    assert [i for i, _ in interpolate(first, [2.0, 2.01, 2.02], 0.3)] == [0, 1, 2]
+    # a clear preference for the last item at the same weight moves it up
+    assert [i for i, _ in interpolate([0.9, 0.89, 0.2], [-3.0, 0.0, 8.0], 0.3)][0] == 1
+    # equal scores everywhere: the first stage's order stands; one item; none
+    assert [i for i, _ in interpolate([0.5, 0.5], [1.0, 1.0], 0.3)] == [0, 1]
+    assert interpolate([0.7], [-2.0], 0.3) == [(0, 0.0)]
+    assert interpolate([], [], 0.3) == []
 
 
 def test_convex_leans_on_the_informative_retriever():

@@ -14,9 +14,8 @@ def pipeline(indexed):
     return Pipeline(indexed, embedder=KeywordEmbedder())
 
 
-def test_hybrid_score_is_the_convex_combination_of_normalised_scores_when_asked(indexed):
-    p = Pipeline(indexed.model_copy(update={"fusion": "convex"}), embedder=KeywordEmbedder())
-    hybrid = p.search("KB-ERR-2847 storage quota", k=3)
+def test_hybrid_score_is_the_convex_combination_of_normalised_scores_by_default(pipeline):
+    hybrid = pipeline.search("KB-ERR-2847 storage quota", k=3)
     top = hybrid.hits[0]
     assert top.chunk.doc_id == "support/error-codes.md"
     assert top.bm25_rank == 1 and top.dense_rank == 1
@@ -25,8 +24,9 @@ def test_hybrid_score_is_the_convex_combination_of_normalised_scores_when_asked(
     assert set(hybrid.timings_ms) >= {"bm25", "embed_query", "dense", "fusion", "total"}
 
 
-def test_hybrid_score_is_the_rrf_of_both_ranks_by_default(pipeline):
-    top = pipeline.search("KB-ERR-2847 storage quota", k=3).hits[0]
+def test_hybrid_score_is_the_rrf_of_both_ranks_when_asked(indexed):
+    p = Pipeline(indexed.model_copy(update={"fusion": "rrf"}), embedder=KeywordEmbedder())
+    top = p.search("KB-ERR-2847 storage quota", k=3).hits[0]
     assert top.bm25_rank == 1 and top.dense_rank is not None
     assert top.score == pytest.approx(1 / 61 + 1 / (60 + top.dense_rank))
 

@@ -34,11 +34,15 @@ def test_reranked_hits_are_ordered_by_their_score(indexed, embedder):
     assert len(hits) > 2 and all(h.rerank_score is not None for h in hits)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
+    # the score interpolates the min-max normalised logit and first-stage score: in [0, 1]
+    assert all(0.0 <= sc <= 1.0 for sc in scores)
     s = indexed
-    first = [h.first_stage_rank for h in hits]
-    # the score is the blend of the cross-encoder rank among the candidates and the first rank
+    rrf = make(indexed, embedder, rerank_blend="rrf").search("refund annual plan within days", k=5)
+    first = [h.first_stage_rank for h in rrf.hits]
+    # the rrf blend: the cross-encoder rank among the candidates and the first rank
     assert all(sc <= s.rerank_weight / (s.rerank_rrf_k + 1) + (1 - s.rerank_weight)
-               / (s.rerank_rrf_k + fr) + 1e-12 for sc, fr in zip(scores, first, strict=True))
+               / (s.rerank_rrf_k + fr) + 1e-12
+               for sc, fr in zip([h.score for h in rrf.hits], first, strict=True))
 
 
 def test_reranked_search_reports_scores_ranks_and_timing(indexed, embedder):

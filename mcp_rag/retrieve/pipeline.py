@@ -24,7 +24,7 @@ from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker, relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
 from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
-from mcp_rag.retrieve.fusion import blend, convex, rrf
+from mcp_rag.retrieve.fusion import blend, convex, interpolate, rrf
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
 
@@ -346,7 +346,10 @@ class Pipeline:
             )
         scored = {i: lg for i, lg in zip(keep, logits, strict=True)}
         if status is RerankStatus.RERANKED:
-            blended = blend([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
+            if s.rerank_blend == "scores":
+                blended = interpolate([cands[i].score for i in keep], logits, s.rerank_weight)
+            else:
+                blended = blend([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
             order = [(keep[j], score) for j, score in blended]
         else:  # skipped: the first stage's order and scores stand
             order = [(i, h.score) for i, h in enumerate(cands)]
