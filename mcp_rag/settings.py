@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         description=(
             "The cross-encoder's share of the final blend (the first stage gets the rest). "
             "1.0 orders by the cross-encoder alone. 0.3 is the best on SciFact train and "
-            "NFCorpus dev together, with either blend (see README)."
+            "NFCorpus dev together with the scores blend (see README)."
         ),
     )
     rerank_rrf_k: int = Field(10, ge=1, le=1000, description="RRF k of the rrf blend.")

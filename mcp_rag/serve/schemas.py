@@ -53,8 +53,9 @@ class Passage(Located):
     """A retrieved chunk, with everything needed to cite it."""
 
     score: float = Field(
-        description="The score the results are ordered by (higher is better): the blend of "
-        "the cross-encoder and first-stage ranks when reranked, else the first stage's."
+        description="The score the results are ordered by (higher is better): when reranked, "
+        "the blend of the cross-encoder and the first stage (0..1 with the default blend), "
+        "else the first stage's."
     )
     rerank_score: float | None = Field(description="Cross-encoder logit.")
     relevance: float | None = Field(description="Calibrated 0..1 relevance (sigmoid of logit).")
