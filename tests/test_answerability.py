@@ -75,6 +75,33 @@ def test_calibration_is_deterministic_and_stored_with_the_generation(tmp_path):
     assert removed.generation == 3 and removed.calibration == updated.calibration
 
 
+def test_a_long_lived_process_embeds_the_bank_once_and_calibrates_the_same(tmp_path):
+    from mcp_rag.index.dense import DenseIndex
+    from mcp_rag.index.scope import scope_calibrator
+
+    class Counting(KeywordEmbedder):
+        def __init__(self) -> None:
+            super().__init__()
+            self.queries = 0
+
+        def embed_query(self, text):
+            self.queries += 1
+            return super().embed_query(text)
+
+    texts = [p.read_text() for p in sorted(SAMPLE.rglob("*.md"))]
+    bm25 = _bm25(texts)
+    emb = Counting()
+    dense = DenseIndex.build(emb.embed_documents(texts), "flat")
+    first = scope_calibrator(texts, emb)(bm25, dense)
+    once = emb.queries
+    assert once >= len(bank())
+    again = scope_calibrator(texts, emb)(bm25, dense)  # the next generation, same process
+    assert emb.queries - once == once - len(bank())  # only the pseudo-questions this time
+    fresh = scope_calibrator(texts, Counting())(bm25, dense)  # another model instance
+    keep = ("dense_low", "dense_high", "pseudo_questions", "bank_questions")
+    assert {k: first[k] for k in keep} == {k: again[k] for k in keep} == {k: fresh[k] for k in keep}
+
+
 def test_an_index_without_calibration_still_decides_and_status_says_so(indexed):
     reader = IndexReader(indexed.index)
     (reader.path / SCOPE).unlink()

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 import random
 import re
+import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -132,6 +134,29 @@ def calibrate(
     }
 
 
+def _embed(embedder: Embedder, questions: list[str]) -> np.ndarray:
+    many = getattr(embedder, "embed_queries", None)  # parallel where the model has it
+    return np.asarray(many(questions) if many else [embedder.embed_query(q) for q in questions])
+
+
+# The bank's query vectors per loaded embedder: the same for every generation it
+# calibrates (one question per call, so a vector never depends on its batch), so a
+# long-lived process (watch, serve --watch) embeds the 137 questions once, not per update.
+_BANK: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+_BANK_LOCK = threading.Lock()
+
+
+def _bank_vectors(embedder: Embedder) -> np.ndarray:
+    with _BANK_LOCK:
+        try:
+            cached = _BANK.get(embedder)
+        except TypeError:  # an embedder that cannot be weakly referenced: no cache
+            return _embed(embedder, bank())
+        if cached is None:
+            cached = _BANK[embedder] = _embed(embedder, bank())
+        return cached
+
+
 def scope_calibrator(
     texts: list[str], embedder: Embedder
 ) -> Callable[[BM25Index, DenseIndex], dict[str, Any]]:
@@ -139,8 +164,8 @@ def scope_calibrator(
 
     def run(bm25: BM25Index, dense: DenseIndex) -> dict[str, Any]:
         def nearest(questions: list[str]) -> np.ndarray:
-            many = getattr(embedder, "embed_queries", None)  # parallel where the model has it
-            vectors = many(questions) if many else [embedder.embed_query(q) for q in questions]
+            vectors = _bank_vectors(embedder) if questions == bank() else _embed(
+                embedder, questions)
             return np.array(
                 [(dense.search(v, 1)[1][:1].tolist() or [0.0])[0] for v in vectors],
                 dtype=np.float32,
