@@ -57,7 +57,8 @@ def static_copy(model: Path, tokenizer, calibration: list[str], out: Path) -> Pa
     dql = [n for n in m.graph.node if n.op_type == "DynamicQuantizeLinear"]
     probe = onnx.load(str(model))
     for n in dql:
-        probe.graph.output.append(helper.make_tensor_value_info(n.input[0], TensorProto.FLOAT, None))
+        value = helper.make_tensor_value_info(n.input[0], TensorProto.FLOAT, None)
+        probe.graph.output.append(value)
     s = onnx_session_bytes(probe.SerializeToString())
     names = [o.name for o in s.get_outputs()]
     lo = {n.input[0]: 0.0 for n in dql}
@@ -168,8 +169,8 @@ def main() -> None:
         cos = (v * base).sum(1)
         same = float(np.abs(v - one).max()) < 1e-5 if name.startswith("static") else "-"
         rate = statistics.median(rates[name])
-        print(f"| {name} | {rate:.1f} | {rate / base_rate:.2f}x | {cos.min():.4f} / {cos.mean():.5f} "
-              f"| {same} |")
+        print(f"| {name} | {rate:.1f} | {rate / base_rate:.2f}x "
+              f"| {cos.min():.4f} / {cos.mean():.5f} | {same} |")
 
 
 if __name__ == "__main__":
