@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 import mcp_rag
+from mcp_rag.index.scope import bank
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.models.embedding import load_embedder
 from mcp_rag.models.onnx_runner import length_sorted_batches, onnx_session
@@ -44,8 +45,7 @@ def general_text() -> list[str]:
     root = Path(mcp_rag.__file__).parent
     texts = [p for f in sorted((root / "sample").rglob("*.md"))
              for p in f.read_text().split("\n\n") if p.strip()]
-    bank = (root / "index" / "data" / "out_of_scope.txt").read_text().splitlines()
-    return texts + [q for q in bank if q.strip() and not q.startswith("#")]
+    return texts + bank()
 
 
 def static_copy(model: Path, tokenizer, calibration: list[str], out: Path) -> Path:
