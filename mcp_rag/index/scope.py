@@ -109,20 +109,22 @@ def pseudo_questions(texts: list[str], bm25: BM25Index, n: int = 64, seed: int =
 def calibrate(
     bm25: BM25Index,
     texts: list[str],
-    nearest: Callable[[list[str]], np.ndarray],
+    embed: Callable[[list[str]], np.ndarray],
+    nearest: Callable[[np.ndarray], np.ndarray],
+    bank_vectors: np.ndarray,
     *,
     n_pseudo: int = 64,
 ) -> dict[str, Any]:
     """This corpus's scale for the dense signal, from probes alone (no labels, no CE).
 
-    ``texts`` are the chunks' texts; ``nearest(questions)`` gives each question's cosine
+    ``texts`` are the chunks' texts; ``embed(questions)`` gives their query vectors,
+    ``bank_vectors`` are the shipped bank's, and ``nearest(vectors)`` each vector's cosine
     similarity to its nearest chunk. Deterministic: the pseudo-questions come from a fixed
     seed, the bank is fixed.
     """
     pseudo = pseudo_questions(texts, bm25, n_pseudo)
-    out_probe = bank()
-    top_in = nearest(pseudo) if pseudo else np.zeros(0, np.float32)
-    top_out = nearest(out_probe)
+    top_in = nearest(embed(pseudo)) if pseudo else np.zeros(0, np.float32)
+    top_out = nearest(bank_vectors)
     low = float(np.median(top_out))
     high = float(np.median(top_in)) if len(top_in) else low + 0.1
     return {
@@ -130,7 +132,7 @@ def calibrate(
         "dense_low": round(low, 5),
         "dense_high": round(max(high, low + 0.02), 5),
         "pseudo_questions": len(pseudo),
-        "bank_questions": len(out_probe),
+        "bank_questions": len(bank_vectors),
     }
 
 
@@ -163,16 +165,15 @@ def scope_calibrator(
     """What ``write_generation`` calls to calibrate a new generation of these chunks."""
 
     def run(bm25: BM25Index, dense: DenseIndex) -> dict[str, Any]:
-        def nearest(questions: list[str]) -> np.ndarray:
-            vectors = _bank_vectors(embedder) if questions == bank() else _embed(
-                embedder, questions)
+        def nearest(vectors: np.ndarray) -> np.ndarray:
             return np.array(
                 [(dense.search(v, 1)[1][:1].tolist() or [0.0])[0] for v in vectors],
                 dtype=np.float32,
             )
 
         t = time.perf_counter()
-        out = calibrate(bm25, texts, nearest)
+        out = calibrate(bm25, texts, lambda qs: _embed(embedder, qs), nearest,
+                        _bank_vectors(embedder))
         out["seconds"] = round(time.perf_counter() - t, 2)
         return out
 
