@@ -34,7 +34,7 @@ import mcp_rag
 from mcp_rag.index.scope import bank
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.models.embedding import load_embedder
-from mcp_rag.models.onnx_runner import length_sorted_batches, onnx_session
+from mcp_rag.models.onnx_runner import OnnxModel, length_sorted_batches
 from mcp_rag.models.pack import resolve
 from mcp_rag.settings import Settings
 from mcp_rag.types import Document
@@ -59,12 +59,14 @@ def static_copy(model: Path, tokenizer, calibration: list[str], out: Path) -> Pa
     for n in dql:
         value = helper.make_tensor_value_info(n.input[0], TensorProto.FLOAT, None)
         probe.graph.output.append(value)
-    s = onnx_session_bytes(probe.SerializeToString())
-    names = [o.name for o in s.get_outputs()]
+    onnx.save(probe, str(out.with_name("probe.onnx")))
+    session = OnnxModel(out.with_name("probe.onnx"), threads=1)
+    names = [o.name for o in session.session.get_outputs()]
     lo = {n.input[0]: 0.0 for n in dql}
     hi = {n.input[0]: 0.0 for n in dql}
     for text in calibration:
-        for name, value in zip(names, s.run(None, feeds(s, [tokenizer.encode(text)])), strict=True):
+        values = session.session.run(None, session.feeds([tokenizer.encode(text)]))
+        for name, value in zip(names, values, strict=True):
             if name in lo:
                 lo[name] = min(lo[name], float(value.min()))
                 hi[name] = max(hi[name], float(value.max()))
@@ -92,30 +94,11 @@ def static_copy(model: Path, tokenizer, calibration: list[str], out: Path) -> Pa
     return out
 
 
-def onnx_session_bytes(model: bytes):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-
-
-def feeds(session, encodings) -> dict[str, np.ndarray]:
-    width = max(len(e.ids) for e in encodings)
-    ids = np.zeros((len(encodings), width), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for r, e in enumerate(encodings):
-        ids[r, : len(e.ids)] = e.ids
-        mask[r, : len(e.ids)] = 1
-    f = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-    return {i.name: f[i.name] for i in session.get_inputs()}
-
-
-def embed(session, encodings, batch: int) -> np.ndarray:
+def embed(model: OnnxModel, encodings, batch: int) -> np.ndarray:
     """CLS vectors, L2-normalised, in input order (bge-small's pooling)."""
     out = np.zeros((len(encodings), 384), dtype=np.float32)
     for idx in length_sorted_batches([len(e.ids) for e in encodings], batch):
-        cls = session.run(None, feeds(session, [encodings[i] for i in idx]))[0][:, 0]
+        cls = model.run([encodings[i] for i in idx])[0][:, 0]
         out[idx] = cls / np.linalg.norm(cls, axis=1, keepdims=True)
     return out
 
@@ -147,17 +130,17 @@ def main() -> None:
         pack_model = Path(ref.path) / "model.onnx"
         static = static_copy(pack_model, tok, general_text(), Path(tmp) / "static.onnx")
         variants = {
-            "pack model, 1 a call": (onnx_session(pack_model, 1), 1),
-            "static copy, 1 a call": (onnx_session(static, 1), 1),
-            "static copy, batches of 8": (onnx_session(static, 1), 8),
-            "static copy, batches of 16": (onnx_session(static, 1), 16),
+            "pack model, 1 a call": (OnnxModel(pack_model, 1), 1),
+            "static copy, 1 a call": (OnnxModel(static, 1), 1),
+            "static copy, batches of 8": (OnnxModel(static, 1), 8),
+            "static copy, batches of 16": (OnnxModel(static, 1), 16),
         }
         rates: dict[str, list[float]] = {k: [] for k in variants}
         vectors: dict[str, np.ndarray] = {}
         for _ in range(args.rounds):
-            for name, (session, batch) in variants.items():
+            for name, (model, batch) in variants.items():
                 t = time.perf_counter()
-                vectors[name] = embed(session, encodings, batch)
+                vectors[name] = embed(model, encodings, batch)
                 rates[name].append(len(chunks) / (time.perf_counter() - t))
     base = vectors["pack model, 1 a call"]
     one = vectors["static copy, 1 a call"]
