@@ -80,7 +80,10 @@ def collect(args: argparse.Namespace) -> None:
     with args.out.open("a") as fh:
         for spec in args.corpus:
             corpus, index = spec.split("=", 1)
-            settings = Settings(index=Path(index), relevance_floor=None, cache_enabled=False)
+            # The decision and the floor off: a question the shipped decision would refuse
+            # keeps its candidates, so its signals are measured, not blanked.
+            settings = Settings(index=Path(index), relevance_floor=None, answerability=False,
+                                cache_enabled=False)
             pipe = Pipeline.from_settings(settings)
             t0, n = time.perf_counter(), 0
             for source, roles in qs.items():
@@ -103,10 +106,8 @@ def collect(args: argparse.Namespace) -> None:
 
 
 def calib(args: argparse.Namespace) -> None:
-    """Each corpus's calibration, as an index build makes it."""
-    import numpy as np
-
-    from mcp_rag.index.scope import calibrate
+    """Each corpus's calibration, made as an index build makes it (``scope_calibrator``)."""
+    from mcp_rag.index.scope import scope_calibrator
     from mcp_rag.ingest.chunking import index_text
 
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -115,14 +116,7 @@ def calib(args: argparse.Namespace) -> None:
         pipe = Pipeline.from_settings(Settings(index=Path(index), rerank=False))
         reader = pipe.reader
         texts = [index_text(c) for c in reader.chunks(list(range(reader.n_chunks)))]
-
-        def nearest(qs: list[str], reader=reader, pipe=pipe) -> np.ndarray:
-            return np.array([reader.dense.search(pipe.embedder.embed_query(q), 1)[1][0]
-                             for q in qs])
-
-        t = time.perf_counter()
-        out[corpus] = calibrate(reader.bm25, texts, nearest)
-        out[corpus]["seconds"] = round(time.perf_counter() - t, 2)
+        out[corpus] = scope_calibrator(texts, pipe.embedder)(reader.bm25, reader.dense)
         print(corpus, out[corpus], file=sys.stderr)
     args.out.write_text(json.dumps(out, indent=1))
 
