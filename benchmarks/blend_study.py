@@ -4,6 +4,9 @@
         --dataset ../shared/datasets/scifact --split train --n 300 --out /tmp/sf_train.jsonl
     python benchmarks/blend_study.py study /tmp/sf_train.jsonl /tmp/nf_dev.jsonl
 
+With ``collect --depth 30`` the logits cover each fusion's top 30, and ``study --depths
+10,20,30`` adds a table of the default fusion and blend at each reranking depth.
+
 ``collect`` runs each query once through the eval index (built by ``mcp-rag eval``): BM25's
 and dense's top 300 chunks with their scores, and the cross-encoder's logits (at the
 default window) for every chunk any compared fusion puts in its reranked top
@@ -66,7 +69,7 @@ def collect(args: argparse.Namespace) -> None:
     s = Settings(index=args.index, max_chunks_per_doc=100, candidates=300)
     p = Pipeline.from_settings(s)
     assert p.reranker is not None, p.rerank_error
-    n = Settings().rerank_candidates
+    n = args.depth or Settings().rerank_candidates
     queries, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
     items = judged_queries(queries, qrels)
     random.Random(7).shuffle(items)
@@ -108,6 +111,8 @@ def ranking(rec: dict, fusion: str, how: str, weight: float, n: int) -> list[str
 def study(args: argparse.Namespace) -> None:
     sets = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines()] for p in args.files}
     n = Settings().rerank_candidates
+    if args.depths:
+        depth_table(sets, [int(d) for d in args.depths.split(",")])
     print(f"nDCG@10 (documents), top {n} reranked\n")
     print("| fusion | blend | " + " | ".join(sets) + " | mean |")
     print("|---|---|" + "---|" * (len(sets) + 1))
@@ -120,6 +125,28 @@ def study(args: argparse.Namespace) -> None:
                   + f" | {np.mean(row):.4f} |")
 
 
+def depth_table(sets: dict[str, list[dict]], depths: list[int]) -> None:
+    """The default fusion with the score blend, reranking ``depths`` candidates."""
+    print("convex 0.65, score blend: nDCG@10 by reranking depth\n")
+    print("| depth | blend | " + " | ".join(sets) + " | mean |")
+    print("|---|---|" + "---|" * (len(sets) + 1))
+    for n in depths:
+        missing = sum(1 for recs in sets.values() for r in recs
+                      if any(c not in r["ce"] for c, _ in capped(
+                          fused(r, "convex 0.65"),
+                          {c: d for m in ("bm25", "dense") for c, d, _ in r[m]}, n)))
+        if missing:
+            print(f"| {n} | {missing} queries lack logits at this depth: collect --depth {n} |")
+            continue
+        for how, w in [("none", 0.0)] + [("scores", w) for w in (0.2, 0.3, 0.4, 0.5)]:
+            row = [float(np.mean([ndcg_at_k(ranking(r, "convex 0.65", how, w, n), r["rel"], 10)
+                                  for r in recs])) for recs in sets.values()]
+            label = "first stage" if how == "none" else f"scores, {w}"
+            print(f"| {n} | {label} | " + " | ".join(f"{x:.4f}" for x in row)
+                  + f" | {np.mean(row):.4f} |")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -129,8 +156,11 @@ def main() -> None:
     c.add_argument("--split", default="test")
     c.add_argument("--n", type=int, default=300)
     c.add_argument("--out", type=Path, required=True)
+    c.add_argument("--depth", type=int, default=0,
+                   help="logits for each fusion's top N (default: rerank_candidates)")
     st = sub.add_parser("study")
     st.add_argument("files", type=Path, nargs="+")
+    st.add_argument("--depths", default="", help="e.g. 10,20,30: the default at each depth")
     args = ap.parse_args()
     collect(args) if args.cmd == "collect" else study(args)
 
