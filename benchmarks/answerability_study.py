@@ -70,6 +70,22 @@ def questions() -> dict[str, dict[str, list[str]]]:
     return out
 
 
+def study_settings(index: Path) -> Settings:
+    """The default pipeline with the decision and the floor off: a question the shipped
+    decision would refuse keeps its candidates, so its signals are measured, not blanked."""
+    return Settings(index=index, relevance_floor=None, answerability=False, cache_enabled=False)
+
+
+def calibration_of(pipe: Pipeline) -> dict:
+    """The calibration an index build makes for this pipeline's index and embedder."""
+    from mcp_rag.index.scope import scope_calibrator
+    from mcp_rag.ingest.chunking import index_text
+
+    reader = pipe.reader
+    texts = [index_text(c) for c in reader.chunks(list(range(reader.n_chunks)))]
+    return scope_calibrator(texts, pipe.embedder)(reader.bm25, reader.dense)
+
+
 def collect(args: argparse.Namespace) -> None:
     qs = questions()
     done: set[tuple[str, str, str]] = set()
@@ -80,11 +96,7 @@ def collect(args: argparse.Namespace) -> None:
     with args.out.open("a") as fh:
         for spec in args.corpus:
             corpus, index = spec.split("=", 1)
-            # The decision and the floor off: a question the shipped decision would refuse
-            # keeps its candidates, so its signals are measured, not blanked.
-            settings = Settings(index=Path(index), relevance_floor=None, answerability=False,
-                                cache_enabled=False)
-            pipe = Pipeline.from_settings(settings)
+            pipe = Pipeline.from_settings(study_settings(Path(index)))
             t0, n = time.perf_counter(), 0
             for source, roles in qs.items():
                 for role, items in roles.items():
@@ -106,17 +118,12 @@ def collect(args: argparse.Namespace) -> None:
 
 
 def calib(args: argparse.Namespace) -> None:
-    """Each corpus's calibration, made as an index build makes it (``scope_calibrator``)."""
-    from mcp_rag.index.scope import scope_calibrator
-    from mcp_rag.ingest.chunking import index_text
-
+    """Each corpus's calibration, made as an index build makes it."""
     out = json.loads(args.out.read_text()) if args.out.exists() else {}
     for spec in args.corpus:
         corpus, index = spec.split("=", 1)
-        pipe = Pipeline.from_settings(Settings(index=Path(index), rerank=False))
-        reader = pipe.reader
-        texts = [index_text(c) for c in reader.chunks(list(range(reader.n_chunks)))]
-        out[corpus] = scope_calibrator(texts, pipe.embedder)(reader.bm25, reader.dense)
+        out[corpus] = calibration_of(
+            Pipeline.from_settings(Settings(index=Path(index), rerank=False)))
         print(corpus, out[corpus], file=sys.stderr)
     args.out.write_text(json.dumps(out, indent=1))
 
