@@ -47,7 +47,10 @@ def main() -> None:
     ap.add_argument("--split", default="train")
     ap.add_argument("--queries", type=int, default=0, help="Only the first N in-scope queries.")
     args = ap.parse_args()
-    p = Pipeline.from_settings(Settings(index=args.index, relevance_floor=None))
+    # The answerability decision off too: it would drop a refused question's candidates
+    # before its best logit is read.
+    p = Pipeline.from_settings(
+        Settings(index=args.index, relevance_floor=None, answerability=False))
     inscope_q = load_split(args.dataset, args.split)[: args.queries or None]
     ood_q = [ln.strip() for ln in args.ood.read_text().splitlines() if ln.strip()]
 
