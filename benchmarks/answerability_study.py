@@ -4,7 +4,8 @@
         --corpus nfcorpus=INDEX --corpus sample=INDEX --out /tmp/signals.jsonl
 
 For every question of every source on every corpus it runs the default pipeline with the
-floor off (hybrid, 30 candidates reranked, the answer's sentence scoring) and writes one
+decision and the floor off (the default fusion and reranking, the answer's sentence
+scoring: a question the shipped decision refuses keeps its candidates) and writes one
 JSON line with what any decision could use: the cross-encoder logits, first-stage scores,
 the question's terms with their document frequency in this corpus, the terms the best
 passages contain, the best sentence's logit. Deciding is then an offline question:
