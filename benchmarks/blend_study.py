@@ -43,6 +43,11 @@ FUSIONS = {"rrf": None, "convex 0.6": 0.6, "convex 0.65": 0.65, "convex 0.7": 0.
 BLENDS = [("none", 0.0)] + [(b, w) for b in ("rrf", "scores") for w in (0.2, 0.3, 0.4, 0.5)]
 
 
+def doc_of(rec: dict) -> dict[str, str]:
+    """Chunk id -> document id over both retrievers' cached lists."""
+    return {c: d for m in ("bm25", "dense") for c, d, _ in rec[m]}
+
+
 def fused(rec: dict, fusion: str) -> list[tuple[str, float]]:
     """The first stage's chunk order and scores under ``fusion``."""
     b = {c: s for c, _, s in rec["bm25"][:DEPTH]}
@@ -81,7 +86,7 @@ def collect(args: argparse.Namespace) -> None:
                 hits = p.retrieve(text, 300, mode=mode).hits
                 rec[mode] = [[h.chunk.chunk_id, h.chunk.doc_id,
                               h.bm25_score if mode == "bm25" else h.dense_score] for h in hits]
-            doc = {c: d for m in ("bm25", "dense") for c, d, _ in rec[m]}
+            doc = doc_of(rec)
             need = {c for fu in FUSIONS for c, _ in capped(fused(rec, fu), doc, n)}
             first = p.retrieve(text, 1)
             hits = [Hit(chunk=p.reader.chunk_by_id(c), score=0.0) for c in sorted(need)]
@@ -94,7 +99,7 @@ def collect(args: argparse.Namespace) -> None:
 
 def ranking(rec: dict, fusion: str, how: str, weight: float, n: int) -> list[str]:
     """Documents in the order ``mcp-rag eval`` scores: the blended top ``n``, then the rest."""
-    doc = {c: d for m in ("bm25", "dense") for c, d, _ in rec[m]}
+    doc = doc_of(rec)
     order = fused(rec, fusion)
     top = capped(order, doc, n)
     logits = [rec["ce"][c] for c, _ in top]
@@ -118,11 +123,17 @@ def study(args: argparse.Namespace) -> None:
     print("|---|---|" + "---|" * (len(sets) + 1))
     for fusion in FUSIONS:
         for how, w in BLENDS:
-            row = [float(np.mean([ndcg_at_k(ranking(r, fusion, how, w, n), r["rel"], 10)
-                                  for r in recs])) for recs in sets.values()]
-            label = "first stage" if how == "none" else f"{how}, {w}"
-            print(f"| {fusion} | {label} | " + " | ".join(f"{x:.4f}" for x in row)
-                  + f" | {np.mean(row):.4f} |")
+            print_row(fusion, sets, fusion, how, w, n)
+
+
+def print_row(first: str, sets: dict[str, list[dict]], fusion: str, how: str, w: float,
+              n: int) -> None:
+    """One table row: mean nDCG@10 of each set under (fusion, blend, depth), and their mean."""
+    row = [float(np.mean([ndcg_at_k(ranking(r, fusion, how, w, n), r["rel"], 10)
+                          for r in recs])) for recs in sets.values()]
+    label = "first stage" if how == "none" else f"{how}, {w}"
+    print(f"| {first} | {label} | " + " | ".join(f"{x:.4f}" for x in row)
+          + f" | {np.mean(row):.4f} |")
 
 
 def depth_table(sets: dict[str, list[dict]], depths: list[int]) -> None:
@@ -132,18 +143,14 @@ def depth_table(sets: dict[str, list[dict]], depths: list[int]) -> None:
     print("|---|---|" + "---|" * (len(sets) + 1))
     for n in depths:
         missing = sum(1 for recs in sets.values() for r in recs
-                      if any(c not in r["ce"] for c, _ in capped(
-                          fused(r, "convex 0.65"),
-                          {c: d for m in ("bm25", "dense") for c, d, _ in r[m]}, n)))
+                      if any(c not in r["ce"]
+                             for c, _ in capped(fused(r, "convex 0.65"), doc_of(r), n)))
         if missing:
             print(f"| {n} | {missing} queries lack logits at this depth: collect --depth {n} |")
             continue
-        for how, w in [("none", 0.0)] + [("scores", w) for w in (0.2, 0.3, 0.4, 0.5)]:
-            row = [float(np.mean([ndcg_at_k(ranking(r, "convex 0.65", how, w, n), r["rel"], 10)
-                                  for r in recs])) for recs in sets.values()]
-            label = "first stage" if how == "none" else f"scores, {w}"
-            print(f"| {n} | {label} | " + " | ".join(f"{x:.4f}" for x in row)
-                  + f" | {np.mean(row):.4f} |")
+        for how, w in BLENDS:
+            if how != "rrf":
+                print_row(str(n), sets, "convex 0.65", how, w, n)
     print()
 
 
