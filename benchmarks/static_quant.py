@@ -21,7 +21,6 @@ median chunks/s, its ratio to the pack's model, and the cosine of its vectors to
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -33,11 +32,11 @@ import numpy as np
 import mcp_rag
 from mcp_rag.index.scope import bank
 from mcp_rag.ingest.chunking import chunk_document, index_text
+from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.models.embedding import load_embedder
 from mcp_rag.models.onnx_runner import OnnxModel, length_sorted_batches
 from mcp_rag.models.pack import resolve
 from mcp_rag.settings import Settings
-from mcp_rag.types import Document
 
 
 def general_text() -> list[str]:
@@ -114,13 +113,8 @@ def main() -> None:
     ref = resolve(s.embedder, s.models, "embedder")
     emb = load_embedder(ref)
     tok = emb._tok  # the embedder's own tokenizer: truncation at 512, no padding
-    docs = []
-    with open(args.dataset / "corpus.jsonl") as f:
-        for line in f:
-            r = json.loads(line)
-            docs.append(Document(r["_id"], r["_id"], r.get("title", ""), r["text"]))
-            if len(docs) == args.docs:
-                break
+    corpus = args.dataset / "corpus.jsonl"
+    docs = parse_jsonl(corpus, str(args.dataset))[0][: args.docs]  # as `mcp-rag index` reads it
     chunks = [index_text(c) for d in docs for c in chunk_document(d, emb.count_tokens)]
     encodings = [tok.encode(t) for t in chunks]
     tokens = statistics.mean(len(e.ids) for e in encodings)
