@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from mcp_rag.answer.extractive import Run, extractive
-from mcp_rag.answer.generated import ChatClient, LLMError, generated
+from mcp_rag.answer.compose import AnswerPolicy, compose
+from mcp_rag.answer.extractive import Run
+from mcp_rag.answer.generated import ChatClient
 from mcp_rag.errors import MCPRagError, QueryError
 from mcp_rag.index.store import read_last_run
 from mcp_rag.ingest.chunking import label_at
@@ -56,10 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
-
-NO_ANSWER = "The indexed documents do not contain an answer to this question"
-DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
-
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
@@ -283,105 +280,20 @@ class RagService:
         if not isinstance(budget, int) or not 1 <= budget <= 20:
             raise QueryError(f"max_sentences of {budget} is out of range: choose 1..20")
         llm = self.llm
+        policy = AnswerPolicy(budget=budget, margin=s.answer_margin,
+                              min_score=s.answer_min_score, relevance_floor=s.relevance_floor)
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
             r = self.pipeline.search(norm, k=k, rerank=True, filters=filters)
-            timings = dict(r.timings_ms)
-            confidence: float | None = None
-
-            def result(**kw: Any) -> AnswerOutput:
-                return AnswerOutput(
-                    question=question, best_score=r.best_score, generation=r.generation,
-                    timings_ms=timings, confidence=confidence,
-                    answerability=_answerability(r),
-                    **kw,
-                )
-
-            cacheable = r.rerank_status.cacheable
-            if r.no_answer or not r.hits:
-                if r.decision is not None:
-                    why: str | None = r.decision.reason(r.best_score)
-                    confidence = r.decision.confidence
-                elif r.best_score is not None:
-                    why = (
-                        f"best cross-encoder score {r.best_score:.2f}, under the relevance "
-                        f"floor of {s.relevance_floor}"
-                    )
-                    confidence = relevance(r.best_score)
-                else:
-                    why, confidence = None, None
-                return result(
-                    answered=False,
-                    answer=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,
-                    citations=[], sources=[Passage.of(h) for h in r.closest],
-                    mode="extractive", no_answer_reason=why or "no passage matched",
-                ), r.generation, cacheable
-            sources = [Passage.of(h) for h in r.hits]
-            scored = [h.relevance for h in r.hits if h.relevance is not None]
-            confidence = (
-                r.decision.confidence if r.decision is not None
-                else max(scored) if scored else None
-            )
-            # The cross-encoder scores sentences unless it is missing or failed just now.
-            ce = self.pipeline.reranker if r.rerank_status.model_works else None
-            unchecked = None if ce else (
-                f"not reranked ({r.rerank_reason}): nothing checked that the passages answer "
-                f"the question"
-            )
-            fallback = unchecked and unchecked + (
-                "; sentences were picked by the words they share with it"
-            )
-            if llm is not None:
-                t = time.perf_counter()
-                try:
-                    text, cited = generated(norm, r.hits, llm.complete)
-                except LLMError as e:
-                    fallback = "; ".join(
-                        x for x in (f"{e}; the extractive answer is given instead", fallback) if x
-                    )
-                    log.warning("generated answer dropped: %s", e)
-                    cacheable = False  # the endpoint may be back next time
-                else:
-                    timings["generate"] = _ms(t)
-                    if not cited:
-                        return result(
-                            answered=False, mode="generated", citations=[], sources=sources,
-                            answer=f"{NO_ANSWER}: {llm.model} found none in the top "
-                            f"{len(r.hits)} passages.{DO_NOT_GUESS}", fallback=unchecked,
-                        ), r.generation, cacheable
-                    return result(
-                        answered=True, mode="generated", answer=text, sources=sources,
-                        citations=[self._citation(n, r.hits[n - 1]) for n in cited],
-                        fallback=unchecked,
-                    ), r.generation, cacheable
-                timings["generate"] = _ms(t)
-            t = time.perf_counter()
-            def pick(ce: Reranker | None) -> tuple[str, list[Run]]:
-                return extractive(norm, r.hits, ce, budget=budget, margin=s.answer_margin,
-                                  min_score=s.answer_min_score)
-
-            try:
-                text, runs = pick(ce)
-            except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
-                log.error("sentence scoring failed (%s: %s); picking by shared words",
-                          type(e).__name__, e)
-                text, runs = pick(None)
-                cacheable = False
-                fallback = "; ".join(x for x in (
-                    f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked "
-                    f"by the words they share with the question", fallback) if x)
-            timings["sentences"] = _ms(t)
-            if not runs:
-                return result(
-                    answered=False, mode="extractive", citations=[], sources=sources,
-                    answer=f"{NO_ANSWER}: no sentence of the top passages shares a word with "
-                    f"it.{DO_NOT_GUESS}", fallback=fallback,
-                ), r.generation, cacheable
-            return result(
-                answered=True, mode="extractive", answer=text, sources=sources,
-                citations=[self._citation(n, run) for n, run in enumerate(runs, start=1)],
-                fallback=fallback,
-            ), r.generation, cacheable
+            c = compose(norm, r, self.pipeline.reranker, llm, policy)
+            return AnswerOutput(
+                question=question, answered=c.answered, mode=c.mode, answer=c.text,
+                citations=[self._citation(n, what) for n, what in c.citations],
+                sources=[Passage.of(h) for h in c.sources], fallback=c.fallback,
+                no_answer_reason=c.no_answer_reason, confidence=c.confidence,
+                best_score=r.best_score, answerability=_answerability(r),
+                generation=r.generation, timings_ms=c.timings_ms,
+            ), r.generation, c.cacheable
 
         params = {
             "k": k, "max_sentences": budget, "margin": s.answer_margin, "filters": filters,

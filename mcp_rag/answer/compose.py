@@ -1,0 +1,154 @@
+"""The answer policy: from a search result to an answer, a refusal, or a fallback.
+
+One place decides what ``answer`` says: refuse when the search found nothing that clears
+the relevance floor or the answerability decision; otherwise ask the configured LLM
+endpoint (when there is one), and fall back to quoting sentences (extractive) when it
+fails; say why whenever the answer is not what was configured. The service turns the
+``Composed`` result into the tool's output; this module knows nothing of MCP.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mcp_rag.answer.extractive import Run, extractive
+from mcp_rag.answer.generated import ChatClient, LLMError, generated
+from mcp_rag.models.rerank import relevance
+from mcp_rag.retrieve.pipeline import SearchResult
+from mcp_rag.types import Hit, Reranker
+
+log = logging.getLogger(__name__)
+
+NO_ANSWER = "The indexed documents do not contain an answer to this question"
+DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
+
+
+@dataclass(frozen=True)
+class AnswerPolicy:
+    """How sentences are chosen, and the floor a refusal names (from ``Settings``)."""
+
+    budget: int  # at most this many sentences quoted
+    margin: float  # sentences within this many logits of the best are quoted too
+    min_score: float  # and only over this logit
+    relevance_floor: float | None
+
+
+@dataclass
+class Composed:
+    """What ``answer`` says, before it becomes the tool's output.
+
+    ``citations`` pairs each marker number [n] with what it cites: a whole passage
+    (generated answers) or a run of quoted sentences (extractive ones).
+    """
+
+    answered: bool
+    mode: Literal["extractive", "generated"]
+    text: str
+    sources: list[Hit]
+    citations: list[tuple[int, Hit | Run]] = field(default_factory=list)
+    confidence: float | None = None
+    fallback: str | None = None  # why the answer is not what was configured
+    no_answer_reason: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    cacheable: bool = True
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)
+
+
+def _joined(*why: str | None) -> str | None:
+    return "; ".join(x for x in why if x) or None
+
+
+def compose(
+    question: str, r: SearchResult, reranker: Reranker | None, llm: ChatClient | None,
+    policy: AnswerPolicy,
+) -> Composed:
+    """The answer to ``question`` (normalised) from the search result ``r``.
+
+    ``reranker`` scores sentences when ``r`` says it works; ``llm`` writes the answer when
+    configured, falling back to extractive if it fails or cites a passage it was not given.
+    """
+    timings = dict(r.timings_ms)
+    cacheable = r.rerank_status.cacheable
+    if r.no_answer or not r.hits:
+        return _refusal(r, policy, timings, cacheable)
+    scored = [h.relevance for h in r.hits if h.relevance is not None]
+    confidence = (r.decision.confidence if r.decision is not None
+                  else max(scored) if scored else None)
+    # The cross-encoder scores sentences unless it is missing or failed just now.
+    ce = reranker if r.rerank_status.model_works else None
+    unchecked = None if ce else (
+        f"not reranked ({r.rerank_reason}): nothing checked that the passages answer "
+        f"the question"
+    )
+    fallback = unchecked and unchecked + "; sentences were picked by the words they share with it"
+    if llm is not None:
+        t = time.perf_counter()
+        try:
+            text, cited = generated(question, r.hits, llm.complete)
+        except LLMError as e:
+            log.warning("generated answer dropped: %s", e)
+            fallback = _joined(f"{e}; the extractive answer is given instead", fallback)
+            cacheable = False  # the endpoint may be back next time
+            timings["generate"] = _ms(t)
+        else:
+            timings["generate"] = _ms(t)
+            if not cited:
+                return Composed(
+                    answered=False, mode="generated", sources=r.hits, fallback=unchecked,
+                    text=f"{NO_ANSWER}: {llm.model} found none in the top {len(r.hits)} "
+                    f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
+                    cacheable=cacheable,
+                )
+            return Composed(
+                answered=True, mode="generated", text=text, sources=r.hits,
+                citations=[(n, r.hits[n - 1]) for n in cited], fallback=unchecked,
+                confidence=confidence, timings_ms=timings, cacheable=cacheable,
+            )
+    t = time.perf_counter()
+    try:
+        text, runs = extractive(question, r.hits, ce, budget=policy.budget,
+                                margin=policy.margin, min_score=policy.min_score)
+    except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
+        log.error("sentence scoring failed (%s: %s); picking by shared words",
+                  type(e).__name__, e)
+        text, runs = extractive(question, r.hits, None, budget=policy.budget,
+                                margin=policy.margin, min_score=policy.min_score)
+        cacheable = False
+        fallback = _joined(
+            f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked by the "
+            f"words they share with the question", fallback)
+    timings["sentences"] = _ms(t)
+    if not runs:
+        text = (f"{NO_ANSWER}: no sentence of the top passages shares a word with it."
+                f"{DO_NOT_GUESS}")
+    return Composed(
+        answered=bool(runs), mode="extractive", text=text, sources=r.hits,
+        citations=list(enumerate(runs, start=1)), fallback=fallback, confidence=confidence,
+        timings_ms=timings, cacheable=cacheable,
+    )
+
+
+def _refusal(
+    r: SearchResult, policy: AnswerPolicy, timings: dict[str, float], cacheable: bool
+) -> Composed:
+    """Nothing cleared the floor or the answerability decision: say why, plainly."""
+    why: str | None = None
+    confidence: float | None = None
+    if r.decision is not None:
+        why, confidence = r.decision.reason(r.best_score), r.decision.confidence
+    elif r.best_score is not None:
+        why = (f"best cross-encoder score {r.best_score:.2f}, under the relevance floor of "
+               f"{policy.relevance_floor}")
+        confidence = relevance(r.best_score)
+    return Composed(
+        answered=False, mode="extractive", sources=r.closest,
+        text=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,
+        no_answer_reason=why or "no passage matched", confidence=confidence,
+        timings_ms=timings, cacheable=cacheable,
+    )
