@@ -174,6 +174,13 @@ def _load_embedder(settings):
     return load_embedder(ref, batch_size=settings.embed_batch_size, threads=settings.threads)
 
 
+def _indexer(settings, embedder: bool = True):
+    """The Indexer for ``settings`` (with the embedder loaded, unless ``embedder`` is False)."""
+    from mcp_rag.index.indexer import Indexer
+
+    return Indexer(settings, _load_embedder(settings) if embedder else None)
+
+
 @cli.command("index")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--include", multiple=True, help="Only files matching this glob (repeatable).")
@@ -205,23 +212,18 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
         mcp-rag index ~/archive --ray              # a Ray cluster on this machine
         mcp-rag index /mnt/shared/docs --ray ray-head:6379
     """
-    from mcp_rag.index.manifest import BuildOptions
-    from mcp_rag.index.update import index_paths
-
     s = _settings(ctx, embedder=embedder, chunk_tokens=chunk_tokens, dense_index=dense_index)
-    emb = _load_embedder(s)
+    indexer = _indexer(s)
     fan_out: dict = {}
     with contextlib.ExitStack() as stack:
         if ray_address:
             from mcp_rag.index.ray_embed import chunk_on_ray, load_on_ray
 
-            emb = stack.enter_context(_on_ray(s, emb, ray_address, quiet))
-            fan_out = {"load": load_on_ray, "chunk": chunk_on_ray}
-        report = index_paths(
-            s.index, paths, emb, options=BuildOptions.from_settings(s),
-            include=include, exclude=exclude, rebuild=rebuild, quiet=quiet,
-            collection=collection, backend=_backend(s), **fan_out,
-        )
+            fan_out = {"embedder": stack.enter_context(
+                           _on_ray(s, indexer.embedder, ray_address, quiet)),
+                       "load": load_on_ray, "chunk": chunk_on_ray}
+        report = indexer.index(paths, include=include, exclude=exclude, rebuild=rebuild,
+                               quiet=quiet, collection=collection, **fan_out)
     if as_json:
         _echo_json(report.to_dict())
         return
@@ -571,10 +573,7 @@ def remove(ctx, targets):
 
         mcp-rag remove policies/old-refunds.md
     """
-    from mcp_rag.index.update import remove_docs
-
-    s = _settings(ctx)
-    report = remove_docs(s.index, targets, backend=_backend(s))
+    report = _indexer(_settings(ctx), embedder=False).remove(targets)
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
 
 
@@ -615,8 +614,6 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
 
         mcp-rag watch ~/notes --exclude 'drafts/*'
     """
-    from mcp_rag.index.manifest import BuildOptions
-    from mcp_rag.index.watch import watch as watch_paths
 
     s = _settings(ctx, watch_debounce_ms=debounce_ms)
     spec = _watch_spec(s, paths, include, exclude, collection)
@@ -632,8 +629,7 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     click.echo(f"watching {', '.join(paths)} for {s.index} (Ctrl-C to stop)", err=True)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a watch ends
-        watch_paths(s.index, spec, _load_embedder(s), options=BuildOptions.from_settings(s),
-                    on_run=report, stop=stop, backend=_backend(s))
+        _indexer(s).watch(spec, on_run=report, stop=stop)
     click.echo("stopped watching", err=True)
 
 
@@ -697,17 +693,13 @@ def demo(ctx, question):
     """
     import asyncio
 
-    from mcp_rag.index.manifest import BuildOptions
-    from mcp_rag.index.update import index_paths
 
     given = "index" in ctx.find_root().obj or os.environ.get("MCP_RAG_INDEX")
     s = _settings(ctx) if given else _settings(ctx, index="demo")
     sample = Path(__file__).resolve().parent / "sample"
     # Rebuilt from the sample alone each time: the demo index is per user, and another
     # checkout's sample (or anything else) must not mix into what the demo shows.
-    report = index_paths(s.index, [sample], _load_embedder(s),
-                         options=BuildOptions.from_settings(s), rebuild=True, quiet=True,
-                         backend=_backend(s))
+    report = _indexer(s).index([sample], rebuild=True, quiet=True)
     click.echo(f"indexed {sample} into {s.index}: {report.added} added, {report.unchanged} "
                f"unchanged, generation {report.generation}")
     env = {**os.environ, "MCP_RAG_INDEX": str(s.index), "MCP_RAG_MODELS": str(s.models)}

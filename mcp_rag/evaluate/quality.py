@@ -33,9 +33,7 @@ from mcp_rag.evaluate.metrics import (
     recall_at_k,
     sign_test,
 )
-from mcp_rag.index.backend import backend_for
-from mcp_rag.index.manifest import BuildOptions
-from mcp_rag.index.update import index_paths
+from mcp_rag.index.indexer import Indexer
 from mcp_rag.models.pack import sha256_file
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.settings import Settings
@@ -110,10 +108,8 @@ def evaluate(
         base = index_base or settings.index / "eval"
         index_dir = eval_index_dir(base, corpus, embedder.name, settings)
     t = time.perf_counter()
-    report = index_paths(
-        index_dir, [corpus], embedder, options=BuildOptions.from_settings(settings), quiet=quiet,
-        backend=backend_for(settings.model_copy(update={"index": index_dir})),
-    )
+    report = Indexer(settings.model_copy(update={"index": index_dir}), embedder).index(
+        [corpus], quiet=quiet)
     build_s = time.perf_counter() - t
     first = settings.model_copy(update={
         "index": index_dir, "candidates": max(settings.candidates, FIRST_STAGE_DEPTH),

@@ -30,6 +30,7 @@ from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
 
 if TYPE_CHECKING:
     from mcp_rag.index.backend import Generation
+    from mcp_rag.index.indexer import Indexer
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +236,13 @@ class Pipeline:
         self.refresh()
         with self.reader.in_use() as reader:
             yield reader
+
+    def indexer(self) -> Indexer:
+        """Indexing into this pipeline's index with its embedder (the server's tools and
+        watch), loaded already."""
+        from mcp_rag.index.indexer import Indexer
+
+        return Indexer(self.settings, self.embedder)
 
     def refresh(self) -> bool:
         """Switch to the newest generation if another process wrote one. True if it switched.

@@ -51,10 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
-from mcp_rag.index.backend import backend_for
-from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.watch import WatchSpec
-from mcp_rag.index.watch import watch as watch_paths
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.serve.cache import QueryCache
@@ -326,9 +323,7 @@ def build_server(
 
         try:
             await anyio.to_thread.run_sync(
-                lambda: watch_paths(s.index, spec, pipeline.embedder,
-                                    options=BuildOptions.from_settings(s), stop=stop,
-                                    on_run=on_run, backend=backend_for(s)),
+                lambda: pipeline.indexer().watch(spec, stop=stop, on_run=on_run),
                 abandon_on_cancel=True,
             )
         finally:

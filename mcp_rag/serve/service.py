@@ -468,18 +468,10 @@ class RagService:
         collection: str | None = None,
     ) -> IndexOutput:
         """Index ``paths``; discovery's path-safety gate refuses any outside the allowed roots."""
-        from mcp_rag.index.backend import backend_for
-        from mcp_rag.index.manifest import BuildOptions
-        from mcp_rag.index.update import index_paths
-
         if not self.allow_roots:
             raise QueryError("indexing from the client is off: start the server with --allow-root")
-        s = self.pipeline.settings
-        rep = index_paths(
-            s.index, paths, self.pipeline.embedder, options=BuildOptions.from_settings(s),
-            roots=self.allow_roots, quiet=True, progress=progress, collection=collection,
-            backend=backend_for(s),
-        )
+        rep = self.pipeline.indexer().index(paths, roots=self.allow_roots, quiet=True,
+                                            progress=progress, collection=collection)
         self.pipeline.refresh()
         return IndexOutput(
             added=rep.added, updated=rep.updated, removed=rep.removed, unchanged=rep.unchanged,
