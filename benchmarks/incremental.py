@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from reliability import cpu_name  # benchmarks/reliability.py, beside this script
-
+from mcp_rag.evaluate.latency import cpu
 from mcp_rag.index import scope
 from mcp_rag.index.update import index_paths
 from mcp_rag.models.embedding import load_embedder
@@ -50,7 +49,7 @@ def main() -> None:
             t = time.perf_counter()
             index_paths(index, [kb], emb, quiet=True)
             times[arm].append((time.perf_counter() - t) * 1000)
-    print(f"one new file, incremental run in the same process ({cpu_name()}):")
+    print(f"one new file, incremental run in the same process ({cpu()}):")
     for arm, v in times.items():
         print(f"  {arm}: median {statistics.median(v):.0f} ms ({min(v):.0f}-{max(v):.0f}, "
               f"n {len(v)})")

@@ -36,6 +36,7 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from mcp_rag.evaluate.latency import cpu
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.cache import QueryCache
@@ -209,7 +210,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         server = build_server(p, allow_roots=[work / "empty-root"],
                               cache=QueryCache(work / "cache"))
         (work / "empty-root").mkdir()
-        out: dict = {"cpu": cpu_name(), "model_workers": s.model_workers}
+        out: dict = {"cpu": cpu(), "model_workers": s.model_workers}
         for name, coro in (
             ("queue", lambda: queue(server, args.queued, rng)),
             ("filters", lambda: filters(server, args.filters, rng)),
@@ -221,13 +222,6 @@ async def main_async(args: argparse.Namespace) -> dict:
         return out
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:

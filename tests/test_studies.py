@@ -1,16 +1,11 @@
-"""The benchmark studies measure what the shipped code does (benchmarks/*_study.py)."""
+"""The benchmark studies measure what the shipped code does (research/)."""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 from helpers import KeywordEmbedder, KeywordReranker
 
 from mcp_rag.retrieve.pipeline import Pipeline
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import answerability_study as study  # noqa: E402
+from research import answerability_study as study
 
 
 def test_the_study_keeps_the_signals_of_a_question_the_decision_refuses(indexed):

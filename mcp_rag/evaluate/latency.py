@@ -11,7 +11,10 @@ nDCG@10 per stage, so quality and latency can be read side by side.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import platform
 import random
 import resource
 import statistics
@@ -35,6 +38,20 @@ STAGE_ORDER = (
     "embed_query", "bm25", "dense", "fusion", "fetch", "focus", "rerank", "sentences", "cache_hit",
     "search:bm25", "search:dense", "search:hybrid", "search", "answer",
 )
+
+
+def cpu() -> str:
+    """This machine's CPU as timings should name it: model, cores and the vector
+    instructions that decide int8 speed (``AMD EPYC, 2 cores, avx2 avx512f avx512_vnni``)."""
+    name, flags = platform.processor() or "unknown", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    feats = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
+    return f"{name}, {os.cpu_count()} cores" + (f", {' '.join(feats)}" if feats else "")
 
 
 def peak_rss_mb() -> float:
@@ -155,6 +172,7 @@ def run_bench(
             s: round(1000 * len(ms[s]) / sum(ms[s]), 2) for s in ("search", "search:hybrid")
         },
         "peak_rss_mb": peak_rss_mb(),
+        "cpu": cpu(),
     }
     if judged and ndcg:
         result[f"ndcg@{k}"] = {s: round(statistics.mean(v), 4) for s, v in ndcg.items()}
@@ -164,7 +182,8 @@ def run_bench(
 def render(result: dict) -> str:
     lines = [
         f"{result['queries']} queries on {result['index']} "
-        f"(embedder {result['models']['embedder']}, reranker {result['models']['reranker']})",
+        f"(embedder {result['models']['embedder']}, reranker {result['models']['reranker']}; "
+        f"CPU {result['cpu']})",
         "| stage | p50 ms | p95 ms |",
         "|---|---|---|",
     ]

@@ -5,7 +5,7 @@ The cross-encoder's cost grows with the tokens of each (question, passage) pair 
 is not about. A passage longer than the window is cut to its heading (title, section) and
 the run of whole sentences, within the window, that holds the most of the question's
 rare words (idf-weighted, each word counted once); with none of them anywhere, its start.
-Measured (``benchmarks/rerank_depth.py``): reading 160-token windows instead of whole
+Measured (``research/rerank_depth.py``): reading 160-token windows instead of whole
 chunks costs no nDCG@10 on SciFact train or NFCorpus dev, where cutting the same chunks to
 their first 160 tokens loses 0.006 on SciFact (README, Speed).
 """

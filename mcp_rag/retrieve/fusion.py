@@ -79,7 +79,7 @@ def interpolate(
     Unlike the rank blend, how far apart two items are counts: a cross-encoder that
     separates the candidates clearly moves them, one whose logits are nearly equal moves
     them little (relative to the first stage's own spread). Chosen over ``blend`` on SciFact
-    train and NFCorpus dev together (``benchmarks/blend_study.py``). Returns (position into
+    train and NFCorpus dev together (``research/blend_study.py``). Returns (position into
     the input lists, blended score), best first; ties go to the earlier (better first-stage)
     item.
 
@@ -104,7 +104,7 @@ def convex(
     gets 0 from it), so a retriever whose scores do not separate anything (all equal)
     contributes nothing and the order leans on the other. Bruch, Gai & Ingber (TOIS 2023)
     found this fusion beats RRF when tuned; here the weight is chosen on SciFact train and
-    NFCorpus dev together (``benchmarks/fusion_study.py``). Ties keep first appearance.
+    NFCorpus dev together (``research/fusion_study.py``). Ties keep first appearance.
 
     Example:
         >>> convex({"bm25": {"a": 3.0, "b": 1.0}, "dense": {"b": 0.9, "c": 0.5}},

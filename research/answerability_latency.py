@@ -1,6 +1,6 @@
 """What the answerability decision costs `answer`: A/B in one process, one machine.
 
-    python benchmarks/answerability_latency.py --index /tmp/sf \\
+    python research/answerability_latency.py --index /tmp/sf \\
         --dataset ../shared/datasets/scifact [--n 60]
 
 Two services share one embedder and one cross-encoder; one decides with the answerability
@@ -17,9 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from reliability import cpu_name  # benchmarks/reliability.py, beside this script
-
 from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
+from mcp_rag.evaluate.latency import cpu
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
@@ -56,7 +55,7 @@ def main() -> None:
     boot = sorted(
         statistics.median(rnd.choices(diff, k=len(diff))) for _ in range(2000)
     )
-    print(f"{len(qs)} queries, {cpu_name()}")
+    print(f"{len(qs)} queries, {cpu()}")
     for name, v in ms.items():
         print(f"  {name:14s} answer p50 {statistics.median(v):.0f} ms")
     print(f"  paired difference p50 {statistics.median(diff):+.1f} ms "

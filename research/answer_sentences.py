@@ -1,6 +1,6 @@
 """Could `answer` score fewer sentences? How often cheaper choices keep the same answer.
 
-    python benchmarks/answer_sentences.py --index /tmp/sf \\
+    python research/answer_sentences.py --index /tmp/sf \\
         --dataset ../shared/datasets/scifact --split train [--n 80]
 
 For each answered query (default settings), the extractive answer's sentences are scored

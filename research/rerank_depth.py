@@ -1,8 +1,8 @@
 """How deep and how much of each passage the cross-encoder must read, at equal quality.
 
-    python benchmarks/rerank_depth.py collect --index /tmp/sf \\
+    python research/rerank_depth.py collect --index /tmp/sf \\
         --dataset ../shared/datasets/scifact --split train --n 200 --out sf_train.jsonl
-    python benchmarks/rerank_depth.py study sf_train.jsonl nf_dev.jsonl
+    python research/rerank_depth.py study sf_train.jsonl nf_dev.jsonl
 
 ``collect`` takes each query's top 30 first-stage hits (the default hybrid) and scores
 them with the cross-encoder three ways: whole passages (up to 512 tokens, the old

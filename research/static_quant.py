@@ -1,6 +1,6 @@
 """A statically quantised copy of the pack's embedder: batch-independent, but is it faster?
 
-    python benchmarks/static_quant.py --dataset ../shared/datasets/scifact [--docs 150] [--rounds 3]
+    python research/static_quant.py --dataset ../shared/datasets/scifact [--docs 150] [--rounds 3]
 
 The pack's bge-small-en-v1.5 is dynamically quantised: every ``DynamicQuantizeLinear``
 scales its activations by the min and max of the current batch, so a chunk's vector

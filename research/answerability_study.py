@@ -1,6 +1,6 @@
 """Collect the raw signals of the answerability decision for many (corpus, question) pairs.
 
-    python benchmarks/answerability_study.py collect --corpus scifact=INDEX \\
+    python research/answerability_study.py collect --corpus scifact=INDEX \\
         --corpus nfcorpus=INDEX --corpus sample=INDEX --out /tmp/signals.jsonl
 
 For every question of every source on every corpus it runs the default pipeline with the
@@ -10,14 +10,14 @@ JSON line with what any decision could use: the cross-encoder logits, first-stag
 the question's terms with their document frequency in this corpus, the terms the best
 passages contain, the best sentence's logit. Deciding is then an offline question:
 
-    python benchmarks/answerability_study.py calib --corpus scifact=INDEX ... --out calib.json
-    python benchmarks/answerability_study.py study --signals /tmp/signals.jsonl \\
+    python research/answerability_study.py calib --corpus scifact=INDEX ... --out calib.json
+    python research/answerability_study.py study --signals /tmp/signals.jsonl \\
         --calib calib.json --loco          # or --shipped: the weights in the package
 
 fits the decision's weights on the fitting pairs of every corpus (in-scope: SciFact train,
 NFCorpus dev, the sample's questions; out-of-scope: the bank shipped with the package and
 the other corpora's questions) and reports leave-one-corpus-out results on the held-out
-pairs (SciFact/NFCorpus test, benchmarks/data/ood/*, benchmarks/data/ood_questions.txt).
+pairs (SciFact/NFCorpus test, research/data/ood/*, research/data/ood_questions.txt).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from mcp_rag.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
-OOD_DIR = REPO / "benchmarks" / "data" / "ood"
+OOD_DIR = REPO / "research" / "data" / "ood"
 
 
 def questions() -> dict[str, dict[str, list[str]]]:
@@ -58,7 +58,7 @@ def questions() -> dict[str, dict[str, list[str]]]:
         f"ood:{p.stem}": [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
         for p in sorted(OOD_DIR.glob("*.txt"))
     }
-    old = REPO / "benchmarks" / "data" / "ood_questions.txt"
+    old = REPO / "research" / "data" / "ood_questions.txt"
     ood_eval["ood:general120"] = [ln.strip() for ln in old.read_text().splitlines() if ln.strip()]
     out: dict[str, dict[str, list[str]]] = {
         "scifact": {"fit": beir("scifact", "train", 150), "eval": beir("scifact", "test", 150)},

@@ -1,6 +1,6 @@
 """Fusion functions for the first stage, compared offline on cached BM25 and dense lists.
 
-    python benchmarks/fusion_study.py --index-base /tmp/evalidx/eval \
+    python research/fusion_study.py --index-base /tmp/evalidx/eval \
         ../shared/datasets/scifact:train ../shared/datasets/nfcorpus:dev [--json OUT]
 
 For every DATASET:SPLIT, each query's top-``--depth`` chunks from BM25 and from dense are

@@ -1,8 +1,8 @@
 """First-stage fusion and reranker blend together, compared offline on cached lists and logits.
 
-    python benchmarks/blend_study.py collect --index /tmp/evalidx/eval/<key> \\
+    python research/blend_study.py collect --index /tmp/evalidx/eval/<key> \\
         --dataset ../shared/datasets/scifact --split train --n 300 --out /tmp/sf_train.jsonl
-    python benchmarks/blend_study.py study /tmp/sf_train.jsonl /tmp/nf_dev.jsonl
+    python research/blend_study.py study /tmp/sf_train.jsonl /tmp/nf_dev.jsonl
 
 With ``collect --depth 30`` the logits cover each fusion's top 30, and ``study --depths
 10,20,30`` adds a table of the default fusion and blend at each reranking depth.

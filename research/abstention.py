@@ -1,10 +1,10 @@
 """Abstention of the `answer` tool as a matrix: corpora x question sources.
 
-    python benchmarks/abstention.py \\
+    python research/abstention.py \\
         --corpus scifact=/tmp/sf:../shared/datasets/scifact:test \\
         --corpus nfcorpus=/tmp/nf:../shared/datasets/nfcorpus:test \\
         --corpus sample=/tmp/kb:tests/golden/sample_questions.jsonl \\
-        --ood benchmarks/data/ood --ood benchmarks/data/ood_questions.txt \\
+        --ood research/data/ood --ood research/data/ood_questions.txt \\
         [--limit 40] [--own-limit 150] [--json out.json] [--plot reliability.png]
 
 Every question goes through ``RagService.answer`` at the default settings, cache off. A

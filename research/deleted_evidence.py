@@ -1,6 +1,6 @@
 """Deleted evidence: is a question still answered once the documents that answer it are gone?
 
-    python benchmarks/deleted_evidence.py --index /tmp/sf --dataset ../shared/datasets/scifact \\
+    python research/deleted_evidence.py --index /tmp/sf --dataset ../shared/datasets/scifact \\
         --work /tmp/deleted [--split test] [--json out.json]
 
 Copies a BEIR index (built by ``mcp-rag eval``), removes the judged-relevant documents of a

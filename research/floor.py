@@ -1,7 +1,7 @@
 """Calibrate the relevance floor: in-scope queries vs out-of-scope questions, one index.
 
-    python benchmarks/floor.py --dataset ../shared/datasets/scifact --index /tmp/sf \\
-        --ood benchmarks/data/ood_questions.txt --split train
+    python research/floor.py --dataset ../shared/datasets/scifact --index /tmp/sf \\
+        --ood research/data/ood_questions.txt --split train
 
 Every query runs through the default pipeline with no floor; the best cross-encoder logit
 among its candidates decides. For each threshold it prints refusal precision (refused
