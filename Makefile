@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install, pull the model pack, index the sample knowledge base, ask it through the MCP server
 #   make test   install with the dev extra, pull the pack, Node 22 and the MCP conformance suite
-#               (npm), lint, run every test (what CI runs)
+#               (npm), lint, build the docs (strict), run every test (what CI runs)
 # Both install from the lock (requirements/lock.txt): the versions CI last passed with.
 # The inner loop: make check (lint + the tests not marked slow).
 # make lock         refresh the lock to the newest versions pyproject.toml allows
@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 
-.PHONY: demo test check lint models lock test-latest
+.PHONY: demo test check lint models lock test-latest docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,10 @@ lint: $(VENV)/.installed-dev
 check: lint
 	$(BIN)/pytest -m 'not slow'
 
+# The docs site into site/; --strict fails on a broken link, page or anchor.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
+
 # Node 22 and the MCP conformance suite, from the npm registry, for the conformance test
 # (Node's Linux x86-64 build; elsewhere the test skips).
 NODE_TOOLS := $(abspath $(VENV))/node
@@ -72,6 +76,6 @@ $(NODE_TOOLS)/.installed: | $(BIN)/python
 		$(CONFORMANCE_PKGS)
 	touch $@
 
-test: $(VENV)/.installed-dev models lint $(CONFORMANCE)
+test: $(VENV)/.installed-dev models lint docs $(CONFORMANCE)
 	MCP_RAG_REQUIRE_PACK=1 MCP_RAG_REQUIRE_MILVUS=1 MCP_RAG_REQUIRE_RAY=1 $(if $(CONFORMANCE),MCP_RAG_CONFORMANCE=$(NODE_TOOLS)) \
 		$(BIN)/pytest

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
             "depend on the other texts of its batch."
         ),
     )
-    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256,
+                         description="Threads for model inference (default: all cores).")
 
     chunk_tokens: int = Field(200, ge=16, le=2048, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated across chunks.")
@@ -104,7 +105,7 @@ class Settings(BaseSettings):
         "convex",
         description="How hybrid fuses BM25 and dense: a convex combination of min-max "
         "normalised scores (default: better than RRF on SciFact train and NFCorpus dev, "
-        "first stage and reranked; see README), or reciprocal rank fusion.",
+        "first stage and reranked; see the docs, Retrieval), or reciprocal rank fusion.",
     )
     fusion_dense_weight: float = Field(
         0.65, ge=0.0, le=1.0,
@@ -112,8 +113,11 @@ class Settings(BaseSettings):
         "middle of the plateau (0.6-0.7) on SciFact train and NFCorpus dev together.",
     )
     rrf_k: int = Field(60, ge=1, le=10_000, description="RRF constant k.")
-    bm25_weight: float = Field(1.0, ge=0.0, le=10.0)
-    dense_weight: float = Field(1.0, ge=0.0, le=10.0)
+    bm25_weight: float = Field(1.0, ge=0.0, le=10.0,
+                               description="BM25's weight in reciprocal-rank fusion (fusion rrf).")
+    dense_weight: float = Field(1.0, ge=0.0, le=10.0,
+                                description="The dense retriever's weight in reciprocal-rank "
+                                "fusion (fusion rrf).")
     max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
     k: int = Field(5, ge=1, le=50, description="Results returned by search.")
 
@@ -121,17 +125,19 @@ class Settings(BaseSettings):
     rerank_candidates: int = Field(
         10, ge=1, le=200,
         description="First-stage hits reranked (at least k). 10 ranks as well as 30 on SciFact "
-        "train and NFCorpus dev at a third of the cost (README, Speed).",
+        "train and NFCorpus dev at a third of the cost (docs: Evaluation, Speed).",
     )
     rerank_max_length: int = Field(512, ge=32, le=512, description="Tokens per query+passage.")
-    rerank_max_query_tokens: int = Field(64, ge=4, le=256)
+    rerank_max_query_tokens: int = Field(
+        64, ge=4, le=256, description="The question's share of a cross-encoder pair, in tokens.")
     rerank_window: int = Field(
         160, ge=0, le=512,
         description=(
             "Tokens of each question+passage pair the cross-encoder reads when ranking: a "
             "longer passage is cut to its heading and the run of sentences holding most of the "
             "question's rare words. 0: whole passages (up to rerank_max_length). 160 costs no "
-            "quality on SciFact train and NFCorpus dev and is ~1.5x cheaper (README, Speed)."
+            "quality on SciFact train and NFCorpus dev and is ~1.5x cheaper (docs: Evaluation, "
+            "Speed)."
         ),
     )
     rerank_blend: Literal["scores", "rrf"] = Field(
@@ -140,7 +146,7 @@ class Settings(BaseSettings):
             "How the final order blends the cross-encoder with the first stage: scores "
             "(default): min-max normalised cross-encoder logits and first-stage scores over "
             "the reranked candidates, interpolated; rrf: RRF of the two ranks (k "
-            "rerank_rrf_k), the default before (README, Reranking)."
+            "rerank_rrf_k), the default before (docs, Retrieval)."
         ),
     )
     rerank_weight: float = Field(
@@ -150,7 +156,7 @@ class Settings(BaseSettings):
         description=(
             "The cross-encoder's share of the final blend (the first stage gets the rest). "
             "1.0 orders by the cross-encoder alone. 0.3 is the best on SciFact train and "
-            "NFCorpus dev together with the scores blend (see README)."
+            "NFCorpus dev together with the scores blend (see the docs, Retrieval)."
         ),
     )
     rerank_rrf_k: int = Field(10, ge=1, le=1000, description="RRF k of the rrf blend.")
@@ -159,14 +165,14 @@ class Settings(BaseSettings):
         description=(
             "Cross-encoder logit under which a passage is dropped from an answered result (the "
             "best one always stays; None: no floor). With answerability off it also decides "
-            "refusals: none left, no answer (README, Reranking)."
+            "refusals: none left, no answer (docs, Retrieval)."
         ),
     )
     answerability: bool = Field(
         True,
         description=(
             "Decide whether the index holds the answer from several signals calibrated for "
-            "this corpus (README, Abstention); False: the relevance floor alone decides."
+            "this corpus (docs, Abstention); False: the relevance floor alone decides."
         ),
     )
     selective_rerank: bool = Field(
@@ -179,7 +185,8 @@ class Settings(BaseSettings):
     cascade_reranker: str | None = Field(
         None, description="A cheaper cross-encoder that trims candidates before the main one."
     )
-    cascade_max_length: int = Field(128, ge=32, le=512)
+    cascade_max_length: int = Field(128, ge=32, le=512,
+                                    description="Tokens a pair the cascade reranker reads.")
     cascade_keep: int = Field(10, ge=1, le=200, description="Candidates the cascade keeps.")
 
     cache: Path | None = Field(

@@ -3,7 +3,7 @@
 The best cross-encoder logit alone does not carry across corpora: a question from a
 neighbouring field shares its vocabulary and register, and a logit that means "off topic"
 on one corpus means "answered" on another. The decision weighs signals that were measured
-to carry (research/answerability_study.py; README, Abstention):
+to carry (research/answerability_study.py; docs, Abstention):
 
 - ``ce``: the best cross-encoder logit of the reranked candidates;
 - ``dense_pos``: the question's similarity to its nearest chunk on this corpus's own scale
@@ -24,7 +24,7 @@ alone, never a test split; ``research/answerability_study.py``), turns them into
 ``score``, the probability that the question is in scope; a question is answered when
 ``score >= THRESHOLD`` and the veto does not apply. A second fixed model over the same
 inputs gives ``confidence``: the probability that the cited passages support the answer
-(fitted on whether a judged-relevant document is among them; README, Abstention, has its
+(fitted on whether a judged-relevant document is among them; the Abstention docs page has its
 reliability table).
 """
 
@@ -40,7 +40,7 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.types import Hit
 
 # Fitted by `research/answerability_study.py study` on SciFact train, NFCorpus dev and
-# the sample's questions against the out-of-scope bank and each other (README, Abstention).
+# the sample's questions against the out-of-scope bank and each other (docs, Abstention).
 # Leave-one-corpus-out, the same features refused 0.96-1.00 of the held-out out-of-scope
 # questions and answered 0.97 (SciFact), 1.00 (sample) and 0.85 (NFCorpus's keyword
 # titles, many naming things the corpus never mentions) of the in-scope ones.

@@ -7,7 +7,7 @@ the run of whole sentences, within the window, that holds the most of the questi
 rare words (idf-weighted, each word counted once); with none of them anywhere, its start.
 Measured (``research/rerank_depth.py``): reading 160-token windows instead of whole
 chunks costs no nDCG@10 on SciFact train or NFCorpus dev, where cutting the same chunks to
-their first 160 tokens loses 0.006 on SciFact (README, Speed).
+their first 160 tokens loses 0.006 on SciFact (docs: Evaluation, Speed).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ class Answerability(BaseModel):
         description="Words of the question that the indexed documents never mention."
     )
     reason: str | None = Field(description="When not answerable: why, in plain words.")
-    signals: dict[str, float] = Field(description="The decision's inputs (README, Abstention).")
+    signals: dict[str, float] = Field(description="The decision's inputs (docs, Abstention).")
 
     @classmethod
     def of(cls, d: Decision, best_score: float | None) -> Answerability:
@@ -181,7 +181,7 @@ class AnswerOutput(BaseModel):
     )
     confidence: float | None = Field(
         description="Probability (0..1) that the cited passages support the answer "
-        "(calibrated across collections; README, Abstention)."
+        "(calibrated across collections; docs, Abstention)."
     )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
     answerability: Answerability | None = Field(
