@@ -12,7 +12,7 @@ from mcp.types import ResourceTemplateReference
 
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve import server as server_mod
+from mcp_rag.serve import resources as resources_mod
 from mcp_rag.serve.changes import affected, diff
 from mcp_rag.serve.schemas import DOCUMENTS, MAX_READ_CHARS, chunk_uri, document_uri
 from mcp_rag.serve.server import build_server
@@ -102,7 +102,7 @@ async def test_search_and_answer_link_the_documents_they_cite(pipeline):
 
 
 async def test_resources_list_every_document_in_pages(pipeline, monkeypatch):
-    monkeypatch.setattr(server_mod, "RESOURCE_PAGE", 2)
+    monkeypatch.setattr(resources_mod, "RESOURCE_PAGE", 2)
     async with Client(build_server(pipeline)) as c:
         listed, cursor = [], None
         for _ in range(50):

@@ -49,7 +49,7 @@ from mcp_rag.serve.schemas import (
     chunk_uri,
     document_uri,
 )
-from mcp_rag.types import Hit, Mode, Reranker
+from mcp_rag.types import Chunk, Document, Hit, Mode, Reranker
 
 if TYPE_CHECKING:
     from mcp_rag.index.backend import Generation
@@ -332,6 +332,21 @@ class RagService:
             document_uri=document_uri(c.doc_id), source=c.source, title=c.title,
             section=c.section, page=page, span=[start, end], quote=quote, relevance=rel,
         )
+
+    def documents(self, after: str | None = None, limit: int | None = None) -> list[dict]:
+        """The indexed documents in id order (after ``after``, at most ``limit``)."""
+        with self.pipeline.current() as r:
+            return r.documents(after, limit)
+
+    def document(self, doc_id: str) -> Document | None:
+        """A whole document, or None."""
+        with self.pipeline.current() as r:
+            return r.document(doc_id)
+
+    def chunk(self, chunk_id: str) -> Chunk | None:
+        """One passage, or None."""
+        with self.pipeline.current() as r:
+            return r.chunk_by_id(chunk_id)
 
     def get_document(self, doc_id: str, start: int = 0, end: int | None = None) -> DocumentOutput:
         """A document's text from ``start`` to ``end``, at most MAX_READ_CHARS at a time."""
