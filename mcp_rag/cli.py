@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mcp_rag.errors import MCPRagError
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, CANDIDATES, K
 from mcp_rag.types import Mode
 
 if TYPE_CHECKING:
@@ -266,13 +267,14 @@ def collections(ctx, as_json):
 
 @cli.command()
 @click.argument("query")
-@click.option("-k", "k", type=click.IntRange(1, 50), default=None, help="Results to return.")
+@click.option("-k", "k", type=click.IntRange(K.lo, K.hi), default=None,
+              help="Results to return.")
 @click.option("--mode", type=click.Choice([m.value for m in Mode]), default=Mode.HYBRID.value)
 @click.option("--source", default=None, help="Only sources matching this glob.")
 @click.option("--doc-id-prefix", default=None, help="Only doc ids starting with this.")
 @click.option("--rerank/--no-rerank", default=None,
               help="Rerank with the cross-encoder [default: on; env MCP_RAG_RERANK].")
-@click.option("--candidates", type=click.IntRange(1, 200), default=None,
+@click.option("--candidates", type=click.IntRange(CANDIDATES.lo, CANDIDATES.hi), default=None,
               help="First-stage hits to rerank [default 30].")
 @click.option("--collection", default=None, help="Only this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
@@ -319,9 +321,10 @@ def _cache(s):
 
 @cli.command()
 @click.argument("question")
-@click.option("-k", "k", type=click.IntRange(1, 20), default=None,
+@click.option("-k", "k", type=click.IntRange(ANSWER_PASSAGES.lo, ANSWER_PASSAGES.hi), default=None,
               help="Top passages to answer from [default 3; env MCP_RAG_ANSWER_PASSAGES].")
-@click.option("--max-sentences", type=click.IntRange(1, 20), default=None,
+@click.option("--max-sentences", type=click.IntRange(ANSWER_SENTENCES.lo, ANSWER_SENTENCES.hi),
+              default=None,
               help="Most sentences in an extractive answer [default 3].")
 @click.option("--collection", default=None, help="Answer only from this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
@@ -351,7 +354,7 @@ def answer(ctx, question, k, max_sentences, collection, no_cache, as_json):
 @click.option("--stages", default="bm25,dense,hybrid,reranked", show_default=True,
               help="Comma-separated stages to evaluate.")
 @click.option("--k", "k", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option("--candidates", type=click.IntRange(1, 200), default=None,
+@click.option("--candidates", type=click.IntRange(CANDIDATES.lo, CANDIDATES.hi), default=None,
               help="First-stage hits the reranked stage reranks [default: the served "
               "rerank_candidates].")
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv")

@@ -15,6 +15,8 @@ from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, CANDIDATES, K
+
 
 def default_models_dir() -> Path:
     return Path(user_cache_dir("mcp-rag")) / "models"
@@ -119,11 +121,11 @@ class Settings(BaseSettings):
                                 description="The dense retriever's weight in reciprocal-rank "
                                 "fusion (fusion rrf).")
     max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
-    k: int = Field(5, ge=1, le=50, description="Results returned by search.")
+    k: int = Field(5, ge=K.lo, le=K.hi, description="Results returned by search.")
 
     rerank: bool = Field(True, description="Rerank first-stage candidates with the cross-encoder.")
     rerank_candidates: int = Field(
-        10, ge=1, le=200,
+        10, ge=CANDIDATES.lo, le=CANDIDATES.hi,
         description="First-stage hits reranked (at least k). 10 ranks as well as 30 on SciFact "
         "train and NFCorpus dev at a third of the cost (docs: Evaluation, Speed).",
     )
@@ -199,10 +201,12 @@ class Settings(BaseSettings):
     )
 
     answer_passages: int = Field(
-        3, ge=1, le=20, description="Top passages an answer is drawn from (answer's k)."
+        3, ge=ANSWER_PASSAGES.lo, le=ANSWER_PASSAGES.hi,
+        description="Top passages an answer is drawn from (answer's k)."
     )
     answer_sentences: int = Field(
-        3, ge=1, le=20, description="Most sentences in an extractive answer."
+        3, ge=ANSWER_SENTENCES.lo, le=ANSWER_SENTENCES.hi,
+        description="Most sentences in an extractive answer."
     )
     answer_margin: float = Field(
         4.0,

@@ -66,7 +66,7 @@ def main() -> None:
                     for x in E.pick(cands, scores, by_chunk, **kw)]
 
         ref = key(served)
-        windows = p._passages(r, r.hits)
+        windows = p.passages(r, r.hits)
         in_window = np.array([c.text in windows[c.rank] for c in cands])
         stems = set(tokenize(q))
         weights = {t.stem: t.idf(r.n_chunks) for t in r.terms}

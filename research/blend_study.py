@@ -90,7 +90,7 @@ def collect(args: argparse.Namespace) -> None:
             need = {c for fu in FUSIONS for c, _ in capped(fused(rec, fu), doc, n)}
             first = p.retrieve(text, 1)
             hits = [Hit(chunk=p.reader.chunk_by_id(c), score=0.0) for c in sorted(need)]
-            logits = p.reranker.predict([(text, x) for x in p._passages(first, hits)])
+            logits = p.reranker.predict([(text, x) for x in p.passages(first, hits)])
             rec["ce"] = {h.chunk.chunk_id: float(v) for h, v in zip(hits, logits, strict=True)}
             f.write(json.dumps(rec) + "\n")
             if i % 50 == 0:

@@ -82,3 +82,20 @@ def test_convex_by_hand_and_an_empty_list_is_ignored():
     fused = convex({"bm25": {}, "dense": {"a": 4.0, "b": 2.0, "c": 0.0}},
                    {"bm25": 0.35, "dense": 0.65})
     assert fused == [("a", pytest.approx(0.65)), ("b", pytest.approx(0.325)), ("c", 0.0)]
+
+
+def test_fusions_and_blends_are_tables_whose_names_are_the_settings_choices():
+    import typing
+
+    import pytest
+
+    from mcp_rag.retrieve.first_stage import FUSIONS
+    from mcp_rag.retrieve.fusion import choose
+    from mcp_rag.retrieve.rerank import BLENDS
+    from mcp_rag.settings import Settings
+
+    fields = Settings.model_fields
+    assert set(FUSIONS) == set(typing.get_args(fields["fusion"].annotation))
+    assert set(BLENDS) == set(typing.get_args(fields["rerank_blend"].annotation))
+    with pytest.raises(ValueError, match="unknown rerank blend 'max': choose one of rrf, scores"):
+        choose(BLENDS, "max", "rerank blend")

@@ -122,3 +122,22 @@ def convex(
             total[key] = total.get(key, 0.0) + (w * (s - lo) / span if span > 0 else 0.0)
     order = {key: i for i, key in enumerate(total)}
     return sorted(total.items(), key=lambda kv: (-kv[1], order[kv[0]]))
+
+
+V = TypeVar("V")
+
+
+def choose(table: Mapping[str, V], name: str, what: str) -> V:
+    """``table[name]``, or an error that lists the names there are.
+
+    Example:
+        >>> choose({"rrf": 1, "convex": 2}, "max", "fusion")
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown fusion 'max': choose one of convex, rrf
+    """
+    try:
+        return table[name]
+    except KeyError:
+        raise ValueError(f"unknown {what} {name!r}: choose one of "
+                         f"{', '.join(sorted(table))}") from None

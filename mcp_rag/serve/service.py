@@ -22,6 +22,7 @@ from mcp_rag.answer.generated import ChatClient
 from mcp_rag.errors import MCPRagError, QueryError
 from mcp_rag.index.store import read_last_run
 from mcp_rag.ingest.chunking import label_at
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
@@ -275,10 +276,8 @@ class RagService:
         s = self.pipeline.settings
         k = s.answer_passages if k is None else k
         budget = s.answer_sentences if max_sentences is None else max_sentences
-        if not isinstance(k, int) or not 1 <= k <= 20:
-            raise QueryError(f"k of {k} is out of range: choose 1..20 passages")
-        if not isinstance(budget, int) or not 1 <= budget <= 20:
-            raise QueryError(f"max_sentences of {budget} is out of range: choose 1..20")
+        ANSWER_PASSAGES.check(k, "k", " passages")
+        ANSWER_SENTENCES.check(budget, "max_sentences")
         llm = self.llm
         policy = AnswerPolicy(budget=budget, margin=s.answer_margin,
                               min_score=s.answer_min_score, relevance_floor=s.relevance_floor)

@@ -16,7 +16,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
-from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, MAX_QUERY_CHARS, K
 from mcp_rag.serve.context import ServerContext, links, result
 from mcp_rag.serve.render import (
     render_answer,
@@ -84,7 +84,7 @@ def _search(server: MCPServer, app: ServerContext) -> None:
     async def search(
         query: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
                                     description="The question or keywords, in plain words.")],
-        k: Annotated[int, Field(ge=1, le=50, strict=True,
+        k: Annotated[int, Field(ge=K.lo, le=K.hi, strict=True,
                                 description="How many passages to return.")] = 5,
         filters: Annotated[SearchFilters | None, Field(
             description="Optional: only documents matching these.")] = None,
@@ -137,10 +137,10 @@ def _answer(server: MCPServer, app: ServerContext) -> None:
     async def answer(
         question: Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS,
                                        description="The question, in plain words.")],
-        k: Annotated[int, Field(ge=1, le=20, strict=True,
+        k: Annotated[int, Field(ge=ANSWER_PASSAGES.lo, le=ANSWER_PASSAGES.hi, strict=True,
                                 description="Top passages to answer from.")] = s.answer_passages,
         max_sentences: Annotated[int, Field(
-            ge=1, le=20, strict=True,
+            ge=ANSWER_SENTENCES.lo, le=ANSWER_SENTENCES.hi, strict=True,
             description="Most sentences in an extractive answer.")] = s.answer_sentences,
         filters: Annotated[SearchFilters | None, Field(
             description="Optional: answer only from documents matching these.")] = None,

@@ -1,0 +1,162 @@
+"""The second stage: the cross-encoder reads the first stage's top candidates, its logits
+are blended with the first stage's scores (a blend chosen by name from ``BLENDS``), and the
+answerability decision (or the relevance floor) says whether anything answers."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from mcp_rag.ingest.chunking import index_text
+from mcp_rag.models.rerank import relevance, token_starts
+from mcp_rag.retrieve.answerability import Decision, decide
+from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
+from mcp_rag.retrieve.fusion import blend, choose, interpolate
+from mcp_rag.retrieve.result import SearchResult
+from mcp_rag.settings import Settings
+from mcp_rag.types import Hit, Reranker, RerankStatus
+
+log = logging.getLogger(__name__)
+
+
+def _scores(cands: list[Hit], keep: list[int], logits: list[float],
+            s: Settings) -> list[tuple[int, float]]:
+    return interpolate([cands[i].score for i in keep], logits, s.rerank_weight)
+
+
+def _rank_rrf(cands: list[Hit], keep: list[int], logits: list[float],
+              s: Settings) -> list[tuple[int, float]]:
+    return blend([i + 1 for i in keep], logits, s.rerank_weight, s.rerank_rrf_k)
+
+
+# How the cross-encoder's logits and the first stage combine, by name (Settings.rerank_blend).
+BLENDS: dict[str, Callable[[list[Hit], list[int], list[float], Settings],
+                           list[tuple[int, float]]]] = {
+    "scores": _scores,
+    "rrf": _rank_rrf,
+}
+
+
+def passages(first: SearchResult, cands: list[Hit], reranker: Reranker,
+             s: Settings) -> list[str]:
+    """What the cross-encoder reads of each candidate: its best ``rerank_window``."""
+    if not s.rerank_window:
+        return [index_text(h.chunk) for h in cands]
+    starts = partial(token_starts, reranker)
+    question = min(len(starts([first.query])[0]), s.rerank_max_query_tokens)
+    weights = {t.stem: t.idf(first.n_chunks) for t in first.terms}
+    budget = max(16, s.rerank_window - question - PAIR_SPECIALS)  # a long question
+    return windows([h.chunk for h in cands], weights, budget, starts)
+
+
+@dataclass
+class _Scored:
+    keep: list[int]  # positions of the candidates the cross-encoder scored
+    logits: list[float]
+    status: RerankStatus
+    reason: str | None
+
+
+def _score(cands: list[Hit], pairs: list[tuple[str, str]], reranker: Reranker,
+           cascade: Reranker | None, s: Settings, timings: dict[str, float]) -> _Scored:
+    """Logits for the candidates worth scoring (all; the top one when selective reranking
+    trusts the first stage; what the cascade keeps). Raises what the model raises."""
+    status, reason = RerankStatus.RERANKED, None
+    keep = list(range(len(cands)))
+    t = time.perf_counter()
+    if s.selective_rerank and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1:
+        # The first stage is confident: score only its top hit, for the floor.
+        keep = [0]
+        status = RerankStatus.SKIPPED
+        reason = "skipped: BM25 and dense agree on the top hit"
+    elif cascade is not None and len(cands) > s.cascade_keep:
+        cheap = cascade.predict(pairs)
+        keep = sorted(sorted(keep, key=lambda i: -cheap[i])[: s.cascade_keep])
+        timings["cascade"] = (time.perf_counter() - t) * 1000
+        t = time.perf_counter()
+    logits = reranker.predict([pairs[i] for i in keep]).tolist()
+    timings["rerank"] = (time.perf_counter() - t) * 1000
+    return _Scored(keep, logits, status, reason)
+
+
+def _ordered(cands: list[Hit], sc: _Scored, s: Settings) -> list[Hit]:
+    """The candidates in their final order, each with its logit and relevance."""
+    scored = dict(zip(sc.keep, sc.logits, strict=True))
+    if sc.status is RerankStatus.RERANKED:
+        blended = choose(BLENDS, s.rerank_blend, "rerank blend")(cands, sc.keep, sc.logits, s)
+        order = [(sc.keep[j], score) for j, score in blended]
+    else:  # skipped: the first stage's order and scores stand
+        order = [(i, h.score) for i, h in enumerate(cands)]
+    hits = []
+    for i, score in order:
+        lg = scored.get(i)
+        if lg is None and sc.status is RerankStatus.RERANKED:
+            continue  # trimmed by the cascade
+        hits.append(replace(cands[i], score=score, first_stage_rank=i + 1, rerank_score=lg,
+                            relevance=None if lg is None else relevance(lg)))
+    return hits
+
+
+def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: RerankStatus,
+            s: Settings, k: int, timings: dict[str, float],
+            ) -> tuple[list[Hit], list[Hit], Decision | None, bool]:
+    """(hits kept, closest when refused, the decision, refused): the answerability
+    decision where there is a dense similarity to decide with, else the relevance floor."""
+    floor = s.relevance_floor
+    decision = None
+    if s.answerability and best is not None and first.nearest is not None:
+        t = time.perf_counter()
+        decision = decide(first.terms, first.n_chunks, hits, first.calibration, first.nearest)
+        timings["answerability"] = (time.perf_counter() - t) * 1000
+        refuse = not decision.answerable
+    else:
+        refuse = floor is not None and best is not None and best < floor
+    if refuse:
+        return [], hits[:k], decision, True
+    if floor is not None and best is not None and status is RerankStatus.RERANKED:
+        # Passages under the floor are dropped; an answerable decision keeps its top one.
+        top = 1 if decision is not None else 0
+        hits = hits[:top] + [
+            h for h in hits[top:] if h.rerank_score is not None and h.rerank_score >= floor
+        ]
+    return hits, [], decision, False
+
+
+def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
+           cascade: Reranker | None, s: Settings, unavailable: str | None) -> SearchResult:
+    """Rerank the first ``n`` hits of ``first``, blend, decide, keep ``k``.
+
+    With no ``reranker`` (``unavailable`` says why) or a failing one, the first stage's
+    hits come back with the status and the reason.
+    """
+    cands = first.hits[:n]
+    timings = dict(first.timings_ms)
+    if reranker is None:
+        return replace(first, hits=first.hits[:k], rerank_status=RerankStatus.UNAVAILABLE,
+                       rerank_reason=unavailable)
+    if not cands:
+        return replace(first, rerank_status=RerankStatus.RERANKED, reranker=reranker.name)
+    t = time.perf_counter()
+    pairs = list(zip([first.query] * len(cands), passages(first, cands, reranker, s),
+                     strict=True))
+    timings["focus"] = (time.perf_counter() - t) * 1000
+    try:
+        sc = _score(cands, pairs, reranker, cascade, s, timings)
+    except Exception as e:  # a failing model must not fail the search
+        why = f"reranker failed: {type(e).__name__}: {e}"
+        log.error("%s; serving first-stage results", why)
+        return replace(first, hits=first.hits[:k], rerank_status=RerankStatus.FAILED,
+                       rerank_reason=why)
+    best = max(sc.logits) if sc.logits else None
+    hits, closest, decision, refused = _judged(first, _ordered(cands, sc, s), best,
+                                               sc.status, s, k, timings)
+    timings["total"] = sum(v for key, v in timings.items() if key != "total")
+    return replace(
+        first, hits=hits[:k], rerank_status=sc.status, rerank_reason=sc.reason,
+        no_answer=refused, closest=closest, best_score=best, decision=decision,
+        reranker=reranker.name,
+        timings_ms={key: round(v, 3) for key, v in timings.items()},
+    )

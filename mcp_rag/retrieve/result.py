@@ -1,0 +1,48 @@
+"""What a search returns, and the check every query passes first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mcp_rag.errors import QueryError
+from mcp_rag.index.scope import Term
+from mcp_rag.limits import MAX_QUERY_CHARS
+from mcp_rag.retrieve.answerability import Decision
+from mcp_rag.types import Hit, Mode, RerankStatus
+
+
+@dataclass
+class SearchResult:
+    """Hits in their final order; ``Hit.score`` is the score of that order."""
+
+    query: str
+    mode: Mode
+    hits: list[Hit]
+    generation: int
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    rerank_status: RerankStatus = RerankStatus.NOT_REQUESTED
+    rerank_reason: str | None = None  # why the cross-encoder did not (fully) run, in words
+    no_answer: bool = False  # nothing cleared the relevance floor
+    closest: list[Hit] = field(default_factory=list)  # when no_answer: best hits under the floor
+    best_score: float | None = None  # best cross-encoder logit seen
+    reranker: str | None = None
+    terms: tuple[Term, ...] = ()  # the query's content words and their document frequency
+    n_chunks: int = 0
+    calibration: dict | None = None  # the index generation's answerability calibration
+    nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
+    decision: Decision | None = None  # does the index hold the answer (when reranked)
+
+    @property
+    def reranked(self) -> bool:
+        return self.rerank_status is RerankStatus.RERANKED
+
+
+def validate_query(query: str) -> str:
+    if not isinstance(query, str) or not query.strip():
+        raise QueryError("query is empty: pass the question or keywords to search for")
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(
+            f"query of {len(query)} characters is over the limit of {MAX_QUERY_CHARS}; "
+            f"shorten it to the question itself"
+        )
+    return query.strip()
