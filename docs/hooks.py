@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from mcp_rag.settings import Settings
+from mcp_rag.settings import GROUPS, Settings
 
 MARK = "<!-- settings-reference -->"
 # Defaults computed on the machine that runs it, said in words.
@@ -53,15 +53,33 @@ def _default(name: str, field: FieldInfo) -> str:
 
 
 def reference() -> str:
-    """The settings table, one row a field, in the order ``Settings`` declares them."""
+    """The settings, a table a group (in ``GROUPS`` order), each field as ``Settings`` has it.
+
+    A field of ``Settings`` that no group holds is listed last, under "Other".
+    """
+    out = []
+    grouped: set[str] = set()
+    for group in GROUPS:
+        out.append(f"## {group.__name__}\n\n{' '.join((group.__doc__ or '').split())}\n")
+        out.append(_table(group.model_fields))
+        grouped |= set(group.model_fields)
+    rest = [f for f in Settings.model_fields if f not in grouped]
+    if rest:
+        out.append("## Other\n")
+        out.append(_table(rest))
+    return "\n".join(out)
+
+
+def _table(names: Any) -> str:
     rows = ["| environment variable | type | default | what it sets |", "|---|---|---|---|"]
-    for name, field in Settings.model_fields.items():
+    for name in names:
+        field = Settings.model_fields[name]
         kind = _type(field.annotation)
         bounds = _bounds(field)
         desc = " ".join((field.description or "").split()).replace("|", "\\|")
         rows.append(f"| `MCP_RAG_{name.upper()}` | {kind}{f' ({bounds})' if bounds else ''} | "
                     f"{_default(name, field)} | {desc} |")
-    return "\n".join(rows)
+    return "\n".join(rows) + "\n"
 
 
 def on_page_markdown(markdown: str, **_: Any) -> str:

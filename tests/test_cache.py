@@ -209,3 +209,25 @@ def test_results_of_a_failed_reranker_are_not_cached(indexed):
     assert not first.reranked and "reranker failed" in first.rerank_reason
     assert not broken.search("refund policy").cached
     assert cache.stats()["entries"] == 0
+
+
+def test_a_setting_added_to_a_result_group_changes_the_cache_key(indexed):
+    """The key holds the ranking groups whole: a new field needs no list to be kept."""
+    from typing import ClassVar
+
+    from mcp_rag.settings import Reranking, Retrieval, Settings
+
+    class NewRetrieval(Retrieval):
+        shiny_knob: int = 1
+
+    class NewSettings(NewRetrieval, Settings):
+        RESULT_GROUPS: ClassVar = (NewRetrieval, Reranking)
+
+    def fingerprint(value: int) -> dict:
+        s = NewSettings(index=indexed.index, models=indexed.models, rerank=False,
+                        shiny_knob=value)
+        return Pipeline(s, embedder=KeywordEmbedder()).fingerprint()
+
+    one, two = fingerprint(1), fingerprint(2)
+    assert one["settings"]["NewRetrieval"]["shiny_knob"] == 1
+    assert cache_key("search", "q", {}, one) != cache_key("search", "q", {}, two)

@@ -39,3 +39,13 @@ def test_every_command_has_a_one_line_help():
 
     for name, cmd in walk(cli, "mcp-rag"):
         assert cmd.get_short_help_str(), f"{name} has no help"
+
+
+def test_every_setting_belongs_to_exactly_one_group():
+    from collections import Counter
+
+    from mcp_rag.settings import GROUPS
+
+    seen = Counter(f for g in GROUPS for f in g.model_fields)
+    assert set(seen) == set(Settings.model_fields) and max(seen.values()) == 1
+    assert "## Other" not in hooks.reference()

@@ -175,7 +175,8 @@ class Pipeline:
             "generation": self.reader.generation,
             "index": str(Path(s.index).resolve()),
             "backend": s.backend,
-            "settings": {f: getattr(s, f) for f in s.RESULT_FIELDS},
+            # Whole groups, so a setting added to one changes the key by itself.
+            "settings": {g.__name__: g.of(s).model_dump(mode="json") for g in s.RESULT_GROUPS},
         }
 
     @property

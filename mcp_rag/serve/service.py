@@ -294,11 +294,9 @@ class RagService:
                 generation=r.generation, timings_ms=c.timings_ms,
             ), r.generation, c.cacheable
 
-        params = {
-            "k": k, "max_sentences": budget, "margin": s.answer_margin, "filters": filters,
-            "min_score": s.answer_min_score, "llm": llm.name if llm else None,
-            "llm_max_tokens": s.llm_max_tokens if llm else None,
-        }
+        # The whole Answers group, so a setting added to it changes the key by itself.
+        params = {"k": k, "max_sentences": budget, "filters": filters,
+                  "answers": s.answers.model_dump(mode="json")}
         t = time.perf_counter()
         out = self._cached("answer", question, params, no_cache, None if peek else compute,
                            AnswerOutput)
