@@ -42,7 +42,7 @@ code = Path(mcp_rag.__file__).resolve()
 assert code.is_relative_to(Path(sys.argv[1]).resolve()), code
 from mcp_rag.evaluate.metrics import docs_from_chunks
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.service import RagService
+from mcp_rag.app.service import RagService
 from mcp_rag.settings import Settings
 
 index = Path(sys.argv[2])

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from mcp import Client
 
+from mcp_rag.app.cache import QueryCache
 from mcp_rag.evaluate.beir import load_queries
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.server import build_server
 from mcp_rag.settings import Settings
 

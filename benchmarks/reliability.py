@@ -36,10 +36,10 @@ from pathlib import Path
 import anyio
 from mcp import Client
 
+from mcp_rag.app.cache import QueryCache
 from mcp_rag.evaluate.latency import cpu
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.server import build_server
 from mcp_rag.settings import Settings
 

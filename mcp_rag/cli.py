@@ -175,6 +175,13 @@ def _load_embedder(settings):
     return load_embedder(ref, batch_size=settings.embed_batch_size, threads=settings.threads)
 
 
+def _catalog(settings):
+    """The model-free catalog of the index, closed when the block ends."""
+    from mcp_rag.app.catalog import Catalog
+
+    return contextlib.closing(Catalog.open(settings))
+
+
 def _indexer(settings, embedder: bool = True):
     """The Indexer for ``settings`` (with the embedder loaded, unless ``embedder`` is False)."""
     from mcp_rag.index.indexer import Indexer
@@ -255,13 +262,9 @@ def collections(ctx, as_json):
         mcp-rag collections
     """
     from mcp_rag.serve.render import render_collections
-    from mcp_rag.serve.schemas import CollectionsOutput
 
-    reader = _backend(_settings(ctx)).open()
-    try:
-        out = CollectionsOutput.of(reader.collections())
-    finally:
-        reader.close()
+    with _catalog(_settings(ctx)) as catalog:
+        out = catalog.collections()
     _emit(out, as_json, render_collections)
 
 
@@ -304,15 +307,15 @@ def search(ctx, query, k, mode, source, doc_id_prefix, rerank, candidates, colle
 
 def _service(s):
     """The pipeline (models loaded) and the query cache, as the server has them."""
+    from mcp_rag.app.service import RagService
     from mcp_rag.retrieve.pipeline import Pipeline
-    from mcp_rag.serve.service import RagService
 
     _ensure_models(s, _query_models(s))
     return RagService(Pipeline.from_settings(s), cache=_cache(s))
 
 
 def _cache(s):
-    from mcp_rag.serve.cache import QueryCache
+    from mcp_rag.app.cache import QueryCache
 
     if not s.cache_enabled:
         return None
@@ -469,7 +472,7 @@ def cache():
 @click.pass_context
 def cache_stats(ctx, as_json):
     """Entries, size, hits, misses and hit rate."""
-    from mcp_rag.serve.cache import QueryCache
+    from mcp_rag.app.cache import QueryCache
 
     s = _settings(ctx)
     st = QueryCache(s.cache_dir, s.cache_size_mb * 2**20).stats()
@@ -486,7 +489,7 @@ def cache_stats(ctx, as_json):
 @click.pass_context
 def cache_clear(ctx):
     """Remove every cached result and reset the counters."""
-    from mcp_rag.serve.cache import QueryCache
+    from mcp_rag.app.cache import QueryCache
 
     s = _settings(ctx)
     click.echo(f"removed {QueryCache(s.cache_dir, s.cache_size_mb * 2**20).clear()} entries")
@@ -530,18 +533,15 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 
         mcp-rag rerank "refund window for annual plans" --passages hits.jsonl
     """
-    from mcp_rag.models.pack import resolve
-    from mcp_rag.models.rerank import load_reranker
+    from mcp_rag.app.schemas import RerankPassage
+    from mcp_rag.app.service import rerank_passages
+    from mcp_rag.retrieve.pipeline import load_cross_encoder
     from mcp_rag.serve.render import render_rerank
-    from mcp_rag.serve.schemas import RerankPassage
-    from mcp_rag.serve.service import rerank_passages
 
     s = _settings(ctx)
     ids, texts = _read_passages(passages)
     _ensure_models(s, [s.reranker])
-    rr = load_reranker(resolve(s.reranker, s.models, "reranker"),
-                       max_length=s.rerank_max_length,
-                       max_query_tokens=s.rerank_max_query_tokens, threads=s.threads)
+    rr = load_cross_encoder(s, s.reranker, s.rerank_max_length)
     items = [RerankPassage(id=i, text=x) for i, x in zip(ids, texts, strict=True)]
     _emit(rerank_passages(rr, query, items, top_k), as_json, render_rerank)
 
@@ -553,15 +553,12 @@ def rerank_cmd(ctx, query, passages, top_k, as_json):
 def status(ctx, as_json):
     """Show documents, chunks, models, generation and what the last run did."""
     from mcp_rag.serve.render import render_status
-    from mcp_rag.serve.service import index_status
 
     s = _settings(ctx)
-    reader = _backend(s).open()  # no models: status reads the index only
-    try:
-        out = index_status(reader, reranker=s.reranker if s.rerank else None,
-                           reranker_error=None if s.rerank else "reranking is off (MCP_RAG_RERANK)")
-    finally:
-        reader.close()
+    with _catalog(s) as catalog:  # no models: status reads the index only
+        out = catalog.status(reranker=s.reranker if s.rerank else None,
+                             reranker_error=None if s.rerank else "reranking is off "
+                             "(MCP_RAG_RERANK)")
     _emit(out, as_json, render_status)
 
 
@@ -578,13 +575,6 @@ def remove(ctx, targets):
     """
     report = _indexer(_settings(ctx), embedder=False).remove(targets)
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
-
-
-def _backend(s):
-    """Where the index at ``s.index`` lives (MCP_RAG_BACKEND)."""
-    from mcp_rag.index.backend import backend_for
-
-    return backend_for(s)
 
 
 def _watch_spec(s, paths, include, exclude, collection=None):

@@ -28,9 +28,9 @@ import sys
 import time
 from pathlib import Path
 
+from mcp_rag.app.service import RagService
 from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
-from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
 
 TARGETS = {"refusal_precision": 0.9, "refusal_recall": 0.9, "in_scope_answer_rate": 0.95}

@@ -17,10 +17,10 @@ import statistics
 import time
 from pathlib import Path
 
+from mcp_rag.app.service import RagService
 from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.evaluate.latency import cpu
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
 
 

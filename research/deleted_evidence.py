@@ -20,11 +20,11 @@ import shutil
 import statistics
 from pathlib import Path
 
+from mcp_rag.app.service import RagService
 from mcp_rag.evaluate.beir import load_qrels, load_queries
 from mcp_rag.index.store import IndexReader
 from mcp_rag.index.update import remove_docs
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
-from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
 
 

@@ -9,6 +9,7 @@ import pytest
 from helpers import SAMPLE, KeywordEmbedder, KeywordReranker
 from mcp import Client
 
+from mcp_rag.app.catalog import index_status
 from mcp_rag.index.lexical import BM25Index, tokenize
 from mcp_rag.index.scope import bank, key_terms, pseudo_questions, unknown_share
 from mcp_rag.index.store import SCOPE, IndexReader
@@ -17,7 +18,6 @@ from mcp_rag.retrieve import answerability
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.render import render_status
 from mcp_rag.serve.server import build_server
-from mcp_rag.serve.service import index_status
 
 
 def _bm25(texts: list[str]) -> BM25Index:

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from helpers import KeywordEmbedder, KeywordReranker
 from mcp import Client
 
+from mcp_rag.app.cache import QueryCache, cache_key, normalize_query
+from mcp_rag.app.service import RagService
 from mcp_rag.cli import cli
 from mcp_rag.errors import QueryError
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.serve.server import build_server
-from mcp_rag.serve.service import RagService
 
 
 @pytest.fixture
@@ -143,7 +143,7 @@ def test_corrupt_or_unwritable_cache_never_fails_a_query(setup, tmp_path, caplog
 WRITER = textwrap.dedent(
     """
     import sys
-    from mcp_rag.serve.cache import QueryCache
+    from mcp_rag.app.cache import QueryCache
     c = QueryCache(sys.argv[1])
     me, other = sys.argv[2], sys.argv[3]
     for i in range(200):

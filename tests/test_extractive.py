@@ -7,10 +7,10 @@ import pytest
 from helpers import KeywordEmbedder, KeywordReranker
 
 from mcp_rag.answer.extractive import MAX_QUOTE_CHARS, clauses, extractive, pick, sentences_of
+from mcp_rag.app.cache import QueryCache
+from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
-from mcp_rag.serve.service import RagService
 from mcp_rag.types import Chunk, Hit
 
 

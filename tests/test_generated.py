@@ -11,9 +11,9 @@ from helpers import KeywordEmbedder, KeywordReranker
 from pydantic import SecretStr
 
 from mcp_rag.answer.generated import NOT_FOUND, ChatClient, LLMError, check_citations
+from mcp_rag.app.cache import QueryCache
+from mcp_rag.app.service import RagService
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
-from mcp_rag.serve.service import RagService
 
 
 def test_citation_markers_are_checked():

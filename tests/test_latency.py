@@ -8,12 +8,12 @@ import pytest
 from click.testing import CliRunner
 from helpers import KeywordEmbedder, KeywordReranker
 
+from mcp_rag.app.cache import QueryCache
+from mcp_rag.app.service import RagService
 from mcp_rag.cli import cli
 from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.latency import read_queries, render, run_bench, sample_queries
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
-from mcp_rag.serve.service import RagService
 
 
 @pytest.fixture

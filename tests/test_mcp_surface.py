@@ -10,11 +10,11 @@ from helpers import KeywordEmbedder, KeywordReranker
 from mcp import Client
 from mcp.types import ResourceTemplateReference
 
+from mcp_rag.app.schemas import DOCUMENTS, MAX_READ_CHARS, chunk_uri, document_uri
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve import resources as resources_mod
 from mcp_rag.serve.changes import affected, diff
-from mcp_rag.serve.schemas import DOCUMENTS, MAX_READ_CHARS, chunk_uri, document_uri
 from mcp_rag.serve.server import build_server
 
 ERRORS = "support/error-codes.md"

@@ -173,7 +173,7 @@ def test_cascade_with_the_pack_model_at_a_short_length(tmp_path, models_dir, bge
 
 @pytest.fixture(scope="module")
 def sample_service(tmp_path_factory, models_dir, bge, cross_encoder):
-    from mcp_rag.serve.service import RagService
+    from mcp_rag.app.service import RagService
 
     s = Settings(index=tmp_path_factory.mktemp("answers") / "i", models=models_dir)
     index_paths(s.index, [SAMPLE], bge, quiet=True)

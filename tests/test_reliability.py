@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mcp import Client
 
+from mcp_rag.app.cache import QueryCache
 from mcp_rag.index.update import index_paths
 from mcp_rag.ingest.discover import SourceFile
 from mcp_rag.ingest.loaders import load_file
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.http import BearerAuth
 from mcp_rag.serve.server import build_server
 

@@ -16,9 +16,9 @@ import pytest
 from helpers import SAMPLE, BrokenReranker, KeywordEmbedder, KeywordReranker
 from mcp import Client, StdioServerParameters
 
+from mcp_rag.app.schemas import chunk_uri, document_uri
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.schemas import chunk_uri, document_uri
 from mcp_rag.serve.server import build_server
 
 READ_TOOLS = {"search", "rerank", "answer", "get_document", "get_chunk", "list_collections",
@@ -436,7 +436,7 @@ def test_serving_with_onnx_models_never_imports_torch(served_index):
         "import sys\n"
         "from mcp_rag.retrieve.pipeline import Pipeline\n"
         "from mcp_rag.serve.server import build_server\n"
-        "from mcp_rag.serve.service import RagService\n"
+        "from mcp_rag.app.service import RagService\n"
         "from mcp_rag.settings import Settings\n"
         "p = Pipeline.from_settings(Settings())\n"
         "build_server(p)\n"
@@ -450,7 +450,7 @@ def test_serving_with_onnx_models_never_imports_torch(served_index):
 
 
 def test_health_reports_models_and_generation(pipeline):
-    from mcp_rag.serve.service import RagService
+    from mcp_rag.app.service import RagService
 
     h = RagService(pipeline).health()
     assert h["status"] == "ok" and h["index"]["generation"] == 1
@@ -460,7 +460,7 @@ def test_health_reports_models_and_generation(pipeline):
 
 
 def test_health_without_an_index_is_degraded_and_says_why(settings):
-    from mcp_rag.serve.service import RagService
+    from mcp_rag.app.service import RagService
 
     p = Pipeline(settings, embedder=KeywordEmbedder(), require_index=False)
     h = RagService(p).health()

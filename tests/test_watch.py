@@ -20,11 +20,11 @@ import watchfiles
 from helpers import SAMPLE, KeywordEmbedder
 from mcp import Client
 
+from mcp_rag.app.schemas import document_uri
 from mcp_rag.index.store import IndexReader
 from mcp_rag.index.update import index_paths
 from mcp_rag.index.watch import WatchSpec, relevant, watch
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.schemas import document_uri
 from mcp_rag.serve.server import build_server
 
 

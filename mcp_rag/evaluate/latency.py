@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k, percentile
 from mcp_rag.ingest.chunking import split_sentences
-from mcp_rag.serve.service import RagService
 from mcp_rag.types import Mode
 
 FIRST_STAGES = (Mode.BM25, Mode.DENSE, Mode.HYBRID)

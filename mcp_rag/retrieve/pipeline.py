@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mcp_rag.errors import IndexMismatchError, IndexNotFoundError, MCPRagError
-from mcp_rag.index.backend import backend_for
-from mcp_rag.index.store import missing_index
+from mcp_rag.errors import MCPRagError
+from mcp_rag.index.handle import IndexHandle, open_current
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
@@ -32,38 +30,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-def _open(settings: Settings, require_index: bool) -> Generation | None:
-    """The current generation at ``index``; None (with a warning) if there is none yet.
-
-    With ``require_index`` False a damaged index is logged and left for each query to
-    report (with the command that repairs it), so a server starts on it and says so.
-    """
-    index = settings.index
-    try:
-        return backend_for(settings).open()
-    except MCPRagError as e:
-        if require_index:
-            raise
-        if isinstance(e, IndexNotFoundError):
-            log.warning("no index at %s yet: searches say so until one exists", index)
-        else:
-            log.error("%s", e)
-        return None
+def load_cross_encoder(s: Settings, spec: str, max_length: int) -> Reranker:
+    """The cross-encoder ``spec`` as every caller loads it (the server, ``mcp-rag rerank``):
+    pairs of ``max_length`` tokens, the question's share capped at half of them."""
+    return load_reranker(resolve(spec, s.models, "reranker"), max_length=max_length,
+                         max_query_tokens=min(s.rerank_max_query_tokens, max_length // 2),
+                         threads=s.threads)
 
 
 def _load_reranker(s: Settings, spec: str, max_length: int) -> tuple[Reranker | None, str | None]:
     """Load a cross-encoder; on failure keep serving first-stage results and say why."""
     try:
-        ref = resolve(spec, s.models, "reranker")
-        return (
-            load_reranker(
-                ref,
-                max_length=max_length,
-                max_query_tokens=min(s.rerank_max_query_tokens, max_length // 2),
-                threads=s.threads,
-            ),
-            None,
-        )
+        return load_cross_encoder(s, spec, max_length), None
     except Exception as e:  # any failure to load must not take the server down
         reason = f"reranker {spec!r} failed to load: {type(e).__name__}: {e}"
         log.error("%s; serving first-stage results", reason)
@@ -100,13 +78,7 @@ class Pipeline:
                 searches say so until one is built.
         """
         self.settings = settings
-        self._lock = threading.Lock()
-        self._reader = reader if reader is not None else _open(settings, require_index)
-        if self._reader is not None and self._reader.manifest.embedder.name != embedder.name:
-            raise IndexMismatchError(
-                f"the index was built with embedder {self._reader.manifest.embedder.name!r}, "
-                f"but {embedder.name!r} was given"
-            )
+        self.handle = IndexHandle(settings, embedder.name, reader, require_index)
         self.embedder = embedder
         self.reranker = reranker
         self.cascade = cascade if reranker is not None else None
@@ -132,7 +104,7 @@ class Pipeline:
         embedder that fails to load is replaced by one that answers every use with the
         reason (a server starts and says what to run, instead of exiting).
         """
-        reader = _open(settings, require_index)
+        reader = open_current(settings, require_index)
         if embedder is None:
             want = reader.manifest.embedder.name if reader is not None else settings.embedder
             if want != settings.embedder:
@@ -182,19 +154,15 @@ class Pipeline:
     @property
     def reader(self) -> Generation:
         """The open index generation; IndexNotFoundError (naming the fix) if there is none."""
-        if self._reader is None:
-            self.refresh()
-        if self._reader is None:
-            raise missing_index(self.settings.index)
-        return self._reader
+        return self.handle.reader
 
-    @contextlib.contextmanager
-    def current(self) -> Iterator[Generation]:
-        """The newest generation (switched to first if another process wrote one), held
-        open for the block even if a newer one switches in meanwhile."""
-        self.refresh()
-        with self.reader.in_use() as reader:
-            yield reader
+    def current(self) -> contextlib.AbstractContextManager[Generation]:
+        """The newest generation, held open for the block (``IndexHandle.current``)."""
+        return self.handle.current()
+
+    def refresh(self) -> bool:
+        """Switch to the newest generation if another process wrote one (cheap)."""
+        return self.handle.refresh()
 
     def indexer(self) -> Indexer:
         """Indexing into this pipeline's index with its embedder (the server's tools and
@@ -202,38 +170,6 @@ class Pipeline:
         from mcp_rag.index.indexer import Indexer
 
         return Indexer(self.settings, self.embedder)
-
-    def refresh(self) -> bool:
-        """Switch to the newest generation if another process wrote one. True if it switched.
-
-        Cheap (one small file read) when nothing changed, so it can run before every query.
-        """
-        current = self._reader
-        if current is not None and current.is_current():
-            return False
-        with self._lock:
-            if self._reader is not current:
-                return True  # another thread switched already
-            try:
-                new = backend_for(self.settings).open()
-            except IndexNotFoundError:
-                return False
-            want = new.manifest.embedder.name
-            if want != self.embedder.name:
-                new.close()
-                raise IndexMismatchError(
-                    f"the index at {self.settings.index} was rebuilt with embedder {want!r}; "
-                    f"this process has {self.embedder.name!r} loaded: restart it"
-                )
-            self._reader = new
-            if current is not None:
-                current.retire()  # closed now, or when the last query using it ends
-            log.info(
-                "index generation %s -> %d",
-                current.generation if current else "none",
-                new.generation,
-            )
-            return True
 
     def search(
         self,

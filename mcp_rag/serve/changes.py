@@ -26,9 +26,9 @@ from urllib.parse import unquote
 import anyio
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
+from mcp_rag.app.schemas import DOCUMENTS, document_uri
 from mcp_rag.errors import MCPRagError
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.schemas import DOCUMENTS, document_uri
 
 log = logging.getLogger(__name__)
 

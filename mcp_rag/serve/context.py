@@ -17,11 +17,11 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ContentBlock, ResourceLink, TextContent
 from pydantic import BaseModel, ValidationError
 
+from mcp_rag.app.schemas import ChunkView, Citation, Passage
+from mcp_rag.app.service import RagService
 from mcp_rag.errors import MCPRagError
 from mcp_rag.serve.changes import Changes
 from mcp_rag.serve.lanes import Lane
-from mcp_rag.serve.schemas import ChunkView, Citation, Passage
-from mcp_rag.serve.service import RagService
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

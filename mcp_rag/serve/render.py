@@ -11,7 +11,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-from mcp_rag.serve.schemas import (
+from mcp_rag.app.schemas import (
     AnswerOutput,
     ChunkOutput,
     CollectionsOutput,

@@ -20,14 +20,14 @@ from mcp.types import Completion, ResourceTemplateReference
 from mcp_types import INVALID_PARAMS, PaginatedRequestParams, Resource
 from pydantic import Field
 
-from mcp_rag.serve.context import ServerContext
-from mcp_rag.serve.schemas import (
+from mcp_rag.app.schemas import (
     CHUNK_TEMPLATE,
     DOCUMENT_TEMPLATE,
     DOCUMENTS,
     ChunkView,
     document_uri,
 )
+from mcp_rag.serve.context import ServerContext
 
 RESOURCE_PAGE = 100  # documents per resources/list page
 # Ids are looked up in the index, never opened as paths: a doc id may look like one.
@@ -58,7 +58,7 @@ async def list_resources_page(
                                            "previous page") from e
     try:
         docs = await anyio.to_thread.run_sync(
-            lambda: app.read(lambda: app.svc.documents(after, RESOURCE_PAGE + 1)))
+            lambda: app.read(lambda: app.svc.catalog.documents(after, RESOURCE_PAGE + 1)))
     except ResourceError:  # no index yet: only the fixed resources
         docs = []
     page = docs[:RESOURCE_PAGE]
@@ -85,7 +85,7 @@ def _documents(server: MCPServer, app: ServerContext) -> None:
         mime_type="application/json",
     )
     def list_documents() -> str:
-        docs = app.read(app.svc.documents)
+        docs = app.read(app.svc.catalog.documents)
         for d in docs:
             d["uri"] = document_uri(d["doc_id"])
         return json.dumps(docs, ensure_ascii=False)
@@ -99,7 +99,7 @@ def _documents(server: MCPServer, app: ServerContext) -> None:
         security=IDS_AS_DATA,
     )
     def read_document(doc_id: str) -> str:
-        doc = app.read(lambda: app.svc.document(doc_id))
+        doc = app.read(lambda: app.svc.catalog.document(doc_id))
         if doc is None:
             raise ResourceNotFoundError(f"no document {doc_id!r}; list them at {DOCUMENTS}")
         return doc.text
@@ -113,7 +113,7 @@ def _documents(server: MCPServer, app: ServerContext) -> None:
         security=IDS_AS_DATA,
     )
     def read_chunk(chunk_id: str) -> str:
-        c = app.read(lambda: app.svc.chunk(chunk_id))
+        c = app.read(lambda: app.svc.catalog.chunk(chunk_id))
         if c is None:
             raise ResourceNotFoundError(f"no passage {chunk_id!r}")
         return ChunkView.of(c).model_dump_json()
@@ -162,12 +162,12 @@ def _completions(server: MCPServer, app: ServerContext) -> None:
             if argument.name != "collection":
                 return None  # the question is free text
             names, total = await anyio.to_thread.run_sync(
-                lambda: svc.complete_collections(value))
+                lambda: svc.catalog.complete_collections(value))
             return Completion(values=names, total=total, has_more=total > len(names))
         if ref.uri == DOCUMENT_TEMPLATE and argument.name == "doc_id":
-            got = await anyio.to_thread.run_sync(lambda: svc.complete_doc_ids(value))
+            got = await anyio.to_thread.run_sync(lambda: svc.catalog.complete_doc_ids(value))
         elif ref.uri == CHUNK_TEMPLATE and argument.name == "chunk_id":
-            got = await anyio.to_thread.run_sync(lambda: svc.complete_chunk_ids(value))
+            got = await anyio.to_thread.run_sync(lambda: svc.catalog.complete_chunk_ids(value))
         else:
             return None
         values, total = got

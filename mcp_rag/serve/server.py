@@ -32,16 +32,16 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from mcp_rag import __version__
+from mcp_rag.app.cache import QueryCache
+from mcp_rag.app.service import RagService
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.watch import WatchSpec
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.serve.cache import QueryCache
 from mcp_rag.serve.changes import Changes
 from mcp_rag.serve.context import ServerContext, short
 from mcp_rag.serve.lanes import Lane
 from mcp_rag.serve.lifespan import lifespan
 from mcp_rag.serve.resources import list_resources_page, register_resources
-from mcp_rag.serve.service import RagService
 from mcp_rag.serve.tools import register_tools
 
 INSTRUCTIONS = """\
@@ -58,7 +58,7 @@ MAX_LISTED_COLLECTIONS = 30
 def instructions(svc: RagService) -> str:
     """INSTRUCTIONS, and the index's named collections with their document counts."""
     try:
-        named = svc.collections().collections
+        named = svc.catalog.collections().collections
     except MCPRagError:
         return INSTRUCTIONS
     if len(named) < 2:

@@ -15,20 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
-from mcp_rag.ingest.safety import MAX_PATH_CHARS
-from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, MAX_QUERY_CHARS, K
-from mcp_rag.serve.context import ServerContext, links, result
-from mcp_rag.serve.render import (
-    render_answer,
-    render_chunk,
-    render_collections,
-    render_document,
-    render_index,
-    render_rerank,
-    render_search,
-    render_status,
-)
-from mcp_rag.serve.schemas import (
+from mcp_rag.app.schemas import (
     MAX_FILTER_CHARS,
     MAX_NEIGHBORS,
     MAX_PASSAGE_CHARS,
@@ -43,6 +30,19 @@ from mcp_rag.serve.schemas import (
     RerankPassage,
     SearchOutput,
     StatusOutput,
+)
+from mcp_rag.ingest.safety import MAX_PATH_CHARS
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, MAX_QUERY_CHARS, K
+from mcp_rag.serve.context import ServerContext, links, result
+from mcp_rag.serve.render import (
+    render_answer,
+    render_chunk,
+    render_collections,
+    render_document,
+    render_index,
+    render_rerank,
+    render_search,
+    render_status,
 )
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
@@ -182,7 +182,7 @@ def _read_tools(server: MCPServer, app: ServerContext) -> None:
         Citation spans index this text. A long document comes in pages: when next_start
         is set, call again with start=next_start for the rest.
         """
-        out = await app.run(lambda: app.svc.get_document(doc_id, start, end))
+        out = await app.run(lambda: app.svc.catalog.get_document(doc_id, start, end))
         return result(out, render_document(out))
 
     @server.tool(title="Read a passage and its neighbours", annotations=READ_ONLY)
@@ -198,7 +198,7 @@ def _read_tools(server: MCPServer, app: ServerContext) -> None:
         Use it when a search result is cut off mid-thought; `context` reads straight
         through from the first passage shown to the last.
         """
-        out = await app.run(lambda: app.svc.get_chunk(chunk_id, neighbors))
+        out = await app.run(lambda: app.svc.catalog.get_chunk(chunk_id, neighbors))
         return result(out, render_chunk(out), links([out.chunk]))
 
     @server.tool(title="List collections", annotations=READ_ONLY)
@@ -207,7 +207,7 @@ def _read_tools(server: MCPServer, app: ServerContext) -> None:
 
         Search or answer within one by passing filters: {collection: NAME} to search.
         """
-        out = await app.run(app.svc.collections)
+        out = await app.run(app.svc.catalog.collections)
         return result(out, render_collections(out))
 
     @server.tool(title="Index status", annotations=READ_ONLY)

@@ -6,11 +6,9 @@ exact-match query cache.
 
 from __future__ import annotations
 
-import bisect
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,27 +17,15 @@ from pydantic import BaseModel
 from mcp_rag.answer.compose import AnswerPolicy, compose
 from mcp_rag.answer.extractive import Run
 from mcp_rag.answer.generated import ChatClient
-from mcp_rag.errors import MCPRagError, QueryError
-from mcp_rag.index.store import read_last_run
-from mcp_rag.ingest.chunking import label_at
-from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES
-from mcp_rag.models.rerank import rank, relevance
-from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
-from mcp_rag.serve.cache import QueryCache, cache_key, normalize_query
-from mcp_rag.serve.schemas import (
-    DOCUMENTS,
-    MAX_NEIGHBORS,
+from mcp_rag.app.cache import QueryCache, cache_key, normalize_query
+from mcp_rag.app.catalog import Catalog
+from mcp_rag.app.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
-    MAX_READ_CHARS,
     OUTPUT_SCHEMA,
     Answerability,
     AnswerOutput,
-    ChunkOutput,
-    ChunkView,
     Citation,
-    CollectionsOutput,
-    DocumentOutput,
     IndexOutput,
     Passage,
     RerankItem,
@@ -50,10 +36,15 @@ from mcp_rag.serve.schemas import (
     chunk_uri,
     document_uri,
 )
-from mcp_rag.types import Chunk, Document, Hit, Mode, Reranker
+from mcp_rag.errors import MCPRagError, QueryError
+from mcp_rag.ingest.chunking import label_at
+from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES
+from mcp_rag.models.rerank import rank, relevance
+from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
+from mcp_rag.types import Hit, Mode, Reranker
 
 if TYPE_CHECKING:
-    from mcp_rag.index.backend import Generation
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -105,23 +96,6 @@ def _answerability(r: SearchResult) -> Answerability | None:
     return None if r.decision is None else Answerability.of(r.decision, r.best_score)
 
 
-def index_status(
-    reader: Generation, reranker: str | None = None, reranker_error: str | None = None
-) -> StatusOutput:
-    """What is indexed in ``reader``'s generation, and what the last indexing run did."""
-    m = reader.manifest
-    last = read_last_run(reader.index_dir) or {}
-    return StatusOutput(
-        index=str(reader.index_dir), docs=m.counts.docs, chunks=m.counts.chunks,
-        generation=m.generation, created_at=m.created_at, embedder=m.embedder.name,
-        embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
-        roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,
-        collections={n: d for n, (d, _) in reader.collections().items()},
-        last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
-        calibration=reader.calibration,
-    )
-
-
 class RagService:
     """Tool logic as plain methods over one loaded Pipeline (thread-safe)."""
 
@@ -132,6 +106,7 @@ class RagService:
         cache: QueryCache | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.catalog = Catalog(pipeline.handle)  # the same open index, read without models
         self.allow_roots = [Path(r).expanduser().resolve() for r in allow_roots]
         self.cache = cache
         s = pipeline.settings
@@ -330,105 +305,10 @@ class RagService:
             section=c.section, page=page, span=[start, end], quote=quote, relevance=rel,
         )
 
-    def documents(self, after: str | None = None, limit: int | None = None) -> list[dict]:
-        """The indexed documents in id order (after ``after``, at most ``limit``)."""
-        with self.pipeline.current() as r:
-            return r.documents(after, limit)
-
-    def document(self, doc_id: str) -> Document | None:
-        """A whole document, or None."""
-        with self.pipeline.current() as r:
-            return r.document(doc_id)
-
-    def chunk(self, chunk_id: str) -> Chunk | None:
-        """One passage, or None."""
-        with self.pipeline.current() as r:
-            return r.chunk_by_id(chunk_id)
-
-    def get_document(self, doc_id: str, start: int = 0, end: int | None = None) -> DocumentOutput:
-        """A document's text from ``start`` to ``end``, at most MAX_READ_CHARS at a time."""
-        if start < 0 or (end is not None and end < start):
-            raise QueryError(f"start {start} and end {end} are not a range: 0 <= start <= end")
-        with self.pipeline.current() as r:
-            doc = r.document(doc_id)
-        if doc is None:
-            raise QueryError(f"no document {doc_id!r}: take ids from search results, or list "
-                             f"them at {DOCUMENTS}")
-        n = len(doc.text)
-        limit = n if end is None else min(end, n)
-        start = min(start, limit)
-        stop = min(limit, start + MAX_READ_CHARS)
-        return DocumentOutput(
-            doc_id=doc.doc_id, uri=document_uri(doc.doc_id), source=doc.source,
-            title=doc.title, format=doc.format, length=n, span=[start, stop],
-            text=doc.text[start:stop], next_start=stop if stop < limit else None,
-            sections=[[at, label] for at, label in doc.sections if start <= at < stop],
-        )
-
-    def get_chunk(self, chunk_id: str, neighbors: int = 0) -> ChunkOutput:
-        """A passage and up to ``neighbors`` passages either side of it in its document."""
-        if not 0 <= neighbors <= MAX_NEIGHBORS:
-            raise QueryError(f"neighbors of {neighbors} is out of range: choose 0..{MAX_NEIGHBORS}")
-        with self.pipeline.current() as r:
-            c = r.chunk_by_id(chunk_id)
-            if c is None:
-                raise QueryError(f"no passage {chunk_id!r}: take chunk ids from search results")
-            near = r.doc_chunks(c.doc_id, c.chunk_no - neighbors, c.chunk_no + neighbors)
-            doc = r.document(c.doc_id)
-        lo, hi = near[0].start, max(x.end for x in near)
-        return ChunkOutput(
-            chunk=ChunkView.of(c),
-            before=[ChunkView.of(x) for x in near if x.chunk_no < c.chunk_no],
-            after=[ChunkView.of(x) for x in near if x.chunk_no > c.chunk_no],
-            context=doc.text[lo:hi] if doc is not None else c.text,
-            context_span=[lo, hi] if doc is not None else [c.start, c.end],
-        )
-
-    def complete_doc_ids(self, prefix: str, limit: int = 100) -> tuple[list[str], int]:
-        """Document ids starting with ``prefix`` (at most ``limit``), and how many there are."""
-        try:
-            self.pipeline.refresh()
-            ids = self.pipeline.reader.doc_ids  # sorted
-        except MCPRagError:
-            return [], 0
-        lo = bisect.bisect_left(ids, prefix)
-        hi = bisect.bisect_left(ids, prefix + "\U0010ffff")
-        return ids[lo:min(hi, lo + limit)], hi - lo
-
-    def complete_chunk_ids(self, prefix: str, limit: int = 100) -> tuple[list[str], int]:
-        """Passage ids starting with ``prefix``: ``doc_id#`` for each matching document
-        until ``prefix`` names one document and its ``#``, then that document's passages."""
-        doc_id, hash_, _ = prefix.rpartition("#")
-        if not hash_:
-            docs, total = self.complete_doc_ids(prefix, limit)
-            return [d + "#" for d in docs], total
-        try:
-            with self.pipeline.current() as r:
-                chunks = r.doc_chunks(doc_id, 0, 1 << 30)
-        except MCPRagError:
-            return [], 0
-        ids = [c.chunk_id for c in chunks if c.chunk_id.startswith(prefix)]
-        return ids[:limit], len(ids)
-
-    def collections(self) -> CollectionsOutput:
-        """The named collections with their document and chunk counts."""
-        with self.pipeline.current() as r:
-            return CollectionsOutput.of(r.collections())
-
-    def complete_collections(self, prefix: str) -> tuple[list[str], int]:
-        try:
-            names = [c.name for c in self.collections().collections if c.name.startswith(prefix)]
-        except MCPRagError:
-            return [], 0
-        return names[:100], len(names)
-
     def status(self) -> StatusOutput:
-        self.pipeline.refresh()
-        return index_status(
-            self.pipeline.reader,
-            reranker=self.pipeline.reranker.name if self.pipeline.reranker else None,
-            reranker_error=self.pipeline.rerank_error,
-        )
+        """``Catalog.status`` with the reranker this process loaded."""
+        p = self.pipeline
+        return self.catalog.status(p.reranker.name if p.reranker else None, p.rerank_error)
 
     def health(self) -> dict[str, Any]:
         """What a health check reports: the loaded models and the index generation served."""
