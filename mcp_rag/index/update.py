@@ -131,7 +131,7 @@ def index_paths(
     load: Loader | None = None,
     chunk: Chunker | None = None,
 ) -> RunReport:
-    """Bring the index at ``index_dir`` up to date with ``paths``.
+    """Bring the index at ``index_dir`` up to date with ``paths``: plan, load, embed, write.
 
     ``collection`` puts every document found in that named collection (moving those that
     were in another); None keeps each document's collection (new ones: the default).
@@ -154,213 +154,275 @@ def index_paths(
     report = RunReport()
     found: Discovery = discover(paths, include, exclude, roots)
     report.skipped.extend(found.skipped)
-    scopes = []
-    for raw in paths:
-        p = safety.resolve(raw)
-        scopes.append((str(p), p.is_dir()))
+    scopes = [(str(p), p.is_dir()) for p in map(safety.resolve, paths)]
 
     with write_lock(index_dir):
         for name in clean_stale(index_dir):
             log.warning("removed %s, left by an interrupted build", name)
-        current: Generation | None = None
-        try:
-            current = store.open()
-        except IndexNotFoundError:
-            current = None
-        except (IndexCorruptError, IndexMismatchError):
-            if not rebuild:
-                raise
-            current = None
-        if current is not None and not rebuild:
-            m = current.manifest
-            if m.embedder.name != embedder.name:
-                raise IndexMismatchError(
-                    f"the index at {index_dir} was built with embedder "
-                    f"{m.embedder.name!r}, not {embedder.name!r}. Re-embed "
-                    f"everything with --rebuild, or choose another --index."
-                )
-            if m.chunking != opts.chunking or m.dense_index != opts.dense_index:
-                raise IndexMismatchError(
-                    f"the index at {index_dir} was built with chunking {asdict(m.chunking)} and "
-                    f"dense index {m.dense_index!r}; this run asks for {asdict(opts.chunking)} "
-                    f"and {opts.dense_index!r}. Pass --rebuild to rebuild it with the new "
-                    f"settings."
-                )
+        current = _current(store, index_dir, embedder, opts, rebuild)
         existing = current.doc_infos() if current is not None and not rebuild else {}
-        # Files whose loader has changed since the index was built are re-read even when
-        # their stamp is unchanged; only those whose text changed are re-embedded.
-        reparse = (
-            current is not None and bool(existing)
-            and current.manifest.loader_version != LOADER_VERSION
-        )
-        if reparse:
-            log.info("the loaders changed since this index was built: re-reading every file")
-        by_source: dict[str, list] = defaultdict(list)
-        for info in existing.values():
-            by_source[info.source].append(info)
-
-        claimed = {d: i.source for d, i in existing.items() if not _in_scope(i.source, scopes)}
-        seen: set[str] = set()
-        relabel: dict[str, str] = {}
-
-        def keep(i: DocInfo) -> None:
-            """An unchanged document stays, in the collection this run names."""
-            seen.add(i.doc_id)
-            claimed[i.doc_id] = i.source
-            if collection is not None and i.collection != collection:
-                relabel[i.doc_id] = collection
-
+        reparse = _loaders_changed(current, existing)
+        plan = _Plan(existing, scopes, collection)
         # First which files to read (their stamps), then read them all (here, or fanned
         # out by ``load``), then take the results in the files' order, as one pass would.
-        plan: list[tuple[SourceFile, list[DocInfo], str | None]] = []
-        for src in found.files:
-            infos = by_source.get(str(src.path), [])
+        rows = plan.stamps(found.files, reparse)
+        loaded = (load or load_here)([src for src, _, why in rows if why is None])
+        changed_docs = plan.take(rows, loaded, report)
+        removed = {d for d, i in existing.items() if _in_scope(i.source, scopes)
+                   and d not in plan.seen}
+        report.removed, report.moved = len(removed), len(plan.relabel)
+        _log_skips(report)
+
+        if not (report.added or report.updated or report.removed or plan.relabel or rebuild
+                or reparse):
+            report.generation = current.generation if current is not None else None
+            return _finish(index_dir, report, started)
+        new_chunks = [c for cs in (chunk or chunk_here)(
+            changed_docs, token_counter(embedder), opts.chunking.target_tokens,
+            opts.chunking.overlap) for c in cs]
+        vectors = _embed(new_chunks, embedder, quiet, progress)
+        report.embedded_chunks = len(new_chunks)
+        keep_doc_ids = set(existing) - removed - {d.doc_id for d in changed_docs}
+        report.generation = _write(
+            store, current if not rebuild else None, opts, embedder, scopes, quiet,
+            _Change(keep_doc_ids, changed_docs, new_chunks, vectors, plan.relabel,
+                    recalibrate=bool(changed_docs or removed or rebuild or reparse)),
+        )
+        if current is not None:
+            current.close()
+        report.changed = True
+        return _finish(index_dir, report, started)
+
+
+def _loaders_changed(current: Generation | None, existing: dict[str, DocInfo]) -> bool:
+    """True when the loaders changed since the index was built: then every file is re-read
+    even when its stamp is unchanged (only those whose text changed are re-embedded)."""
+    if current is None or not existing or current.manifest.loader_version == LOADER_VERSION:
+        return False
+    log.info("the loaders changed since this index was built: re-reading every file")
+    return True
+
+
+def _log_skips(report: RunReport) -> None:
+    for skipped, why in report.skipped:
+        log.warning("skipped %s: %s", skipped, why)
+    for w in report.warnings:
+        log.warning("%s", w)
+
+
+def _current(store: Backend, index_dir: Path, embedder: Embedder, opts: BuildOptions,
+             rebuild: bool) -> Generation | None:
+    """The live generation this run builds on (None: there is none, or ``rebuild`` and it
+    is damaged); an index built another way is refused unless ``rebuild``."""
+    try:
+        current = store.open()
+    except IndexNotFoundError:
+        return None
+    except (IndexCorruptError, IndexMismatchError):
+        if not rebuild:
+            raise
+        return None
+    if rebuild:
+        return current
+    m = current.manifest
+    if m.embedder.name != embedder.name:
+        raise IndexMismatchError(
+            f"the index at {index_dir} was built with embedder "
+            f"{m.embedder.name!r}, not {embedder.name!r}. Re-embed "
+            f"everything with --rebuild, or choose another --index."
+        )
+    if m.chunking != opts.chunking or m.dense_index != opts.dense_index:
+        raise IndexMismatchError(
+            f"the index at {index_dir} was built with chunking {asdict(m.chunking)} and "
+            f"dense index {m.dense_index!r}; this run asks for {asdict(opts.chunking)} "
+            f"and {opts.dense_index!r}. Pass --rebuild to rebuild it with the new "
+            f"settings."
+        )
+    return current
+
+
+class _Plan:
+    """Which documents a run keeps, re-reads and moves, as it goes through the files."""
+
+    def __init__(self, existing: dict[str, DocInfo], scopes: Sequence[tuple[str, bool]],
+                 collection: str | None) -> None:
+        self.existing = existing
+        self.collection = collection
+        self.by_source: dict[str, list[DocInfo]] = defaultdict(list)
+        for info in existing.values():
+            self.by_source[info.source].append(info)
+        # doc id -> the file that has it (documents of other paths keep theirs)
+        self.claimed = {d: i.source for d, i in existing.items()
+                        if not _in_scope(i.source, scopes)}
+        self.seen: set[str] = set()
+        self.relabel: dict[str, str] = {}
+
+    def keep(self, i: DocInfo) -> None:
+        """An unchanged document stays, in the collection this run names."""
+        self.seen.add(i.doc_id)
+        self.claimed[i.doc_id] = i.source
+        if self.collection is not None and i.collection != self.collection:
+            self.relabel[i.doc_id] = self.collection
+
+    def stamps(self, files: Sequence[SourceFile], reparse: bool
+               ) -> list[tuple[SourceFile, list[DocInfo], str | None]]:
+        """Each file with its documents as indexed and why it is not read (``UNCHANGED``,
+        unreadable), or None: it is read."""
+        rows: list[tuple[SourceFile, list[DocInfo], str | None]] = []
+        for src in files:
+            infos = self.by_source.get(str(src.path), [])
             try:
                 st = src.path.stat()
             except OSError as e:
-                plan.append((src, infos, f"unreadable ({e.strerror})"))
+                rows.append((src, infos, f"unreadable ({e.strerror})"))
                 continue
             if not reparse and infos and all(
                 i.mtime == st.st_mtime and i.size == st.st_size for i in infos
             ):
-                plan.append((src, infos, UNCHANGED))
+                rows.append((src, infos, UNCHANGED))
                 continue
-            plan.append((src, infos, None))
-        results = iter((load or load_here)([src for src, _, why in plan if why is None]))
+            rows.append((src, infos, None))
+        return rows
 
-        changed_docs: list[Document] = []
-        for src, infos, why in plan:
+    def take(self, rows: list[tuple[SourceFile, list[DocInfo], str | None]],
+             loaded: list[Loaded | LoaderError], report: RunReport) -> list[Document]:
+        """The documents to (re-)embed, from the files read (``loaded``, in ``rows``'
+        order); counts the rest into ``report``."""
+        results = iter(loaded)
+        changed: list[Document] = []
+        for src, infos, why in rows:
             if why == UNCHANGED:
                 for i in infos:
-                    keep(i)
+                    self.keep(i)
                 report.unchanged += len(infos)
                 continue
             if why is not None:
                 report.skipped.append((str(src.path), why))
                 continue
-            loaded = next(results)
-            if isinstance(loaded, LoaderError):
-                report.skipped.append((str(src.path),
-                                       str(loaded).removeprefix(f"{src.path}: ")))
+            got = next(results)
+            if isinstance(got, LoaderError):
+                report.skipped.append((str(src.path), str(got).removeprefix(f"{src.path}: ")))
                 for i in infos:  # keep what was indexed before rather than lose it
-                    keep(i)
+                    self.keep(i)
                 continue
-            report.warnings.extend(loaded.warnings)
-            for doc in loaded.docs:
-                if doc.doc_id in seen and claimed.get(doc.doc_id) == doc.source:
-                    continue  # this file was read already in this run
-                if claimed.get(doc.doc_id, doc.source) != doc.source:
-                    alt = f"{Path(doc.root).name}/{doc.doc_id}"
-                    if claimed.get(alt, doc.source) != doc.source:
-                        report.warnings.append(
-                            f"{doc.source}: doc id {doc.doc_id!r} is taken by "
-                            f"{claimed[doc.doc_id]}; skipped"
-                        )
-                        continue
-                    doc = replace(doc, doc_id=alt)
-                claimed[doc.doc_id] = doc.source
-                seen.add(doc.doc_id)
-                old = existing.get(doc.doc_id)
-                if old is not None and old.content_hash == doc.content_hash:
-                    # Same text under a new file stamp: nothing to re-embed, and the content
-                    # (so the generation) has not changed. The file is re-read next time.
-                    keep(old)
-                    report.unchanged += 1
-                    continue
-                doc = replace(doc, collection=collection or (
-                    old.collection if old is not None else DEFAULT_COLLECTION))
-                if old is None:
-                    report.added += 1
-                else:
-                    report.updated += 1
-                changed_docs.append(doc)
+            report.warnings.extend(got.warnings)
+            for doc in got.docs:
+                claimed = self._claim(doc, report)
+                if claimed is not None:
+                    changed.append(claimed)
+        return changed
 
-        removed = {d for d, i in existing.items() if _in_scope(i.source, scopes) and d not in seen}
-        report.removed = len(removed)
-        report.moved = len(relabel)
-        for skipped, why in report.skipped:
-            log.warning("skipped %s: %s", skipped, why)
-        for w in report.warnings:
-            log.warning("%s", w)
+    def _claim(self, doc: Document, report: RunReport) -> Document | None:
+        """``doc`` as it will be indexed, or None: read already, its id taken, or unchanged."""
+        if doc.doc_id in self.seen and self.claimed.get(doc.doc_id) == doc.source:
+            return None  # this file was read already in this run
+        if self.claimed.get(doc.doc_id, doc.source) != doc.source:
+            alt = f"{Path(doc.root).name}/{doc.doc_id}"
+            if self.claimed.get(alt, doc.source) != doc.source:
+                report.warnings.append(
+                    f"{doc.source}: doc id {doc.doc_id!r} is taken by "
+                    f"{self.claimed[doc.doc_id]}; skipped"
+                )
+                return None
+            doc = replace(doc, doc_id=alt)
+        self.claimed[doc.doc_id] = doc.source
+        self.seen.add(doc.doc_id)
+        old = self.existing.get(doc.doc_id)
+        if old is not None and old.content_hash == doc.content_hash:
+            # Same text under a new file stamp: nothing to re-embed, and the content
+            # (so the generation) has not changed. The file is re-read next time.
+            self.keep(old)
+            report.unchanged += 1
+            return None
+        if old is None:
+            report.added += 1
+        else:
+            report.updated += 1
+        return replace(doc, collection=self.collection or (
+            old.collection if old is not None else DEFAULT_COLLECTION))
 
-        if not (report.added or report.updated or report.removed or relabel or rebuild
-                or reparse):
-            report.generation = current.generation if current is not None else None
-            return _finish(index_dir, report, started)
 
-        replaced = {d.doc_id for d in changed_docs}
-        keep_doc_ids = set(existing) - removed - replaced
-        keep_rows = (
-            current.chunk_rows_for_docs(keep_doc_ids)
-            if current is not None and keep_doc_ids
-            else np.zeros(0, dtype=np.int64)
-        )
-        new_chunks = [c for cs in (chunk or chunk_here)(
-            changed_docs, token_counter(embedder), opts.chunking.target_tokens,
-            opts.chunking.overlap) for c in cs]
-        bar = _progress(len(new_chunks), "embedding", quiet)
-        done = 0
+def _embed(chunks: list[Chunk], embedder: Embedder, quiet: bool,
+           progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """The chunks' vectors, with a progress bar on stderr and ``progress(done, total)``."""
+    bar = _progress(len(chunks), "embedding", quiet)
+    done = 0
 
-        def step(n: int) -> None:
-            nonlocal done
-            done += n
-            bar.update(n)
-            if progress is not None:
-                progress(done, len(new_chunks))
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        bar.update(n)
+        if progress is not None:
+            progress(done, len(chunks))
 
-        try:
-            vectors = embedder.embed_documents([index_text(c) for c in new_chunks], step)
-        finally:
-            bar.close()
-        report.embedded_chunks = len(new_chunks)
-
-        kept_chunks = (
-            current.chunks(keep_rows.tolist()) if current is not None and len(keep_rows) else []
-        )
-        all_chunks = kept_chunks + new_chunks
-        bar = _progress(len(all_chunks), "BM25", quiet)
-        bm25_tokens = []
-        for c in all_chunks:
-            bm25_tokens.append(tokenize(index_text(c)))
-            bar.update(1)
+    try:
+        return embedder.embed_documents([index_text(c) for c in chunks], step)
+    finally:
         bar.close()
 
-        generation = store.next_generation()
-        n_docs = len(keep_doc_ids) + len(changed_docs)
-        prev_roots = set(current.manifest.roots) if current and not rebuild else set()
-        manifest = Manifest(
-            generation=generation,
-            created_at=now(),
-            embedder=EmbedderInfo(embedder.name, embedder.dim),
-            counts=Counts(docs=n_docs, chunks=len(bm25_tokens)),
-            chunking=opts.chunking,
-            bm25=BM25Params(tokenizer=TOKENIZER_ID),
-            dense_index=opts.dense_index,
-            loader_version=LOADER_VERSION,
-            roots=tuple(sorted(prev_roots | {p for p, _ in scopes})),
-        )
-        store.write(
-            current if not rebuild else None,
-            NewGeneration(
-                keep_rows=keep_rows,
-                keep_doc_ids=keep_doc_ids,
-                new_docs=changed_docs,
-                new_chunks=new_chunks,
-                new_vectors=vectors.reshape(-1, embedder.dim),
-                manifest=manifest,
-                # only moved between collections: the corpus, so its calibration, is the same
-                calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder)
-                if changed_docs or removed or rebuild or reparse else None,
-                relabel=relabel,
-            ),
-            bm25_tokens,
-            kept_chunks,
-        )
-        if current is not None:
-            current.close()
-        report.generation = generation
-        report.changed = True
-        return _finish(index_dir, report, started)
+
+@dataclass
+class _Change:
+    """What a run changes: documents kept, documents (re-)embedded, collections moved."""
+
+    keep_doc_ids: set[str]
+    new_docs: list[Document]
+    new_chunks: list[Chunk]
+    vectors: np.ndarray
+    relabel: dict[str, str]
+    recalibrate: bool  # the corpus changed (a move between collections alone does not)
+
+
+def _write(store: Backend, current: Generation | None, opts: BuildOptions,
+           embedder: Embedder, scopes: Sequence[tuple[str, bool]], quiet: bool,
+           change: _Change) -> int:
+    """Write the next generation (BM25 over every chunk, the manifest, the calibration)
+    beside ``current`` (None: from scratch) and switch to it; its number."""
+    keep_rows = (
+        current.chunk_rows_for_docs(change.keep_doc_ids)
+        if current is not None and change.keep_doc_ids
+        else np.zeros(0, dtype=np.int64)
+    )
+    kept_chunks = current.chunks(keep_rows.tolist()) if current is not None and len(keep_rows) \
+        else []
+    all_chunks = kept_chunks + change.new_chunks
+    bar = _progress(len(all_chunks), "BM25", quiet)
+    bm25_tokens = []
+    for c in all_chunks:
+        bm25_tokens.append(tokenize(index_text(c)))
+        bar.update(1)
+    bar.close()
+    generation = store.next_generation()
+    prev_roots = set(current.manifest.roots) if current is not None else set()
+    manifest = Manifest(
+        generation=generation,
+        created_at=now(),
+        embedder=EmbedderInfo(embedder.name, embedder.dim),
+        counts=Counts(docs=len(change.keep_doc_ids) + len(change.new_docs),
+                      chunks=len(bm25_tokens)),
+        chunking=opts.chunking,
+        bm25=BM25Params(tokenizer=TOKENIZER_ID),
+        dense_index=opts.dense_index,
+        loader_version=LOADER_VERSION,
+        roots=tuple(sorted(prev_roots | {p for p, _ in scopes})),
+    )
+    store.write(
+        current,
+        NewGeneration(
+            keep_rows=keep_rows,
+            keep_doc_ids=change.keep_doc_ids,
+            new_docs=change.new_docs,
+            new_chunks=change.new_chunks,
+            new_vectors=change.vectors.reshape(-1, embedder.dim),
+            manifest=manifest,
+            calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder)
+            if change.recalibrate else None,
+            relabel=change.relabel,
+        ),
+        bm25_tokens,
+        kept_chunks,
+    )
+    return generation
 
 
 def _finish(index_dir: Path, report: RunReport, started: float) -> RunReport:
