@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from mcp_rag.errors import (
     QueryError,
 )
 from mcp_rag.index.filters import check
-from mcp_rag.index.lexical import BM25Index, tokenize
+from mcp_rag.index.lexical import tokenize
 from mcp_rag.index.manifest import Manifest
 from mcp_rag.index.store import DocInfo, NewGeneration
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
@@ -449,54 +450,18 @@ def write_generation(client: Any, ns: str, current: MilvusReader | None, gen: Ne
         for kind, name in zip(("chunks", "docs", "vocab", "meta"), names.all(), strict=True):
             schema, index = _schema(client, kind, dim)
             client.create_collection(name, schema=schema, index_params=index)
-        docs: dict[str, Document] = {}
-        relabel = gen.relabel
-        if current is not None:
-            for doc_id in sorted(gen.keep_doc_ids):
-                old = current.document(doc_id)
-                if old is not None:
-                    docs[doc_id] = old if doc_id not in relabel else _with(old, relabel[doc_id])
-        for new in gen.new_docs:
-            docs[new.doc_id] = new
+        docs = _documents(current, gen)
         chunks = kept_chunks + list(gen.new_chunks)
         vectors = np.concatenate([kept_vectors.reshape(-1, dim),
                                   gen.new_vectors.reshape(-1, dim)]).astype(np.float32)
-        per_doc: dict[str, int] = {}
-        rows = []
-        for i, (c, v, toks) in enumerate(zip(chunks, vectors, bm25_tokens, strict=True)):
-            owner = docs[c.doc_id]
-            per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
-            rows.append({
-                "row": i, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "section": c.section,
-                "text": c.text, "title": c.title, "source": c.source,
-                "collection": owner.collection, "chunk_no": c.chunk_no, "start": c.start,
-                "end": c.end, "page": -1 if c.page is None else c.page,
-                "tokens": as_words(toks)[:STR] or "_", "vec": v.tolist(),
-            })
-        _insert(client, names.chunks, rows)
-        doc_rows = []
-        for d in docs.values():
-            meta = json.dumps({
-                "source": d.source, "title": d.title, "root": d.root, "format": d.format,
-                "sections": d.sections, "pages": d.pages, "content_hash": d.content_hash,
-                "mtime": d.mtime, "size": d.size, "collection": d.collection,
-                "chunks": per_doc.get(d.doc_id, 0),
-            }, ensure_ascii=False)
-            parts = [d.text[i:i + PART] for i in range(0, len(d.text), PART)] or [""]
-            for p, text in enumerate(parts):
-                doc_rows.append({"key": f"{d.doc_id}\x00{p}", "doc_id": d.doc_id, "part": p,
-                                 "text": text, "meta": meta if p == 0 else "",
-                                 "nothing": [0.0, 0.0]})
-        _insert(client, names.docs, doc_rows)
-        bm25 = BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon)
+        _insert(client, names.chunks, _chunk_rows(chunks, vectors, bm25_tokens, docs))
+        per_doc = Counter(c.doc_id for c in chunks)
+        _insert(client, names.docs, [r for d in docs.values() for r in _doc_rows(d, per_doc)])
+        bm25 = gen.bm25(bm25_tokens)
         _insert(client, names.vocab, [{"term": t[:STR], "df": bm25.df(t), "nothing": [0.0, 0.0]}
                                       for t in bm25.vocab])
-        scope = None
-        if gen.calibrate is not None:
-            scope = {**gen.calibrate(bm25, DenseIndex.build(vectors, "flat")),
-                     "generation": m.generation}
-        elif current is not None:
-            scope = current.calibration
+        scope = gen.calibration(bm25, lambda: DenseIndex.build(vectors, "flat"),
+                                current.calibration if current is not None else None)
         _insert(client, names.meta, [
             {"key": "manifest", "value": json.dumps(m.to_json()), "nothing": [0.0, 0.0]},
             {"key": "calibration", "value": json.dumps(scope) if scope else "",
@@ -518,6 +483,47 @@ def write_generation(client: Any, ns: str, current: MilvusReader | None, gen: Ne
     # Keep the generation that was live for readers still on it; drop the older ones
     # (also after a --rebuild, which writes without reading the live one).
     _drop_older(client, ns, keep={m.generation} | ({live} if live is not None else set()))
+
+
+def _documents(current: MilvusReader | None, gen: NewGeneration) -> dict[str, Document]:
+    """Every document of the new generation: those kept (moved where ``relabel`` says),
+    then the new ones."""
+    docs: dict[str, Document] = {}
+    if current is not None:
+        for doc_id in sorted(gen.keep_doc_ids):
+            old = current.document(doc_id)
+            if old is not None:
+                docs[doc_id] = (old if doc_id not in gen.relabel
+                                else _with(old, gen.relabel[doc_id]))
+    for new in gen.new_docs:
+        docs[new.doc_id] = new
+    return docs
+
+
+def _chunk_rows(chunks: list[Chunk], vectors: np.ndarray, bm25_tokens: list[list[str]],
+                docs: dict[str, Document]) -> list[dict]:
+    return [{
+        "row": i, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "section": c.section,
+        "text": c.text, "title": c.title, "source": c.source,
+        "collection": docs[c.doc_id].collection, "chunk_no": c.chunk_no, "start": c.start,
+        "end": c.end, "page": -1 if c.page is None else c.page,
+        "tokens": as_words(toks)[:STR] or "_", "vec": v.tolist(),
+    } for i, (c, v, toks) in enumerate(zip(chunks, vectors, bm25_tokens, strict=True))]
+
+
+def _doc_rows(d: Document, per_doc: Counter[str]) -> list[dict]:
+    """A document's rows: its text in parts of ``PART`` characters, its metadata on the
+    first."""
+    meta = json.dumps({
+        "source": d.source, "title": d.title, "root": d.root, "format": d.format,
+        "sections": d.sections, "pages": d.pages, "content_hash": d.content_hash,
+        "mtime": d.mtime, "size": d.size, "collection": d.collection,
+        "chunks": per_doc.get(d.doc_id, 0),
+    }, ensure_ascii=False)
+    parts = [d.text[i:i + PART] for i in range(0, len(d.text), PART)] or [""]
+    return [{"key": f"{d.doc_id}\x00{p}", "doc_id": d.doc_id, "part": p, "text": text,
+             "meta": meta if p == 0 else "", "nothing": [0.0, 0.0]}
+            for p, text in enumerate(parts)]
 
 
 def _with(d: Document, collection: str) -> Document:

@@ -429,6 +429,19 @@ class NewGeneration:
     calibrate: Callable[[BM25Index, DenseIndex], dict] | None = None
     relabel: dict[str, str] = field(default_factory=dict)  # kept doc id -> its new collection
 
+    def bm25(self, tokens: list[list[str]]) -> BM25Index:
+        """The BM25 statistics of every chunk's tokens, with the manifest's parameters."""
+        p = self.manifest.bm25
+        return BM25Index.build(tokens, k1=p.k1, b=p.b, epsilon=p.epsilon)
+
+    def calibration(self, bm25: BM25Index, dense: Callable[[], DenseIndex],
+                    live: dict | None) -> dict | None:
+        """The answerability calibration it stores: made anew when the corpus changed
+        (``dense()`` builds the vectors' index only then), else the live generation's."""
+        if self.calibrate is None:
+            return live
+        return {**self.calibrate(bm25, dense()), "generation": self.manifest.generation}
+
 
 def write_generation(
     index_dir: Path,
@@ -518,13 +531,10 @@ def _fill(
     vectors = np.concatenate([old_vectors, gen.new_vectors]).astype(np.float32)
     dense = DenseIndex.build(vectors, m.dense_index)
     dense.save(tmp / "dense.faiss")
-    bm25 = BM25Index.build(bm25_tokens, k1=m.bm25.k1, b=m.bm25.b, epsilon=m.bm25.epsilon)
+    bm25 = gen.bm25(bm25_tokens)
     bm25.save(tmp)
-    scope = None
-    if gen.calibrate is not None:
-        scope = {**gen.calibrate(bm25, dense), "generation": m.generation}
-    elif current is not None:
-        scope = current.calibration
+    scope = gen.calibration(bm25, lambda: dense,
+                            current.calibration if current is not None else None)
     if scope is not None:
         (tmp / SCOPE).write_text(json.dumps(scope, indent=1))
     m.write(tmp)
