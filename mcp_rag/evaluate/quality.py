@@ -19,8 +19,8 @@ import logging
 import statistics
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 
 from mcp_rag.evaluate.beir import DatasetError, judged_queries, load_qrels, load_queries
@@ -37,7 +37,7 @@ from mcp_rag.index.indexer import Indexer
 from mcp_rag.models.pack import sha256_file
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
 from mcp_rag.settings import Settings
-from mcp_rag.types import Embedder, Reranker, Stage
+from mcp_rag.types import Embedder, Hit, Reranker, Stage
 
 STAGES: tuple[Stage, ...] = tuple(Stage)
 FIRST_STAGE_DEPTH = 100
@@ -90,20 +90,12 @@ def evaluate(
     unknown = [st for st in stages if st not in set(STAGES)]
     if unknown:
         raise DatasetError(f"unknown stage(s) {unknown}; choose from {', '.join(STAGES)}")
-    stages = [Stage(st) for st in stages]
+    chosen = [Stage(st) for st in stages]
     corpus = Path(corpus) if corpus is not None else dataset / "corpus.jsonl"
     if not corpus.exists():
         raise DatasetError(f"{dataset}: no corpus.jsonl")
     candidates = candidates or settings.rerank_candidates
-    queries, qrels = load_queries(dataset), load_qrels(dataset, split)
-    items = judged_queries(queries, qrels)[: max_queries or None]
-    if not items:
-        raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
-    truncated = [q for q, text in items if len(text) > MAX_QUERY_CHARS]
-    for q in truncated:
-        log.warning("query %s has %d characters, over the tools' limit of %d: evaluated on "
-                    "its first %d", q, len(queries[q]), MAX_QUERY_CHARS, MAX_QUERY_CHARS)
-    items = [(q, text[:MAX_QUERY_CHARS]) for q, text in items]
+    items, truncated, qrels = _judged(dataset, split, max_queries)
     if index_dir is None:
         base = index_base or settings.index / "eval"
         index_dir = eval_index_dir(base, corpus, embedder.name, settings)
@@ -129,8 +121,7 @@ def evaluate(
         "per_query": {},
     }
     p = Pipeline(first, embedder=embedder, reranker=None)
-    for stage in stages:
-        nd, mrr, r10, r100, ms = [], [], [], [], []
+    for stage in chosen:
         if stage is Stage.RERANKED:
             # Ranking quality: every query gets its ranked list, no refusals.
             rs = settings.model_copy(update={"index": index_dir, "rerank": True,
@@ -138,32 +129,10 @@ def evaluate(
             rp = Pipeline.from_settings(rs, embedder=embedder, reranker=reranker)
             if rp.reranker is None:
                 raise DatasetError(f"the reranked stage needs a reranker: {rp.rerank_error}")
-        for qid, text in _progress(items, stage, quiet):
-            t = time.perf_counter()
-            if stage is Stage.RERANKED:
-                res = rp.search(text, k=min(50, candidates), candidates=candidates)
-                ms.append((time.perf_counter() - t) * 1000)
-                # The served order of the top `candidates`, then the first stage's order
-                # (as many documents as the other stages get).
-                seen = {h.chunk.chunk_id for h in res.hits}
-                rest = rp.retrieve(text, FIRST_STAGE_DEPTH).hits
-                res = replace(res, hits=res.hits + [
-                    h for h in rest if h.chunk.chunk_id not in seen])
-            else:
-                res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
-                ms.append((time.perf_counter() - t) * 1000)
-            ranking = docs_from_chunks([h.chunk.doc_id for h in res.hits])
-            rel = qrels[qid]
-            nd.append(ndcg_at_k(ranking, rel, k))
-            mrr.append(mrr_at_k(ranking, rel, k))
-            r10.append(recall_at_k(ranking, rel, k))
-            r100.append(recall_at_k(ranking, rel, FIRST_STAGE_DEPTH))
-        row = {f"ndcg@{k}": statistics.mean(nd), f"mrr@{k}": statistics.mean(mrr),
-               f"recall@{k}": statistics.mean(r10)}
-        if stage is not Stage.RERANKED:
-            row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
-        out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
-        out["latency_ms"][stage] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95)}
+            ranked = partial(_reranked, rp, candidates)
+        else:
+            ranked = partial(_first_stage, p, stage)
+        nd, r100 = _measure(stage, items, qrels, k, ranked, out, quiet)
         out["per_query"][stage] = {
             qid: {f"ndcg@{k}": round(a, 4), f"recall@{FIRST_STAGE_DEPTH}": round(b, 4)}
             for (qid, _), a, b in zip(items, nd, r100, strict=True)
@@ -173,6 +142,61 @@ def evaluate(
         out["precision_gap"] = round(st["reranked"][f"ndcg@{k}"] - st["hybrid"][f"ndcg@{k}"], 4)
     out["comparison"] = compare_stages(out["per_query"], f"ndcg@{k}")
     return out
+
+
+def _judged(dataset: Path, split: str, max_queries: int
+            ) -> tuple[list[tuple[str, str]], list[str], dict[str, dict[str, int]]]:
+    """The judged queries (cut to the tools' limit, the ids of those cut) and the qrels."""
+    queries, qrels = load_queries(dataset), load_qrels(dataset, split)
+    items = judged_queries(queries, qrels)[: max_queries or None]
+    if not items:
+        raise DatasetError(f"{dataset}: no query in queries.jsonl has qrels in {split}.tsv")
+    truncated = [q for q, text in items if len(text) > MAX_QUERY_CHARS]
+    for q in truncated:
+        log.warning("query %s has %d characters, over the tools' limit of %d: evaluated on "
+                    "its first %d", q, len(queries[q]), MAX_QUERY_CHARS, MAX_QUERY_CHARS)
+    return [(q, text[:MAX_QUERY_CHARS]) for q, text in items], truncated, qrels
+
+
+def _first_stage(p: Pipeline, stage: Stage, text: str) -> tuple[list[Hit], float]:
+    t = time.perf_counter()
+    res = p.retrieve(text, FIRST_STAGE_DEPTH, mode=stage)
+    return res.hits, (time.perf_counter() - t) * 1000
+
+
+def _reranked(rp: Pipeline, candidates: int, text: str) -> tuple[list[Hit], float]:
+    """The served order of the top ``candidates``, then the first stage's order (as many
+    documents as the other stages get); the time is the served search's."""
+    t = time.perf_counter()
+    res = rp.search(text, k=min(50, candidates), candidates=candidates)
+    ms = (time.perf_counter() - t) * 1000
+    seen = {h.chunk.chunk_id for h in res.hits}
+    rest = rp.retrieve(text, FIRST_STAGE_DEPTH).hits
+    return res.hits + [h for h in rest if h.chunk.chunk_id not in seen], ms
+
+
+def _measure(stage: Stage, items: list[tuple[str, str]], qrels: dict[str, dict[str, int]],
+             k: int, ranked: Callable[[str], tuple[list[Hit], float]], out: dict,
+             quiet: bool) -> tuple[list[float], list[float]]:
+    """Every query through ``ranked``: the stage's metrics and latency into ``out``; its
+    per-query nDCG@k and Recall@100."""
+    nd, mrr, r10, r100, ms = [], [], [], [], []
+    for qid, text in _progress(items, stage, quiet):
+        hits, took = ranked(text)
+        ms.append(took)
+        ranking = docs_from_chunks([h.chunk.doc_id for h in hits])
+        rel = qrels[qid]
+        nd.append(ndcg_at_k(ranking, rel, k))
+        mrr.append(mrr_at_k(ranking, rel, k))
+        r10.append(recall_at_k(ranking, rel, k))
+        r100.append(recall_at_k(ranking, rel, FIRST_STAGE_DEPTH))
+    row = {f"ndcg@{k}": statistics.mean(nd), f"mrr@{k}": statistics.mean(mrr),
+           f"recall@{k}": statistics.mean(r10)}
+    if stage is not Stage.RERANKED:
+        row[f"recall@{FIRST_STAGE_DEPTH}"] = statistics.mean(r100)
+    out["stages"][stage] = {key: round(v, 4) for key, v in row.items()}
+    out["latency_ms"][stage] = {"p50": percentile(ms, 50), "p95": percentile(ms, 95)}
+    return nd, r100
 
 
 def compare_stages(per_query: dict[str, dict[str, dict[str, float]]], metric: str) -> dict:

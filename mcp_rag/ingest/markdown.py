@@ -33,23 +33,38 @@ def _md_inline(line: str) -> str:
     return line
 
 
+def _front_matter(lines: list[str]) -> tuple[str, int]:
+    """The title in YAML front matter (or ""), and the line the body starts at."""
+    if not lines or lines[0].strip() != "---":
+        return "", 0
+    for j in range(1, min(len(lines), 200)):
+        if lines[j].strip() in ("---", "..."):
+            title = ""
+            for fm in lines[1:j]:
+                m = re.match(r"^title:\s*['\"]?(.*?)['\"]?\s*$", fm)
+                if m:
+                    title = m.group(1)
+            return title, j + 1
+    return "", 0
+
+
+def _plain(line: str) -> str:
+    """One body line without its quote and list markers, table pipes and inline markup."""
+    line = _MD_QUOTE.sub("", line)
+    line = _MD_LIST.sub(r"\1", line)
+    if "|" in line and line.strip().startswith("|"):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        line = " | ".join(c for c in cells if c)
+    return _md_inline(line).rstrip()
+
+
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
     """Markdown to plain text; headings stay in the text and become section metadata.
 
     A section is the heading path, e.g. ``Refund policy > Conditions``.
     """
     lines = raw.split("\n")
-    title = ""
-    i = 0
-    if lines and lines[0].strip() == "---":  # YAML front matter
-        for j in range(1, min(len(lines), 200)):
-            if lines[j].strip() in ("---", "..."):
-                for fm in lines[1:j]:
-                    m = re.match(r"^title:\s*['\"]?(.*?)['\"]?\s*$", fm)
-                    if m:
-                        title = m.group(1)
-                i = j + 1
-                break
+    title, i = _front_matter(lines)
     out: list[str] = []
     pos = 0
     sections: list[tuple[int, str]] = []
@@ -106,11 +121,6 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
         if _MD_RULE.match(line) or _MD_TABLE_SEP.match(line) or _MD_REFDEF.match(line):
             i += 1
             continue
-        line = _MD_QUOTE.sub("", line)
-        line = _MD_LIST.sub(r"\1", line)
-        if "|" in line and line.strip().startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            line = " | ".join(c for c in cells if c)
-        emit(_md_inline(line).rstrip())
+        emit(_plain(line))
         i += 1
     return "\n".join(out).strip("\n"), title or fallback_title, tuple(sections)

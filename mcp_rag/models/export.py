@@ -108,16 +108,7 @@ def export_model(
                 opset_version=opset,
                 dynamo=False,
             )
-        if quantize:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                quantize_dynamic(
-                    str(fp32), str(staging / "model.onnx"), weight_type=QuantType.QInt8
-                )
-        else:
-            shutil.copy(fp32, staging / "model.onnx")
+        _finish_onnx(fp32, staging / "model.onnx", quantize)
         tok.save_pretrained(str(staging))
         model.config.save_pretrained(str(staging))
         if kind == "bi-encoder":
@@ -132,6 +123,18 @@ def export_model(
         shutil.move(str(staging), str(out_dir))
     diff, metric = _compare(spec, out_dir, kind)
     return ExportReport(out_dir, kind, quantize, len(SAMPLE_PAIRS), diff, metric)
+
+
+def _finish_onnx(fp32: Path, dest: Path, quantize: bool) -> None:
+    """The fp32 export at ``dest``, dynamically quantised to int8 weights when asked."""
+    if not quantize:
+        shutil.copy(fp32, dest)
+        return
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quantize_dynamic(str(fp32), str(dest), weight_type=QuantType.QInt8)
 
 
 def _pooling(spec: str) -> dict:
