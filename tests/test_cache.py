@@ -231,3 +231,20 @@ def test_a_setting_added_to_a_result_group_changes_the_cache_key(indexed):
     one, two = fingerprint(1), fingerprint(2)
     assert one["settings"]["NewRetrieval"]["shiny_knob"] == 1
     assert cache_key("search", "q", {}, one) != cache_key("search", "q", {}, two)
+
+
+def test_a_lookup_runs_no_model_and_finds_what_run_stored(setup, monkeypatch):
+    from mcp_rag.app.requests import AnswerRequest, SearchRequest
+
+    svc, rr, *_ = setup
+    calls = []
+    predict = rr.predict
+    monkeypatch.setattr(rr, "predict", lambda pairs: calls.append(1) or predict(pairs))
+    for req in (SearchRequest("What does KB-ERR-2847 mean?", k=3),
+                AnswerRequest("What does KB-ERR-2847 mean?")):
+        before = len(calls)
+        assert svc.lookup(req) is None and len(calls) == before  # a miss; no model ran
+        fresh = svc.run(req)
+        hit = svc.lookup(req)
+        assert len(calls) > before and hit is not None and hit.cached and not fresh.cached
+        assert hit.timings_ms.keys() == {"cache"}

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -19,6 +20,7 @@ from mcp_rag.answer.extractive import Run
 from mcp_rag.answer.generated import ChatClient
 from mcp_rag.app.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.app.catalog import Catalog
+from mcp_rag.app.requests import AnswerRequest, SearchRequest
 from mcp_rag.app.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
@@ -115,100 +117,49 @@ class RagService:
             else None, timeout=s.llm_timeout, max_tokens=s.llm_max_tokens,
         )
 
-    def _cached(
-        self, tool: str, query: str, params: dict[str, Any], no_cache: bool,
-        compute: Callable[[str], tuple[M, int, bool]] | None, model: type[M],
-    ) -> M | None:
-        """``compute(normalised query)`` unless an identical call is cached.
+    @overload
+    def run(self, req: SearchRequest, no_cache: bool = False) -> SearchOutput: ...
 
-        With ``compute`` None only the cache is consulted (None on a miss): the server
-        serves cache hits without queueing behind model work.
+    @overload
+    def run(self, req: AnswerRequest, no_cache: bool = False) -> AnswerOutput: ...
 
-        ``compute`` returns (result, generation it came from, whether it may be cached).
-        The key holds the generation the result came from, so a result is never stored
-        under a generation it did not come from, even if the index switched meanwhile; a
-        degraded result (the reranker failed at run time) is not stored at all.
+    def run(self, req: SearchRequest | AnswerRequest,
+            no_cache: bool = False) -> SearchOutput | AnswerOutput:
+        """The tool's result for ``req``: from the cache, or computed (and then cached).
+
+        ``no_cache`` skips the lookup; the result computed still refreshes the entry.
         """
-        norm = normalize_query(validate_query(query))
-        if not norm:
-            raise QueryError("query is only punctuation: pass words to search for")
-        if len(norm) > MAX_QUERY_CHARS:
-            raise QueryError(
-                f"the query is {len(query)} characters, {len(norm)} after Unicode "
-                f"normalisation (NFKC), over the limit of {MAX_QUERY_CHARS}: shorten it"
-            )
-        self.pipeline.refresh()
-        fp = self.pipeline.fingerprint() | {"output_schema": OUTPUT_SCHEMA}
-        if self.cache is not None and not no_cache:
-            hit = self.cache.get(cache_key(tool, norm, params, fp))
-            if hit is not None:
-                return model.model_validate({**hit, "cached": True})
-        if compute is None:
-            return None
-        out, generation, cacheable = compute(norm)
-        if self.cache is not None and cacheable:  # no_cache still refreshes the entry
-            fp["generation"] = generation
-            self.cache.set(cache_key(tool, norm, params, fp), out.model_dump(mode="json"))
-        return out
-
-    def search(
-        self,
-        query: str,
-        k: int = 5,
-        filters: dict[str, str] | None = None,
-        rerank: bool = True,
-        mode: Mode | str = Mode.HYBRID,
-        candidates: int | None = None,
-        no_cache: bool = False,
-    ) -> SearchOutput:
-        """The ``search`` tool: the top ``k`` passages for ``query`` (cached)."""
-        out = self._search(query, k, filters, rerank, mode, candidates, no_cache, peek=False)
+        out = self._cached(req, no_cache, peek=False)
         assert out is not None
         return out
 
-    def cached_search(
-        self,
-        query: str,
-        k: int = 5,
-        filters: dict[str, str] | None = None,
-        rerank: bool = True,
-        mode: Mode | str = Mode.HYBRID,
-        candidates: int | None = None,
-    ) -> SearchOutput | None:
-        """What ``search`` would return from the cache, or None (no model is run)."""
-        return self._search(query, k, filters, rerank, mode, candidates, False, peek=True)
+    @overload
+    def lookup(self, req: SearchRequest) -> SearchOutput | None: ...
 
-    def _search(
-        self, query: str, k: int, filters: dict[str, str] | None, rerank: bool,
-        mode: Mode | str, candidates: int | None, no_cache: bool, peek: bool,
-    ) -> SearchOutput | None:
-        def compute(norm: str) -> tuple[SearchOutput, int, bool]:
-            r: SearchResult = self.pipeline.search(
-                norm, k=k, filters=filters, rerank=rerank, mode=mode, candidates=candidates
-            )
-            return SearchOutput(
-                query=query,
-                results=[Passage.of(h) for h in r.hits],
-                no_answer=r.no_answer,
-                closest=[Passage.of(h) for h in r.closest],
-                best_score=r.best_score,
-                answerability=_answerability(r),
-                reranked=r.reranked,
-                rerank_status=r.rerank_status,
-                rerank_reason=r.rerank_reason,
-                generation=r.generation,
-                timings_ms=r.timings_ms,
-            ), r.generation, r.rerank_status.cacheable
+    @overload
+    def lookup(self, req: AnswerRequest) -> AnswerOutput | None: ...
 
-        params = {"k": k, "filters": filters, "rerank": rerank, "mode": mode,
-                  "candidates": candidates}
-        t = time.perf_counter()
-        out = self._cached("search", query, params, no_cache, None if peek else compute,
-                           SearchOutput)
-        if out is not None and out.cached:
-            out.query = query
-            out.timings_ms = {"cache": round((time.perf_counter() - t) * 1000, 3)}
-        return out
+    def lookup(self, req: SearchRequest | AnswerRequest) -> SearchOutput | AnswerOutput | None:
+        """What ``run`` would return from the cache, or None: no model is run (the server
+        serves cache hits without queueing behind model work)."""
+        return self._cached(req, no_cache=False, peek=True)
+
+    def search(self, query: str, k: int = 5, filters: dict[str, str] | None = None,
+               rerank: bool = True, mode: Mode | str = Mode.HYBRID,
+               candidates: int | None = None, no_cache: bool = False) -> SearchOutput:
+        """The ``search`` tool: the top ``k`` passages for ``query`` (cached)."""
+        return self.run(SearchRequest(query, k, filters, rerank, mode, candidates), no_cache)
+
+    def answer(self, question: str, k: int | None = None, max_sentences: int | None = None,
+               no_cache: bool = False, filters: dict[str, str] | None = None) -> AnswerOutput:
+        """Answer from the top ``k`` passages with citations, or say plainly there is none.
+
+        ``filters`` (as for search) narrow the documents it answers from. Extractive by
+        default (sentences scored by the cross-encoder); generated by the configured LLM
+        endpoint when there is one, falling back to extractive if it fails or cites a
+        passage it was not given (``answer/compose.py``).
+        """
+        return self.run(AnswerRequest(question, k, max_sentences, filters), no_cache)
 
     def rerank(
         self, query: str, passages: Sequence[str | RerankPassage], top_k: int | None = None
@@ -217,51 +168,92 @@ class RagService:
             raise QueryError(f"no reranker is available: {self.pipeline.rerank_error}")
         return rerank_passages(self.pipeline.reranker, query, passages, top_k)
 
-    def answer(
-        self,
-        question: str,
-        k: int | None = None,
-        max_sentences: int | None = None,
-        no_cache: bool = False,
-        filters: dict[str, str] | None = None,
-    ) -> AnswerOutput:
-        """Answer from the top ``k`` passages with citations, or say plainly there is none.
+    def _cached(self, req: SearchRequest | AnswerRequest, no_cache: bool,
+                peek: bool) -> SearchOutput | AnswerOutput | None:
+        """``req``'s result unless an identical call is cached; with ``peek`` only the cache
+        is consulted (None on a miss).
 
-        ``filters`` (as for search) narrow the documents it answers from.
-
-        Extractive by default (sentences scored by the cross-encoder); generated by the
-        configured LLM endpoint when there is one, falling back to extractive if it fails
-        or cites a passage it was not given.
+        The key holds the generation the result came from, so a result is never stored
+        under a generation it did not come from, even if the index switched meanwhile; a
+        degraded result (the reranker failed at run time) is not stored at all.
         """
-        out = self._answer(question, k, max_sentences, no_cache, peek=False, filters=filters)
-        assert out is not None
+        t = time.perf_counter()
+        model: type[SearchOutput] | type[AnswerOutput]
+        compute: Callable[[str], tuple[SearchOutput | AnswerOutput, int, bool]]
+        if isinstance(req, SearchRequest):
+            model = SearchOutput
+            params, compute = req.params(), partial(self._compute_search, req)
+        else:
+            model = AnswerOutput
+            params, compute = self._answer_call(req)
+        norm = self._normalised(req.text)
+        self.pipeline.refresh()
+        fp = self.pipeline.fingerprint() | {"output_schema": OUTPUT_SCHEMA}
+        out: SearchOutput | AnswerOutput | None = None
+        if self.cache is not None and not no_cache:
+            hit = self.cache.get(cache_key(req.tool, norm, params, fp))
+            if hit is not None:
+                out = model.model_validate({**hit, "cached": True})
+        if out is None and not peek:
+            out, generation, cacheable = compute(norm)
+            if self.cache is not None and cacheable:  # no_cache still refreshes the entry
+                fp["generation"] = generation
+                self.cache.set(cache_key(req.tool, norm, params, fp),
+                               out.model_dump(mode="json"))
+        if out is None:
+            return None
+        if out.cached:  # what the caller wrote, and the lookup's time
+            if isinstance(out, SearchOutput):
+                out.query = req.text
+            else:
+                out.question = req.text
+            out.timings_ms = {"cache": _ms(t)}
+        elif isinstance(out, AnswerOutput):
+            out.timings_ms["total"] = _ms(t)
         return out
 
-    def cached_answer(
-        self, question: str, k: int | None = None, max_sentences: int | None = None,
-        filters: dict[str, str] | None = None,
-    ) -> AnswerOutput | None:
-        """What ``answer`` would return from the cache, or None (no model is run)."""
-        return self._answer(question, k, max_sentences, False, peek=True, filters=filters)
+    @staticmethod
+    def _normalised(query: str) -> str:
+        norm = normalize_query(validate_query(query))
+        if not norm:
+            raise QueryError("query is only punctuation: pass words to search for")
+        if len(norm) > MAX_QUERY_CHARS:
+            raise QueryError(
+                f"the query is {len(query)} characters, {len(norm)} after Unicode "
+                f"normalisation (NFKC), over the limit of {MAX_QUERY_CHARS}: shorten it"
+            )
+        return norm
 
-    def _answer(
-        self, question: str, k: int | None, max_sentences: int | None, no_cache: bool,
-        peek: bool, filters: dict[str, str] | None = None,
-    ) -> AnswerOutput | None:
+    def _compute_search(self, req: SearchRequest, norm: str) -> tuple[SearchOutput, int, bool]:
+        r: SearchResult = self.pipeline.search(
+            norm, k=req.k, filters=req.filters, rerank=req.rerank, mode=req.mode,
+            candidates=req.candidates,
+        )
+        return SearchOutput(
+            query=req.query, results=[Passage.of(h) for h in r.hits], no_answer=r.no_answer,
+            closest=[Passage.of(h) for h in r.closest], best_score=r.best_score,
+            answerability=_answerability(r), reranked=r.reranked,
+            rerank_status=r.rerank_status, rerank_reason=r.rerank_reason,
+            generation=r.generation, timings_ms=r.timings_ms,
+        ), r.generation, r.rerank_status.cacheable
+
+    def _answer_call(self, req: AnswerRequest) -> tuple[
+            dict[str, Any], Callable[[str], tuple[AnswerOutput, int, bool]]]:
+        """``answer``'s cache parameters and how it computes (``answer/compose.py``)."""
         s = self.pipeline.settings
-        k = s.answer_passages if k is None else k
-        budget = s.answer_sentences if max_sentences is None else max_sentences
-        ANSWER_PASSAGES.check(k, "k", " passages")
-        ANSWER_SENTENCES.check(budget, "max_sentences")
-        llm = self.llm
+        k = ANSWER_PASSAGES.check(s.answer_passages if req.k is None else req.k, "k",
+                                  " passages")
+        budget = ANSWER_SENTENCES.check(
+            s.answer_sentences if req.max_sentences is None else req.max_sentences,
+            "max_sentences")
         policy = AnswerPolicy(budget=budget, margin=s.answer_margin,
                               min_score=s.answer_min_score, relevance_floor=s.relevance_floor)
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
-            r = self.pipeline.search(norm, k=k, rerank=True, filters=filters)
-            c = compose(norm, r, self.pipeline.reranker, llm, policy)
+            r = self.pipeline.search(norm, k=k, rerank=True, filters=req.filters)
+            c = compose(norm, r, self.pipeline.reranker, self.llm, policy)
             return AnswerOutput(
-                question=question, answered=c.answered, mode=c.mode, answer=c.text,
+                question=req.question, answered=c.answered, mode=c.mode, answer=c.text,
                 citations=[self._citation(n, what) for n, what in c.citations],
                 sources=[Passage.of(h) for h in c.sources], fallback=c.fallback,
                 no_answer_reason=c.no_answer_reason, confidence=c.confidence,
@@ -270,19 +262,8 @@ class RagService:
             ), r.generation, c.cacheable
 
         # The whole Answers group, so a setting added to it changes the key by itself.
-        params = {"k": k, "max_sentences": budget, "filters": filters,
-                  "answers": s.answers.model_dump(mode="json")}
-        t = time.perf_counter()
-        out = self._cached("answer", question, params, no_cache, None if peek else compute,
-                           AnswerOutput)
-        if out is None:
-            return None
-        if out.cached:
-            out.question = question
-            out.timings_ms = {"cache": _ms(t)}
-        else:
-            out.timings_ms["total"] = _ms(t)
-        return out
+        return {"k": k, "max_sentences": budget, "filters": req.filters,
+                "answers": s.answers.model_dump(mode="json")}, compute
 
     def _citation(self, n: int, what: Hit | Run) -> Citation:
         """Citation [n] of a whole passage (generated answers) or of a run of sentences."""

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
+from mcp_rag.app.requests import AnswerRequest, SearchRequest
 from mcp_rag.app.schemas import (
     MAX_FILTER_CHARS,
     MAX_NEIGHBORS,
@@ -100,8 +101,9 @@ def _search(server: MCPServer, app: ServerContext) -> None:
         cite. If `no_answer` is true, the documents do not contain the answer: say so.
         """
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
-        out = await app.cached_or(lambda: app.svc.cached_search(query, k, f, rerank),
-                              lambda: app.svc.search(query, k, f, rerank, no_cache=True), no_cache)
+        req = SearchRequest(query, k, f, rerank)
+        out = await app.cached_or(lambda: app.svc.lookup(req),
+                                  lambda: app.svc.run(req, no_cache=True), no_cache)
         return result(out, render_search(out), links(out.results))
 
 
@@ -156,10 +158,9 @@ def _answer(server: MCPServer, app: ServerContext) -> None:
         and never fill the gap from memory. `sources` are the passages drawn from.
         """
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
-        out = await app.cached_or(lambda: app.svc.cached_answer(question, k, max_sentences, f),
-                              lambda: app.svc.answer(question, k, max_sentences, no_cache=True,
-                                                 filters=f),
-                              no_cache)
+        req = AnswerRequest(question, k, max_sentences, f)
+        out = await app.cached_or(lambda: app.svc.lookup(req),
+                                  lambda: app.svc.run(req, no_cache=True), no_cache)
         return result(out, render_answer(out), links(out.citations or out.sources))
 
 
