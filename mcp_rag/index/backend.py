@@ -2,8 +2,9 @@
 Milvus server (``MCP_RAG_BACKEND=milvus``). Everything above this module opens and writes
 generations through ``backend_for(settings)`` and never asks which one it has.
 
-A backend opens the live generation (an ``IndexReader`` or a ``MilvusReader``: the same
-methods), numbers the next one, and writes it beside the live one with an atomic switch.
+A backend (a ``GenerationStore``) opens the live generation (an ``IndexReader`` or a
+``MilvusReader``, each a ``Generation``: the contract is ``generation.py``), numbers the
+next one, and writes it beside the live one with an atomic switch.
 Both keep the write lock, the last run's report and interrupted writes' leftovers in the
 index folder (``--index``), so one machine writes an index at a time.
 """
@@ -17,17 +18,22 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from mcp_rag.index.generation import Generation, GenerationStore
 from mcp_rag.index.store import IndexReader, NewGeneration, write_generation
 from mcp_rag.settings import Settings
 from mcp_rag.types import Chunk
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
     from mcp_rag.index.milvus import MilvusReader
 
-    # One generation, open for reading, whichever backend holds it.
-    Generation: TypeAlias = IndexReader | MilvusReader
+    # Both backends meet the contract (mypy checks these assignments).
+    def _conforms(e: Embedded, m: Milvus, r: IndexReader, mr: MilvusReader) -> None:
+        _: GenerationStore = e
+        _ = m
+        __: Generation = r
+        __ = mr
+
+__all__ = ["Backend", "Embedded", "Generation", "Milvus", "backend_for"]
 
 
 class Embedded:

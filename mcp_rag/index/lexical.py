@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +137,9 @@ class BM25Index:
             a, z = self.term_ptr[t], self.term_ptr[t + 1]
             out[self.rows[a:z]] += self.weights[a:z]
         return out
+
+    def dfs(self, terms: Sequence[str]) -> dict[str, int]:
+        return {t: self.df(t) for t in terms}
 
     def df(self, term: str) -> int:
         """Rows that contain ``term`` (a token as ``tokenize`` gives it)."""

@@ -18,11 +18,12 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from mcp_rag.index.dense import DenseIndex
+from mcp_rag.index.generation import Frequencies
 from mcp_rag.index.lexical import STOPWORDS, BM25Index, _stem, compounds
 from mcp_rag.types import Embedder
 
@@ -49,10 +50,6 @@ class Term:
         return math.log(1.0 + (n - self.df + 0.5) / (self.df + 0.5))
 
 
-class Frequencies(Protocol):
-    def df(self, stem: str) -> int: ...
-
-
 def key_terms(question: str, bm25: Frequencies) -> list[Term]:
     """The question's distinct content words (codes whole) with their document frequency.
 
@@ -67,8 +64,7 @@ def key_terms(question: str, bm25: Frequencies) -> list[Term]:
             if stem in words or (w.isdigit() and len(w) < 3):
                 continue
             words[stem] = w
-    many = getattr(bm25, "dfs", None)
-    df = many(list(words)) if many else {s: bm25.df(s) for s in words}
+    df = bm25.dfs(list(words))
     return [Term(w, stem, df.get(stem, 0)) for stem, w in words.items()]
 
 

@@ -314,6 +314,9 @@ class IndexReader:
         """A number per row, the same for the chunks of one document (the per-document cap)."""
         return self.row_doc[np.asarray(rows, dtype=np.int64)].tolist()
 
+    def dfs(self, stems: Sequence[str]) -> dict[str, int]:
+        return {s: self.df(s) for s in stems}
+
     def df(self, stem: str) -> int:
         """In how many chunks a BM25 token occurs (0: the corpus never mentions it)."""
         return self.bm25.df(stem)
