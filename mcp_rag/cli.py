@@ -440,7 +440,7 @@ def bench(ctx, queries, dataset, split, max_queries, skip_answer, json_out, plot
 
         texts, qrels = load_queries(dataset), load_qrels(dataset, split)
         qids = [q for q, _ in judged_queries(texts, qrels)][:max_queries]
-        indexed = set(svc.pipeline.reader.doc_ids)
+        indexed = set(svc.catalog.doc_ids())
         if not any(d in indexed for q in qids for d in qrels[q]):
             raise click.UsageError(
                 f"the index at {s.index} holds none of {dataset.name}'s judged documents: index "

@@ -6,6 +6,7 @@ it; ``RagService`` (which has the models) keeps one over the same open index.
 from __future__ import annotations
 
 import bisect
+import random
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,17 @@ class Catalog:
 
     def close(self) -> None:
         self.handle.close()
+
+    def doc_ids(self) -> list[str]:
+        """Every document id, sorted."""
+        with self.handle.current() as r:
+            return list(r.doc_ids)
+
+    def sample_chunks(self, n: int, rng: random.Random) -> list[Chunk]:
+        """``n`` passages drawn by ``rng`` (all of them, in random order, when there are
+        fewer): queries any index can answer are made from them (``mcp-rag bench``)."""
+        with self.handle.current() as r:
+            return r.chunks(rng.sample(range(r.n_chunks), min(n, r.n_chunks)))
 
     def status(self, reranker: str | None = None,
                reranker_error: str | None = None) -> StatusOutput:

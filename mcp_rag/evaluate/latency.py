@@ -91,11 +91,9 @@ def read_queries(path: Path) -> list[str]:
 
 def sample_queries(svc: RagService, n: int, seed: int = 0) -> list[str]:
     """``n`` sentences drawn from the indexed chunks (seeded): queries any index can answer."""
-    reader = svc.pipeline.reader
     rng = random.Random(seed)
-    rows = rng.sample(range(reader.n_chunks), min(n * 3, reader.n_chunks))
     out = []
-    for c in reader.chunks(rows):
+    for c in svc.catalog.sample_chunks(n * 3, rng):
         sents = [c.text[s.start : s.end] for s in split_sentences(c.text)]
         sents = [s for s in sents if 5 <= len(s.split()) <= 40]
         if sents:
