@@ -182,11 +182,11 @@ def _catalog(settings):
     return contextlib.closing(Catalog.open(settings))
 
 
-def _indexer(settings, embedder: bool = True):
-    """The Indexer for ``settings`` (with the embedder loaded, unless ``embedder`` is False)."""
+def _indexer(settings):
+    """The Indexer for ``settings``, with its embedder loaded."""
     from mcp_rag.index.indexer import Indexer
 
-    return Indexer(settings, _load_embedder(settings) if embedder else None)
+    return Indexer(settings, _load_embedder(settings))
 
 
 @cli.command("index")
@@ -573,7 +573,8 @@ def remove(ctx, targets):
 
         mcp-rag remove policies/old-refunds.md
     """
-    report = _indexer(_settings(ctx), embedder=False).remove(targets)
+    with _catalog(_settings(ctx)) as catalog:
+        report = catalog.remove(targets)
     click.echo(f"removed {report.removed} documents; generation {report.generation}")
 
 

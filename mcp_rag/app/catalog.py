@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -23,7 +24,9 @@ from mcp_rag.app.schemas import (
 )
 from mcp_rag.errors import MCPRagError, QueryError
 from mcp_rag.index.handle import IndexHandle
+from mcp_rag.index.indexer import Indexer
 from mcp_rag.index.store import read_last_run
+from mcp_rag.index.update import RunReport
 from mcp_rag.settings import Settings
 from mcp_rag.types import Chunk, Document
 
@@ -66,6 +69,13 @@ class Catalog:
 
     def close(self) -> None:
         self.handle.close()
+
+    def remove(self, targets: Sequence[str]) -> RunReport:
+        """Remove documents by id, id prefix ending in '/', or source path (no model needed),
+        and read the new generation from then on."""
+        report = Indexer(self.handle.settings).remove(targets)
+        self.handle.refresh()
+        return report
 
     def doc_ids(self) -> list[str]:
         """Every document id, sorted."""
