@@ -42,7 +42,10 @@ code = Path(mcp_rag.__file__).resolve()
 assert code.is_relative_to(Path(sys.argv[1]).resolve()), code
 from mcp_rag.evaluate.metrics import docs_from_chunks
 from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.app.service import RagService
+try:
+    from mcp_rag.app.service import RagService
+except ImportError:  # a version from before the app layer
+    from mcp_rag.serve.service import RagService
 from mcp_rag.settings import Settings
 
 index = Path(sys.argv[2])
@@ -140,17 +143,6 @@ def diff_ci(d: list[float], reps: int = 2000) -> tuple[float, float, float]:
     return statistics.mean(d), means[int(0.025 * reps)], means[int(0.975 * reps) - 1]
 
 
-def cpu() -> str:
-    name, flags = "unknown", set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            name = line.split(":", 1)[1].strip()
-        elif line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-    feats = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{name}, {os.cpu_count()} cores, {' '.join(feats)}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", required=True, help="commit to compare against (A)")
@@ -167,6 +159,7 @@ def main() -> None:
 
     sys.path.insert(0, str(REPO))
     from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
+    from mcp_rag.evaluate.latency import cpu
     from mcp_rag.evaluate.metrics import ndcg_at_k
 
     texts, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
