@@ -71,6 +71,14 @@ def test_real_source_code_is_cut_at_its_functions():
     assert where(doc, "PdfReader(") == "parse_pdf"
 
 
+def test_source_code_cut_off_midway_is_read_up_to_the_cut(tmp_path):
+    text = CODE.read_text()
+    cut = tmp_path / CODE.name
+    cut.write_text(text[: text.index("PdfReader(") + 5])  # stops inside a call
+    doc = load(cut)
+    assert doc.format == "code" and where(doc, "PdfRe") == "parse_pdf"
+
+
 def test_a_word_equation_is_kept_as_latex():
     doc = load(FIXTURES / "report-pandoc.docx")
     assert r"E=\frac{1}{8}" in doc.text
