@@ -11,9 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
-
-from pydantic import BaseModel
+from typing import Any, overload
 
 from mcp_rag.answer.compose import AnswerPolicy, compose
 from mcp_rag.answer.extractive import Run
@@ -45,12 +43,8 @@ from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.types import Hit, Mode, Reranker
 
-if TYPE_CHECKING:
-    pass
-
 log = logging.getLogger(__name__)
 
-M = TypeVar("M", bound=BaseModel)
 
 def _ms(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)
