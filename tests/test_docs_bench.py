@@ -16,7 +16,7 @@ from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
 pytestmark = pytest.mark.slow
-MINI = REPO / "tests" / "fixtures" / "docs-mini"
+MINI = REPO / "tests" / "fixtures" / "third_party" / "sqlite-docs"
 QUESTIONS = REPO / "tests" / "fixtures" / "docs-mini.jsonl"
 
 
