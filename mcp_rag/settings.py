@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -45,11 +45,7 @@ def index_path(value: str | Path) -> Path:
 
 class _Group(BaseModel):
     """One concern's settings. ``Settings`` has every group's fields (so each is
-    ``MCP_RAG_<FIELD>``); ``Group.of(settings)`` is that group's part of them."""
-
-    @classmethod
-    def of(cls, settings: BaseModel) -> Self:
-        return cls.model_validate({f: getattr(settings, f) for f in cls.model_fields})
+    ``MCP_RAG_<FIELD>``); ``Settings.dump_group`` gives one group's part of them."""
 
 
 class Storage(_Group):
@@ -342,17 +338,9 @@ class Settings(Serving, Caching, Answers, Reranking, Retrieval, Indexing, Models
     def cache_dir(self) -> Path:
         return self.cache if self.cache is not None else self.index / "cache"
 
-    @property
-    def retrieval(self) -> Retrieval:
-        return Retrieval.of(self)
-
-    @property
-    def reranking(self) -> Reranking:
-        return Reranking.of(self)
-
-    @property
-    def answers(self) -> Answers:
-        return Answers.of(self)
+    def dump_group(self, group: type[_Group]) -> dict[str, Any]:
+        """``group``'s fields and their values as JSON (what a cache key holds)."""
+        return self.model_dump(mode="json", include=set(group.model_fields))
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

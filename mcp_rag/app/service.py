@@ -41,6 +41,7 @@ from mcp_rag.ingest.chunking import label_at
 from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES
 from mcp_rag.models.rerank import rank, relevance
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
+from mcp_rag.settings import Answers
 from mcp_rag.types import Hit, Mode, Reranker
 
 log = logging.getLogger(__name__)
@@ -257,7 +258,7 @@ class RagService:
 
         # The whole Answers group, so a setting added to it changes the key by itself.
         return {"k": k, "max_sentences": budget, "filters": req.filters,
-                "answers": s.answers.model_dump(mode="json")}, compute
+                "answers": s.dump_group(Answers)}, compute
 
     def _citation(self, n: int, what: Hit | Run) -> Citation:
         """Citation [n] of a whole passage (generated answers) or of a run of sentences."""

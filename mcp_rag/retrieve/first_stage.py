@@ -67,14 +67,14 @@ def _lists(reader: Generation, query: str, qv: Any, n: int, allowed: Any, bm25: 
     if bm25:
         t = time.perf_counter()
         rows, sc = reader.lexical(query, n, allowed)
-        out.bm25_rows, out.bm25_scores = rows.tolist(), dict(zip(rows.tolist(), sc.tolist(),
-                                                                  strict=True))
+        out.bm25_rows = rows.tolist()
+        out.bm25_scores = dict(zip(out.bm25_rows, sc.tolist(), strict=True))
         clock.add("bm25", t)
     if qv is not None:
         t = time.perf_counter()
         rows, sc = reader.nearest(qv, n, allowed)
-        out.dense_rows, out.dense_scores = rows.tolist(), dict(zip(rows.tolist(), sc.tolist(),
-                                                                    strict=True))
+        out.dense_rows = rows.tolist()
+        out.dense_scores = dict(zip(out.dense_rows, sc.tolist(), strict=True))
         clock.add("dense", t)
     return out
 

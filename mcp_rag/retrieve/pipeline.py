@@ -148,7 +148,7 @@ class Pipeline:
             "index": str(Path(s.index).resolve()),
             "backend": s.backend,
             # Whole groups, so a setting added to one changes the key by itself.
-            "settings": {g.__name__: g.of(s).model_dump(mode="json") for g in s.RESULT_GROUPS},
+            "settings": {g.__name__: s.dump_group(g) for g in s.RESULT_GROUPS},
         }
 
     @property
