@@ -4,10 +4,12 @@ Every sentence of the top passages is scored against the
 question by the cross-encoder twice, bare and under its document title and section, and
 the higher score counts (a sentence such as "open a P2 ticket" relates to the question
 only through its heading; a heading can also drown a sentence that states the answer).
-Only whole sentences are quoted (a sentence over ``MAX_QUOTE_CHARS`` is cut into clauses,
-keeping each condition, exception and negation with the clause it qualifies), so
-conditions and negations stay intact, and a sentence that leans on a neighbour
-("However, ...", "This applies only ...") brings it along. The answer is the best
+Only whole sentences are quoted, with what they need: a term (an option, a signature)
+with its description, a sentence with the code block or list it introduces
+(``split_units``; code is cut only between lines), a sentence that leans on a neighbour
+("However, ...", "This applies only ...") with it. A sentence over ``MAX_QUOTE_CHARS`` is
+cut into clauses, keeping each condition, exception and negation with the clause it
+qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score``, at most ``budget``
 sentences, in reading order, each run of adjacent sentences followed by [n].
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mcp_rag.index.lexical import tokenize
-from mcp_rag.ingest.chunking import index_text, split_sentences
+from mcp_rag.ingest.chunking import index_text, split_units
 from mcp_rag.types import Chunk, Hit, Reranker
 
 # A sentence that starts like this leans on the one before it.
@@ -152,8 +154,8 @@ def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Se
         c = h.chunk
         pieces = [
             (sp.paragraph, a, b)
-            for sp in split_sentences(c.text)
-            for a, b in clauses(c.text, sp.start, sp.end)
+            for sp in split_units(c.text)
+            for a, b in ([(sp.start, sp.end)] if sp.joined else clauses(c.text, sp.start, sp.end))
         ]
         all_ = [
             Sentence(rank, c, i, para, c.start + a, c.start + b)
@@ -311,5 +313,17 @@ def extractive(
     )
     if reranker is None:  # term overlap is no logit: no relevance to report
         runs = [Run(r.sentences, None) for r in runs]
-    text = " ".join(f"{' '.join(r.quote.split())} [{n}]" for n, r in enumerate(runs, start=1))
+    text = " ".join(f"{shown(r.quote)} [{n}]" for n, r in enumerate(runs, start=1))
     return text, runs
+
+
+def shown(quote: str) -> str:
+    """A quote as the answer shows it: prose on one line; a code block it holds keeps its
+    lines (without blank ones), so a command reads as written."""
+    lines = [ln.rstrip() for ln in quote.split("\n") if ln.strip()]
+    if not any(ln[:1].isspace() for ln in lines[1:]):
+        return " ".join(quote.split())
+    out = [" ".join(lines[0].split())]
+    for ln in lines[1:]:
+        out.append(ln if ln[:1].isspace() else " ".join(ln.split()))
+    return "\n".join(out)

@@ -1,9 +1,11 @@
 """Sentence- and paragraph-aware chunking with exact character spans.
 
-A document's text is cut into paragraphs (blank lines), paragraphs into sentences, and
-sentences are packed greedily into chunks of at most ``target_tokens`` tokens. A chunk
-never crosses a section heading; consecutive chunks of a section share ``overlap``
-sentences; a sentence longer than the target is split on word boundaries.
+A document's text is cut into paragraphs (blank lines), paragraphs into sentences; a term
+stays with its description and a sentence with the code block or list it introduces
+(``split_units``); the units are packed greedily into chunks of at most ``target_tokens``
+tokens. A chunk never crosses a section heading; consecutive chunks of a section share
+``overlap`` units; a unit longer than the target is split into its sentences, and a
+sentence longer than the target on word boundaries.
 Every chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
 """
 
@@ -38,6 +40,7 @@ class Span:
     start: int
     end: int
     paragraph: int
+    joined: bool = False  # a unit of several sentences (see ``split_units``)
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -69,9 +72,7 @@ def _is_lowercase(text: str, start: int, end: int) -> bool:
 def split_sentences(text: str) -> list[Span]:
     """Sentence spans (stripped of surrounding whitespace), tagged with their paragraph number."""
     spans: list[Span] = []
-    para_starts = [0] + [m.end() for m in _PARA.finditer(text)]
-    para_ends = [m.start() for m in _PARA.finditer(text)] + [len(text)]
-    for p, (ps, pe) in enumerate(zip(para_starts, para_ends, strict=True)):
+    for p, (ps, pe) in enumerate(_paragraphs(text)):
         cuts = [ps]
         ends = [_SENT_END, _SPACED_END]
         if _is_lowercase(text, ps, pe):
@@ -101,6 +102,148 @@ def split_sentences(text: str) -> list[Span]:
     return spans
 
 
+# Documentation's structure, as the readers leave it in the text: a code block is an
+# indented paragraph (3 spaces or more, or a tab, on every line; reStructuredText indents
+# by 3), a term stands on its own line just above its description.
+BLOCK_CHARS = 800  # what a sentence introduces is kept with it up to this many characters
+TERM_CHARS = 120  # a line longer than this is prose, not a term
+_TERMS = 3  # at most this many term lines share one description ("-a" / "--all")
+_MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
+_INDENTED = re.compile(r"^(?: {3}|\t)")
+
+
+def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """(start, end) of each line of ``text[start:end]``."""
+    out, a = [], start
+    while a < end:
+        b = text.find("\n", a, end)
+        b = end if b < 0 else b
+        out.append((a, b))
+        a = b + 1
+    return out
+
+
+def _is_block(text: str, start: int, end: int) -> bool:
+    """True when every non-blank line of ``text[start:end]`` is indented (a code block)."""
+    lines = [text[a:b] for a, b in _lines(text, text.rfind("\n", 0, start) + 1, end)]
+    lines = [ln for ln in lines if ln.strip()]
+    return bool(lines) and all(_INDENTED.match(ln) for ln in lines)
+
+
+def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
+    """``s`` is a whole short line without end punctuation and ``nxt`` starts on the next
+    line of the same paragraph: an option, a signature, a label over its description."""
+    if nxt is None or nxt.paragraph != s.paragraph:
+        return False
+    line = text[s.start : s.end]
+    gap = text[s.end : nxt.start]
+    before = text[text.rfind("\n", 0, s.start) + 1 : s.start]
+    return (
+        "\n" not in line and len(line) <= TERM_CHARS and gap.count("\n") == 1
+        and not gap.strip() and not before.strip() and not line.endswith(tuple(".!?;,:"))
+        and not _MARKER.match(line) and not _INDENTED.match(before)
+    )
+
+
+def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> int:
+    """Where what ``s`` introduces ends (``s.end`` if nothing): after a sentence ending with
+    a colon, the lines that follow (a list, a code block, the next paragraph); after the
+    last sentence of a paragraph, the code block that follows it. Whole lines, at most
+    ``BLOCK_CHARS`` characters, across the blank lines inside a code block."""
+    colon = text[s.start : s.end].endswith(":")
+    p = s.paragraph
+    p_end = paragraphs[p][1]
+    if not colon and s.end < p_end:
+        return s.end
+    end, used = s.end, 0
+    first = True
+    for q in range(p, len(paragraphs)):
+        a, b = paragraphs[q]
+        if q == p:
+            a = s.end + 1
+            if a >= b:
+                continue
+        block = _is_block(text, a, b)
+        if not (block or (colon and first)):
+            break
+        for la, lb in _lines(text, a, b):
+            if used + (lb - la) > BLOCK_CHARS:
+                return end
+            used += lb - la + 1
+            end = max(end, lb)
+        first = False
+        if not block:
+            break
+    return end
+
+
+def _code_as_lines(
+    text: str, spans: list[Span], paragraphs: list[tuple[int, int]]
+) -> list[Span]:
+    """``spans`` with each code block's sentences replaced by runs of its whole lines
+    (``BLOCK_CHARS`` at most): code has no sentences, and is cut only between lines."""
+    out: list[Span] = []
+    done: set[int] = set()
+    for s in spans:
+        p = s.paragraph
+        a, b = paragraphs[p]
+        if not _is_block(text, a, b):
+            out.append(s)
+            continue
+        if p in done:
+            continue
+        done.add(p)
+        run: list[tuple[int, int]] = []
+        for la, lb in _lines(text, a, b):
+            if run and lb - run[0][0] > BLOCK_CHARS:
+                out.append(Span(*_trimmed(text, run[0][0], run[-1][1]), p))
+                run = []
+            run.append((la, lb))
+        if run:
+            out.append(Span(*_trimmed(text, run[0][0], run[-1][1]), p))
+    return out
+
+
+def split_units(text: str) -> list[Span]:
+    """``split_sentences`` with documentation's structure kept whole: a term line with its
+    description, and a sentence with the code block or list it introduces (``joined``).
+    Units are disjoint and in order; a unit never crosses a section it could not fit.
+    """
+    paragraphs = _paragraphs(text)
+    spans = _code_as_lines(text, split_sentences(text), paragraphs)
+    out: list[Span] = []
+    i = 0
+    while i < len(spans):
+        s = spans[i]
+        j = i
+        while (j - i < _TERMS and j + 1 < len(spans)
+               and _is_term(text, spans[j], spans[j + 1])):
+            j += 1
+        end = max(spans[j].end, _introduced_end(text, spans[j], paragraphs))
+        if j == i and end == s.end:
+            out.append(s)
+            i += 1
+            continue
+        out.append(Span(s.start, end, s.paragraph, joined=True))
+        i = j + 1
+        while i < len(spans) and spans[i].end <= end:
+            i += 1
+        if i < len(spans) and spans[i].start < end:  # a sentence runs on past the block
+            a, b = _trimmed(text, end, spans[i].end)
+            spans[i] = Span(a, b, spans[i].paragraph)
+            if b <= a:
+                i += 1
+    return out
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph of ``text`` (blank lines between), in order."""
+    breaks = list(_PARA.finditer(text))
+    starts = [0] + [m.end() for m in breaks]
+    ends = [m.start() for m in breaks] + [len(text)]
+    return list(zip(starts, ends, strict=True))
+
+
 def _split_long(
     text: str, span: Span, max_tokens: int, count: Callable[[str], int]
 ) -> list[Span]:
@@ -127,6 +270,21 @@ def _split_long(
     if cur_start is not None:
         pieces.append(Span(cur_start, prev_end, span.paragraph))
     return pieces
+
+
+def _pieces(
+    text: str, span: Span, max_tokens: int, count: Callable[[str], int]
+) -> list[Span]:
+    """A unit over ``max_tokens`` as its sentences (a joined unit), each cut on words if
+    it is still too long."""
+    if not span.joined:
+        return _split_long(text, span, max_tokens, count)
+    out: list[Span] = []
+    for sp in split_sentences(text[span.start : span.end]):
+        sp = Span(sp.start + span.start, sp.end + span.start, span.paragraph)
+        fits = count(text[sp.start : sp.end]) <= max_tokens
+        out.extend([sp] if fits else _split_long(text, sp, max_tokens, count))
+    return out
 
 
 def label_at(marks: tuple, offset: int, default):
@@ -172,9 +330,9 @@ def chunk_document(
     text = doc.text
     units: list[tuple[Span, int, int]] = []  # (span, tokens, section index)
     section_starts = [s[0] for s in doc.sections]
-    for s in _at_sections(text, split_sentences(text), section_starts):
+    for s in _at_sections(text, split_units(text), section_starts):
         n = count_tokens(text[s.start : s.end])
-        parts = [s] if n <= target_tokens else _split_long(text, s, target_tokens, count_tokens)
+        parts = [s] if n <= target_tokens else _pieces(text, s, target_tokens, count_tokens)
         for part in parts:
             tokens = n if part is s else count_tokens(text[part.start : part.end])
             sec = bisect.bisect_right(section_starts, part.start) - 1

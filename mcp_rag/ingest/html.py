@@ -1,4 +1,10 @@
-"""HTML to plain text with heading paths (stdlib parser); table rows keep their headers."""
+"""HTML to plain text with heading paths (stdlib parser); table rows keep their headers.
+
+Documentation's structure is kept in the text the way ``split_units`` reads it: a code
+block (``<pre>``) is indented by four spaces; a definition list's term (``<dt>``: an
+option, a Sphinx signature) and an admonition's title stand on the line just above their
+description, never a paragraph away; Sphinx's "¶" header links are dropped.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,9 @@ _BLOCK = {
     "figcaption", "form", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
 }
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head"}
+_SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
+_TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
+_CODE_INDENT = "    "
 
 
 class _HTMLText(HTMLParser):
@@ -33,12 +42,18 @@ class _HTMLText(HTMLParser):
         self.cell: list[str] | None = None
         self.cell_header = False
         self.table_rows = 0
+        self.pre_start = False
+        self.skip_tags: list[str] = []  # open elements skipped for their class
+        self.term_open = False  # a term just ended: its description goes on the next line
+        self.term_tags: list[str] = []  # open elements whose text is a term
 
     def _add(self, s: str) -> None:
         self.parts.append(s)
         self.length += len(s)
 
     def _break(self, n: int = 2) -> None:
+        if self.term_open:
+            n = 1
         if self.cell is not None:  # inside a table cell: the row is emitted as one line
             self.cell.append(" ")
             return
@@ -54,11 +69,19 @@ class _HTMLText(HTMLParser):
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "title":
             self.in_title = True
-        if tag in _SKIP:
+        classes = set((dict(attrs).get("class") or "").split())
+        if tag in _SKIP or classes & _SKIP_CLASSES:
             self.skip += 1
+            if tag not in _SKIP:
+                self.skip_tags.append(tag)
             return
         if tag == "pre":
             self.pre += 1
+            if not self.skip:
+                self._break(2)
+                self.pre_start = True
+        if tag == "dt" or classes & _TERM_CLASSES:
+            self.term_tags.append(tag)
         if self._table_tag(tag, start=True):
             return
         if tag in _BLOCK:
@@ -71,11 +94,18 @@ class _HTMLText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
-        if tag in _SKIP:
+        if tag in _SKIP or (self.skip_tags and self.skip_tags[-1] == tag):
+            if tag not in _SKIP:
+                self.skip_tags.pop()
             self.skip = max(0, self.skip - 1)
             return
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
+        if self.term_tags and self.term_tags[-1] == tag:
+            self.term_tags.pop()
+            self._break(1)
+            self.term_open = True
+            return
         if self._table_tag(tag, start=False):
             return
         if self.heading_level is not None and tag == f"h{self.heading_level}":
@@ -99,14 +129,27 @@ class _HTMLText(HTMLParser):
             data = re.sub(r"\s+", " ", data)
             if self.parts and self.parts[-1].endswith((" ", "\n")) or not self.length:
                 data = data.lstrip(" ")
+        elif self.cell is None:
+            data = self._code(data)
         if not data:
             return
+        if data.strip():
+            self.term_open = False
         if self.cell is not None:
             self.cell.append(data)
             return
         if self.heading_level is not None:
             self.heading_buf.append(data)
         self._add(data)
+
+    def _code(self, data: str) -> str:
+        """Text inside ``<pre>``, each line indented (HTML drops the newline that opens it)."""
+        if self.pre_start:
+            data = data[1:] if data.startswith("\n") else data
+            self.pre_start = False
+        at_line_start = not self.length or "".join(self.parts[-2:]).endswith("\n")
+        data = data.replace("\n", "\n" + _CODE_INDENT)
+        return (_CODE_INDENT if at_line_start else "") + data
 
     def _table_tag(self, tag: str, start: bool) -> bool:
         """Tables become one line per row with each cell labelled by its column header

@@ -23,9 +23,10 @@ from mcp_rag.types import Document
 
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
 # column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
-# sentences, so its chunks change; 5: .rst has sections): indexes built before are re-read
-# on the next run.
-LOADER_VERSION = 5
+# sentences, so its chunks change; 5: .rst has sections; 6: code blocks are indented, a
+# <dt> sits on the line above its <dd>, Sphinx's "¶" is gone): indexes built before are
+# re-read on the next run.
+LOADER_VERSION = 6
 
 
 @dataclass

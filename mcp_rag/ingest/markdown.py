@@ -61,6 +61,9 @@ def _plain(line: str) -> str:
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
     """Markdown to plain text; headings stay in the text and become section metadata.
 
+    Fenced code becomes an indented block (four spaces), as HTML's ``<pre>`` does, so a
+    sentence that introduces it is kept with it.
+
     A section is the heading path, e.g. ``Refund policy > Conditions``.
     """
     lines = raw.split("\n")
@@ -99,8 +102,8 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
         if fence is not None:
             if line.strip().startswith(fence):
                 fence = None
-            else:
-                emit(line)
+            else:  # code is an indented block in the text, as chunking reads it
+                emit(f"    {line}" if line.strip() else "")
             i += 1
             continue
         m = _MD_FENCE.match(line)

@@ -18,8 +18,15 @@ def strip_controls(text: str) -> str:
     return text.translate(_CONTROLS)
 
 
+# Bump when the same text is cut into different chunks (2: a term stays with its
+# description and a sentence with the code block it introduces): every document's hash
+# changes, so the next index run re-chunks and re-embeds it.
+CHUNKING_VERSION = 2
+
+
 def content_hash(title: str, text: str) -> str:
-    return hashlib.sha256(f"{title}\x00{text}".encode()).hexdigest()
+    """What a document's chunks are made of: its title, its text, and how text is cut."""
+    return hashlib.sha256(f"{CHUNKING_VERSION}\x00{title}\x00{text}".encode()).hexdigest()
 
 
 def read_text_file(path: Path) -> str:

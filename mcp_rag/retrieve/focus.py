@@ -16,7 +16,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 
 from mcp_rag.index.lexical import tokenize
-from mcp_rag.ingest.chunking import index_text, split_sentences
+from mcp_rag.ingest.chunking import index_text, split_units
 from mcp_rag.types import Chunk
 
 PAIR_SPECIALS = 3  # [CLS] question [SEP] passage [SEP]
@@ -59,7 +59,7 @@ def _best_window(
     """``text`` (= index_text(chunk), whose tokens start at ``tokens``) cut to its heading
     and the run of whole sentences within ``budget`` tokens holding most question weight."""
     head = heading(chunk, text)
-    spans = split_sentences(chunk.text)
+    spans = split_units(chunk.text)
     if len(spans) < 2:
         return text  # nothing to choose between: the reranker cuts its end
     off = len(head)

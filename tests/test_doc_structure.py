@@ -1,0 +1,152 @@
+"""Documentation read as documentation: real pages as their projects ship them (Django's
+Sphinx HTML, SQLite's man page as pandoc renders it, Docker's Markdown, Jansson's
+reStructuredText). A term stays with its description and a sentence with the code block
+it introduces, in the chunk and in the quote; every quote is an exact span."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import REPO, KeywordReranker
+
+from mcp_rag.answer.extractive import extractive, shown
+from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, split_units
+from mcp_rag.ingest.discover import SourceFile
+from mcp_rag.ingest.loaders import load_file
+from mcp_rag.types import Document, Hit
+
+THIRD = REPO / "tests" / "fixtures" / "third_party"
+DJANGO = THIRD / "django-docs" / "shortcuts.html"
+MAN = THIRD / "man" / "sqlite3.1.html"
+DOCKER = THIRD / "docker-docs" / "system_prune.md"
+JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
+
+
+def load(path: Path) -> Document:
+    (doc,) = load_file(SourceFile(path, path.parent)).docs
+    return doc
+
+
+def words(s: str) -> int:
+    return len(s.split())
+
+
+def units(doc: Document) -> list[str]:
+    return [doc.text[u.start : u.end] for u in split_units(doc.text)]
+
+
+def answer(doc: Document, question: str) -> tuple[str, list]:
+    """The extractive answer over every chunk of ``doc``; each quote checked as a span."""
+    chunks = chunk_document(doc, words, target_tokens=200)
+    hits = [Hit(c, 1.0 - i / 1000) for i, c in enumerate(chunks)]
+    text, runs = extractive(question, hits, KeywordReranker(), budget=1)
+    for r in runs:
+        assert doc.text[r.start : r.end] == r.quote
+        assert r.chunk.text[r.start - r.chunk.start : r.end - r.chunk.start] == r.quote
+    return text, runs
+
+
+def test_a_sphinx_signature_and_a_definition_term_stay_with_their_description():
+    doc = load(DJANGO)
+    got = units(doc)
+    assert "¶" not in doc.text and "[source]" not in doc.text
+    assert (
+        "redirect(to, *args, permanent=False, **kwargs)\n"
+        "Returns an HttpResponseRedirect to the appropriate URL for the arguments passed."
+    ) in got
+    assert "template_name\nThe full name of a template to use or sequence of template names." \
+        in got
+    for c in chunk_document(doc, words, target_tokens=40):
+        lines = c.text.split("\n")
+        assert lines[-1] not in ("template_name", "context", "status")  # never cut from its <dd>
+
+
+@pytest.mark.parametrize(
+    ("question", "quote"),
+    [
+        ("What does redirect() return?",
+         "redirect(to, *args, permanent=False, **kwargs) Returns an HttpResponseRedirect to "
+         "the appropriate URL for the arguments passed."),
+        ("What is the template_name argument?",
+         "template_name The full name of a template to use or sequence of template names."),
+    ],
+)
+def test_a_quote_holds_the_signature_or_the_term(question, quote):
+    text, runs = answer(load(DJANGO), question)
+    assert text == f"{quote} [1]"
+
+
+def test_a_sentence_ending_with_a_colon_is_quoted_with_its_code_block():
+    doc = load(DJANGO)
+    text, (run,) = answer(doc, "How do I redirect to a hardcoded URL?")
+    assert run.quote == (
+        "By passing a hardcoded URL to redirect to:\n\n"
+        "    def my_view(request):\n"
+        "        ...\n"
+        "        return redirect('/some/url/')"
+    )
+    assert text == (
+        "By passing a hardcoded URL to redirect to:\n"
+        "    def my_view(request):\n"
+        "        ...\n"
+        "        return redirect('/some/url/') [1]"
+    )
+
+
+def test_a_man_page_option_is_quoted_with_its_description():
+    doc = load(MAN)
+    assert "-csv\nSet output mode to CSV (comma separated values)." in units(doc)
+    text, (run,) = answer(doc, "Which option sets the output mode to CSV?")
+    assert run.quote == "-csv\nSet output mode to CSV (comma separated values)."
+    assert text == "-csv Set output mode to CSV (comma separated values). [1]"
+
+
+def test_markdown_code_fences_are_blocks_their_sentence_introduces():
+    doc = load(DOCKER)
+    text, (run,) = answer(doc, "How do I prune volumes as well?")
+    assert run.quote.startswith(
+        "Use the --volumes\nflag when running the command to prune volumes as well:\n\n"
+        "    $ docker system prune -a --volumes\n"
+    )
+    assert "\n    $ docker system prune -a --volumes\n" in text
+
+
+def test_restructuredtext_literal_blocks_are_quoted_with_their_sentence():
+    doc = load(JANSSON)
+    text, (run,) = answer(doc, "Which commands build it from a source tarball?")
+    assert run.quote.endswith("::\n\n   $ ./configure\n   $ make\n   $ make install")
+    assert text.endswith("\n   $ ./configure\n   $ make\n   $ make install [1]")
+
+
+def test_code_is_cut_only_between_lines_and_the_bound_holds():
+    code = "\n".join(f"    step_{i:03d}(argument_one, argument_two)  # comment" for i in range(40))
+    text = f"Run the migration with:\n\n{code}\n\nThen restart."
+    got = split_units(text)
+    first = text[got[0].start : got[0].end]
+    assert first.startswith("Run the migration with:\n\n    step_000(")
+    assert len(first) <= len("Run the migration with:") + 2 + BLOCK_CHARS
+    for u in got[1:-1]:  # the rest of the block: runs of whole lines
+        assert text[u.start - 4 : u.start] == "    " and text[u.end] == "\n"
+        assert text[u.start : u.end].startswith("step_")
+    assert text[got[-1].start : got[-1].end] == "Then restart."
+
+
+def test_a_paragraph_followed_by_code_keeps_it_without_a_colon():
+    text = "Set the mode and run a query. The output is CSV.\n\n    .mode csv\n    SELECT 1;"
+    assert [text[u.start : u.end] for u in split_units(text)] == [
+        "Set the mode and run a query.",
+        "The output is CSV.\n\n    .mode csv\n    SELECT 1;",
+    ]
+
+
+def test_list_lines_and_prose_are_not_terms():
+    text = "- first item\n- second item\nA heading like line\nIt is followed by prose."
+    got = [text[u.start : u.end] for u in split_units(text)]
+    assert got[:2] == ["- first item", "- second item"]
+    assert got[2] == "A heading like line\nIt is followed by prose."
+
+
+def test_shown_keeps_code_lines_and_joins_prose():
+    assert shown("One\nwrapped line.") == "One wrapped line."
+    assert shown("Do this:\n\n    a = 1\n\n    b = 2") == "Do this:\n    a = 1\n    b = 2"
