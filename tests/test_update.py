@@ -312,3 +312,19 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
     assert embedder.calls == calls and r.generation == 2
     assert IndexReader(settings.index).manifest.loader_version == LOADER_VERSION
     assert build(settings, [sample_dir], embedder).changed is False  # and only once
+
+
+def test_a_new_chunking_re_chunks_every_document_after_the_loaders_change(
+    settings, sample_dir, embedder, monkeypatch
+):
+    from mcp_rag.ingest import text
+
+    build(settings, [sample_dir], embedder)
+    manifest = settings.index / read_current(settings.index) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["loader_version"] -= 1  # built by the previous version...
+    manifest.write_text(json.dumps(m))
+    monkeypatch.setattr(text, "CHUNKING_VERSION", text.CHUNKING_VERSION + 1)  # ...cut otherwise
+    r = build(settings, [sample_dir], embedder)
+    assert (r.added, r.updated, r.unchanged) == (0, 6, 0) and r.embedded_chunks > 0
+    assert build(settings, [sample_dir], embedder).changed is False
