@@ -12,6 +12,7 @@ import pytest
 from helpers import KeywordEmbedder
 from mcp import Client
 
+from mcp_rag.errors import LoaderError
 from mcp_rag.index.update import index_paths
 from mcp_rag.ingest.code import parse_code
 from mcp_rag.ingest.discover import SourceFile
@@ -247,6 +248,21 @@ def test_code_offsets_are_characters_not_bytes():
     src = 'NAME = "café ☕"\n\ndef brew():\n    return "☕"\n'
     _, _, sections = parse_code(src, ".py", "x.py")
     assert src[sections[0][0]:].startswith("def brew")
+
+
+def test_minified_or_generated_code_is_skipped_with_its_reason(tmp_path):
+    """Sphinx writes searchindex.js as one line of packed JSON; bundles are minified."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "searchindex.js").write_text(
+        "Search.setIndex({" + ",".join(f'"t{i}":[{i},"p{i}"]' for i in range(600)) + "})\n"
+    )
+    (site / "app.js").write_text("export function greet(name) {\n  return `hi ${name}`;\n}\n")
+    with pytest.raises(LoaderError, match=r"searchindex.js: minified or generated code "
+                                          r"\(a line of [\d,]+ characters\)"):
+        load_file(SourceFile(site / "searchindex.js", site))
+    (doc,) = load_file(SourceFile(site / "app.js", site)).docs
+    assert doc.format == "code"
 
 
 def test_code_without_a_grammar_is_plain_text(monkeypatch):

@@ -15,6 +15,7 @@ import itertools
 import logging
 from typing import Any
 
+from mcp_rag.errors import LoaderError
 from mcp_rag.types import Sections
 
 log = logging.getLogger(__name__)
@@ -153,9 +154,23 @@ def definitions(root: Any) -> list[tuple[int, str]]:
     return found
 
 
+# A source file with a line this long was written by a program for a program (a minified
+# bundle, Sphinx's searchindex.js, a generated table): no one asks about it, and its
+# thousands of chunks of packed identifiers crowd out the pages people wrote.
+MINIFIED_LINE = 5_000
+
+
 def parse_code(raw: str, ext: str, fallback_title: str) -> tuple[str, str, Sections]:
     """(text, title, sections) of a source file: ``raw`` unchanged, a section per
-    definition (the code before the first one is untitled)."""
+    definition (the code before the first one is untitled).
+
+    Raises:
+        LoaderError: the file is minified or generated (a line over ``MINIFIED_LINE``).
+    """
+    longest = max(map(len, raw.split("\n")))
+    if longest > MINIFIED_LINE:
+        raise LoaderError(f"minified or generated code (a line of {longest:,} characters), "
+                          "not indexed")
     parser = _parser(ext)
     if parser is None:
         return raw, fallback_title, ()

@@ -24,8 +24,8 @@ from mcp_rag.types import Document
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
 # column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
 # sentences, so its chunks change; 5: .rst has sections; 6: code blocks are indented, a
-# <dt> sits on the line above its <dd>, Sphinx's "¶" is gone): indexes built before are
-# re-read on the next run.
+# <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped):
+# indexes built before are re-read on the next run.
 LOADER_VERSION = 6
 
 
@@ -69,7 +69,10 @@ def load_file(src: SourceFile) -> Loaded:
             text, title, sections = parse_rst(raw, stem)
             fmt = "rst"
         elif ext in CODE_EXTS:
-            text, title, sections = parse_code(raw, ext, path.name)
+            try:
+                text, title, sections = parse_code(raw, ext, path.name)
+            except LoaderError as e:
+                raise LoaderError(f"{path}: {e}") from None
             fmt = "code"
         else:
             text, title, sections = parse_text(raw, stem)
