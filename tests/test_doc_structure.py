@@ -150,3 +150,13 @@ def test_list_lines_and_prose_are_not_terms():
 def test_shown_keeps_code_lines_and_joins_prose():
     assert shown("One\nwrapped line.") == "One wrapped line."
     assert shown("Do this:\n\n    a = 1\n\n    b = 2") == "Do this:\n    a = 1\n    b = 2"
+    assert shown("Use:\n   make check") == "Use:\n   make check"
+    assert shown("pip-list(1)\n    List installed packages.") == \
+        "pip-list(1) List installed packages."  # a term's description is prose
+
+
+def test_a_restructuredtext_definition_list_keeps_its_terms():
+    doc = load(THIRD / "pip-man" / "index.rst")
+    assert "pip-freeze(1)\n    Output installed packages in requirements format." in units(doc)
+    text, (run,) = answer(doc, "Which command outputs installed packages in requirements format?")
+    assert text == "pip-freeze(1) Output installed packages in requirements format. [1]"

@@ -320,9 +320,16 @@ def extractive(
 def shown(quote: str) -> str:
     """A quote as the answer shows it: prose on one line; a code block it holds keeps its
     lines (without blank ones), so a command reads as written."""
-    lines = [ln.rstrip() for ln in quote.split("\n") if ln.strip()]
-    if not any(ln[:1].isspace() for ln in lines[1:]):
+    raw = quote.split("\n")
+    # a code block: indented lines after a blank line or a line ending with a colon (the
+    # indented description under a term is prose)
+    code = any(
+        ln[:1].isspace() and ln.strip() and (not raw[i - 1].strip() or raw[i - 1].endswith(":"))
+        for i, ln in enumerate(raw) if i
+    )
+    if not code:
         return " ".join(quote.split())
+    lines = [ln.rstrip() for ln in raw if ln.strip()]
     out = [" ".join(lines[0].split())]
     for ln in lines[1:]:
         out.append(ln if ln[:1].isspace() else " ".join(ln.split()))
