@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import REPO, KeywordReranker
 
-from mcp_rag.answer.extractive import extractive, shown
+from mcp_rag.answer.extractive import extractive, pick, sentences_of, shown
 from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, split_units
 from mcp_rag.ingest.discover import SourceFile
 from mcp_rag.ingest.loaders import load_file
-from mcp_rag.types import Document, Hit
+from mcp_rag.types import Chunk, Document, Hit
 
 THIRD = REPO / "tests" / "fixtures" / "third_party"
 DJANGO = THIRD / "django-docs" / "shortcuts.html"
@@ -160,3 +161,22 @@ def test_a_restructuredtext_definition_list_keeps_its_terms():
     assert "pip-freeze(1)\n    Output installed packages in requirements format." in units(doc)
     text, (run,) = answer(doc, "Which command outputs installed packages in requirements format?")
     assert text == "pip-freeze(1) Output installed packages in requirements format. [1]"
+
+
+def test_a_picked_sentence_brings_the_code_example_that_closes_its_paragraph():
+    """Django's tutorial: the sentence that answers is followed by the command."""
+    text = ("First we’ll need to create a user who can login to the admin site. Run the "
+            "following command:\n\n    $ python manage.py createsuperuser\n\nEnter your "
+            "desired username and press enter.")
+    c = Chunk("t", 0, text, 0, len(text), title="Writing your first Django app, part 2",
+              source="s")
+    cands, by_chunk = sentences_of([Hit(c, 1.0)])
+    assert [s.text.split("\n")[0] for s in cands] == [
+        "First we’ll need to create a user who can login to the admin site.",
+        "Run the following command:",
+        "Enter your desired username and press enter.",
+    ]
+    (run,) = pick(cands, np.array([5.0, -6.0, -3.0]), by_chunk, budget=3, margin=4.0,
+                  min_score=0.0)
+    assert run.quote == text[: text.index("createsuperuser") + len("createsuperuser")]
+    assert shown(run.quote).endswith("command:\n    $ python manage.py createsuperuser")

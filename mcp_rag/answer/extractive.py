@@ -190,13 +190,19 @@ def score_sentences(
 
 
 def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Sentence]:
-    """``s`` with the sentence it leans on and the one that qualifies it (same paragraph)."""
+    """``s`` with the sentence it leans on, the one that qualifies it, and the code
+    example that closes its paragraph ("... admin site. Run the following command:" and
+    the command), all in its paragraph."""
     row = by_chunk[s.chunk.chunk_id]
     unit = [s]
     if s.index > 0 and _LEANS_BACK.match(s.text) and row[s.index - 1].paragraph == s.paragraph:
         unit.insert(0, row[s.index - 1])
     nxt = row[s.index + 1] if s.index + 1 < len(row) else None
     if nxt is not None and nxt.paragraph == s.paragraph and _QUALIFIES.match(nxt.text):
+        unit.append(nxt)
+        nxt = row[nxt.index + 1] if nxt.index + 1 < len(row) else None
+    if nxt is not None and nxt.paragraph == s.paragraph and has_code(nxt.text) \
+            and not has_code(s.text):
         unit.append(nxt)
     return unit
 
@@ -317,18 +323,22 @@ def extractive(
     return text, runs
 
 
-def shown(quote: str) -> str:
-    """A quote as the answer shows it: prose on one line; a code block it holds keeps its
-    lines (without blank ones), so a command reads as written."""
-    raw = quote.split("\n")
-    # a code block: indented lines after a blank line or a line ending with a colon (the
-    # indented description under a term is prose)
-    code = any(
+def has_code(text: str) -> bool:
+    """True when ``text`` holds a code block: indented lines after a blank line or a line
+    ending with a colon (the indented description under a term is prose)."""
+    raw = text.split("\n")
+    return any(
         ln[:1].isspace() and ln.strip() and (not raw[i - 1].strip() or raw[i - 1].endswith(":"))
         for i, ln in enumerate(raw) if i
     )
-    if not code:
+
+
+def shown(quote: str) -> str:
+    """A quote as the answer shows it: prose on one line; a code block it holds keeps its
+    lines (without blank ones), so a command reads as written."""
+    if not has_code(quote):
         return " ".join(quote.split())
+    raw = quote.split("\n")
     lines = [ln.rstrip() for ln in raw if ln.strip()]
     out = [" ".join(lines[0].split())]
     for ln in lines[1:]:
