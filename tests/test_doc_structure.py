@@ -180,3 +180,14 @@ def test_a_picked_sentence_brings_the_code_example_that_closes_its_paragraph():
                   min_score=0.0)
     assert run.quote == text[: text.index("createsuperuser") + len("createsuperuser")]
     assert shown(run.quote).endswith("command:\n    $ python manage.py createsuperuser")
+
+
+def test_console_tabs_and_icon_glyphs_do_not_come_between_a_sentence_and_its_command():
+    """Django's tutorial puts Linux/macOS and Windows tabs, labelled with Font Awesome
+    glyphs, between "Run the following command:" and the command."""
+    doc = load(THIRD / "django-docs" / "tutorial02.html")
+    assert not any("\ue000" <= ch <= "\uf8ff" for ch in doc.text)
+    unit = next(u for u in units(doc) if u.startswith("Run the following command:\n"))
+    assert "$ python manage.py createsuperuser" in unit
+    text, runs = answer(doc, "How do I create a user who can login to the admin site?")
+    assert "\n    $ python manage.py createsuperuser" in text

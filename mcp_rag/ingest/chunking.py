@@ -163,6 +163,10 @@ def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> in
             a = s.end + 1
             if a >= b:
                 continue
+        if not any(ch.isalnum() for ch in text[a:b]):  # a separator, icons: passed over
+            used += b - a + 1
+            end = max(end, b)
+            continue
         block = _is_block(text, a, b)
         if not (block or (colon and first)):
             break

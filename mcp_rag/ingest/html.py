@@ -20,6 +20,7 @@ _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "
 _SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
 _CODE_INDENT = "    "
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
 
 
 class _HTMLText(HTMLParser):
@@ -125,6 +126,7 @@ class _HTMLText(HTMLParser):
             return
         if self.skip:
             return
+        data = _PRIVATE_USE.sub("", data)  # icon fonts' glyphs say nothing in text
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
             if self.parts and self.parts[-1].endswith((" ", "\n")) or not self.length:
