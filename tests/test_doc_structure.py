@@ -191,3 +191,24 @@ def test_console_tabs_and_icon_glyphs_do_not_come_between_a_sentence_and_its_com
     assert "$ python manage.py createsuperuser" in unit
     text, runs = answer(doc, "How do I create a user who can login to the admin site?")
     assert "\n    $ python manage.py createsuperuser" in text
+
+
+def test_a_sentence_that_leans_back_is_scored_with_the_one_it_leans_on():
+    """PostgreSQL's CREATE INDEX: "This method ..." names CONCURRENTLY; which method it is
+    only the sentence before says, so the cross-encoder reads both."""
+    text = ("PostgreSQL supports building indexes without locking out writes. This method "
+            "is invoked by specifying the CONCURRENTLY option of CREATE INDEX.")
+    c = Chunk("p", 0, text, 0, len(text), title="CREATE INDEX", source="s")
+    cands, by_chunk = sentences_of([Hit(c, 1.0)])
+    seen: list[str] = []
+
+    class Reader(KeywordReranker):
+        def predict(self, pairs):
+            seen.extend(p for _, p in pairs)
+            return super().predict(pairs)
+
+    text_, runs = extractive("How do I build an index without locking out writes?",
+                             [Hit(c, 1.0)], Reader(), budget=3)
+    assert text in seen  # "This method ..." read with its antecedent
+    assert text_ == f"{text} [1]"
+    assert len(cands) == 2 and by_chunk

@@ -171,11 +171,23 @@ def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Se
     return cands, by_chunk
 
 
+def _read_with(s: Sentence, by_chunk: dict[str, list[Sentence]] | None) -> str:
+    """What the cross-encoder reads of ``s``: with the sentence it leans on ("This method
+    is invoked by specifying the CONCURRENTLY option" says which method only with the
+    sentence before), as it would be quoted."""
+    if by_chunk is None or s.index == 0 or not _LEANS_BACK.match(s.text):
+        return s.text
+    prev = by_chunk[s.chunk.chunk_id][s.index - 1]
+    return f"{prev.text} {s.text}" if prev.paragraph == s.paragraph else s.text
+
+
 def score_sentences(
-    question: str, sentences: Sequence[Sentence], reranker: Reranker | None
+    question: str, sentences: Sequence[Sentence], reranker: Reranker | None,
+    by_chunk: dict[str, list[Sentence]] | None = None,
 ) -> np.ndarray:
-    """Cross-encoder logits (the better of bare and in-context), or, without a reranker,
-    the share of the question's terms a sentence contains."""
+    """Cross-encoder logits (the better of bare and in-context; a sentence that leans on
+    the one before is read with it), or, without a reranker, the share of the question's
+    terms a sentence contains."""
     if not sentences:
         return np.zeros(0, dtype=np.float32)
     if reranker is None:
@@ -183,7 +195,7 @@ def score_sentences(
         return np.array(
             [len(q & set(tokenize(s.text))) / max(1, len(q)) for s in sentences], dtype=np.float32
         )
-    bare = [(question, s.text) for s in sentences]
+    bare = [(question, _read_with(s, by_chunk)) for s in sentences]
     framed = [(question, index_text(replace(s.chunk, text=s.text))) for s in sentences]
     scores = reranker.predict(bare + framed)
     return np.maximum(scores[: len(sentences)], scores[len(sentences) :])
@@ -308,7 +320,7 @@ def extractive(
         'Refunds are not available for monthly charges older than 30 days. [1]'
     """
     cands, by_chunk = sentences_of(hits)
-    scores = score_sentences(question, cands, reranker)
+    scores = score_sentences(question, cands, reranker, by_chunk)
     if reranker is None:  # term overlap: any shared term counts, nothing else to go on
         if not len(scores) or scores.max() <= 0:
             return "", []
