@@ -190,7 +190,7 @@ def test_console_tabs_and_icon_glyphs_do_not_come_between_a_sentence_and_its_com
     unit = next(u for u in units(doc) if u.startswith("Run the following command:\n"))
     assert "$ python manage.py createsuperuser" in unit
     text, runs = answer(doc, "How do I create a user who can login to the admin site?")
-    assert "\n    $ python manage.py createsuperuser" in text
+    assert "Run the following command:\n    $ python manage.py createsuperuser" in text
 
 
 def test_a_sentence_that_leans_back_is_scored_with_the_one_it_leans_on():

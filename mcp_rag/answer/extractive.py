@@ -351,7 +351,9 @@ def shown(quote: str) -> str:
     if not has_code(quote):
         return " ".join(quote.split())
     raw = quote.split("\n")
-    lines = [ln.rstrip() for ln in raw if ln.strip()]
+    # blank lines go, and prose lines without a word (the "/" between Django's tabs)
+    lines = [ln.rstrip() for ln in raw
+             if ln[:1].isspace() and ln.strip() or any(ch.isalnum() for ch in ln)]
     out = [" ".join(lines[0].split())]
     for ln in lines[1:]:
         out.append(ln if ln[:1].isspace() else " ".join(ln.split()))
