@@ -212,3 +212,10 @@ def test_a_sentence_that_leans_back_is_scored_with_the_one_it_leans_on():
     assert text in seen  # "This method ..." read with its antecedent
     assert text_ == f"{text} [1]"
     assert len(cands) == 2 and by_chunk
+
+
+def test_an_admonition_title_stays_with_what_it_says():
+    """Sphinx's admonitions ("Philosophy", "Note") are a title paragraph over the text."""
+    doc = load(THIRD / "django-docs" / "tutorial02.html")
+    assert ("Philosophy\nA model is the single, definitive source of information about your "
+            "data.") in units(doc)
