@@ -219,3 +219,13 @@ def test_an_admonition_title_stays_with_what_it_says():
     doc = load(THIRD / "django-docs" / "tutorial02.html")
     assert ("Philosophy\nA model is the single, definitive source of information about your "
             "data.") in units(doc)
+
+
+def test_code_longer_than_a_chunk_is_chunked_between_lines():
+    code = "\n".join(f"    call_{i:02d}(alpha, beta, gamma)" for i in range(30))
+    doc = Document("c", "c.md", "C", f"Run all of these with:\n\n{code}\n\nDone.")
+    chunks = chunk_document(doc, words, target_tokens=20, overlap=0)
+    assert chunks[0].text.startswith("Run all of these with:")
+    for c in chunks[1:]:  # whole lines
+        assert c.text.startswith("call_") and doc.text[c.start - 4 : c.start] == "    "
+        assert c.text.endswith(")") or c is chunks[-1] and c.text.endswith(")\n\nDone.")

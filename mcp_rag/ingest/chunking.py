@@ -211,7 +211,7 @@ def _code_as_lines(
 def split_units(text: str) -> list[Span]:
     """``split_sentences`` with documentation's structure kept whole: a term line with its
     description, and a sentence with the code block or list it introduces (``joined``).
-    Units are disjoint and in order; a unit never crosses a section it could not fit.
+    Units are disjoint and in order (chunking cuts one where a section starts inside it).
     """
     paragraphs = _paragraphs(text)
     spans = _code_as_lines(text, split_sentences(text), paragraphs)
@@ -276,18 +276,49 @@ def _split_long(
     return pieces
 
 
+def _split_lines(
+    text: str, span: Span, max_tokens: int, count: Callable[[str], int]
+) -> list[Span]:
+    """Code over ``max_tokens`` as runs of whole lines (a line still too long is cut on
+    words)."""
+    out: list[Span] = []
+    run: list[tuple[int, int]] = []
+    used = 0
+    for a, b in _lines(text, span.start, span.end):
+        a, b = _trimmed(text, a, b)
+        if b <= a:
+            continue
+        n = count(text[a:b])
+        if run and used + n > max_tokens:
+            out.append(Span(run[0][0], run[-1][1], span.paragraph))
+            run, used = [], 0
+        if n > max_tokens:
+            out.extend(_split_long(text, Span(a, b, span.paragraph), max_tokens, count))
+            continue
+        run.append((a, b))
+        used += n
+    if run:
+        out.append(Span(run[0][0], run[-1][1], span.paragraph))
+    return out
+
+
 def _pieces(
     text: str, span: Span, max_tokens: int, count: Callable[[str], int]
 ) -> list[Span]:
-    """A unit over ``max_tokens`` as its sentences (a joined unit), each cut on words if
-    it is still too long."""
+    """A unit over ``max_tokens`` in pieces that fit: a joined unit as its sentences and
+    code blocks, code as runs of whole lines, prose cut on words."""
+    if _is_block(text, span.start, span.end):
+        return _split_lines(text, span, max_tokens, count)
     if not span.joined:
         return _split_long(text, span, max_tokens, count)
+    sub = text[span.start : span.end]
     out: list[Span] = []
-    for sp in split_sentences(text[span.start : span.end]):
+    for sp in _code_as_lines(sub, split_sentences(sub), _paragraphs(sub)):
         sp = Span(sp.start + span.start, sp.end + span.start, span.paragraph)
-        fits = count(text[sp.start : sp.end]) <= max_tokens
-        out.extend([sp] if fits else _split_long(text, sp, max_tokens, count))
+        if count(text[sp.start : sp.end]) <= max_tokens:
+            out.append(sp)
+        else:
+            out.extend(_pieces(text, sp, max_tokens, count))
     return out
 
 
@@ -309,12 +340,12 @@ def _at_sections(text: str, spans: list[Span], starts: list[int]) -> list[Span]:
         while i < len(starts) and starts[i] < s.end:
             x, y = _trimmed(text, a, starts[i])
             if y > x:
-                out.append(Span(x, y, s.paragraph))
+                out.append(Span(x, y, s.paragraph, s.joined))
             a = starts[i]
             i += 1
         x, y = _trimmed(text, a, s.end)
         if y > x:
-            out.append(Span(x, y, s.paragraph))
+            out.append(Span(x, y, s.paragraph, s.joined))
     return out
 
 
