@@ -229,3 +229,11 @@ def test_code_longer_than_a_chunk_is_chunked_between_lines():
     for c in chunks[1:]:  # whole lines
         assert c.text.startswith("call_") and doc.text[c.start - 4 : c.start] == "    "
         assert c.text.endswith(")") or c is chunks[-1] and c.text.endswith(")\n\nDone.")
+
+
+def test_a_term_without_a_description_does_not_pull_the_next_heading_up():
+    from mcp_rag.ingest.html import parse_html
+
+    text, _, _ = parse_html("<dl><dt>-x</dt><dd></dd></dl><h2>Next</h2><p>Use:</p>"
+                            "<pre>\na = 1\nb = 2\n</pre><p>After.</p>", "t")
+    assert text == "-x\n\nNext\n\nUse:\n\n    a = 1\n    b = 2\n\nAfter."

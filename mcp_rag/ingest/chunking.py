@@ -124,10 +124,19 @@ def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _is_block(text: str, start: int, end: int) -> bool:
-    """True when every non-blank line of ``text[start:end]`` is indented (a code block)."""
-    lines = [text[a:b] for a, b in _lines(text, text.rfind("\n", 0, start) + 1, end)]
-    lines = [ln for ln in lines if ln.strip()]
-    return bool(lines) and all(_INDENTED.match(ln) for ln in lines)
+    """True when every non-blank line of ``text[start:end]`` is indented (a code block).
+    Stops at the first line that is not (prose answers at its first line)."""
+    a = text.rfind("\n", 0, start) + 1
+    seen = False
+    while a < end:
+        b = text.find("\n", a, end)
+        b = end if b < 0 else b
+        if text[a:b].strip():
+            if not (text.startswith("   ", a, b) or text.startswith("\t", a, b)):
+                return False
+            seen = True
+        a = b + 1
+    return seen
 
 
 def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
@@ -188,10 +197,13 @@ def _code_as_lines(
     (``BLOCK_CHARS`` at most): code has no sentences, and is cut only between lines."""
     out: list[Span] = []
     done: set[int] = set()
+    block: dict[int, bool] = {}  # paragraph -> is a code block (asked once a paragraph)
     for s in spans:
         p = s.paragraph
         a, b = paragraphs[p]
-        if not _is_block(text, a, b):
+        if p not in block:
+            block[p] = _is_block(text, a, b)
+        if not block[p]:
             out.append(s)
             continue
         if p in done:

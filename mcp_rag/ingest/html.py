@@ -78,9 +78,7 @@ class _HTMLText(HTMLParser):
             return
         if tag == "pre":
             self.pre += 1
-            if not self.skip:
-                self._break(2)
-                self.pre_start = True
+            self.pre_start = True
         if tag == "dt" or classes & _TERM_CLASSES:
             self.term_tags.append(tag)
         if self._table_tag(tag, start=True):
@@ -102,6 +100,8 @@ class _HTMLText(HTMLParser):
             return
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
+        if tag == "dl":  # a term with no description keeps nothing after the list close
+            self.term_open = False
         if self.term_tags and self.term_tags[-1] == tag:
             self.term_tags.pop()
             self._break(1)
