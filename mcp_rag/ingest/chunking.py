@@ -142,16 +142,16 @@ def _is_block(text: str, start: int, end: int) -> bool:
 def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
     """``s`` is a whole short line without end punctuation and ``nxt`` starts on the next
     line of the same paragraph: an option, a signature, a label over its description."""
-    if nxt is None or nxt.paragraph != s.paragraph:
+    if nxt is None or nxt.paragraph != s.paragraph or s.end - s.start > TERM_CHARS:
         return False
     line = text[s.start : s.end]
     gap = text[s.end : nxt.start]
-    before = text[text.rfind("\n", 0, s.start) + 1 : s.start]
-    return (
-        "\n" not in line and len(line) <= TERM_CHARS and gap.count("\n") == 1
-        and not gap.strip() and not before.strip() and not line.endswith(tuple(".!?;,:"))
-        and not _MARKER.match(line) and not _INDENTED.match(before)
-    )
+    if "\n" in line or gap.count("\n") != 1 or gap.strip() or line.endswith(tuple(".!?;,:")):
+        return False
+    lo = max(0, s.start - TERM_CHARS)  # what precedes it on its line (a term has nothing)
+    nl = text.rfind("\n", lo, s.start)
+    before = text[nl + 1 if nl >= 0 else lo : s.start]
+    return not before.strip() and not _MARKER.match(line) and not _INDENTED.match(before)
 
 
 def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> int:
