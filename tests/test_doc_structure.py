@@ -14,6 +14,7 @@ from helpers import REPO, KeywordReranker
 from mcp_rag.answer.extractive import extractive, pick, sentences_of, shown
 from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, split_units
 from mcp_rag.ingest.discover import SourceFile
+from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.loaders import load_file
 from mcp_rag.types import Chunk, Document, Hit
 
@@ -232,8 +233,6 @@ def test_code_longer_than_a_chunk_is_chunked_between_lines():
 
 
 def test_a_term_without_a_description_does_not_pull_the_next_heading_up():
-    from mcp_rag.ingest.html import parse_html
-
     text, _, _ = parse_html("<dl><dt>-x</dt><dd></dd></dl><h2>Next</h2><p>Use:</p>"
                             "<pre>\na = 1\nb = 2\n</pre><p>After.</p>", "t")
     assert text == "-x\n\nNext\n\nUse:\n\n    a = 1\n    b = 2\n\nAfter."

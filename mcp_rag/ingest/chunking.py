@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from mcp_rag.types import Chunk, Document
@@ -109,33 +109,28 @@ BLOCK_CHARS = 800  # what a sentence introduces is kept with it up to this many 
 TERM_CHARS = 120  # a line longer than this is prose, not a term
 _TERMS = 3  # at most this many term lines share one description ("-a" / "--all")
 _MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
-_INDENTED = re.compile(r"^(?: {3}|\t)")
+_INDENTS = ("   ", "\t")
 
 
-def _lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """(start, end) of each line of ``text[start:end]``."""
-    out, a = [], start
+def _lines(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """(start, end) of each line of ``text[start:end]``, lazily."""
+    a = start
     while a < end:
         b = text.find("\n", a, end)
         b = end if b < 0 else b
-        out.append((a, b))
+        yield a, b
         a = b + 1
-    return out
 
 
 def _is_block(text: str, start: int, end: int) -> bool:
     """True when every non-blank line of ``text[start:end]`` is indented (a code block).
     Stops at the first line that is not (prose answers at its first line)."""
-    a = text.rfind("\n", 0, start) + 1
     seen = False
-    while a < end:
-        b = text.find("\n", a, end)
-        b = end if b < 0 else b
+    for a, b in _lines(text, text.rfind("\n", 0, start) + 1, end):
         if text[a:b].strip():
-            if not (text.startswith("   ", a, b) or text.startswith("\t", a, b)):
+            if not text.startswith(_INDENTS, a, b):
                 return False
             seen = True
-        a = b + 1
     return seen
 
 
@@ -151,7 +146,7 @@ def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
     lo = max(0, s.start - TERM_CHARS)  # what precedes it on its line (a term has nothing)
     nl = text.rfind("\n", lo, s.start)
     before = text[nl + 1 if nl >= 0 else lo : s.start]
-    return not before.strip() and not _MARKER.match(line) and not _INDENTED.match(before)
+    return not before.strip() and not _MARKER.match(line) and not before.startswith(_INDENTS)
 
 
 def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> int:
