@@ -123,6 +123,7 @@ def test_beir_jsonl_keeps_ids_and_skips_bad_lines(tmp_path):
         json.dumps({"_id": "d1", "text": "duplicate"}),
         "",
         json.dumps({"_id": 7, "title": "", "text": "numeric id"}),
+        json.dumps({"_id": "t", "title": "Title-only paper", "text": " "}),
     ]
     f.write_text("\n".join(lines))
     got = load_file(SourceFile(f, f))
@@ -130,6 +131,7 @@ def test_beir_jsonl_keeps_ids_and_skips_bad_lines(tmp_path):
         ("d1", "T1", "alpha"),
         ("d2", "", "beta"),
         ("7", "", "numeric id"),
+        ("t", "Title-only paper", "Title-only paper"),  # found and quoted by its title
     ]
     assert len(got.warnings) == 3
     assert any(":2: not JSON" in w for w in got.warnings)

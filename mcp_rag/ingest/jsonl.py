@@ -10,7 +10,11 @@ from mcp_rag.types import Document
 
 
 def parse_jsonl(path: Path, root: str) -> tuple[list[Document], list[str]]:
-    """A BEIR corpus: one ``{"_id", "title", "text"}`` object a line; ids are kept."""
+    """A BEIR corpus: one ``{"_id", "title", "text"}`` object a line; ids are kept.
+
+    A record with a title and no text (CACM's 1,617 title-only papers) is its title: it is
+    found and quoted by it, instead of being left without a passage.
+    """
     docs: list[Document] = []
     warnings: list[str] = []
     seen: set[str] = set()
@@ -39,6 +43,8 @@ def parse_jsonl(path: Path, root: str) -> tuple[list[Document], list[str]]:
         seen.add(doc_id)
         title = strip_controls(str(obj.get("title") or ""))
         text = strip_controls(obj["text"])
+        if not text.strip():
+            text = title
         docs.append(
             Document(
                 doc_id=doc_id,

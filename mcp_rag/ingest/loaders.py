@@ -24,9 +24,10 @@ from mcp_rag.types import Document
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
 # column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
 # sentences, so its chunks change; 5: .rst has sections; 6: code blocks are indented, a
-# <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped):
-# indexes built before are re-read on the next run.
-LOADER_VERSION = 6
+# <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped; 7: a
+# JSONL record with a title and no text is its title): indexes built before are re-read on
+# the next run.
+LOADER_VERSION = 7
 
 
 @dataclass
