@@ -1,0 +1,158 @@
+"""When does the cross-encoder earn its cost? One rule for documentation and abstracts,
+chosen leave-one-collection-out and judged by the worst collection.
+
+    python research/rerank_rule.py collect --index /tmp/dx/sqlite \\
+        --questions benchmarks/data/docs/sqlite.jsonl --out /tmp/rr/sqlite.jsonl
+    python research/rerank_rule.py collect --index /tmp/sf \\
+        --dataset ../shared/datasets/scifact --split train --n 300 --out /tmp/rr/scifact.jsonl
+    python research/rerank_rule.py study /tmp/rr/*.jsonl --out research/data/rerank_rule.json
+
+``collect`` asks each question once, as `search` does (normalised, the default first stage
+and its top ``rerank_candidates``, the cross-encoder reading its default windows) and keeps,
+per candidate, its document, first-stage score and whether BM25 and dense both ranked it
+first, with the cross-encoder's logit and the milliseconds the logits took. A docs question
+file's in-scope questions count their pages as relevant; a BEIR dataset its judgments.
+
+``study`` orders each question's candidates under every rule offline: the score blend at
+cross-encoder shares 0 (the first stage) to 1, each with and without skipping the
+cross-encoder where BM25 and dense agree on the top hit (``selective_rerank``). nDCG@10 and
+hit@1 over the documents of the top 10, per collection, as gains over the first stage. For
+each collection held out, the rule with the best worst gain on the others is chosen; its
+gain on the held-out collection is what it would have done there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.docs import load_questions
+from mcp_rag.app.cache import normalize_query
+from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
+from mcp_rag.evaluate.latency import cpu
+from mcp_rag.evaluate.metrics import ndcg_at_k
+from mcp_rag.retrieve.fusion import interpolate
+from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
+from mcp_rag.settings import Settings
+
+SHARES = [round(0.1 * i, 1) for i in range(11)]
+DEFAULT = ("scores", 0.3, False)
+
+
+def _questions(args: argparse.Namespace) -> list[tuple[str, str, dict[str, int]]]:
+    """(id, text, relevant documents) of the questions to ask."""
+    if args.questions:
+        return [(q["id"], q["question"], dict.fromkeys(q["pages"], 1))
+                for q in load_questions(args.questions) if q["kind"] == "in_scope"]
+    queries, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
+    items = judged_queries(queries, qrels)
+    random.Random(7).shuffle(items)
+    return [(qid, text[:MAX_QUERY_CHARS], qrels[qid]) for qid, text in items[: args.n]]
+
+
+def collect(args: argparse.Namespace) -> None:
+    s = Settings.load(index=str(args.index), cache_enabled=False)
+    p = Pipeline.from_settings(s)
+    assert p.reranker is not None, p.rerank_error
+    n = s.rerank_candidates
+    with args.out.open("w") as f:
+        for qid, text, rel in _questions(args):
+            first = p.retrieve(normalize_query(text), n)
+            cands = first.hits[:n]
+            t = time.perf_counter()
+            pairs = [(first.query, x) for x in p.passages(first, cands)]
+            logits = p.reranker.predict(pairs).tolist() if cands else []
+            ms = (time.perf_counter() - t) * 1000
+            f.write(json.dumps({
+                "qid": qid, "rel": rel, "ms": round(ms, 1),
+                "agree": bool(cands) and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1,
+                "cands": [[h.chunk.doc_id, h.score, lg]
+                          for h, lg in zip(cands, logits, strict=True)],
+            }) + "\n")
+    print(f"{args.out}: {cpu()}", file=sys.stderr)
+
+
+def order(rec: dict, share: float, selective: bool) -> list[str]:
+    """Documents of the top candidates under the score blend at ``share`` (0: first stage)."""
+    cands = rec["cands"]
+    if share == 0 or (selective and rec["agree"]) or not cands:
+        ids = [c[0] for c in cands]
+    else:
+        ids = [cands[i][0] for i, _ in interpolate([c[1] for c in cands],
+                                                   [c[2] for c in cands], share)]
+    return list(dict.fromkeys(ids))
+
+
+def gains(recs: list[dict], share: float, selective: bool) -> dict[str, float]:
+    """Mean nDCG@10 and hit@1 gain over the first stage, and the share of questions that
+    pay for the cross-encoder."""
+    d_ndcg, d_hit = [], []
+    for r in recs:
+        base, new = order(r, 0, False), order(r, share, selective)
+        d_ndcg.append(ndcg_at_k(new, r["rel"], 10) - ndcg_at_k(base, r["rel"], 10))
+        hit = (lambda o: bool(o) and r["rel"].get(o[0], 0) > 0)
+        d_hit.append(int(hit(new)) - int(hit(base)))
+    paid = [not (selective and r["agree"]) and share > 0 for r in recs]
+    return {"ndcg": statistics.mean(d_ndcg), "hit@1": sum(d_hit),
+            "paid": sum(paid) / len(recs)}
+
+
+def study(args: argparse.Namespace) -> None:
+    sets = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines()] for p in args.files}
+    rules = [("scores", s, sel) for s in SHARES for sel in (False, True) if s or not sel]
+    table = {f"{h} {s}{' selective' if sel else ''}": {k: gains(v, s, sel) for k, v in sets.items()}
+             for h, s, sel in rules}
+    names = list(sets)
+    print("| rule | " + " | ".join(names) + " | worst |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for rule, row in table.items():
+        worst = min(row[k]["ndcg"] for k in names)
+        print(f"| {rule} | " + " | ".join(
+            f"{row[k]['ndcg']:+.4f} ({row[k]['hit@1']:+d})" for k in names)
+            + f" | {worst:+.4f} |")
+    loo = {}
+    for held in names:
+        rest = [k for k in names if k != held]
+        # best worst gain on the others; ties to the cheaper rule (fewer questions reranked)
+        best = max(table, key=lambda r: (round(min(table[r][k]["ndcg"] for k in rest), 4),
+                                         -statistics.mean(table[r][k]["paid"] for k in rest)))
+        loo[held] = {"rule": best, "held_out": table[best][held]}
+    print("\nleave one collection out:")
+    for held, v in loo.items():
+        print(f"  {held}: {v['rule']} -> nDCG@10 {v['held_out']['ndcg']:+.4f}, "
+              f"hit@1 {v['held_out']['hit@1']:+d}, reranked {v['held_out']['paid']:.2f}")
+    ms = {k: statistics.median(r["ms"] for r in v) for k, v in sets.items()}
+    agree = {k: sum(r["agree"] for r in v) / len(v) for k, v in sets.items()}
+    print("\ncross-encoder ms p50:", ms, "\nBM25 and dense agree on the top:", agree)
+    if args.out:
+        args.out.write_text(json.dumps({"cpu": cpu(), "questions": {k: len(v) for k, v in
+                                        sets.items()}, "rules": table, "loo": loo,
+                                        "rerank_ms_p50": ms, "agree": agree}, indent=1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("--index", type=Path, required=True)
+    g = c.add_mutually_exclusive_group(required=True)
+    g.add_argument("--questions", type=Path, help="a docs benchmark question file")
+    g.add_argument("--dataset", type=Path, help="a BEIR dataset folder")
+    c.add_argument("--split", default="test")
+    c.add_argument("--n", type=int, default=300)
+    c.add_argument("--out", type=Path, required=True)
+    st = sub.add_parser("study")
+    st.add_argument("files", type=Path, nargs="+")
+    st.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    collect(args) if args.cmd == "collect" else study(args)
+
+
+if __name__ == "__main__":
+    main()
