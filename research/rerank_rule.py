@@ -56,25 +56,28 @@ def _questions(args: argparse.Namespace) -> list[tuple[str, str, dict[str, int]]
     return [(qid, text[:MAX_QUERY_CHARS], qrels[qid]) for qid, text in items[: args.n]]
 
 
-def collect(args: argparse.Namespace) -> None:
-    s = Settings.load(index=str(args.index), cache_enabled=False)
-    p = Pipeline.from_settings(s)
+def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, Any]:
+    """One question as `search` asks it: the first stage's top ``rerank_candidates`` with
+    their documents, scores and logits, and the milliseconds the logits took."""
     assert p.reranker is not None, p.rerank_error
-    n = s.rerank_candidates
+    first = p.retrieve(normalize_query(text), p.settings.rerank_candidates)
+    cands = first.hits[: p.settings.rerank_candidates]
+    t = time.perf_counter()
+    pairs = [(first.query, x) for x in p.passages(first, cands)]
+    logits = p.reranker.predict(pairs).tolist() if cands else []
+    ms = (time.perf_counter() - t) * 1000
+    return {
+        "qid": qid, "rel": rel, "ms": round(ms, 1),
+        "agree": bool(cands) and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1,
+        "cands": [[h.chunk.doc_id, h.score, lg] for h, lg in zip(cands, logits, strict=True)],
+    }
+
+
+def collect(args: argparse.Namespace) -> None:
+    p = Pipeline.from_settings(Settings.load(index=str(args.index), cache_enabled=False))
     with args.out.open("w") as f:
         for qid, text, rel in _questions(args):
-            first = p.retrieve(normalize_query(text), n)
-            cands = first.hits[:n]
-            t = time.perf_counter()
-            pairs = [(first.query, x) for x in p.passages(first, cands)]
-            logits = p.reranker.predict(pairs).tolist() if cands else []
-            ms = (time.perf_counter() - t) * 1000
-            f.write(json.dumps({
-                "qid": qid, "rel": rel, "ms": round(ms, 1),
-                "agree": bool(cands) and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1,
-                "cands": [[h.chunk.doc_id, h.score, lg]
-                          for h, lg in zip(cands, logits, strict=True)],
-            }) + "\n")
+            f.write(json.dumps(record(p, qid, text, rel)) + "\n")
     print(f"{args.out}: {cpu()}", file=sys.stderr)
 
 
@@ -89,6 +92,10 @@ def order(rec: dict, share: float, selective: bool) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+def _hit(docs: list[str], rel: dict[str, int]) -> int:
+    return int(bool(docs) and rel.get(docs[0], 0) > 0)
+
+
 def gains(recs: list[dict], share: float, selective: bool) -> dict[str, float]:
     """Mean nDCG@10 and hit@1 gain over the first stage, and the share of questions that
     pay for the cross-encoder."""
@@ -96,8 +103,7 @@ def gains(recs: list[dict], share: float, selective: bool) -> dict[str, float]:
     for r in recs:
         base, new = order(r, 0, False), order(r, share, selective)
         d_ndcg.append(ndcg_at_k(new, r["rel"], 10) - ndcg_at_k(base, r["rel"], 10))
-        hit = (lambda o: bool(o) and r["rel"].get(o[0], 0) > 0)
-        d_hit.append(int(hit(new)) - int(hit(base)))
+        d_hit.append(_hit(new, r["rel"]) - _hit(base, r["rel"]))
     paid = [not (selective and r["agree"]) and share > 0 for r in recs]
     return {"ndcg": statistics.mean(d_ndcg), "hit@1": sum(d_hit),
             "paid": sum(paid) / len(recs)}

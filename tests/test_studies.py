@@ -27,3 +27,21 @@ def test_the_study_calibrates_as_an_index_build_does(indexed):
     assert built is not None
     for key in ("dense_low", "dense_high", "pseudo_questions", "bank_questions"):
         assert made[key] == built[key]
+
+
+def test_the_rerank_rule_study_orders_as_search_does(indexed):
+    from research import rerank_rule
+
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": None,
+                                   "answerability": False})
+    pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    # the blend reorders the documents of both (as the keyword cross-encoder scores them)
+    for q in ("Refund for annual plan cancellation?", "SLA response time for enterprise customers"):
+        rec = rerank_rule.record(pipe, "q", q, {})
+        assert rerank_rule.order(rec, s.rerank_weight, False) != rerank_rule.order(rec, 0, False)
+        served = pipe.search(q.casefold().rstrip("?"), k=s.rerank_candidates, rerank=True)
+        assert rerank_rule.order(rec, s.rerank_weight, False) == list(
+            dict.fromkeys(h.chunk.doc_id for h in served.hits))
+        first = pipe.search(q, k=s.rerank_candidates, rerank=False)
+        assert rerank_rule.order(rec, 0.0, False) == list(
+            dict.fromkeys(h.chunk.doc_id for h in first.hits))
