@@ -235,7 +235,7 @@ class Answers(_Group):
     """How ``answer`` quotes or writes its answer (every field is part of its cache key)."""
 
     answer_passages: int = Field(
-        3, ge=ANSWER_PASSAGES.lo, le=ANSWER_PASSAGES.hi,
+        4, ge=ANSWER_PASSAGES.lo, le=ANSWER_PASSAGES.hi,
         description="Top passages an answer is drawn from (answer's k)."
     )
     answer_sentences: int = Field(
