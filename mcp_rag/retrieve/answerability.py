@@ -52,7 +52,7 @@ VETO_CE = -1.0  # ... refuses unless the best cross-encoder logit is at least th
 # For an index built before calibration existed: the middle of the calibrations measured
 # on SciFact and NFCorpus (bge-small); `mcp-rag index` writes the real one.
 DEFAULT_CALIBRATION = {"dense_low": 0.59, "dense_high": 0.78}
-TOP_PASSAGES = 3  # the passages an answer is drawn from by default
+TOP_PASSAGES = 3  # the passages whose words `cover` counts (as it was measured; not weighted)
 
 
 @dataclass(frozen=True)
