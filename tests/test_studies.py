@@ -45,3 +45,20 @@ def test_the_rerank_rule_study_orders_as_search_does(indexed):
         first = pipe.search(q, k=s.rerank_candidates, rerank=False)
         assert rerank_rule.order(rec, 0.0, False) == list(
             dict.fromkeys(h.chunk.doc_id for h in first.hits))
+
+
+def test_the_evidence_study_reads_names_and_code_but_not_title_case():
+    from research.evidence_terms import focal, verdict
+
+    n = 1000
+    terms = [["mysql", 3, 5.5, False], ["slow", 40, 3.2, True], ["log", 90, 2.4, True],
+             ["pg_dump", 0, 7.6, False]]
+    got = focal("How do I turn on the MySQL slow query log with pg_dump?", terms, n, 0.5, False)
+    assert [t[0] for t in got] == ["mysql", "pg_dump"]
+    assert [t[0] for t in focal("Is MySQL Slow For Logs?", terms, n, 0.5, False)] == []
+    assert [t[0] for t in got if t[1] > 0] == [t[0] for t in focal(
+        "How do I turn on the MySQL slow query log with pg_dump?", terms, n, 0.5, True)]
+    rec = {"question": "How do I use MySQL with pg_dump?", "terms": terms, "n_chunks": n}
+    assert verdict(rec, 0.5, False) == "refused"
+    rec["terms"] = [["mysql", 3, 5.5, True], ["pg_dump", 0, 7.6, False]]
+    assert verdict(rec, 0.5, False) == "partial"
