@@ -32,19 +32,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
-from benchmarks.docs import load_questions
 from mcp_rag.app.cache import normalize_query
-from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.index.lexical import tokenize
 from mcp_rag.ingest.chunking import index_text
-from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
+from research.study_args import parser, questions
 
 WORD = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
 CODE = re.compile(r"[_./:@#]|(?<=[A-Za-z])\d|\d(?=[A-Za-z])")
@@ -55,38 +52,19 @@ RULES = {  # name -> (rel, known)
 }
 
 
-def _questions(args: argparse.Namespace) -> list[tuple[str, str, str]]:
-    """(id, kind, text) of the questions to ask."""
-    if args.questions:
-        return [(q["id"], q["kind"], q["question"]) for q in load_questions(args.questions)]
-    if args.dataset:
-        items = judged_queries(load_queries(args.dataset), load_qrels(args.dataset, args.split))
-        qs = [(qid, args.kind or "in_scope", text) for qid, text in items]
-    else:
-        files = sorted(args.lines.glob("*.txt")) if args.lines.is_dir() else [args.lines]
-        qs = []
-        for f in files:
-            for i, ln in enumerate(f.read_text().splitlines()):
-                text = json.loads(ln)["question"] if f.suffix == ".jsonl" and ln.strip() \
-                    else ln.strip()
-                if text and not text.startswith("#"):
-                    qs.append((f"{f.stem}-{i}", args.kind or "other_field", text))
-    random.Random(7).shuffle(qs)
-    return qs[: args.n]
-
-
 def collect(args: argparse.Namespace) -> None:
     s = Settings.load(index=str(args.index), cache_enabled=False)
     p = Pipeline.from_settings(s)
     k = s.answer_passages
     with args.out.open("w") as f:
-        for qid, kind, text in _questions(args):
-            r = p.search(normalize_query(text[:MAX_QUERY_CHARS]), k=k, rerank=True)
+        for q in questions(args):
+            r = p.search(normalize_query(q["text"]), k=k, rerank=True)
             seen: set[str] = set()
             for h in (r.hits or r.closest)[:k]:
                 seen |= set(tokenize(index_text(h.chunk)))
             f.write(json.dumps({
-                "id": qid, "kind": kind, "question": text, "answered": not r.no_answer,
+                "id": q["id"], "kind": q["kind"], "question": q["text"],
+                "answered": not r.no_answer,
                 "n_chunks": r.n_chunks,
                 "terms": [[t.word, t.df, t.idf(r.n_chunks), t.stem in seen] for t in r.terms],
             }, ensure_ascii=False) + "\n")
@@ -137,26 +115,7 @@ def study(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("collect")
-    c.add_argument("--index", type=Path, required=True)
-    g = c.add_mutually_exclusive_group(required=True)
-    g.add_argument("--questions", type=Path, help="a docs benchmark question file")
-    g.add_argument("--dataset", type=Path, help="a BEIR dataset folder (judged queries)")
-    g.add_argument("--lines", type=Path,
-                   help="a folder of .txt questions, one a line, or a file (.txt, or .jsonl "
-                        "with a question field)")
-    c.add_argument("--kind", choices=("in_scope", "same_field", "other_field"),
-                   help="the questions' kind (default: in scope for a dataset, other field "
-                        "for --lines)")
-    c.add_argument("--split", default="test")
-    c.add_argument("--n", type=int, default=1000)
-    c.add_argument("--out", type=Path, required=True)
-    st = sub.add_parser("study")
-    st.add_argument("files", type=Path, nargs="+")
-    st.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = parser(__doc__, n=1000, lines=True).parse_args()
     if args.cmd == "collect":
         collect(args)
         print(f"{args.out} written", file=sys.stderr)

@@ -25,35 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from benchmarks.docs import load_questions
 from mcp_rag.app.cache import normalize_query
-from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
 from mcp_rag.evaluate.latency import cpu
 from mcp_rag.evaluate.metrics import ndcg_at_k
 from mcp_rag.retrieve.fusion import interpolate
-from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline
+from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
+from research.study_args import parser, questions
 
 SHARES = [round(0.1 * i, 1) for i in range(11)]
-DEFAULT = ("scores", 0.3, False)
-
-
-def _questions(args: argparse.Namespace) -> list[tuple[str, str, dict[str, int]]]:
-    """(id, text, relevant documents) of the questions to ask."""
-    if args.questions:
-        return [(q["id"], q["question"], dict.fromkeys(q["pages"], 1))
-                for q in load_questions(args.questions) if q["kind"] == "in_scope"]
-    queries, qrels = load_queries(args.dataset), load_qrels(args.dataset, args.split)
-    items = judged_queries(queries, qrels)
-    random.Random(7).shuffle(items)
-    return [(qid, text[:MAX_QUERY_CHARS], qrels[qid]) for qid, text in items[: args.n]]
 
 
 def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, Any]:
@@ -76,8 +61,9 @@ def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, A
 def collect(args: argparse.Namespace) -> None:
     p = Pipeline.from_settings(Settings.load(index=str(args.index), cache_enabled=False))
     with args.out.open("w") as f:
-        for qid, text, rel in _questions(args):
-            f.write(json.dumps(record(p, qid, text, rel)) + "\n")
+        for q in questions(args):
+            if q["kind"] == "in_scope":
+                f.write(json.dumps(record(p, q["id"], q["text"], q["rel"])) + "\n")
     print(f"{args.out}: {cpu()}", file=sys.stderr)
 
 
@@ -143,20 +129,7 @@ def study(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("collect")
-    c.add_argument("--index", type=Path, required=True)
-    g = c.add_mutually_exclusive_group(required=True)
-    g.add_argument("--questions", type=Path, help="a docs benchmark question file")
-    g.add_argument("--dataset", type=Path, help="a BEIR dataset folder")
-    c.add_argument("--split", default="test")
-    c.add_argument("--n", type=int, default=300)
-    c.add_argument("--out", type=Path, required=True)
-    st = sub.add_parser("study")
-    st.add_argument("files", type=Path, nargs="+")
-    st.add_argument("--out", type=Path)
-    args = ap.parse_args()
+    args = parser(__doc__, n=300).parse_args()
     collect(args) if args.cmd == "collect" else study(args)
 
 
