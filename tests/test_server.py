@@ -43,7 +43,7 @@ async def test_tools_are_described_bounded_and_annotated(pipeline):
         for name, prop in t.input_schema["properties"].items():
             assert prop.get("description"), f"{t.name}.{name} has no description"
             assert "title" not in prop, f"{t.name}.{name} keeps pydantic's title"
-    assert tools["answer"].input_schema["properties"]["k"]["default"] == 4  # the served answer_passages
+    assert tools["answer"].input_schema["properties"]["k"]["default"] == 4
     k = tools["search"].input_schema["properties"]["k"]
     assert (k["minimum"], k["maximum"], k["default"]) == (1, 50, 5)
     assert tools["search"].input_schema["properties"]["query"]["maxLength"] == 2000
