@@ -23,6 +23,7 @@ from benchmarks.docs import load_questions
 from mcp_rag.app.cache import normalize_query
 from mcp_rag.evaluate.latency import cpu
 from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.retrieve.rerank import retrievers_agree
 from mcp_rag.settings import Settings
 
 # name -> settings overrides (None: first stage only)
@@ -55,8 +56,7 @@ def sweep(index: Path, questions: list[dict[str, Any]]) -> dict[str, Any]:
             ranks.append(_rank([h.chunk.doc_id for h in r.hits], q["pages"]))
             ms.append(r.timings_ms.get("rerank", 0.0))
             if over is None:  # both retrievers put the same chunk first
-                top = r.hits[0] if r.hits else None
-                agree.append(top is not None and top.bm25_rank == 1 and top.dense_rank == 1)
+                agree.append(retrievers_agree(r.hits))
         if agree:
             out["agree"] = agree
         out[name] = {

@@ -37,8 +37,7 @@ import sys
 from typing import Any
 
 from mcp_rag.app.cache import normalize_query
-from mcp_rag.index.lexical import tokenize
-from mcp_rag.ingest.chunking import index_text
+from mcp_rag.retrieve.answerability import held_terms
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 from research.study_args import parser, questions
@@ -59,9 +58,7 @@ def collect(args: argparse.Namespace) -> None:
     with args.out.open("w") as f:
         for q in questions(args):
             r = p.search(normalize_query(q["text"]), k=k, rerank=True)
-            seen: set[str] = set()
-            for h in (r.hits or r.closest)[:k]:
-                seen |= set(tokenize(index_text(h.chunk)))
+            seen = held_terms(r.terms, (r.hits or r.closest)[:k])
             f.write(json.dumps({
                 "id": q["id"], "kind": q["kind"], "question": q["text"],
                 "answered": not r.no_answer,

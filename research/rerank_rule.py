@@ -35,6 +35,7 @@ from mcp_rag.evaluate.latency import cpu
 from mcp_rag.evaluate.metrics import ndcg_at_k
 from mcp_rag.retrieve.fusion import interpolate
 from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.retrieve.rerank import retrievers_agree
 from mcp_rag.settings import Settings
 from research.study_args import parser, questions
 
@@ -53,7 +54,7 @@ def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, A
     ms = (time.perf_counter() - t) * 1000
     return {
         "qid": qid, "rel": rel, "ms": round(ms, 1),
-        "agree": bool(cands) and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1,
+        "agree": retrievers_agree(cands),
         "cands": [[h.chunk.doc_id, h.score, lg] for h, lg in zip(cands, logits, strict=True)],
     }
 
@@ -97,9 +98,10 @@ def gains(recs: list[dict], share: float, selective: bool) -> dict[str, float]:
 
 def study(args: argparse.Namespace) -> None:
     sets = {p.stem: [json.loads(ln) for ln in p.read_text().splitlines()] for p in args.files}
-    rules = [("scores", s, sel) for s in SHARES for sel in (False, True) if s or not sel]
-    table = {f"{h} {s}{' selective' if sel else ''}": {k: gains(v, s, sel) for k, v in sets.items()}
-             for h, s, sel in rules}
+    rules = [(s, sel) for s in SHARES for sel in (False, True) if s or not sel]
+    table = {f"scores {s}{' selective' if sel else ''}": {k: gains(v, s, sel)
+                                                          for k, v in sets.items()}
+             for s, sel in rules}
     names = list(sets)
     print("| rule | " + " | ".join(names) + " | worst |")
     print("|---|" + "---|" * (len(names) + 1))

@@ -120,6 +120,15 @@ def combine(
     }
 
 
+def held_terms(terms: Sequence[Term], hits: Sequence[Hit]) -> set[str]:
+    """The stems of ``terms`` that ``hits`` hold (title, section or text)."""
+    stems = {t.stem for t in terms}
+    held: set[str] = set()
+    for h in hits:
+        held |= stems.intersection(tokenize(index_text(h.chunk)))
+    return held
+
+
 def features(
     terms: Sequence[Term],
     n_chunks: int,
@@ -130,16 +139,12 @@ def features(
     """``combine`` over reranked candidates in their final order; ``nearest``, the
     question's similarity to its nearest chunk (the dense retriever's best), else the best
     of the hits'."""
-    stems = {t.stem for t in terms}
-    seen: set[str] = set()
-    for h in hits[:TOP_PASSAGES]:
-        seen |= stems.intersection(tokenize(index_text(h.chunk)))
     return combine(
         terms, n_chunks,
         [h.rerank_score for h in hits if h.rerank_score is not None],
         [nearest] if nearest is not None else
         [h.dense_score for h in hits if h.dense_score is not None],
-        seen, calibration,
+        held_terms(terms, hits[:TOP_PASSAGES]), calibration,
     )
 
 

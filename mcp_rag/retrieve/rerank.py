@@ -52,6 +52,11 @@ def passages(first: SearchResult, cands: list[Hit], reranker: Reranker,
     return windows([h.chunk for h in cands], weights, budget, starts)
 
 
+def retrievers_agree(hits: list[Hit]) -> bool:
+    """BM25 and dense both ranked the first hit first (selective reranking trusts it)."""
+    return bool(hits) and hits[0].bm25_rank == 1 and hits[0].dense_rank == 1
+
+
 @dataclass
 class _Scored:
     keep: list[int]  # positions of the candidates the cross-encoder scored
@@ -67,7 +72,7 @@ def _score(cands: list[Hit], pairs: list[tuple[str, str]], reranker: Reranker,
     status, reason = RerankStatus.RERANKED, None
     keep = list(range(len(cands)))
     t = time.perf_counter()
-    if s.selective_rerank and cands[0].bm25_rank == 1 and cands[0].dense_rank == 1:
+    if s.selective_rerank and retrievers_agree(cands):
         # The first stage is confident: score only its top hit, for the floor.
         keep = [0]
         status = RerankStatus.SKIPPED
