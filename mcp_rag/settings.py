@@ -216,6 +216,14 @@ class Reranking(_Group):
             "this corpus (docs, Abstention); False: the relevance floor alone decides."
         ),
     )
+    evidence_check: bool = Field(
+        True,
+        description=(
+            "With answerability: refuse when the passages an answer would quote never "
+            "mention what the question names (a product, a tool, an identifier), and mark "
+            "the answer partial when they mention some of it (docs, Abstention)."
+        ),
+    )
     selective_rerank: bool = Field(
         False,
         description=(

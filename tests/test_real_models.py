@@ -236,8 +236,36 @@ GOLDEN = Path(__file__).parent / "golden" / "sample_questions.jsonl"
 def test_the_sample_knowledge_base_answers_its_own_questions(sample_service, question):
     out = sample_service.answer(question)
     assert out.answered and out.citations, out.answer
+    assert out.state == "answered" and out.missing == []  # the evidence holds what it names
     a = out.answerability
-    assert a is not None and a.answerable and a.score >= a.threshold
+    assert a is not None and a.answerable and a.score >= a.threshold and a.state == "answered"
+
+
+LONG_REQUEST = (
+    "I am preparing a review of wind-tunnel studies of swept wings at transonic and low "
+    "supersonic speeds and would like a summary of what is known. In particular, please "
+    "describe how the flutter boundary of a swept wing with an external store changes with "
+    "the sweep angle, the chordwise and spanwise position of the store, and the Mach number "
+    "between 0.8 and 1.3, and how well doublet-lattice and piston-theory predictions agree "
+    "with the measured boundaries. I am also interested in the influence of the store's "
+    "pitch stiffness and of the wing's torsional frequency, in whether a dip in the flutter "
+    "speed near Mach 1 is generally observed, and in how the results of half-span models "
+    "mounted on the tunnel wall compare with free-flight tests of full models. If there are "
+    "studies of buffet onset on the same wings, of the effect of boundary-layer transition "
+    "trips on the measured damping, or of active flutter suppression with a trailing-edge "
+    "control surface driven by an accelerometer feedback law, please include them, with "
+    "the test conditions (dynamic pressure, Reynolds number, model scale) and the main "
+    "quantitative findings. Finally, I would appreciate a note on the instrumentation used "
+    "to detect the onset of flutter in the tunnel and on the safety measures taken to avoid "
+    "losing a model, and a short list of the open questions the authors identify, with "
+    "references to the reports and papers where each of them is discussed in most detail."
+)
+
+
+def test_a_long_off_topic_request_is_refused(sample_service):
+    assert 1400 <= len(LONG_REQUEST) <= 1600
+    out = sample_service.answer(LONG_REQUEST)
+    assert not out.answered and out.state == "refused" and out.citations == [], out.answer
 
 
 @pytest.mark.parametrize(("question", "words"), [

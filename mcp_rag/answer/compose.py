@@ -54,6 +54,11 @@ class Composed:
     no_answer_reason: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     cacheable: bool = True
+    missing: tuple[str, ...] = ()  # what the question names that the passages never mention
+
+    @property
+    def state(self) -> Literal["answered", "partial", "refused"]:
+        return "refused" if not self.answered else "partial" if self.missing else "answered"
 
 
 def _ms(t: float) -> float:
@@ -87,6 +92,9 @@ def compose(
         f"the question"
     )
     fallback = unchecked and unchecked + "; sentences were picked by the words they share with it"
+    ev = r.decision.evidence if r.decision is not None else None
+    missing, note = (ev.missing, f"\n\nPartial answer: {ev.reason()}.") if ev and ev.missing \
+        else ((), "")
     if llm is not None:
         t = time.perf_counter()
         try:
@@ -106,9 +114,10 @@ def compose(
                     cacheable=cacheable,
                 )
             return Composed(
-                answered=True, mode="generated", text=text, sources=r.hits,
+                answered=True, mode="generated", text=text + note, sources=r.hits,
                 citations=[(n, r.hits[n - 1]) for n in cited], fallback=unchecked,
                 confidence=confidence, timings_ms=timings, cacheable=cacheable,
+                missing=missing,
             )
     t = time.perf_counter()
     try:
@@ -125,12 +134,12 @@ def compose(
             f"words they share with the question", fallback)
     timings["sentences"] = _ms(t)
     if not runs:
-        text = (f"{NO_ANSWER}: no sentence of the top passages shares a word with it."
-                f"{DO_NOT_GUESS}")
+        text, missing = (f"{NO_ANSWER}: no sentence of the top passages shares a word with "
+                         f"it.{DO_NOT_GUESS}"), ()
     return Composed(
-        answered=bool(runs), mode="extractive", text=text, sources=r.hits,
-        citations=list(enumerate(runs, start=1)), fallback=fallback, confidence=confidence,
-        timings_ms=timings, cacheable=cacheable,
+        answered=bool(runs), mode="extractive", text=text + note if runs else text,
+        sources=r.hits, citations=list(enumerate(runs, start=1)), fallback=fallback,
+        confidence=confidence, timings_ms=timings, cacheable=cacheable, missing=missing,
     )
 
 

@@ -16,8 +16,9 @@ MAX_FILTER_CHARS = 500
 MAX_READ_CHARS = 20_000  # one page of get_document
 MAX_NEIGHBORS = 5
 # Bump when a cached result would no longer read the same (2: rerank_status; scores of
-# reranked passages are the blended score they are ordered by; 4: URIs keep their slashes).
-OUTPUT_SCHEMA = 4
+# reranked passages are the blended score they are ordered by; 4: URIs keep their slashes;
+# 5: answered, partial or refused, and the evidence check's terms).
+OUTPUT_SCHEMA = 5
 
 DOCUMENTS = "rag://documents"
 DOCUMENT_TEMPLATE = "rag://documents/{+doc_id}"
@@ -98,15 +99,31 @@ class Answerability(BaseModel):
     unknown_terms: list[str] = Field(
         description="Words of the question that the indexed documents never mention."
     )
-    reason: str | None = Field(description="When not answerable: why, in plain words.")
+    state: Literal["answered", "partial", "refused"] = Field(
+        description="refused (not answerable); partial: answerable, but the passages never "
+        "mention some of what the question names (missing_terms); else answered."
+    )
+    focal_terms: list[str] = Field(
+        description="What the question names that the evidence check looked for in the "
+        "passages (products, tools, identifiers; docs, Abstention)."
+    )
+    missing_terms: list[str] = Field(
+        description="The focal terms the passages never mention."
+    )
+    reason: str | None = Field(
+        description="When not answerable: why, in plain words; when partial: what is missing."
+    )
     signals: dict[str, float] = Field(description="The decision's inputs (docs, Abstention).")
 
     @classmethod
     def of(cls, d: Decision, best_score: float | None) -> Answerability:
+        e = d.evidence
         return cls(
             answerable=d.answerable, score=d.score, threshold=d.threshold,
-            confidence=d.confidence, unknown_terms=list(d.unknown_terms),
-            reason=None if d.answerable else d.reason(best_score), signals=d.features,
+            confidence=d.confidence, unknown_terms=list(d.unknown_terms), state=d.state,
+            focal_terms=list(e.focal) if e else [], missing_terms=list(e.missing) if e else [],
+            reason=d.reason(best_score) if not d.answerable else e.reason() if e else None,
+            signals=d.features,
         )
 
 
@@ -170,6 +187,15 @@ class Citation(BaseModel):
 class AnswerOutput(BaseModel):
     question: str
     answered: bool = Field(description="False: the documents do not contain the answer.")
+    state: Literal["answered", "partial", "refused"] = Field(
+        description="refused (answered is false); partial: answered, but the passages never "
+        "mention some of what the question names (missing); else answered."
+    )
+    missing: list[str] = Field(
+        default_factory=list,
+        description="When partial: what the question names that the quoted passages never "
+        "mention (the answer says so too).",
+    )
     answer: str = Field(description="The answer, each statement followed by its marker [n].")
     citations: list[Citation] = Field(description="What each marker [n] points to.")
     sources: list[Passage] = Field(

@@ -182,6 +182,9 @@ class RagService:
             model = AnswerOutput
             params, compute = self._answer_call(req)
         norm = self._normalised(req.text)
+        # The evidence check reads the capitals the normalised text has lost: what it
+        # would look for is part of the key (a dictionary lookup, no model).
+        params["focal"] = self.pipeline.focal(req.text, norm)
         self.pipeline.refresh()
         fp = self.pipeline.fingerprint() | {"output_schema": OUTPUT_SCHEMA}
         out: SearchOutput | AnswerOutput | None = None
@@ -222,7 +225,7 @@ class RagService:
     def _compute_search(self, req: SearchRequest, norm: str) -> tuple[SearchOutput, int, bool]:
         r: SearchResult = self.pipeline.search(
             norm, k=req.k, filters=req.filters, rerank=req.rerank, mode=req.mode,
-            candidates=req.candidates,
+            candidates=req.candidates, question=req.query,
         )
         return SearchOutput(
             query=req.query, results=[Passage.of(h) for h in r.hits], no_answer=r.no_answer,
@@ -245,10 +248,12 @@ class RagService:
                               min_score=s.answer_min_score, relevance_floor=s.relevance_floor)
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
-            r = self.pipeline.search(norm, k=k, rerank=True, filters=req.filters)
+            r = self.pipeline.search(norm, k=k, rerank=True, filters=req.filters,
+                                     question=req.question)
             c = compose(norm, r, self.pipeline.reranker, self.llm, policy)
             return AnswerOutput(
-                question=req.question, answered=c.answered, mode=c.mode, answer=c.text,
+                question=req.question, answered=c.answered, state=c.state,
+                missing=list(c.missing), mode=c.mode, answer=c.text,
                 citations=[self._citation(n, what) for n, what in c.citations],
                 sources=[Passage.of(h) for h in c.sources], fallback=c.fallback,
                 no_answer_reason=c.no_answer_reason, confidence=c.confidence,

@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mcp_rag.index.lexical import tokenize
 from mcp_rag.index.scope import Term, unknown_share
 from mcp_rag.ingest.chunking import index_text
+from mcp_rag.retrieve.evidence import Evidence, State
 from mcp_rag.types import Hit
 
 # Fitted by `research/answerability_study.py study` on SciFact train, NFCorpus dev and
@@ -53,6 +54,12 @@ VETO_CE = -1.0  # ... refuses unless the best cross-encoder logit is at least th
 # on SciFact and NFCorpus (bge-small); `mcp-rag index` writes the real one.
 DEFAULT_CALIBRATION = {"dense_low": 0.59, "dense_high": 0.78}
 TOP_PASSAGES = 3  # the passages whose words `cover` counts (as it was measured; not weighted)
+# Passages that hold none of what the question names refuse it unless the question lands
+# at least this close to the corpus (``dense_pos``; 1 is where the corpus's own sentences
+# land, asked as questions): then the answer is given as partial, naming what is missing.
+# Chosen leave-one-corpus-out over eight corpora (research/evidence_terms.py: 0.9 in all 8
+# folds).
+EVIDENCE_DENSE_POS = 0.9
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,28 @@ class Decision:
     confidence: float  # probability that the best passages support an answer
     unknown_terms: tuple[str, ...]  # the question's words this corpus never mentions
     features: dict[str, float]
+    evidence: Evidence | None = None  # what the passages to be quoted lack (when checked)
+
+    @property
+    def state(self) -> State:
+        """answered, partial (the passages lack some of what the question names) or refused."""
+        if not self.answerable:
+            return "refused"
+        return "partial" if self.evidence is not None and self.evidence.missing else "answered"
+
+    def checked(self, e: Evidence) -> Decision:
+        """This decision once the evidence check has read the passages: refused when they
+        hold none of the question's focal terms and the question is not as close to the
+        corpus as its own sentences are (else partial)."""
+        refuse = e.state == "refused" and self.features["dense_pos"] < EVIDENCE_DENSE_POS
+        return replace(self, evidence=e, answerable=self.answerable and not refuse)
 
     def reason(self, best_logit: float | None) -> str:
         """Why it was refused, in plain words."""
+        e = self.evidence
+        if e is not None and e.state == "refused" and self.score >= self.threshold \
+                and not vetoed(self.features):
+            return f"{e.reason()} (answerability {self.score:.2f} of the corpus as a whole)"
         parts = []
         if self.unknown_terms:
             words = ", ".join(repr(w) for w in self.unknown_terms[:6])

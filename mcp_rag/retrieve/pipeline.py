@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.handle import IndexHandle, open_current
+from mcp_rag.index.scope import key_terms
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker
+from mcp_rag.retrieve.evidence import focal_terms, written_names
 from mcp_rag.retrieve.first_stage import first_stage
 from mcp_rag.retrieve.rerank import passages, rerank
 from mcp_rag.retrieve.result import SearchResult, validate_query
@@ -179,8 +181,13 @@ class Pipeline:
         filters: Mapping[str, str] | None = None,
         rerank: bool | None = None,
         candidates: int | None = None,
+        question: str | None = None,
     ) -> SearchResult:
-        """First stage (hybrid by default), then the cross-encoder: the top ``k`` chunks."""
+        """First stage (hybrid by default), then the cross-encoder: the top ``k`` chunks.
+
+        ``question``: the question as written, when ``query`` is a normalised form of it
+        (the evidence check reads its capitals; ``retrieve/evidence.py``).
+        """
         s = self.settings
         k = K.check(s.k if k is None else k, "k")
         n = CANDIDATES.check(s.rerank_candidates if candidates is None else candidates,
@@ -191,7 +198,16 @@ class Pipeline:
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
         n = max(n, k)  # every returned hit is reranked
-        return self.rerank_result(self.retrieve(query, n, mode, filters), k, n)
+        first = self.retrieve(query, n, mode, filters)
+        first.names = written_names(query if question is None else question)
+        return self.rerank_result(first, k, n)
+
+    def focal(self, question: str, query: str) -> list[str]:
+        """What the evidence check would look for in ``question`` (asked as ``query``):
+        its focal terms, casefolded. Two questions that differ only here share results."""
+        with self.reader.in_use() as reader:
+            terms, n = key_terms(query, reader), reader.n_chunks
+        return sorted(t.word.casefold() for t in focal_terms(terms, written_names(question), n))
 
     def passages(self, first: SearchResult, cands: list[Hit]) -> list[str]:
         """What the cross-encoder reads of each candidate (the studies use it)."""

@@ -13,6 +13,7 @@ from functools import partial
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
+from mcp_rag.retrieve.evidence import check
 from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, choose, interpolate
 from mcp_rag.retrieve.result import SearchResult
@@ -127,6 +128,13 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
         hits = hits[:top] + [
             h for h in hits[top:] if h.rerank_score is not None and h.rerank_score >= floor
         ]
+    if decision is not None and s.evidence_check:
+        t = time.perf_counter()
+        decision = decision.checked(check(first.terms, first.names, first.n_chunks,
+                                          [index_text(h.chunk) for h in hits[:k]]))
+        timings["evidence"] = (time.perf_counter() - t) * 1000
+        if not decision.answerable:
+            return [], hits[:k], decision, True
     return hits, [], decision, False
 
 

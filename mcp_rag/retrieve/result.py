@@ -31,6 +31,7 @@ class SearchResult:
     calibration: dict | None = None  # the index generation's answerability calibration
     nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
     decision: Decision | None = None  # does the index hold the answer (when reranked)
+    names: dict[str, str] = field(default_factory=dict)  # words written as names or code
 
     @property
     def reranked(self) -> bool:

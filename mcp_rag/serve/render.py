@@ -71,6 +71,9 @@ def render_search(out: SearchOutput) -> str:
     head = f"{len(out.results)} passages for: {safe(out.query)}"
     if out.rerank_status is not RerankStatus.RERANKED and out.rerank_reason:
         head += f" (not reranked: {out.rerank_reason})"
+    a = out.answerability
+    if a is not None and a.state == "partial" and a.reason:
+        head += f"\nPartial: {safe(a.reason)}."
     return head + "\n\n" + _render_passages(out.results)
 
 

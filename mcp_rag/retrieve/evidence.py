@@ -1,0 +1,198 @@
+"""Does the evidence mention what the question is about? The check behind ``partial`` and
+behind a refusal that names the missing thing.
+
+The answerability decision judges whether the *corpus* looks like the question; a question
+about a neighbouring product ("How do I commit a transaction in PostgreSQL?" of a
+version-control manual) looks like it. This check reads the passages an answer would
+quote. The question's *focal* terms are the rare words it writes as a name or as code
+(``written_names``: a capital inside the question, unless the question is in title case;
+or ``_ . : / @ #`` or a digit among letters, as in ``kb-err-2847``) whose idf is at least
+``FOCAL_IDF`` of the idf of a word the corpus never mentions. Each is *held* when the
+passages (title, section, text) contain it as indexed, or written another way: without
+its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``), an
+abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
+by its named parts (``Rad53-dependent``).
+
+``state``: ``answered`` when every focal term is held (or the question has none),
+``partial`` when some are, ``refused`` when none is; the decision
+(``answerability.Decision.checked``) turns a refusal into a partial answer for a question
+as close to the corpus as its own sentences. Measured on eight corpora
+(``research/evidence_terms.py``; docs, Abstention).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mcp_rag.index.lexical import STOPWORDS, tokenize
+from mcp_rag.index.scope import Term
+
+State = Literal["answered", "partial", "refused"]
+
+FOCAL_IDF = 0.5  # share of the largest idf (a word the corpus never mentions) a focal term has
+_WRITTEN = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
+_CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d-?(?=[A-Za-z])")
+_INITIALS = re.compile(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{0,2}")  # e.g, i.e, H.C, R.A.De, Vol.
+LONG_REQUEST = 300  # characters: a longer request is judged by its first sentence
+_FIRST_SENTENCE = re.compile(r".*?(?:[.!?](?=\s)|$)", re.S)
+_ALNUM = re.compile(r"[^\W_]+")
+_ACRONYM = re.compile(r"[A-Z]{2,6}s?")
+_GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
+    "rho sigmaf sigma tau upsilon phi chi psi omega".split())}
+_GREEK["ς"] = "sigma"
+
+
+def written_names(question: str) -> dict[str, str]:
+    """The question's words written as a name or as code, lowercased, to how they were
+    written: ``{"postgresql": "PostgreSQL"}`` for "How do I commit in PostgreSQL?".
+
+    A capital counts inside the question, or inside a word (``MySQL``) at its start; a
+    request longer than ``LONG_REQUEST`` is read to the end of its first sentence (what it
+    asks, not the context and references after it); single letters and initials (``e.g``,
+    ``H.C``) name nothing; a question in title case ("Is Dragon Fruit Good For You?": most
+    words a capital and then lower case), or in capitals ("EFFORTS OF AMBASSADOR LODGE
+    ..."), names nothing by its capitals.
+    """
+    text = unicodedata.normalize("NFKC", question)
+    if len(text) > LONG_REQUEST:  # what it asks, not its context and references
+        text = _FIRST_SENTENCE.match(text).group()  # type: ignore[union-attr]
+    found = [(m.group(), _opens(text, m.start())) for m in _WRITTEN.finditer(text)
+             if len(m.group()) > 1 and not _INITIALS.fullmatch(m.group())]
+    words = [w for w, _ in found if w[0].isalpha()]
+    titled = len(words) >= 3 and (  # title case, or all capitals: the capitals say nothing
+        sum(w[0].isupper() and w[1:].islower() for w in words) >= 0.6 * len(words)
+        or sum(w.isupper() for w in words) >= 0.6 * len(words))
+    out: dict[str, str] = {}
+    for w, first in found:
+        w = re.sub(r"'s$", "", w)
+        caps = any(c.isupper() for c in (w[1:] if first else w))
+        if _CODE.search(w) or (caps and not titled):
+            out.setdefault(w.casefold(), w)
+    return out
+
+
+def _opens(text: str, at: int) -> bool:
+    """The word at ``at`` opens a sentence (its capital says nothing)."""
+    before = text[:at].rstrip()
+    return not before or before[-1] in ".!?:;\n"
+
+
+def focal_terms(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
+                share: float = FOCAL_IDF) -> list[Term]:
+    """The question's ``terms`` it writes as a name or code (``names``) that are rare here."""
+    top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
+    return [t for t in terms if t.word.casefold() in names and t.idf(n_chunks) >= share * top]
+
+
+def _spelled(text: str) -> list[str]:
+    """Lowercase alphanumeric runs, Greek letters spelled out."""
+    text = "".join(_GREEK.get(c, c) for c in text.casefold())
+    return _ALNUM.findall(text)
+
+
+@dataclass(frozen=True)
+class Passages:
+    """What the passages an answer would quote say, in the forms a term is looked up in."""
+
+    stems: frozenset[str]  # as indexed (tokenize)
+    words: tuple[str, ...]  # lowercase alphanumeric runs, Greek letters spelled out
+    content: tuple[str, ...]  # the same without stop words
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> Passages:
+        stems: set[str] = set()
+        words: list[str] = []
+        for text in texts:
+            stems.update(tokenize(text))
+            words += _spelled(text)
+        return cls(frozenset(stems), tuple(words),
+                   tuple(w for w in words if w not in STOPWORDS))
+
+    def joined(self, target: str) -> bool:
+        """1-3 consecutive words spell ``target`` ("tnf alpha" for "tnfalpha")."""
+        ws = self.words
+        for i, w in enumerate(ws):
+            if not target.startswith(w):
+                continue
+            run = w
+            for nxt in ws[i + 1:i + 3]:
+                if run == target:
+                    break
+                run += nxt
+            if run == target:
+                return True
+        return False
+
+    def spelled_out(self, acronym: str) -> bool:
+        """2-6 consecutive content words have ``acronym``'s letters as initials."""
+        ws, n = self.content, len(acronym)
+        return any(all(ws[i + j][0] == acronym[j] for j in range(n))
+                   for i in range(len(ws) - n + 1) if ws[i][0] == acronym[0])
+
+    def _holds(self, written: str) -> bool:
+        if "".join(_spelled(written)) and self.joined("".join(_spelled(written))):
+            return True
+        return _ACRONYM.fullmatch(written) is not None and self.spelled_out(
+            written.removesuffix("s").lower())
+
+    def hold(self, term: Term, written: str) -> bool:
+        """The passages contain ``term`` (written in the question as ``written``)."""
+        if term.stem in self.stems or self._holds(written):
+            return True
+        # A compound ("Rad53-dependent", "Fz/PCP"): each part written as a name or code.
+        parts = [p for p in re.split(r"[-/.:_@#]+", written)
+                 if p and (_CODE.search(p) or any(c.isupper() for c in p))]
+        return bool(parts) and parts != [written] and all(self._holds(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the check found: the focal terms, those the passages lack, and of those the
+    ones the corpus mentions elsewhere (the passages are about something else)."""
+
+    focal: tuple[str, ...]
+    missing: tuple[str, ...]
+    elsewhere: tuple[str, ...]
+
+    @property
+    def state(self) -> State:
+        if not self.missing:
+            return "answered"
+        return "refused" if len(self.missing) == len(self.focal) else "partial"
+
+    def reason(self) -> str | None:
+        """What the passages lack, in plain words (None when they lack nothing)."""
+        if not self.missing:
+            return None
+        words = ", ".join(repr(w) for w in self.missing)
+        said = f"the best passages never mention {words}"
+        if self.elsewhere:
+            where = ", ".join(repr(w) for w in self.elsewhere)
+            said += f" ({where} appears elsewhere in the documents, not where this is answered)"
+        elif self.state == "refused":
+            said += " (the documents never mention it)"
+        return said
+
+
+def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
+          texts: Iterable[str], share: float = FOCAL_IDF, paraphrase: bool = True) -> Evidence:
+    """The evidence check of a question (its ``terms``, the ``names`` it writes) against
+    the ``texts`` of the passages an answer would quote (``share`` and ``paraphrase``: the
+    study's variants)."""
+    focal = focal_terms(terms, names, n_chunks, share)
+    if not focal:
+        return Evidence((), (), ())
+    seen = Passages.of(texts)
+    missing = [t for t in focal if not (
+        seen.hold(t, names[t.word.casefold()]) if paraphrase else t.stem in seen.stems)]
+    return Evidence(
+        tuple(names[t.word.casefold()] for t in focal),
+        tuple(names[t.word.casefold()] for t in missing),
+        tuple(names[t.word.casefold()] for t in missing if t.df > 0),
+    )

@@ -1,0 +1,144 @@
+"""The evidence check: what a question names, and whether the passages to be quoted hold it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from helpers import REPO
+
+from mcp_rag.index.scope import Term
+from mcp_rag.retrieve.answerability import Decision
+from mcp_rag.retrieve.evidence import Passages, check, focal_terms, written_names
+
+N = 6000  # chunks in the corpus
+THIRD_PARTY = REPO / "tests" / "fixtures" / "third_party"
+
+
+def _term(word: str, df: int = 3) -> Term:
+    return Term(word.casefold(), word.casefold(), df)
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("How do I commit a transaction in PostgreSQL?", {"PostgreSQL"}),
+    ("MySQL: how do I turn on the slow query log?", {"MySQL"}),  # a capital inside the word
+    ("Where is settings.py and what does KB-ERR-2847 mean?", {"settings.py", "KB-ERR-2847"}),
+    ("Is Dragon Fruit Good For You?", set()),  # title case names nothing by its capitals
+    ("How do I use MySQL's SHOW ENGINE INNODB STATUS?",  # capitals are not title case
+     {"MySQL", "SHOW", "ENGINE", "INNODB", "STATUS"}),
+    ("Cytosolic proteins bind. Cytosolic proteins bind to DMT1.", {"DMT1"}),  # sentence starts
+    ("how do i reclaim disk space", set()),
+    ("EFFORTS OF AMBASSADOR LODGE TO GET DIEM TO CHANGE HIS POLICIES .", set()),  # all capitals
+    ("Methods for ANOVA (e.g. in SAS); see W.M. Gentleman, J. Stat. Vol. 3", {"ANOVA", "SAS"}),
+    ("Articles on ANOVA in statistical packages. " + "Background. " * 30 + "Cited in SIAM J.",
+     {"ANOVA"}),  # a long request: what its first sentence asks
+])
+def test_what_a_question_writes_as_a_name_or_as_code(question, names):
+    assert set(written_names(question).values()) - {"I"} == names
+
+
+def test_focal_terms_are_the_names_that_are_rare_here():
+    names = written_names("How do I use Docker volumes with SQLite?")
+    terms = [_term("Docker", 2), _term("volumes", 40), _term("SQLite", 5000)]
+    assert [t.word for t in focal_terms(terms, names, N)] == ["docker"]  # SQLite is everywhere
+
+
+@pytest.mark.parametrize(("written", "passage"), [
+    ("PostgreSQL", "PostgreSQL supports nested transactions through savepoints."),
+    ("TNF-α", "Levels of TNF-alpha rose after infection."),  # Greek letters spelled out
+    ("IFIT1", "IFIT-1 binds capped RNA."),  # without its hyphen
+    ("PRRs", "Pattern recognition receptors (the innate sensors) detect microbes."),
+    ("Rad53-dependent", "Histone degradation requires Rad53 kinase activity."),
+])
+def test_the_passages_hold_a_term_written_another_way(written, passage):
+    seen = Passages.of([passage])
+    assert seen.hold(_term(written), written)
+    assert not Passages.of(["Nothing here is about it."]).hold(_term(written), written)
+
+
+def test_refused_partial_and_answered_name_what_is_missing():
+    names = written_names("How do I replicate PostgreSQL to Oracle?")
+    terms = [_term("replicate", 30), _term("PostgreSQL", 4), _term("Oracle", 0)]
+    refused = check(terms, names, N, ["Replication copies a database to another host."])
+    assert refused.state == "refused" and refused.missing == ("PostgreSQL", "Oracle")
+    assert refused.elsewhere == ("PostgreSQL",)  # the corpus mentions it, not these passages
+    assert "never mention 'PostgreSQL', 'Oracle'" in (refused.reason() or "")
+    assert "'PostgreSQL' appears elsewhere in the documents" in (refused.reason() or "")
+    partial = check(terms, names, N, ["To replicate PostgreSQL, stream its WAL."])
+    assert partial.state == "partial" and partial.missing == ("Oracle",)
+    both = check(terms, names, N, ["PostgreSQL and Oracle both replicate."])
+    assert both.state == "answered" and both.reason() is None
+    plain = check([_term("replicate", 30)], written_names("how to replicate"), N, ["x"])
+    assert plain.state == "answered" and plain.focal == ()  # nothing named: nothing to check
+
+
+def test_the_decision_is_refused_when_the_evidence_holds_none_of_it():
+    d = Decision(answerable=True, score=0.98, threshold=0.5, confidence=0.9,
+                 unknown_terms=(), features={"ce": 3.0, "dense_pos": 0.7, "unknown": 0.0,
+                                             "cover": 0.8})
+    names = written_names("How do I commit a transaction in PostgreSQL?")
+    terms = [_term("commit", 300), _term("transaction", 90), _term("PostgreSQL", 2)]
+    out = d.checked(check(terms, names, N, ["Commit all reference updates queued for the "
+                                            "transaction, ending the transaction."]))
+    assert not out.answerable and out.state == "refused"
+    assert out.reason(3.0).startswith("the best passages never mention 'PostgreSQL'")
+    kept = d.checked(check(terms, names, N, ["In PostgreSQL, COMMIT ends a transaction."]))
+    assert kept.answerable and kept.state == "answered"
+    # the same inputs, the same decision
+    again = d.checked(check(terms, names, N, ["Commit all reference updates queued for the "
+                                              "transaction, ending the transaction."]))
+    assert again == out
+    # a question as close to the corpus as its own sentences: answered, as partial
+    close = replace(d, features={**d.features, "dense_pos": 1.2}).checked(again.evidence)
+    assert close.answerable and close.state == "partial"
+
+
+# Through the real model pack, a real MCP client session and real documentation: four pages
+# of SQLite's manual and Django's tutorial (which mentions MySQL, in passing).
+@pytest.fixture(scope="module")
+def docs_server(tmp_path_factory, models_dir):
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    s = Settings(index=tmp_path_factory.mktemp("evidence") / "i", models=models_dir,
+                 cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index(
+        [THIRD_PARTY / "sqlite-docs", THIRD_PARTY / "django-docs" / "tutorial02.html"],
+        quiet=True)
+    return svc
+
+
+@pytest.mark.slow
+async def test_a_product_the_evidence_never_mentions_is_named_though_the_corpus_does(
+        docs_server):
+    from mcp import Client
+
+    from mcp_rag.serve.server import build_server
+
+    assert docs_server.pipeline.reader.bm25.dfs(["mysql"])["mysql"] > 0  # Django's tutorial
+    q = "How do I nest transactions in MySQL?"
+    async with Client(build_server(docs_server.pipeline)) as c:
+        out = (await c.call_tool("answer", {"question": q})).structured_content
+    assert out["state"] in ("refused", "partial"), out["answer"]
+    assert "never mention 'MySQL'" in out["answer"]
+    assert "'MySQL' appears elsewhere in the documents" in out["answer"]
+    ans = out["answerability"]
+    assert ans["state"] == out["state"] and ans["missing_terms"] == ["MySQL"]
+    if out["state"] == "partial":
+        assert out["answered"] and out["missing"] == ["MySQL"]
+    else:
+        assert not out["answered"] and "MySQL" in out["no_answer_reason"]
+    # the same question without the product is answered in full, from the SAVEPOINT page
+    plain = docs_server.answer("How do I nest transactions?")
+    assert plain.state == "answered" and plain.answered and plain.missing == []
+    assert plain.citations[0].doc_id.endswith("lang_savepoint.html")
+
+
+@pytest.mark.slow
+def test_the_decision_is_deterministic(docs_server):
+    q = "How do I nest transactions in MySQL?"
+    one, two = (docs_server.answer(q, no_cache=True) for _ in range(2))
+    assert one.model_dump(exclude={"timings_ms"}) == two.model_dump(exclude={"timings_ms"})
