@@ -11,20 +11,18 @@ answer would quote: the measurements behind the evidence-checked abstention.
     python research/evidence_terms.py study /tmp/et/*.jsonl
 
 ``collect`` asks each question as `answer` does (normalised; default settings) and keeps
-the question as written, whether today's decision answers it, and each of its content
-words (``key_terms``) with its document frequency and whether the top
-``answer_passages`` passages (title, section and text) contain it. A docs question file
-gives each question's kind (in scope, same field, other field); a BEIR dataset's judged
-queries are in scope; ``--lines`` files are of the ``--kind`` given.
+the question as written, whether today's decision answers it, its content words
+(``key_terms``: word, stem, document frequency) and the text (title, section, text) of the
+top ``answer_passages`` passages. A docs question file gives each question's kind (in
+scope, same field, other field); a BEIR dataset's judged queries are in scope; ``--lines``
+files are of the ``--kind`` given.
 
-``study`` applies candidate rules offline. A term is *focal* when the question writes it
-as a name or as code (a capital inside the question, unless the question is in title
-case; or ``_ . : / @ #`` or a digit among letters) and it is rare (idf at least ``rel``
-of the idf of a word the corpus never mentions); ``known`` also requires that the corpus
-mentions it somewhere. A question the decision answers today is *refused* by a rule when
-it has focal terms and the passages hold none of them, *partial* when they hold some.
-Per file and kind: questions answered today, and how many each rule refuses or marks
-partial.
+``study`` applies the product's evidence check (``mcp_rag/retrieve/evidence.py``) and
+variants of it offline: the focal idf share, whether a term must be found as indexed only
+(no paraphrase test), and refusing only when the missing terms are mentioned elsewhere in
+the corpus. A question the decision answers today is *refused* by a rule when the passages
+hold none of its focal terms, *partial* when they hold some. Per file and kind: questions
+answered today, and how many each rule refuses or marks partial.
 """
 
 from __future__ import annotations
@@ -32,60 +30,119 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from mcp_rag.app.cache import normalize_query
-from mcp_rag.retrieve.answerability import held_terms
+from mcp_rag.index.scope import Term
+from mcp_rag.ingest.chunking import index_text
+from mcp_rag.retrieve import evidence
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 from research.study_args import parser, questions
 
-WORD = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
-CODE = re.compile(r"[_./:@#]|(?<=[A-Za-z])\d|\d(?=[A-Za-z])")
-RULES = {  # name -> (rel, known)
-    "named or code, idf >= 0.5 max": (0.5, False),
-    "named or code, idf >= 0.7 max": (0.7, False),
-    "... and mentioned elsewhere in the corpus": (0.5, True),
+# name -> (focal idf share, paraphrase test, refuse only when the corpus mentions it
+# elsewhere, refuse only under this dense_pos (else partial; None: always refuse), also
+# count as focal any word whose idf is at least this share of the maximum (None: names only))
+Rule = tuple[float, bool, bool, float | None, float | None]
+RULES: dict[str, Rule] = {
+    "shipped: idf >= 0.5 max, paraphrases, dense_pos < 0.9": (0.5, True, False, 0.9, None),
+    "always refused": (0.5, True, False, None, None),
+    "as indexed only": (0.5, False, False, None, None),
+    "idf >= 0.7 max": (0.7, True, False, None, None),
+    "only if mentioned elsewhere": (0.5, True, True, None, None),
+    **{f"dense_pos < {g}": (0.5, True, False, g, None) for g in (0.8, 1.0, 1.1, 1.2)},
+    "dense_pos < 0.9, and any word of idf >= 0.9 max": (0.5, True, False, 0.9, 0.9),
 }
+GATES = (0.8, 0.9, 1.0, 1.1, 1.2, None)  # the leave-one-corpus-out choice's candidates
+MAX_LOSS = 0.015  # of a corpus's in-scope questions answered today, at most this share lost
+SHORT = {"sf": "scifact", "nf": "nfcorpus", "kb": "sample"}
 
 
 def collect(args: argparse.Namespace) -> None:
-    s = Settings.load(index=str(args.index), cache_enabled=False)
+    # Today's decision, without the check: the study applies it (and variants) offline.
+    s = Settings.load(index=str(args.index), cache_enabled=False, evidence_check=False)
     p = Pipeline.from_settings(s)
     k = s.answer_passages
     with args.out.open("w") as f:
         for q in questions(args):
             r = p.search(normalize_query(q["text"]), k=k, rerank=True)
-            seen = held_terms(r.terms, (r.hits or r.closest)[:k])
             f.write(json.dumps({
                 "id": q["id"], "kind": q["kind"], "question": q["text"],
-                "answered": not r.no_answer,
-                "n_chunks": r.n_chunks,
-                "terms": [[t.word, t.df, t.idf(r.n_chunks), t.stem in seen] for t in r.terms],
+                "answered": not r.no_answer, "n_chunks": r.n_chunks,
+                "features": r.decision.features if r.decision else None,
+                "terms": [[t.word, t.stem, t.df] for t in r.terms],
+                "texts": [index_text(h.chunk) for h in (r.hits or r.closest)[:k]],
             }, ensure_ascii=False) + "\n")
 
 
-def focal(question: str, terms: list[list[Any]], n_chunks: int, rel: float,
-          known: bool) -> list[list[Any]]:
-    """The question's focal terms (see the module's doc)."""
-    written = WORD.findall(question)
-    words = [w for w in written if w[0].isalpha()]
-    titled = len(words) >= 3 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
-    named = set() if titled else {
-        re.sub(r"'s$", "", w.lower()) for w in written[1:] if any(c.isupper() for c in w)}
-    code = {w.lower() for w in written if CODE.search(w)}
-    top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
-    return [t for t in terms
-            if t[0].lower() in named | code and t[2] >= rel * top and (t[1] > 0 or not known)]
-
-
-def verdict(rec: dict[str, Any], rel: float, known: bool) -> str:
+def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool,
+            gate: float | None, rare: float | None = None) -> str:
     """What a rule does to a question the decision answers today."""
-    f = focal(rec["question"], rec["terms"], rec["n_chunks"], rel, known)
-    held = sum(1 for t in f if t[3])
-    return "answered" if held == len(f) else "refused" if held == 0 else "partial"
+    terms, n = [Term(*t) for t in rec["terms"]], rec["n_chunks"]
+    names = evidence.written_names(rec["question"])
+    if rare is not None:
+        top = math.log(1.0 + (n + 0.5) / 0.5)
+        names |= {t.word.casefold(): t.word for t in terms
+                  if t.idf(n) >= rare * top and t.word.casefold() not in names}
+    e = evidence.check(terms, names, n, rec["texts"], share, paraphrase)
+    if e.state != "refused":
+        return e.state
+    if (elsewhere and not e.elsewhere) or (gate is not None and rec["features"]["dense_pos"]
+                                           >= gate):
+        return "partial"
+    return "refused"
+
+
+def corpus_of(path: Path) -> str:
+    """The index a file's questions were asked of: ``x-on-sf`` and ``sf-ood`` of SciFact."""
+    name = path.stem.split("-on-")[-1].removesuffix("-ood")
+    return SHORT.get(name, name)
+
+
+def rates(recs: list[dict[str, Any]],
+          gate: float | None | Literal["today"]) -> dict[str, float]:
+    """In-scope answered and out-of-scope refused after a rule (``"today"``: without one)."""
+    def answered(r: dict[str, Any]) -> bool:
+        return r["answered"] and (
+            gate == "today" or verdict(r, 0.5, True, False, gate) != "refused")
+    ins = [answered(r) for r in recs if r["kind"] == "in_scope"]
+    oos = [not answered(r) for r in recs if r["kind"] != "in_scope"]
+    return {"in_scope_answered": sum(ins) / len(ins) if ins else math.nan,
+            "refused": sum(oos) / len(oos) if oos else math.nan,
+            "n_in": len(ins), "n_out": len(oos)}
+
+
+def choose(by: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The gate that refuses most on the worst corpus while no corpus loses more than
+    ``MAX_LOSS`` of its in-scope questions answered today (the largest gate of a tie)."""
+    today = {c: rates(recs, "today") for c, recs in by.items()}
+    best: tuple[float, float | None] | None = None
+    for g in GATES:
+        r = {c: rates(recs, g) for c, recs in by.items()}
+        if any(r[c]["in_scope_answered"] < today[c]["in_scope_answered"] - MAX_LOSS
+               for c in by if r[c]["n_in"]):
+            continue
+        low = min(v["refused"] for v in r.values() if v["n_out"])
+        if best is None or low >= best[0]:
+            best = (low, g)
+    return best[1] if best else GATES[0]
+
+
+def loco(files: list[Path]) -> list[dict[str, Any]]:
+    """For each corpus held out: the gate the others choose (``choose``), and the held-out
+    corpus today and with it."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for path in files:
+        by.setdefault(corpus_of(path), []).extend(
+            json.loads(ln) for ln in path.read_text().splitlines())
+    out = []
+    for held in sorted(by):
+        gate = choose({c: v for c, v in by.items() if c != held})
+        out.append({"held_out": held, "gate": gate, "today": rates(by[held], "today"),
+                    "with_gate": rates(by[held], gate)})
+    return out
 
 
 def study(args: argparse.Namespace) -> None:
@@ -98,8 +155,8 @@ def study(args: argparse.Namespace) -> None:
                 continue
             ans = [r for r in xs if r["answered"]]
             row = {"file": path.stem, "kind": kind, "questions": len(xs), "answered": len(ans)}
-            for name, (rel, known) in RULES.items():
-                v = [verdict(r, rel, known) for r in ans]
+            for name, rule in RULES.items():
+                v = [verdict(r, *rule) for r in ans]
                 row[name] = {"refused": v.count("refused"), "partial": v.count("partial")}
             rows.append(row)
     print("| file | kind | questions | answered today | " + " | ".join(RULES) + " |")
@@ -107,8 +164,16 @@ def study(args: argparse.Namespace) -> None:
     for r in rows:
         print(f"| {r['file']} | {r['kind']} | {r['questions']} | {r['answered']} | " + " | ".join(
             f"{r[n]['refused']} refused, {r[n]['partial']} partial" for n in RULES) + " |")
+    held = loco(args.files)
+    print("\n| held out | gate chosen by the others | in-scope answered today → with it "
+          "| out-of-scope refused today → with it |\n|---|---|---|---|")
+    for h in held:
+        t, w = h["today"], h["with_gate"]
+        print(f"| {h['held_out']} | {h['gate']} | {t['in_scope_answered']:.3f} → "
+              f"{w['in_scope_answered']:.3f} ({t['n_in']}) | {t['refused']:.3f} → "
+              f"{w['refused']:.3f} ({t['n_out']}) |")
     if args.out:
-        args.out.write_text(json.dumps({"rules": RULES, "rows": rows}, indent=1))
+        args.out.write_text(json.dumps({"rules": RULES, "rows": rows, "loco": held}, indent=1))
 
 
 def main() -> None:

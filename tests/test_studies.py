@@ -47,18 +47,26 @@ def test_the_rerank_rule_study_orders_as_search_does(indexed):
             dict.fromkeys(h.chunk.doc_id for h in first.hits))
 
 
-def test_the_evidence_study_reads_names_and_code_but_not_title_case():
-    from research.evidence_terms import focal, verdict
+def test_the_evidence_study_applies_the_shipped_check_and_its_variants(tmp_path):
+    from research.evidence_terms import RULES, choose, corpus_of, verdict
 
+    shipped = next(r for name, r in RULES.items() if name.startswith("shipped"))
     n = 1000
-    terms = [["mysql", 3, 5.5, False], ["slow", 40, 3.2, True], ["log", 90, 2.4, True],
-             ["pg_dump", 0, 7.6, False]]
-    got = focal("How do I turn on the MySQL slow query log with pg_dump?", terms, n, 0.5, False)
-    assert [t[0] for t in got] == ["mysql", "pg_dump"]
-    assert [t[0] for t in focal("Is MySQL Slow For Logs?", terms, n, 0.5, False)] == []
-    assert [t[0] for t in got if t[1] > 0] == [t[0] for t in focal(
-        "How do I turn on the MySQL slow query log with pg_dump?", terms, n, 0.5, True)]
-    rec = {"question": "How do I use MySQL with pg_dump?", "terms": terms, "n_chunks": n}
-    assert verdict(rec, 0.5, False) == "refused"
-    rec["terms"] = [["mysql", 3, 5.5, True], ["pg_dump", 0, 7.6, False]]
-    assert verdict(rec, 0.5, False) == "partial"
+    rec = {"question": "How do I use MySQL with pg_dump?", "kind": "same_field",
+           "answered": True, "n_chunks": n, "features": {"dense_pos": 0.5},
+           "terms": [["mysql", "mysql", 3], ["pg_dump", "pg_dump", 0]],
+           "texts": ["Back up a database with the .backup command."]}
+    assert verdict(rec, *shipped) == "refused"
+    assert verdict(rec, 0.5, True, True, None) == "refused"  # MySQL is mentioned elsewhere
+    assert verdict(rec | {"features": {"dense_pos": 1.2}}, *shipped) == "partial"  # gate
+    assert verdict(rec | {"texts": ["MySQL has no .backup command."]}, *shipped) == "partial"
+    titled = rec | {"question": "Is MySQL Good With Pg_dump?"}
+    assert verdict(titled, *shipped) == "refused"  # pg_dump is code, title case or not
+    assert verdict(titled | {"terms": [["mysql", "mysql", 3]]}, *shipped) == "answered"
+    assert corpus_of(tmp_path / "sf-on-nf.jsonl") == "nfcorpus"
+    assert corpus_of(tmp_path / "cacm-ood.jsonl") == "cacm"
+    # a gate that refuses an in-scope question is not chosen; the largest safe one is
+    ins = {"question": "What does IFIT1 do?", "kind": "in_scope", "answered": True,
+           "n_chunks": n, "features": {"dense_pos": 0.95},
+           "terms": [["ifit1", "ifit1", 0]], "texts": ["ISG56 binds capped RNA."]}
+    assert choose({"a": [ins, rec]}) == 0.9
