@@ -64,6 +64,10 @@ def test_refused_partial_and_answered_name_what_is_missing():
     assert refused.elsewhere == ("PostgreSQL",)  # the corpus mentions it, not these passages
     assert "never mention 'PostgreSQL', 'Oracle'" in (refused.reason() or "")
     assert "'PostgreSQL' appears elsewhere in the documents" in (refused.reason() or "")
+    two = check([_term("PostgreSQL", 4), _term("Oracle", 2)], names, N, ["Replication."])
+    assert "('PostgreSQL', 'Oracle' appear elsewhere in the documents" in (two.reason() or "")
+    never = check([_term("PostgreSQL", 0), _term("Oracle", 0)], names, N, ["Replication."])
+    assert (never.reason() or "").endswith("(the documents never mention them)")
     partial = check(terms, names, N, ["To replicate PostgreSQL, stream its WAL."])
     assert partial.state == "partial" and partial.missing == ("Oracle",)
     both = check(terms, names, N, ["PostgreSQL and Oracle both replicate."])

@@ -91,7 +91,8 @@ class Decision:
         e = self.evidence
         if e is not None and e.state == "refused" and self.score >= self.threshold \
                 and not vetoed(self.features):
-            return f"{e.reason()} (answerability {self.score:.2f} of the corpus as a whole)"
+            return (f"{e.reason()}; the documents as a whole look like the question "
+                    f"(answerability {self.score:.2f})")
         parts = []
         if self.unknown_terms:
             words = ", ".join(repr(w) for w in self.unknown_terms[:6])

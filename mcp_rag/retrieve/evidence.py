@@ -174,9 +174,10 @@ class Evidence:
         said = f"the best passages never mention {words}"
         if self.elsewhere:
             where = ", ".join(repr(w) for w in self.elsewhere)
-            said += f" ({where} appears elsewhere in the documents, not where this is answered)"
+            verb = "appears" if len(self.elsewhere) == 1 else "appear"
+            said += f" ({where} {verb} elsewhere in the documents, not where this is answered)"
         elif self.state == "refused":
-            said += " (the documents never mention it)"
+            said += f" (the documents never mention {'it' if len(self.missing) == 1 else 'them'})"
         return said
 
 
