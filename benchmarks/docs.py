@@ -18,7 +18,8 @@ a neighbouring product the docs do not cover; ``other_field`` ones about another
 Reports, per file: in-scope questions answered; the expected page at `search`'s rank 1 and
 in its top 3 (hit@1, hit@3, MRR over the top 10), reranked and first stage only; the
 expected page among the cited passages or `search`'s top 3; the answer holding a key;
-same-field and other-field questions refused; `answer` p50; the CPU. Every question goes
+same-field and other-field questions refused (and answered as partial, naming what the
+passages lack); `answer` p50; the CPU. Every question goes
 through the service the MCP tools call, cache off, at the index's default settings.
 """
 
@@ -66,7 +67,8 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
     a = svc.answer(q["question"], no_cache=True)
     ms = (time.perf_counter() - t) * 1000
     row: dict[str, Any] = {"id": q["id"], "kind": q["kind"], "answered": a.answered,
-                           "answer_ms": round(ms, 1), "reason": a.no_answer_reason}
+                           "state": a.state, "answer_ms": round(ms, 1),
+                           "reason": a.no_answer_reason, "missing": a.missing}
     if q["kind"] != "in_scope":
         return row
     pages = q["pages"]
@@ -98,6 +100,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "in_scope": len(ins),
         "answered": rate([r["answered"] for r in ins]),
+        "partial": rate([r["state"] == "partial" for r in ins]),
         "hit@1": rate([r["rank"] == 1 for r in ins]),
         "hit@3": rate([r["rank"] is not None and r["rank"] <= 3 for r in ins]),
         "mrr@10": mrr("rank"),
@@ -110,6 +113,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         xs = [r for r in rows if r["kind"] == kind]
         out[f"{kind}_questions"] = len(xs)
         out[f"{kind}_refused"] = rate([not r["answered"] for r in xs])
+        out[f"{kind}_partial"] = rate([r["state"] == "partial" for r in xs])
     times = [r["answer_ms"] for r in rows]
     out["answer_p50_ms"] = round(statistics.median(times), 1) if times else None
     return out
