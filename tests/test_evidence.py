@@ -126,6 +126,8 @@ async def test_a_product_the_evidence_never_mentions_is_named_though_the_corpus_
     q = "How do I nest transactions in MySQL?"
     async with Client(build_server(docs_server.pipeline)) as c:
         out = (await c.call_tool("answer", {"question": q})).structured_content
+        found = (await c.call_tool("search", {"query": q})).structured_content
+    assert found["answerability"]["focal_terms"] == ["MySQL"]  # search checks its passages too
     assert out["state"] in ("refused", "partial"), out["answer"]
     assert "never mention 'MySQL'" in out["answer"]
     assert "'MySQL' appears elsewhere in the documents" in out["answer"]
