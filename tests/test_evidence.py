@@ -28,6 +28,7 @@ def _term(word: str, df: int = 3) -> Term:
      {"MySQL", "SHOW", "ENGINE", "INNODB", "STATUS"}),
     ("Cytosolic proteins bind. Cytosolic proteins bind to DMT1.", {"DMT1"}),  # sentence starts
     ("how do i reclaim disk space", set()),
+    ("what does kb-err-2847 mean for 0-dimensional 5-fold cells", {"kb-err-2847"}),
     ("EFFORTS OF AMBASSADOR LODGE TO GET DIEM TO CHANGE HIS POLICIES .", set()),  # all capitals
     ("Methods for ANOVA (e.g. in SAS); see W.M. Gentleman, J. Stat. Vol. 3", {"ANOVA", "SAS"}),
     ("Articles on ANOVA in statistical packages. " + "Background. " * 30 + "Cited in SIAM J.",

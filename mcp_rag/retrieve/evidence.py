@@ -36,7 +36,8 @@ State = Literal["answered", "partial", "refused"]
 
 FOCAL_IDF = 0.5  # share of the largest idf (a word the corpus never mentions) a focal term has
 _WRITTEN = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
-_CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d-?(?=[A-Za-z])")
+# "kb-err-2847" and "IL-6" are code; "0-dimensional" and "5-fold" are not
+_CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d(?=[A-Za-z])")
 _INITIALS = re.compile(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{0,2}")  # e.g, i.e, H.C, R.A.De, Vol.
 LONG_REQUEST = 300  # characters: a longer request is judged by its first sentence
 _FIRST_SENTENCE = re.compile(r".*?(?:[.!?](?=\s)|$)", re.S)
