@@ -149,3 +149,45 @@ def test_the_decision_is_deterministic(docs_server):
     q = "How do I nest transactions in MySQL?"
     one, two = (docs_server.answer(q, no_cache=True) for _ in range(2))
     assert one.model_dump(exclude={"timings_ms"}) == two.model_dump(exclude={"timings_ms"})
+
+
+def test_a_long_request_is_read_to_the_end_of_its_first_sentence():
+    from mcp_rag.retrieve.evidence import LONG_REQUEST, asked
+
+    short = "How do I nest transactions? With savepoints, I think."
+    assert asked(short) == short
+    long = "Savepoints in batch jobs. " + "Some context about the job. " * 20
+    assert len(long) > LONG_REQUEST and asked(long) == "Savepoints in batch jobs."
+
+
+ABSTRACT = (
+    "Dietary fibre intake and the risk of colorectal adenoma recurrence. Observational "
+    "studies have suggested that a diet rich in fibre protects against colorectal cancer, "
+    "but randomised trials of fibre supplements have not confirmed it. We followed 1,905 "
+    "participants of a polyp prevention trial for four years after the removal of one or "
+    "more adenomas, recording their intake of cereal, fruit and vegetable fibre with a "
+    "food frequency questionnaire at baseline and each year. Recurrence was assessed by "
+    "colonoscopy at one and four years. After adjustment for age, sex, body mass index, "
+    "smoking, physical activity and total energy, the highest quintile of fruit and "
+    "vegetable fibre was not associated with lower recurrence of any adenoma, although "
+    "high cereal fibre intake was associated with fewer advanced adenomas in men. These "
+    "results do not support a strong protective role of dietary fibre in the recurrence "
+    "of colorectal adenomas over four years."
+)
+
+
+@pytest.mark.slow
+def test_a_pasted_abstract_is_judged_by_what_it_asks(docs_server):
+    assert len(ABSTRACT) > 900
+    out = docs_server.answer(ABSTRACT)
+    assert not out.answered and out.state == "refused", out.answer
+    # the decision weighed its first sentence, not the whole abstract
+    assert out.answerability.signals["ce"] != pytest.approx(max(-12, min(12, out.best_score)))
+    long_in_scope = (
+        "How do I nest transactions in a batch job? " + "I run a long import that writes "
+        "many rows in several steps, and when one step fails I would like to roll back "
+        "only that step and keep the work of the steps before it, without starting the "
+        "whole import again from the beginning. " * 2)
+    assert len(long_in_scope) > 300
+    ok = docs_server.answer(long_in_scope)
+    assert ok.answered, ok.answer

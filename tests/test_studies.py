@@ -70,3 +70,11 @@ def test_the_evidence_study_applies_the_shipped_check_and_its_variants(tmp_path)
            "n_chunks": n, "features": {"dense_pos": 0.95},
            "terms": [["ifit1", "ifit1", 0]], "texts": ["ISG56 binds capped RNA."]}
     assert choose({"a": [ins, rec]}) == 0.9
+
+
+def test_the_long_request_study_re_decides_with_the_first_sentence():
+    from research.long_requests import decided
+
+    rec = {"features": {"ce": 2.5, "dense_pos": 0.1, "unknown": 0.2, "cover": 0.3}}
+    assert decided(rec, None)  # the whole abstract's logit carries it
+    assert not decided(rec, -6.0)  # what it asks does not

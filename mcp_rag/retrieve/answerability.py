@@ -5,7 +5,10 @@ neighbouring field shares its vocabulary and register, and a logit that means "o
 on one corpus means "answered" on another. The decision weighs signals that were measured
 to carry (research/answerability_study.py; docs, Abstention):
 
-- ``ce``: the best cross-encoder logit of the reranked candidates;
+- ``ce``: the best cross-encoder logit of the reranked candidates; for a request over
+  ``evidence.LONG_REQUEST`` characters, the best logit of its first sentence (what it
+  asks) against the same candidates, since a whole pasted abstract gets +1 to +3 on
+  unrelated passages (``research/long_requests.py``);
 - ``dense_pos``: the question's similarity to its nearest chunk on this corpus's own scale
   (0 where the shipped out-of-scope questions land, 1 where pseudo-questions made from the
   corpus land; calibrated when the index is built, see ``index.scope``);
@@ -103,9 +106,11 @@ class Decision:
         if self.features["dense_pos"] < 0.25:
             parts.append("the question is unlike anything indexed")
         if best_logit is not None and (not parts or self.features["ce"] < 0):
+            ce = self.features["ce"]  # a long request's is its first sentence's
+            what = "" if abs(ce - best_logit) < 1e-3 else " of what the request asks"
             parts.append(
-                f"the closest passages do not address it (best cross-encoder score "
-                f"{best_logit:.2f})"
+                f"the closest passages do not address it (best cross-encoder score{what} "
+                f"{ce:.2f})"
             )
         if vetoed(self.features) and self.score >= self.threshold:
             how = f"answerability {self.score:.2f}, but most of its rare words are missing"
@@ -162,12 +167,15 @@ def features(
     hits: Sequence[Hit],
     calibration: dict | None,
     nearest: float | None = None,
+    asked_logit: float | None = None,
 ) -> dict[str, float]:
     """``combine`` over reranked candidates in their final order; ``nearest``, the
     question's similarity to its nearest chunk (the dense retriever's best), else the best
-    of the hits'."""
+    of the hits'; ``asked_logit``, for a long request, the best logit of its first
+    sentence, which stands for the candidates' logits."""
     return combine(
         terms, n_chunks,
+        [asked_logit] if asked_logit is not None else
         [h.rerank_score for h in hits if h.rerank_score is not None],
         [nearest] if nearest is not None else
         [h.dense_score for h in hits if h.dense_score is not None],
@@ -181,8 +189,9 @@ def decide(
     hits: Sequence[Hit],
     calibration: dict | None,
     nearest: float | None = None,
+    asked_logit: float | None = None,
 ) -> Decision:
-    x = features(terms, n_chunks, hits, calibration, nearest)
+    x = features(terms, n_chunks, hits, calibration, nearest, asked_logit)
     score = _logistic(IN_SCOPE, x)
     return Decision(
         answerable=score >= THRESHOLD and not vetoed(x),

@@ -60,9 +60,7 @@ def written_names(question: str) -> dict[str, str]:
     words a capital and then lower case), or in capitals ("EFFORTS OF AMBASSADOR LODGE
     ..."), names nothing by its capitals.
     """
-    text = unicodedata.normalize("NFKC", question)
-    if len(text) > LONG_REQUEST:  # what it asks, not its context and references
-        text = _FIRST_SENTENCE.match(text).group()  # type: ignore[union-attr]
+    text = asked(unicodedata.normalize("NFKC", question))
     found = [(m.group(), _opens(text, m.start())) for m in _WRITTEN.finditer(text)
              if len(m.group()) > 1 and not _INITIALS.fullmatch(m.group())]
     words = [w for w, _ in found if w[0].isalpha()]
@@ -76,6 +74,14 @@ def written_names(question: str) -> dict[str, str]:
         if _CODE.search(w) or (caps and not titled):
             out.setdefault(w.casefold(), w)
     return out
+
+
+def asked(question: str) -> str:
+    """What a request asks: a request over ``LONG_REQUEST`` characters up to the end of its
+    first sentence (not the context and references after it); a shorter one whole."""
+    if len(question) <= LONG_REQUEST:
+        return question
+    return _FIRST_SENTENCE.match(question).group()  # type: ignore[union-attr]
 
 
 def _opens(text: str, at: int) -> bool:

@@ -13,7 +13,7 @@ from functools import partial
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
-from mcp_rag.retrieve.evidence import check
+from mcp_rag.retrieve.evidence import LONG_REQUEST, asked, check
 from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, choose, interpolate
 from mcp_rag.retrieve.result import SearchResult
@@ -106,16 +106,38 @@ def _ordered(cands: list[Hit], sc: _Scored, s: Settings) -> list[Hit]:
     return hits
 
 
+def _asked_logit(first: SearchResult, cands: list[Hit], reranker: Reranker, s: Settings,
+                 timings: dict[str, float]) -> float | None:
+    """For a long request, the best logit of what it asks (its first sentence) against the
+    candidates: the cross-encoder gives a whole pasted abstract +1 to +3 on unrelated
+    passages (research/long_requests.py). None for a short question, or if it fails."""
+    if not s.answerability or len(first.query) <= LONG_REQUEST:
+        return None
+    ask = asked(first.query).rstrip(" .!?")
+    t = time.perf_counter()
+    try:
+        wins = passages(replace(first, query=ask), cands, reranker, s)
+        logits = reranker.predict([(ask, w) for w in wins])
+    except Exception as e:  # the request's own logits still decide
+        log.error("scoring a long request's first sentence failed (%s: %s)",
+                  type(e).__name__, e)
+        return None
+    timings["asked"] = (time.perf_counter() - t) * 1000
+    return float(max(logits)) if len(logits) else None
+
+
 def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: RerankStatus,
-            s: Settings, k: int, timings: dict[str, float],
+            s: Settings, k: int, timings: dict[str, float], asked_logit: float | None = None,
             ) -> tuple[list[Hit], list[Hit], Decision | None, bool]:
     """(hits kept, closest when refused, the decision, refused): the answerability
-    decision where there is a dense similarity to decide with, else the relevance floor."""
+    decision where there is a dense similarity to decide with, else the relevance floor.
+    ``asked_logit``, for a long request, is the ``ce`` the decision weighs."""
     floor = s.relevance_floor
     decision = None
     if s.answerability and best is not None and first.nearest is not None:
         t = time.perf_counter()
-        decision = decide(first.terms, first.n_chunks, hits, first.calibration, first.nearest)
+        decision = decide(first.terms, first.n_chunks, hits, first.calibration, first.nearest,
+                          asked_logit)
         timings["answerability"] = (time.perf_counter() - t) * 1000
         refuse = not decision.answerable
     else:
@@ -164,8 +186,9 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
         return replace(first, hits=first.hits[:k], rerank_status=RerankStatus.FAILED,
                        rerank_reason=why)
     best = max(sc.logits) if sc.logits else None
+    ask = _asked_logit(first, cands, reranker, s, timings) if best is not None else None
     hits, closest, decision, refused = _judged(first, _ordered(cands, sc, s), best,
-                                               sc.status, s, k, timings)
+                                               sc.status, s, k, timings, ask)
     timings["total"] = sum(v for key, v in timings.items() if key != "total")
     return replace(
         first, hits=hits[:k], rerank_status=sc.status, rerank_reason=sc.reason,
