@@ -157,7 +157,12 @@ def test_a_long_request_is_read_to_the_end_of_its_first_sentence():
     short = "How do I nest transactions? With savepoints, I think."
     assert asked(short) == short
     long = "Savepoints in batch jobs. " + "Some context about the job. " * 20
-    assert len(long) > LONG_REQUEST and asked(long) == "Savepoints in batch jobs."
+    assert len(long) > LONG_REQUEST and asked(long) == \
+        "Savepoints in batch jobs. Some context about the job."
+    hello = "Hello. How do I nest transactions in a batch job? " + "More context here. " * 20
+    assert asked(hello) == "Hello. How do I nest transactions in a batch job?"
+    titled = "A new uniform pseudorandom number generator. " + "Abstract text. " * 30
+    assert asked(titled) == "A new uniform pseudorandom number generator."
 
 
 ABSTRACT = (

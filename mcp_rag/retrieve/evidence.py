@@ -40,7 +40,9 @@ _WRITTEN = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
 _CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d(?=[A-Za-z])")
 _INITIALS = re.compile(r"(?:[^\W\d_]{1,2}\.)+[^\W\d_]{0,2}")  # e.g, i.e, H.C, R.A.De, Vol.
 LONG_REQUEST = 300  # characters: a longer request is judged by its first sentence
-_FIRST_SENTENCE = re.compile(r".*?(?:[.!?](?=\s)|$)", re.S)
+# The first sentence, at least ASKED_CHARS long ("Hello. I am trying to ..." reads on)
+ASKED_CHARS = 40
+_FIRST_SENTENCE = re.compile(rf".{{{ASKED_CHARS},}}?(?:[.!?](?=\s)|$)", re.S)
 _ALNUM = re.compile(r"[^\W_]+")
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")
 _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
@@ -78,7 +80,8 @@ def written_names(question: str) -> dict[str, str]:
 
 def asked(question: str) -> str:
     """What a request asks: a request over ``LONG_REQUEST`` characters up to the end of its
-    first sentence (not the context and references after it); a shorter one whole."""
+    first sentence of at least ``ASKED_CHARS`` (not the context and references after it;
+    a greeting or a short title reads on into the next); a shorter one whole."""
     if len(question) <= LONG_REQUEST:
         return question
     return _FIRST_SENTENCE.match(question).group()  # type: ignore[union-attr]
