@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +39,7 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve import evidence
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from research.study_args import parser, questions
+from research.study_args import questions, run
 
 # name -> (focal idf share, paraphrase test, refuse only when the corpus mentions it
 # elsewhere, refuse only under this dense_pos (else partial; None: always refuse), also
@@ -124,7 +123,7 @@ def choose(by: dict[str, list[dict[str, Any]]]) -> float | None:
         if any(r[c]["in_scope_answered"] < today[c]["in_scope_answered"] - MAX_LOSS
                for c in by if r[c]["n_in"]):
             continue
-        low = min(v["refused"] for v in r.values() if v["n_out"])
+        low = min((v["refused"] for v in r.values() if v["n_out"]), default=0.0)
         if best is None or low >= best[0]:
             best = (low, g)
     return best[1] if best else GATES[0]
@@ -137,8 +136,8 @@ def loco(files: list[Path]) -> list[dict[str, Any]]:
     for path in files:
         by.setdefault(corpus_of(path), []).extend(
             json.loads(ln) for ln in path.read_text().splitlines())
-    out = []
-    for held in sorted(by):
+    out: list[dict[str, Any]] = []
+    for held in sorted(by) if len(by) > 1 else []:
         gate = choose({c: v for c, v in by.items() if c != held})
         out.append({"held_out": held, "gate": gate, "today": rates(by[held], "today"),
                     "with_gate": rates(by[held], gate)})
@@ -177,12 +176,7 @@ def study(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parser(__doc__, n=1000, lines=True).parse_args()
-    if args.cmd == "collect":
-        collect(args)
-        print(f"{args.out} written", file=sys.stderr)
-    else:
-        study(args)
+    run(__doc__, 1000, collect, study, lines=True)
 
 
 if __name__ == "__main__":

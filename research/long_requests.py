@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 
 from mcp_rag.app.cache import normalize_query
@@ -25,7 +24,7 @@ from mcp_rag.retrieve import answerability
 from mcp_rag.retrieve.evidence import asked
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from research.study_args import parser, questions
+from research.study_args import questions, run
 
 
 def collect(args: argparse.Namespace) -> None:
@@ -76,12 +75,7 @@ def study(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parser(__doc__, n=40, lines=True).parse_args()
-    if args.cmd == "collect":
-        collect(args)
-        print(f"{args.out} written", file=sys.stderr)
-    else:
-        study(args)
+    run(__doc__, 40, collect, study, lines=True)
 
 
 if __name__ == "__main__":

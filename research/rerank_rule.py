@@ -37,7 +37,7 @@ from mcp_rag.retrieve.fusion import interpolate
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.retrieve.rerank import retrievers_agree
 from mcp_rag.settings import Settings
-from research.study_args import parser, questions
+from research.study_args import questions, run
 
 SHARES = [round(0.1 * i, 1) for i in range(11)]
 
@@ -131,8 +131,7 @@ def study(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    args = parser(__doc__, n=300).parse_args()
-    collect(args) if args.cmd == "collect" else study(args)
+    run(__doc__, 300, collect, study)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,17 @@ def parser(doc: str, n: int, lines: bool = False) -> argparse.ArgumentParser:
     st.add_argument("files", type=Path, nargs="+")
     st.add_argument("--out", type=Path)
     return ap
+
+
+def run(doc: str, n: int, collect: Callable[[argparse.Namespace], None],
+        study: Callable[[argparse.Namespace], None], lines: bool = False) -> None:
+    """A study's command line: ``collect`` (then say what it wrote) or ``study``."""
+    args = parser(doc, n, lines).parse_args()
+    if args.cmd == "collect":
+        collect(args)
+        print(f"{args.out} written", file=sys.stderr)
+    else:
+        study(args)
 
 
 def questions(args: argparse.Namespace) -> list[dict[str, Any]]:
