@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -53,11 +54,20 @@ class DenseIndex:
                 _omp_threads(1)
         return cls(index, kind)
 
-    def vectors(self) -> np.ndarray:
-        """All stored vectors, in row order (to carry them into the next generation)."""
-        if self.n_rows == 0:
+    def rows(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``rows``, in their order."""
+        if not len(rows):
             return np.zeros((0, self.dim), dtype=np.float32)
-        return self.index.reconstruct_n(0, self.n_rows)
+        return self.index.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append rows (``n_rows`` on), on every core."""
+        if len(vectors):
+            _omp_threads(os.cpu_count() or 1)
+            try:
+                self.index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+            finally:
+                _omp_threads(1)
 
     def search(
         self, query: np.ndarray, n: int, allowed_rows: np.ndarray | None = None

@@ -49,6 +49,9 @@ class Generation(Frequencies, Protocol):
     @property
     def n_chunks(self) -> int: ...
 
+    @property
+    def n_embedded(self) -> int: ...  # rows 0..n_embedded-1 have a vector
+
     # Its life: held by queries (in_use), retired when a newer one switches in.
     def is_current(self) -> bool: ...
 
@@ -88,6 +91,8 @@ class Generation(Frequencies, Protocol):
     def doc_hashes(self) -> dict[str, str]: ...
 
     def chunk_rows_for_docs(self, doc_ids: set[str]) -> np.ndarray: ...
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray: ...  # rows below n_embedded
 
 
 class GenerationStore(Protocol):

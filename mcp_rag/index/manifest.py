@@ -52,6 +52,13 @@ class BM25Params:
 class Counts:
     docs: int
     chunks: int
+    # Chunks with a vector: rows 0..embedded-1 (a first index of a big folder is searchable
+    # by BM25 before it is embedded, and vectors arrive in batches); None: every chunk.
+    embedded: int | None = None
+
+    @property
+    def n_embedded(self) -> int:
+        return self.chunks if self.embedded is None else self.embedded
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ class Manifest:
             "created_at": self.created_at,
             "models": {"embedder": asdict(self.embedder)},
             "dim": self.embedder.dim,
-            "counts": asdict(self.counts),
+            "counts": {k: v for k, v in asdict(self.counts).items() if v is not None},
             "chunking": asdict(self.chunking),
             "loader_version": self.loader_version,
             "bm25": asdict(self.bm25),
@@ -109,7 +116,8 @@ class Manifest:
                 created_at=str(data["created_at"]),
                 embedder=EmbedderInfo(name=str(emb["name"]), dim=int(emb["dim"])),
                 counts=Counts(docs=int(data["counts"]["docs"]),
-                              chunks=int(data["counts"]["chunks"])),
+                              chunks=int(data["counts"]["chunks"]),
+                              embedded=_optional_int(data["counts"].get("embedded"))),
                 chunking=ChunkingParams(**data["chunking"]),
                 bm25=BM25Params(**data["bm25"]),
                 dense_index=dense,
@@ -132,6 +140,10 @@ class Manifest:
 
     def write(self, directory: Path) -> None:
         (Path(directory) / FILENAME).write_text(json.dumps(self.to_json(), indent=2))
+
+
+def _optional_int(v: Any) -> int | None:
+    return None if v is None else int(v)
 
 
 def now() -> str:

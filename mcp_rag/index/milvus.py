@@ -208,6 +208,10 @@ class MilvusReader:
     def n_chunks(self) -> int:
         return self.manifest.counts.chunks
 
+    @property
+    def n_embedded(self) -> int:
+        return self.n_chunks  # Milvus generations are written with every vector
+
     def is_current(self) -> bool:
         return current_generation(self.client, self.ns) == self.generation
 

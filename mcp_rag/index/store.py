@@ -42,6 +42,7 @@ from mcp_rag.errors import (
 )
 from mcp_rag.index.dense import DenseIndex
 from mcp_rag.index.filters import check, doc_mask
+from mcp_rag.index.generation import Generation
 from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
 from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
@@ -239,7 +240,8 @@ class IndexReader:
             log.warning("ignoring the answerability calibration %s: %s", self.path / SCOPE, e)
         self.row_doc = np.fromiter((ordinal[r] for (r,) in rows), dtype=np.int32, count=len(rows))
         n = len(rows)
-        if not (self.bm25.n_rows == self.dense.n_rows == n == self.manifest.counts.chunks):
+        if not (self.bm25.n_rows == n == self.manifest.counts.chunks
+                and self.dense.n_rows == self.manifest.counts.n_embedded <= n):
             raise corrupt(
                 self.index_dir, f"the index at {self.path} is inconsistent ({n} chunks, "
                 f"{self.bm25.n_rows} BM25 rows, {self.dense.n_rows} vectors)"
@@ -252,6 +254,15 @@ class IndexReader:
     @property
     def n_chunks(self) -> int:
         return len(self.row_doc)
+
+    @property
+    def n_embedded(self) -> int:
+        """Chunks with a vector (rows 0..n_embedded-1); the rest are found by BM25 alone."""
+        return self.dense.n_rows
+
+    def vectors(self, rows: Sequence[int]) -> np.ndarray:
+        """The stored vectors of ``rows`` (each below ``n_embedded``), in their order."""
+        return self.dense.rows(rows)
 
     def is_current(self) -> bool:
         """False once a newer generation has been switched in on disk."""
@@ -425,12 +436,24 @@ class NewGeneration:
     keep_doc_ids: set[str]
     new_docs: list[Document]
     new_chunks: list[Chunk]
+    # The vectors of the rows after the kept ones that have one, in row order: of new
+    # chunks, or first of kept chunks the current generation had not embedded yet (a
+    # prefix: ``manifest.counts.embedded`` rows in all have a vector).
     new_vectors: np.ndarray
     manifest: Manifest
     # Calibrates the answerability decision on the new generation (index.scope.calibrate);
     # None keeps the current generation's calibration (a removal, which loads no model).
     calibrate: Callable[[BM25Index, DenseIndex], dict] | None = None
     relabel: dict[str, str] = field(default_factory=dict)  # kept doc id -> its new collection
+
+    def kept_vectors(self, current: Generation | None) -> np.ndarray:
+        """The vectors of the kept rows that have one (a prefix of them: rows below the
+        current generation's ``n_embedded``)."""
+        dim = self.manifest.dim
+        if current is None or not len(self.keep_rows):
+            return np.zeros((0, dim), dtype=np.float32)
+        rows = self.keep_rows[self.keep_rows < current.n_embedded]
+        return current.vectors(rows.tolist()) if len(rows) else np.zeros((0, dim), np.float32)
 
     def bm25(self, tokens: list[list[str]]) -> BM25Index:
         """The BM25 statistics of every chunk's tokens, with the manifest's parameters."""
@@ -526,12 +549,7 @@ def _fill(
     finally:
         db.close()
 
-    old_vectors = (
-        current.dense.vectors()[gen.keep_rows]
-        if current is not None and len(gen.keep_rows)
-        else np.zeros((0, gen.new_vectors.shape[1]), dtype=np.float32)
-    )
-    vectors = np.concatenate([old_vectors, gen.new_vectors]).astype(np.float32)
+    vectors = np.concatenate([gen.kept_vectors(current), gen.new_vectors]).astype(np.float32)
     dense = DenseIndex.build(vectors, m.dense_index)
     dense.save(tmp / "dense.faiss")
     bm25 = gen.bm25(bm25_tokens)
@@ -541,6 +559,50 @@ def _fill(
     if scope is not None:
         (tmp / SCOPE).write_text(json.dumps(scope, indent=1))
     m.write(tmp)
+
+
+def write_vectors(index_dir: Path, current: IndexReader, vectors: np.ndarray,
+                  manifest: Manifest,
+                  calibrate: Callable[[BM25Index, DenseIndex], dict] | None) -> Path:
+    """Write a generation that is ``current`` with ``vectors`` appended to its dense side
+    (rows ``current.n_embedded`` on) and switch CURRENT to it, as ``write_generation``
+    does. The documents, chunks and BM25 postings are ``current``'s files, hard-linked
+    (copied where the file system cannot link); ``calibrate`` makes the calibration anew
+    (None keeps it)."""
+    final = index_dir / gen_name(manifest.generation)
+    tmp = index_dir / f".{final.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        for f in current.path.iterdir():
+            if f.name in ("dense.faiss", SCOPE, "manifest.json"):
+                continue
+            try:
+                os.link(f, tmp / f.name)
+            except OSError:
+                shutil.copy2(f, tmp / f.name)
+        dense = DenseIndex.load(current.path / "dense.faiss")
+        dense.add(vectors)
+        dense.save(tmp / "dense.faiss")
+        scope = ({**calibrate(current.bm25, dense), "generation": manifest.generation}
+                 if calibrate is not None else current.calibration)
+        if scope is not None:
+            (tmp / SCOPE).write_text(json.dumps(scope, indent=1))
+        manifest.write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for f in tmp.iterdir():
+        fsync_path(f)
+    fsync_path(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    fsync_path(index_dir)
+    atomic_write_text(index_dir / CURRENT, final.name + "\n")
+    _prune(index_dir, keep={final.name, current.path.name})
+    return final
 
 
 def _prune(index_dir: Path, keep: set[str]) -> None:
