@@ -229,7 +229,9 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
 
             fan_out = {"embedder": stack.enter_context(
                            _on_ray(s, indexer.embedder, ray_address, quiet)),
-                       "load": load_on_ray, "chunk": chunk_on_ray}
+                       "load": load_on_ray, "chunk": chunk_on_ray,
+                       # one Ray job for every vector: batches would each start its actors
+                       "progressive": False}
         report = indexer.index(paths, include=include, exclude=exclude, rebuild=rebuild,
                                quiet=quiet, collection=collection, **fan_out)
     if as_json:
@@ -244,8 +246,12 @@ def _run_line(report, collection: str | None = None) -> str:
         f"added {report.added}, updated {report.updated}, removed {report.removed}, "
         f"unchanged {report.unchanged}"
         + (f" ({report.moved} moved to {collection!r})" if report.moved else "")
-        + f", embedded {report.embedded_chunks} chunks, "
-        f"skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
+        + f", embedded {report.embedded_chunks} chunks"
+        + (f" ({report.reused_chunks} more took the vector of the same text)"
+           if report.reused_chunks else "")
+        + (f" ({report.coverage:.0%} of the index embedded: the next run goes on)"
+           if report.coverage < 1 else "")
+        + ", skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
         f"generation {report.generation}" + ("" if report.changed else " (no change)")
     )
 

@@ -26,6 +26,12 @@ NO_ANSWER = "The indexed documents do not contain an answer to this question"
 DO_NOT_GUESS = " Do not answer it from memory as if it came from them."
 
 
+def still_building(coverage: float) -> str:
+    """What a refusal adds while a first index is being embedded."""
+    return (f"the index is still being built ({coverage:.0%} of the passages are embedded), "
+            f"so ask again when it is complete")
+
+
 @dataclass(frozen=True)
 class AnswerPolicy:
     """How sentences are chosen, and the floor a refusal names (from ``Settings``)."""
@@ -155,6 +161,8 @@ def _refusal(
         why = (f"best cross-encoder score {r.best_score:.2f}, under the relevance floor of "
                f"{policy.relevance_floor}")
         confidence = relevance(r.best_score)
+    if r.coverage < 1:  # a first index still being embedded: say so, it may change
+        why = _joined(why or "no passage matched", still_building(r.coverage))
     return Composed(
         answered=False, mode="extractive", sources=r.closest,
         text=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,

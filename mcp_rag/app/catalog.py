@@ -42,6 +42,8 @@ def index_status(
     last = read_last_run(reader.index_dir) or {}
     return StatusOutput(
         index=str(reader.index_dir), docs=m.counts.docs, chunks=m.counts.chunks,
+        embedded=reader.n_embedded,
+        coverage=round(reader.n_embedded / reader.n_chunks, 4) if reader.n_chunks else 1.0,
         generation=m.generation, created_at=m.created_at, embedder=m.embedder.name,
         embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
         roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,

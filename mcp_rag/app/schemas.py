@@ -17,8 +17,12 @@ MAX_READ_CHARS = 20_000  # one page of get_document
 MAX_NEIGHBORS = 5
 # Bump when a cached result would no longer read the same (2: rerank_status; scores of
 # reranked passages are the blended score they are ordered by; 4: URIs keep their slashes;
-# 5: answered, partial or refused, and the evidence check's terms).
-OUTPUT_SCHEMA = 5
+# 5: answered, partial or refused, and the evidence check's terms; 6: coverage).
+OUTPUT_SCHEMA = 6
+
+COVERAGE = Field(1.0, description="Share of the indexed passages that have a vector yet: "
+                 "below 1 while a first index is being embedded (the rest are found by "
+                 "keywords alone).")
 
 DOCUMENTS = "rag://documents"
 DOCUMENT_TEMPLATE = "rag://documents/{+doc_id}"
@@ -149,6 +153,7 @@ class SearchOutput(BaseModel):
     rerank_reason: str | None = Field(description="Why it did not rerank, in words.")
     cached: bool = False
     generation: int = Field(description="Index generation that served the query.")
+    coverage: float = COVERAGE
     timings_ms: dict[str, float]
 
 
@@ -219,6 +224,7 @@ class AnswerOutput(BaseModel):
     )
     cached: bool = False
     generation: int = Field(description="Index generation that served the question.")
+    coverage: float = COVERAGE
     timings_ms: dict[str, float]
 
 
@@ -226,6 +232,8 @@ class StatusOutput(BaseModel):
     index: str
     docs: int
     chunks: int
+    embedded: int = Field(description="Chunks with a vector (the rest wait to be embedded).")
+    coverage: float = COVERAGE
     generation: int
     created_at: str
     embedder: str
@@ -317,6 +325,9 @@ class IndexOutput(BaseModel):
     unchanged: int
     moved: int = Field(0, description="Unchanged documents moved to the named collection.")
     embedded_chunks: int
+    reused_chunks: int = Field(0, description="Chunks that took the vector of the same text "
+                               "(copies, moved files, unchanged parts): not embedded again.")
+    coverage: float = COVERAGE
     generation: int | None
     skipped: list[dict[str, str]]
 

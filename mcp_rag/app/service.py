@@ -232,7 +232,7 @@ class RagService:
             closest=[Passage.of(h) for h in r.closest], best_score=r.best_score,
             answerability=_answerability(r), reranked=r.reranked,
             rerank_status=r.rerank_status, rerank_reason=r.rerank_reason,
-            generation=r.generation, timings_ms=r.timings_ms,
+            generation=r.generation, coverage=round(r.coverage, 4), timings_ms=r.timings_ms,
         ), r.generation, r.rerank_status.cacheable
 
     def _answer_call(self, req: AnswerRequest) -> tuple[
@@ -258,7 +258,8 @@ class RagService:
                 sources=[Passage.of(h) for h in c.sources], fallback=c.fallback,
                 no_answer_reason=c.no_answer_reason, confidence=c.confidence,
                 best_score=r.best_score, answerability=_answerability(r),
-                generation=r.generation, timings_ms=c.timings_ms,
+                generation=r.generation, coverage=round(r.coverage, 4),
+                timings_ms=c.timings_ms,
             ), r.generation, c.cacheable
 
         # The whole Answers group, so a setting added to it changes the key by itself.
@@ -329,7 +330,7 @@ class RagService:
         paths = [r for r in inside if r.exists()] if recorded else list(self.allow_roots)
         out = self.index([str(p) for p in paths], progress) if paths else IndexOutput(
             added=0, updated=0, removed=0, unchanged=0, moved=0, embedded_chunks=0,
-            generation=None, skipped=[])
+            reused_chunks=0, coverage=1.0, generation=None, skipped=[])
         out.skipped += [{"path": str(r), "reason": "outside the allowed roots: not synced"}
                         for r in outside]
         out.skipped += [{"path": str(r), "reason": "no longer exists: remove its documents "
@@ -349,7 +350,8 @@ class RagService:
         return IndexOutput(
             added=rep.added, updated=rep.updated, removed=rep.removed, unchanged=rep.unchanged,
             moved=rep.moved,
-            embedded_chunks=rep.embedded_chunks, generation=rep.generation,
+            embedded_chunks=rep.embedded_chunks, reused_chunks=rep.reused_chunks,
+            coverage=round(rep.coverage, 4), generation=rep.generation,
             skipped=[{"path": p, "reason": why} for p, why in rep.skipped],
         )
 

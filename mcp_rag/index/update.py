@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -32,6 +34,7 @@ from mcp_rag.index.store import (
     clean_stale,
     write_last_run,
     write_lock,
+    write_vectors,
 )
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
@@ -55,8 +58,10 @@ class RunReport:
     removed: int = 0
     unchanged: int = 0
     moved: int = 0  # unchanged documents moved to another collection
-    embedded_chunks: int = 0
+    embedded_chunks: int = 0  # chunks the model embedded in this run
+    reused_chunks: int = 0  # chunks that took the vector of the same text, embedded before
     generation: int | None = None
+    coverage: float = 1.0  # share of the index's chunks with a vector when the run ended
     changed: bool = False
     seconds: float = 0.0
     skipped: list[tuple[str, str]] = field(default_factory=list)
@@ -80,6 +85,10 @@ def _progress(total: int, desc: str, quiet: bool):
         disable=quiet or not sys.stderr.isatty(),
         leave=False,
     )
+
+
+FIRST_BATCH = 1024  # chunks embedded before a big run's first vectors are switched in
+MAX_BATCH = 8192  # ... then batches double up to this (~4 min of bge-small on 2 cores)
 
 
 UNCHANGED = "unchanged"  # a plan's mark for a file whose stamp says it did not change
@@ -130,6 +139,9 @@ def index_paths(
     backend: Backend | None = None,
     load: Loader | None = None,
     chunk: Chunker | None = None,
+    progressive: bool = True,
+    first_batch: int = FIRST_BATCH,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``: plan, load, embed, write.
 
@@ -146,6 +158,17 @@ def index_paths(
     New and changed documents are chunked and embedded; unchanged ones keep their
     vectors; documents that disappeared from the scanned folders (or files) are removed;
     documents indexed from other paths stay. Nothing is written when nothing changed.
+
+    A chunk whose text (as the retrievers read it: ``index_text``) was embedded before,
+    in the live generation or earlier in this run, takes that vector: copies, moved files
+    and the unchanged parts of an edited document are not embedded again.
+
+    ``progressive`` (the embedded backend): when more than ``first_batch`` chunks are to
+    be embedded, the new generation is written first with the vectors it already has
+    (searchable by BM25 everywhere, by vectors where they exist), then the rest arrive
+    in batches of ``first_batch``, doubling, each switched in as a generation with the
+    vectors appended. ``stop`` ends a run between batches; the next run goes on where
+    it stopped (an index whose dense side is partial is completed by any run).
     """
     started = time.perf_counter()
     index_dir = Path(index_dir)
@@ -173,23 +196,48 @@ def index_paths(
         report.removed, report.moved = len(removed), len(plan.relabel)
         _log_skips(report)
 
+        partial = current is not None and not rebuild and current.n_embedded < current.n_chunks
         if not (report.added or report.updated or report.removed or plan.relabel or rebuild
-                or reparse):
+                or reparse or partial):
             report.generation = current.generation if current is not None else None
             return _finish(index_dir, report, started)
         new_chunks = [c for cs in (chunk or chunk_here)(
             changed_docs, token_counter(embedder), opts.chunking.target_tokens,
             opts.chunking.overlap) for c in cs]
-        vectors = _embed(new_chunks, embedder, quiet, progress)
-        report.embedded_chunks = len(new_chunks)
         keep_doc_ids = set(existing) - removed - {d.doc_id for d in changed_docs}
-        report.generation = _write(
-            store, current if not rebuild else None, opts, embedder, scopes, quiet,
-            _Change(keep_doc_ids, changed_docs, new_chunks, vectors, plan.relabel,
-                    recalibrate=bool(changed_docs or removed or rebuild or reparse)),
-        )
-        if current is not None:
-            current.close()
+        base = current if not rebuild else None
+        kept = _Kept.of(base, keep_doc_ids)
+        pending = _Pending(kept.without_vectors + new_chunks, embedder.dim,
+                           _known(base, kept, removed | {d.doc_id for d in changed_docs}))
+        report.reused_chunks = pending.reused
+        change = _Change(keep_doc_ids, changed_docs, new_chunks, pending, plan.relabel,
+                         recalibrate=bool(changed_docs or removed or rebuild or reparse
+                                          or partial), kept=kept)
+        batches = _batches(len(pending.todo), first_batch
+                           if progressive and store.name == "embedded" else None)
+        if len(batches) > 1:  # the first generation before the model has run
+            batches.insert(0, 0)
+        embed = _Embedding(pending, embedder, quiet, progress)
+        try:
+            for i, n in enumerate(batches):
+                embed.next(n)
+                if i == 0:
+                    report.generation = _write(store, base, opts, embedder, scopes, quiet,
+                                               change)
+                else:
+                    report.generation = _append(store, change, embedder)
+                report.embedded_chunks = embed.done
+                if stop is not None and stop.is_set() and i < len(batches) - 1:
+                    log.info("indexing stopped with %d of %d chunks still to embed; the "
+                             "next run goes on", len(pending.todo) - embed.done,
+                             len(pending.todo))
+                    break
+        finally:
+            embed.close()
+            change.close()
+            if current is not None:
+                current.close()
+        report.coverage = change.coverage
         report.changed = True
         return _finish(index_dir, report, started)
 
@@ -342,35 +390,192 @@ class _Plan:
             old.collection if old is not None else DEFAULT_COLLECTION))
 
 
-def _embed(chunks: list[Chunk], embedder: Embedder, quiet: bool,
-           progress: Callable[[int, int], None] | None) -> np.ndarray:
-    """The chunks' vectors, with a progress bar on stderr and ``progress(done, total)``."""
-    bar = _progress(len(chunks), "embedding", quiet)
-    done = 0
+def _batches(todo: int, first: int | None) -> list[int]:
+    """How many chunks each batch embeds: all at once (``first`` None, or no more than
+    ``first``), else ``first``, doubling up to ``MAX_BATCH``."""
+    if first is None or todo <= first:
+        return [todo]
+    out, size = [], max(1, first)
+    while todo > 0:
+        out.append(min(size, todo))
+        todo -= out[-1]
+        size = min(2 * size, max(MAX_BATCH, first))
+    return out
 
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        bar.update(n)
-        if progress is not None:
-            progress(done, len(chunks))
 
-    try:
-        return embedder.embed_documents([index_text(c) for c in chunks], step)
-    finally:
-        bar.close()
+def text_key(text: str) -> bytes:
+    """What identifies a chunk's vector within an index (one embedder): its text's hash."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
+
+
+@dataclass
+class _Kept:
+    """The live generation's rows that the next one keeps, and which of them have a
+    vector (a prefix: rows below the live generation's ``n_embedded``)."""
+
+    rows: np.ndarray
+    chunks: list[Chunk]
+    n_with_vectors: int
+
+    @classmethod
+    def of(cls, current: Generation | None, doc_ids: set[str]) -> _Kept:
+        if current is None or not doc_ids:
+            return cls(np.zeros(0, dtype=np.int64), [], 0)
+        rows = current.chunk_rows_for_docs(doc_ids)
+        chunks = current.chunks(rows.tolist()) if len(rows) else []
+        return cls(rows, chunks, int((rows < current.n_embedded).sum()))
+
+    @property
+    def without_vectors(self) -> list[Chunk]:
+        return self.chunks[self.n_with_vectors:]
+
+
+def _known(current: Generation | None, kept: _Kept, gone: set[str]
+           ) -> tuple[Generation | None, dict[bytes, int]]:
+    """The live generation and the row of each text it has a vector for: kept chunks and
+    the old chunks of documents that changed, moved or went (a moved file's text)."""
+    if current is None:
+        return None, {}
+    known: dict[bytes, int] = {}
+    old_rows = [int(r) for r in (current.chunk_rows_for_docs(gone & set(current.doc_ids))
+                                 if gone else []) if r < current.n_embedded]
+    pairs = [*zip(kept.rows[:kept.n_with_vectors].tolist(), kept.chunks, strict=False),
+             *zip(old_rows, current.chunks(old_rows) if old_rows else [], strict=True)]
+    for row, c in pairs:
+        known.setdefault(text_key(index_text(c)), int(row))
+    return current, known
+
+
+class _Pending:
+    """The vectors the new generation still needs (rows after the kept ones that have
+    one): taken from the live generation where it embedded the same text, from the first
+    chunk of the run with the same text, or embedded (``todo``, in row order)."""
+
+    def __init__(self, chunks: list[Chunk], dim: int,
+                 known: tuple[Generation | None, dict[bytes, int]]) -> None:
+        current, rows = known
+        self.chunks = chunks
+        self.vectors = np.zeros((len(chunks), dim), dtype=np.float32)
+        self.ready = np.zeros(len(chunks), dtype=bool)
+        self.todo: list[int] = []
+        self.copies: dict[int, list[int]] = defaultdict(list)
+        first: dict[bytes, int] = {}
+        taken: list[tuple[int, int]] = []
+        for i, c in enumerate(chunks):
+            key = text_key(index_text(c))
+            if key in rows:
+                taken.append((i, rows[key]))
+            elif key in first:
+                self.copies[first[key]].append(i)
+            else:
+                first[key] = i
+                self.todo.append(i)
+        if taken and current is not None:
+            at = [i for i, _ in taken]
+            self.vectors[at] = current.vectors([r for _, r in taken])
+            self.ready[at] = True
+        self.reused = len(chunks) - len(self.todo)
+
+    def fill(self, at: list[int], vectors: np.ndarray) -> None:
+        for i, v in zip(at, vectors, strict=True):
+            for j in (i, *self.copies.get(i, ())):
+                self.vectors[j] = v
+                self.ready[j] = True
+
+    def prefix(self) -> int:
+        """How many leading chunks have their vector."""
+        missing = np.flatnonzero(~self.ready)
+        return int(missing[0]) if len(missing) else len(self.chunks)
+
+
+class _Embedding:
+    """Embeds a run's ``todo`` chunks batch by batch, with a progress bar on stderr and
+    ``progress(done, total)``."""
+
+    def __init__(self, pending: _Pending, embedder: Embedder, quiet: bool,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.pending, self.embedder, self.progress = pending, embedder, progress
+        self.bar = _progress(len(pending.todo), "embedding", quiet)
+        self.done = 0
+        self._shown = 0
+
+    def _step(self, n: int) -> None:
+        self._shown += n
+        self.bar.update(n)
+        if self.progress is not None:
+            self.progress(self._shown, len(self.pending.todo))
+
+    def next(self, n: int) -> None:
+        at = self.pending.todo[self.done:self.done + n]
+        if at:
+            texts = [index_text(self.pending.chunks[i]) for i in at]
+            self.pending.fill(at, self.embedder.embed_documents(texts, self._step))
+        self.done += len(at)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @dataclass
 class _Change:
-    """What a run changes: documents kept, documents (re-)embedded, collections moved."""
+    """What a run changes: documents kept, documents (re-)embedded, collections moved;
+    which vectors the generation written last holds (``written``: after the kept ones)."""
 
     keep_doc_ids: set[str]
     new_docs: list[Document]
     new_chunks: list[Chunk]
-    vectors: np.ndarray
+    pending: _Pending
     relabel: dict[str, str]
     recalibrate: bool  # the corpus changed (a move between collections alone does not)
+    kept: _Kept = field(default_factory=lambda: _Kept(np.zeros(0, np.int64), [], 0))
+    written: int = 0
+    texts: list[str] = field(default_factory=list)  # every chunk's index_text, in row order
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self.kept.chunks) + len(self.new_chunks)
+
+    @property
+    def n_embedded(self) -> int:
+        return self.kept.n_with_vectors + self.written
+
+    @property
+    def coverage(self) -> float:
+        return self.n_embedded / self.n_chunks if self.n_chunks else 1.0
+
+    def counts(self) -> Counts:
+        embedded = self.n_embedded
+        return Counts(docs=len(self.keep_doc_ids) + len(self.new_docs), chunks=self.n_chunks,
+                      embedded=None if embedded == self.n_chunks else embedded)
+
+    def calibrator(self, embedder: Embedder) -> Callable | None:
+        """What calibrates the answerability decision on the generation about to be
+        written: on the chunks with a vector (their own scale); None keeps the live
+        calibration (nothing changed, or no vectors yet)."""
+        if not self.recalibrate or self.n_embedded == 0:
+            return None
+        return scope_calibrator(self.texts[:self.n_embedded], embedder)
+
+    def close(self) -> None:
+        self.texts.clear()
+
+
+def _append(store: Backend, change: _Change, embedder: Embedder) -> int:
+    """Switch in a generation that is the live one with the vectors embedded since it
+    was written appended (and calibrated on them); its number."""
+    assert isinstance(store, Embedded)  # progressive runs are the embedded backend's
+    end = change.pending.prefix()
+    fresh = change.pending.vectors[change.written:end]
+    change.written = end
+    current = store.open()
+    try:
+        generation = store.next_generation()
+        write_vectors(store.index_dir, current, fresh,
+                      current.manifest.next(generation, change.counts()),
+                      change.calibrator(embedder))
+    finally:
+        current.close()
+    return generation
 
 
 def _write(store: Backend, current: Generation | None, opts: BuildOptions,
@@ -378,28 +583,24 @@ def _write(store: Backend, current: Generation | None, opts: BuildOptions,
            change: _Change) -> int:
     """Write the next generation (BM25 over every chunk, the manifest, the calibration)
     beside ``current`` (None: from scratch) and switch to it; its number."""
-    keep_rows = (
-        current.chunk_rows_for_docs(change.keep_doc_ids)
-        if current is not None and change.keep_doc_ids
-        else np.zeros(0, dtype=np.int64)
-    )
-    kept_chunks = current.chunks(keep_rows.tolist()) if current is not None and len(keep_rows) \
-        else []
+    keep_rows = change.kept.rows
+    kept_chunks = change.kept.chunks
     all_chunks = kept_chunks + change.new_chunks
+    change.texts = [index_text(c) for c in all_chunks]
     bar = _progress(len(all_chunks), "BM25", quiet)
     bm25_tokens = []
-    for c in all_chunks:
-        bm25_tokens.append(tokenize(index_text(c)))
+    for text in change.texts:
+        bm25_tokens.append(tokenize(text))
         bar.update(1)
     bar.close()
+    change.written = change.pending.prefix()
     generation = store.next_generation()
     prev_roots = set(current.manifest.roots) if current is not None else set()
     manifest = Manifest(
         generation=generation,
         created_at=now(),
         embedder=EmbedderInfo(embedder.name, embedder.dim),
-        counts=Counts(docs=len(change.keep_doc_ids) + len(change.new_docs),
-                      chunks=len(bm25_tokens)),
+        counts=change.counts(),
         chunking=opts.chunking,
         bm25=BM25Params(tokenizer=TOKENIZER_ID),
         dense_index=opts.dense_index,
@@ -413,10 +614,9 @@ def _write(store: Backend, current: Generation | None, opts: BuildOptions,
             keep_doc_ids=change.keep_doc_ids,
             new_docs=change.new_docs,
             new_chunks=change.new_chunks,
-            new_vectors=change.vectors.reshape(-1, embedder.dim),
+            new_vectors=change.pending.vectors[:change.written],
             manifest=manifest,
-            calibrate=scope_calibrator([index_text(c) for c in all_chunks], embedder)
-            if change.recalibrate else None,
+            calibrate=change.calibrator(embedder),
             relabel=change.relabel,
         ),
         bm25_tokens,

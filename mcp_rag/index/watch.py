@@ -67,7 +67,8 @@ def watch(
     backend: Backend | None = None,
 ) -> None:
     """Index ``spec.paths`` now (``initial``), then after every batch of changes, until
-    ``stop`` is set. A failing run is logged and the watch goes on."""
+    ``stop`` is set (a big first index stops between batches of vectors, and the next
+    run goes on). A failing run is logged and the watch goes on."""
     import watchfiles
 
     paths = [safety.resolve(p) for p in spec.paths]
@@ -77,7 +78,8 @@ def watch(
         try:
             report = index_paths(index_dir, paths, embedder, options=options,
                                  include=spec.include, exclude=spec.exclude, roots=spec.roots,
-                                 quiet=True, collection=spec.collection, backend=backend)
+                                 quiet=True, collection=spec.collection, backend=backend,
+                                 stop=stop)
         except MCPRagError as e:
             log.error("re-indexing %s failed: %s", ", ".join(map(str, paths)), e)
             return

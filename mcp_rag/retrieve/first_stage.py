@@ -79,10 +79,28 @@ def _lists(reader: Generation, query: str, qv: Any, n: int, allowed: Any, bm25: 
     return out
 
 
-def _fuse(lists: Lists, mode: Mode, s: Settings) -> list[tuple[int, float]]:
-    if mode == "hybrid":
-        return choose(FUSIONS, s.fusion, "fusion")(lists, s)
-    return list((lists.bm25_scores if mode == "bm25" else lists.dense_scores).items())
+# The share of a hybrid score that BM25 gives, by fusion.
+BM25_SHARE: dict[str, Callable[[Settings], float]] = {
+    "convex": lambda s: 1.0 - s.fusion_dense_weight,
+    "rrf": lambda s: s.bm25_weight / (s.bm25_weight + s.dense_weight),
+}
+
+
+def _fuse(lists: Lists, mode: Mode, s: Settings, n_embedded: int | None = None
+          ) -> list[tuple[int, float]]:
+    """The fused list; rows from ``n_embedded`` on (a first index still being embedded)
+    have no vector, so BM25's score is their whole score rather than its share of it."""
+    if mode != "hybrid":
+        return list((lists.bm25_scores if mode == "bm25" else lists.dense_scores).items())
+    fused = choose(FUSIONS, s.fusion, "fusion")(lists, s)
+    if n_embedded is None:
+        return fused
+    share = BM25_SHARE[s.fusion](s)
+    if share <= 0:
+        return fused
+    order = {row: i for i, (row, _) in enumerate(fused)}
+    fused = [(row, score / share if row >= n_embedded else score) for row, score in fused]
+    return sorted(fused, key=lambda rs: (-rs[1], order[rs[0]]))
 
 
 def _capped(reader: Generation, fused: list[tuple[int, float]], k: int,
@@ -119,7 +137,8 @@ def first_stage(
     while True:
         lists = _lists(reader, query, qv, n, allowed, use_bm25, clock)
         t = time.perf_counter()
-        fused = _fuse(lists, mode, s)
+        fused = _fuse(lists, mode, s, reader.n_embedded
+                      if reader.n_embedded < reader.n_chunks else None)
         clock.add("fusion", t)
         picked = _capped(reader, fused, k, s.max_chunks_per_doc)
         if len(picked) >= k or n >= reader.n_chunks:
@@ -143,4 +162,5 @@ def first_stage(
         terms=tuple(key_terms(query, reader)), n_chunks=reader.n_chunks,
         calibration=reader.calibration,
         nearest=max(lists.dense_scores.values()) if lists.dense_scores else None,
+        coverage=reader.n_embedded / reader.n_chunks if reader.n_chunks else 1.0,
     )

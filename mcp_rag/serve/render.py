@@ -60,12 +60,11 @@ def render_search(out: SearchOutput) -> str:
         a = out.answerability
         why = a.reason if a is not None and a.reason else (
             f"no passage cleared the relevance floor (best cross-encoder score "
-            f"{out.best_score:.2f})"
+            f"{out.best_score:.2f})" if out.best_score is not None else "no passage matched"
         )
-        return (
-            f"No indexed document answers this: {safe(why)}. Say the documents do not "
-            f"contain it."
-        )
+        text = (f"No indexed document answers this: {safe(why)}. Say the documents do not "
+                f"contain it.")
+        return text + ("\n" + still_embedding(out.coverage) if out.coverage < 1 else "")
     if not out.results:
         return "No matching passages in the indexed documents."
     head = f"{len(out.results)} passages for: {safe(out.query)}"
@@ -74,7 +73,15 @@ def render_search(out: SearchOutput) -> str:
     a = out.answerability
     if a is not None and a.state == "partial" and a.reason:
         head += f"\nPartial: {safe(a.reason)}."
+    if out.coverage < 1:
+        head += "\n" + still_embedding(out.coverage)
     return head + "\n\n" + _render_passages(out.results)
+
+
+def still_embedding(coverage: float) -> str:
+    """What a result says while a first index is being embedded."""
+    return (f"Still indexing: {coverage:.0%} of the passages are embedded; the rest are "
+            f"found by their words alone until they are.")
 
 
 def render_answer(out: AnswerOutput) -> str:
@@ -90,6 +97,8 @@ def render_answer(out: AnswerOutput) -> str:
                   for p in out.sources]
     if out.fallback:
         lines += ["", f"note: {out.fallback}"]
+    if out.coverage < 1:
+        lines += ["", still_embedding(out.coverage)]
     return "\n".join(lines)
 
 
@@ -102,7 +111,9 @@ def render_rerank(out: RerankOutput) -> str:
 
 def render_status(out: StatusOutput) -> str:
     text = (
-        f"{out.docs} documents, {out.chunks} chunks, generation {out.generation} "
+        f"{out.docs} documents, {out.chunks} chunks"
+        + (f" ({out.embedded} embedded so far)" if out.embedded < out.chunks else "")
+        + f", generation {out.generation} "
         f"({out.created_at}); embedder {out.embedder}; reranker "
         f"{out.reranker or 'unavailable: ' + str(out.reranker_error)}; index {safe(out.index)}"
     )
@@ -137,7 +148,10 @@ def render_index(out: IndexOutput) -> str:
     return (
         f"added {out.added}, updated {out.updated}, removed {out.removed}, unchanged "
         f"{out.unchanged}" + (f" ({out.moved} moved to the collection)" if out.moved else "")
-        + f", embedded {out.embedded_chunks} chunks; generation "
+        + f", embedded {out.embedded_chunks} chunks"
+        + (f" ({out.reused_chunks} reused)" if out.reused_chunks else "")
+        + (f" ({out.coverage:.0%} embedded)" if out.coverage < 1 else "")
+        + "; generation "
         f"{out.generation}; skipped {len(out.skipped)} files"
     )
 
