@@ -251,7 +251,7 @@ def _run_line(report, collection: str | None = None) -> str:
            if report.reused_chunks else "")
         + (f" ({report.coverage:.0%} of the index embedded: the next run goes on)"
            if report.coverage < 1 else "")
-        + ", skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
+        + f", skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
         f"generation {report.generation}" + ("" if report.changed else " (no change)")
     )
 

@@ -13,12 +13,16 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import KeywordEmbedder
 
 from mcp_rag.app.catalog import index_status
 from mcp_rag.app.schemas import SearchOutput
+from mcp_rag.cli import _run_line
+from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.store import IndexReader, read_current
 from mcp_rag.index.update import _batches, index_paths
+from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.serve.render import render_search, render_status
 from mcp_rag.types import RerankStatus
@@ -61,6 +65,7 @@ def test_identical_chunks_are_embedded_once(settings, tmp_path):
     assert r.added == 3 and per_file > 1
     assert emb.calls == r.embedded_chunks == per_file
     assert r.reused_chunks == 2 * per_file
+    assert f"({2 * per_file} more took the vector of the same text)" in _run_line(r)
     by_doc = {d: reader.chunk_rows_for_docs({d}) for d in reader.doc_ids}
     np.testing.assert_array_equal(reader.vectors(by_doc["guide.md"].tolist()),
                                   reader.vectors(by_doc["copy-b.md"].tolist()))
@@ -128,14 +133,19 @@ def test_a_first_index_is_searchable_while_it_is_embedded(settings, tmp_path):
     assert done.manifest.to_json()["counts"] == {"docs": 60, "chunks": 60}
 
 
-def test_a_stopped_run_leaves_a_partial_index_the_next_run_completes(settings, tmp_path):
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_a_stopped_run_leaves_a_partial_index_the_next_run_completes(settings, tmp_path, kind):
     docs = tmp_path / "docs"
     bulk(docs, 40)
     emb = KeywordEmbedder()
     stop = threading.Event()
-    r = build(settings, [docs], emb, first_batch=8, stop=stop,
+    opts = BuildOptions(dense_index=kind)
+    r = build(settings, [docs], emb, first_batch=8, stop=stop, options=opts,
               progress=lambda done, total: stop.set())
     assert r.added == 40 and r.embedded_chunks == 8 and r.coverage == 8 / 40
+    line = _run_line(r)
+    assert "embedded 8 chunks (20% of the index embedded: the next run goes on)" in line
+    assert ", skipped 0 files (" in line
     reader = IndexReader(settings.index)
     assert (reader.n_embedded, reader.n_chunks) == (8, 40)
     assert reader.calibration is not None  # on the 8 with a vector
@@ -145,10 +155,14 @@ def test_a_stopped_run_leaves_a_partial_index_the_next_run_completes(settings, t
     res = search(settings, emb, "marker3 dawn", k=3)
     assert res.hits[0].chunk.doc_id == "note003.md" and res.coverage == 0.2
     reader.close()
-    again = build(settings, [docs], emb)  # nothing changed on disk: the rest is embedded
+    again = build(settings, [docs], emb, options=opts)  # nothing changed: the rest is embedded
     assert (again.added, again.unchanged, again.embedded_chunks) == (0, 40, 32)
     assert again.coverage == 1.0 and emb.calls == 40
-    assert IndexReader(settings.index).n_embedded == 40
+    done = IndexReader(settings.index)
+    assert done.n_embedded == 40 and done.dense.kind == kind
+    # every row holds its own chunk's vector, whichever batch it came in
+    expected = np.stack([emb._vec(index_text(c)) for c in done.chunks(list(range(40)))])
+    np.testing.assert_allclose(done.vectors(range(40)), expected, atol=1e-6)
 
 
 CRASH_SCRIPT = textwrap.dedent(
