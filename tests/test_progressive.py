@@ -126,6 +126,10 @@ def test_a_first_index_is_searchable_while_it_is_embedded(settings, tmp_path):
     assert len({g for g, _, _ in seen}) >= 3  # each batch switched in as a generation
     hit = found[0].hits[0]
     assert hit.chunk.doc_id == "note059.md" and hit.dense_rank is None
+    # its dense similarity, for the answerability decision, as it will be once embedded
+    expected = float(emb._vec(index_text(hit.chunk)) @ emb.embed_query("marker59 station"))
+    assert hit.dense_score == pytest.approx(expected, abs=1e-6)
+    assert found[0].nearest == pytest.approx(max(h.dense_score for h in found[0].hits))
     assert found[0].coverage == 0.0
     done = IndexReader(settings.index)
     assert done.n_embedded == done.n_chunks == 60
@@ -148,11 +152,11 @@ def test_a_stopped_run_leaves_a_partial_index_the_next_run_completes(settings, t
     assert ", skipped 0 files (" in line
     reader = IndexReader(settings.index)
     assert (reader.n_embedded, reader.n_chunks) == (8, 40)
-    assert reader.calibration is not None  # on the 8 with a vector
+    assert reader.calibration is None  # until every chunk has a vector: the default
     status = index_status(reader)
     assert (status.embedded, status.coverage) == (8, 0.2)
     assert "(8 embedded so far)" in render_status(status)
-    res = search(settings, emb, "marker3 dawn", k=3)
+    res = search(settings, KeywordEmbedder(), "marker3 dawn", k=3)
     assert res.hits[0].chunk.doc_id == "note003.md" and res.coverage == 0.2
     reader.close()
     again = build(settings, [docs], emb, options=opts)  # nothing changed: the rest is embedded
@@ -160,6 +164,7 @@ def test_a_stopped_run_leaves_a_partial_index_the_next_run_completes(settings, t
     assert again.coverage == 1.0 and emb.calls == 40
     done = IndexReader(settings.index)
     assert done.n_embedded == 40 and done.dense.kind == kind
+    assert done.calibration is not None and done.calibration["generation"] == done.generation
     # every row holds its own chunk's vector, whichever batch it came in
     expected = np.stack([emb._vec(index_text(c)) for c in done.chunks(list(range(40)))])
     np.testing.assert_allclose(done.vectors(range(40)), expected, atol=1e-6)

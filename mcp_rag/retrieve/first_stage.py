@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mcp_rag.index.scope import key_terms
+from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.fusion import choose, convex, rrf
 from mcp_rag.retrieve.result import SearchResult
 from mcp_rag.settings import Settings
-from mcp_rag.types import Embedder, Hit, Mode
+from mcp_rag.types import Chunk, Embedder, Hit, Mode
 
 if TYPE_CHECKING:
     from mcp_rag.index.backend import Generation
@@ -119,6 +120,26 @@ def _capped(reader: Generation, fused: list[tuple[int, float]], k: int,
     return picked
 
 
+# At most this many of a query's first picks are embedded on the spot (the depth the
+# cross-encoder reads by default; ~0.1 s of bge-small on 2 cores).
+EMBED_NOW = 10
+
+
+def _embed_missing(embedder: Embedder, qv: Any, picked: list[tuple[int, float]],
+                   chunks: list[Chunk], n_embedded: int) -> dict[int, float]:
+    """The dense similarity of the picked rows that have no vector yet (a first index
+    still being embedded), embedded now as the index will embed them: the answerability
+    decision then weighs the passages it would quote as it will once they have vectors,
+    rather than with no dense evidence at all (with none, it answered more questions from
+    other fields: research/partial_coverage.py)."""
+    missing = [(row, c) for (row, _), c in zip(picked[:EMBED_NOW], chunks, strict=False)
+               if row >= n_embedded]
+    if not missing:
+        return {}
+    vectors = embedder.embed_documents([index_text(c) for _, c in missing])
+    return {row: float(v @ qv) for (row, _), v in zip(missing, vectors, strict=True)}
+
+
 def first_stage(
     reader: Generation, embedder: Embedder, s: Settings, query: str, k: int, mode: Mode,
     filters: Mapping[str, str] | None,
@@ -147,13 +168,20 @@ def first_stage(
     t = time.perf_counter()
     bm25_rank = {r: i + 1 for i, r in enumerate(lists.bm25_rows)}
     dense_rank = {r: i + 1 for i, r in enumerate(lists.dense_rows)}
+    chunks = reader.chunks([r for r, _ in picked])
+    clock.add("fetch", t)
+    dense_scores = lists.dense_scores
+    if qv is not None and reader.n_embedded < reader.n_chunks:
+        t = time.perf_counter()
+        dense_scores = {**dense_scores, **_embed_missing(
+            embedder, qv, picked, chunks, reader.n_embedded)}
+        clock.add("embed_missing", t)
     hits = [
         Hit(chunk=c, score=float(score), bm25_rank=bm25_rank.get(row),
             dense_rank=dense_rank.get(row), bm25_score=lists.bm25_scores.get(row),
-            dense_score=lists.dense_scores.get(row))
-        for (row, score), c in zip(picked, reader.chunks([r for r, _ in picked]), strict=True)
+            dense_score=dense_scores.get(row))
+        for (row, score), c in zip(picked, chunks, strict=True)
     ]
-    clock.add("fetch", t)
     timings = clock.ms
     timings["total"] = sum(timings.values())
     return SearchResult(
@@ -161,6 +189,6 @@ def first_stage(
         timings_ms={key: round(v, 3) for key, v in timings.items()},
         terms=tuple(key_terms(query, reader)), n_chunks=reader.n_chunks,
         calibration=reader.calibration,
-        nearest=max(lists.dense_scores.values()) if lists.dense_scores else None,
+        nearest=max(dense_scores.values()) if dense_scores else None,
         coverage=reader.n_embedded / reader.n_chunks if reader.n_chunks else 1.0,
     )
