@@ -136,8 +136,11 @@ def _embed_missing(embedder: Embedder, qv: Any, picked: list[tuple[int, float]],
                if row >= n_embedded]
     if not missing:
         return {}
-    vectors = embedder.embed_documents([index_text(c) for _, c in missing])
-    return {row: float(v @ qv) for (row, _), v in zip(missing, vectors, strict=True)}
+    # One text a call: the embedder's latency path. A list would go to its bulk worker
+    # threads, behind every passage the indexer has queued there (in `serve --watch`, a
+    # batch of thousands: the first version's searches waited up to a minute).
+    return {row: float(embedder.embed_documents([index_text(c)])[0] @ qv)
+            for row, c in missing}
 
 
 def first_stage(
