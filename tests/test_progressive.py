@@ -229,4 +229,7 @@ def test_a_refusal_while_embedding_says_the_index_is_still_being_built():
     out = SearchOutput(query="q", results=[], no_answer=True, best_score=None, reranked=False,
                        rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason=None,
                        generation=2, coverage=0.25, timings_ms={})
-    assert "Still indexing: 25% of the passages are embedded" in render_search(out)
+    text = render_search(out)
+    assert "Still indexing: 25% of the passages are embedded" in text
+    assert "not in what has been indexed so far" in text
+    assert "Say the documents do not contain it" not in text

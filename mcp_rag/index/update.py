@@ -565,7 +565,7 @@ class _Change:
 
 def _append(store: Backend, change: _Change, embedder: Embedder) -> int:
     """Switch in a generation that is the live one with the vectors embedded since it
-    was written appended (and calibrated on them); its number."""
+    was written appended (calibrated anew once every chunk has one); its number."""
     assert isinstance(store, Embedded)  # progressive runs are the embedded backend's
     end = change.pending.prefix()
     fresh = change.pending.vectors[change.written:end]

@@ -62,9 +62,11 @@ def render_search(out: SearchOutput) -> str:
             f"no passage cleared the relevance floor (best cross-encoder score "
             f"{out.best_score:.2f})" if out.best_score is not None else "no passage matched"
         )
-        text = (f"No indexed document answers this: {safe(why)}. Say the documents do not "
+        if out.coverage < 1:  # the rest may hold it: say so, not that the documents do not
+            return (f"No indexed document answers this yet: {safe(why)}. Say it is not in "
+                    f"what has been indexed so far.\n" + still_embedding(out.coverage))
+        return (f"No indexed document answers this: {safe(why)}. Say the documents do not "
                 f"contain it.")
-        return text + ("\n" + still_embedding(out.coverage) if out.coverage < 1 else "")
     if not out.results:
         return "No matching passages in the indexed documents."
     head = f"{len(out.results)} passages for: {safe(out.query)}"
