@@ -480,15 +480,21 @@ def write_generation(
     ``bm25_tokens`` are the tokens of every row of the new generation, in row order
     (kept rows first, then new chunks).
     """
-    m = gen.manifest
-    generation = m.generation
+    return _switch_in(index_dir, gen.manifest.generation, current,
+                      lambda tmp: _fill(tmp, current, gen, bm25_tokens))
+
+
+def _switch_in(index_dir: Path, generation: int, current: IndexReader | None,
+               fill: Callable[[Path], None]) -> Path:
+    """``fill`` a new folder, make it generation ``generation`` and switch CURRENT to it
+    atomically; older generations than ``current`` are pruned."""
     final = index_dir / gen_name(generation)
-    tmp = index_dir / f".{gen_name(generation)}.tmp-{os.getpid()}"
+    tmp = index_dir / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     try:
-        _fill(tmp, current, gen, bm25_tokens)
+        fill(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # nothing half-written is left behind
         raise
@@ -569,12 +575,7 @@ def write_vectors(index_dir: Path, current: IndexReader, vectors: np.ndarray,
     does. The documents, chunks and BM25 postings are ``current``'s files, hard-linked
     (copied where the file system cannot link); ``calibrate`` makes the calibration anew
     (None keeps it)."""
-    final = index_dir / gen_name(manifest.generation)
-    tmp = index_dir / f".{final.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    def fill(tmp: Path) -> None:
         for f in current.path.iterdir():
             if f.name in ("dense.faiss", SCOPE, "manifest.json"):
                 continue
@@ -590,19 +591,8 @@ def write_vectors(index_dir: Path, current: IndexReader, vectors: np.ndarray,
         if scope is not None:
             (tmp / SCOPE).write_text(json.dumps(scope, indent=1))
         manifest.write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for f in tmp.iterdir():
-        fsync_path(f)
-    fsync_path(tmp)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    fsync_path(index_dir)
-    atomic_write_text(index_dir / CURRENT, final.name + "\n")
-    _prune(index_dir, keep={final.name, current.path.name})
-    return final
+
+    return _switch_in(index_dir, manifest.generation, current, fill)
 
 
 def _prune(index_dir: Path, keep: set[str]) -> None:
