@@ -148,6 +148,29 @@ async def test_a_server_started_with_watch_serves_and_announces_changes(kb, sett
                 await anyio.sleep(0.05)  # at once: change_poll is a minute
 
 
+async def test_a_client_that_connects_during_the_first_index_is_told_it_is_being_built(
+        kb, settings):
+    # No index yet: the server starts at once and builds it from the folder it watches
+    # (slowly here: 0.1 s a chunk); meanwhile the tools say so instead of "Build one with".
+    pipeline = Pipeline(settings, embedder=KeywordEmbedder(delay=0.1), require_index=False)
+    server = build_server(pipeline, watch=WatchSpec([kb], debounce_ms=50))
+    async with Client(server) as c:
+        assert {t.name for t in (await c.list_tools()).tools} >= {"search", "index_status"}
+        early = await c.call_tool("search", {"query": "KB-ERR-2847", "k": 1})
+        status = await c.call_tool("index_status", {})
+        with anyio.fail_after(30):
+            while True:
+                r = await c.call_tool("search", {"query": "KB-ERR-2847", "k": 1})
+                if not r.is_error and r.structured_content["results"]:
+                    break
+                await anyio.sleep(0.2)
+    for told in (early, status):
+        text = told.content[0].text
+        assert told.is_error and "Still indexing: the first index of " in text
+        assert str(kb) in text and "Build one with" not in text
+    assert r.structured_content["results"][0]["doc_id"] == "support/error-codes.md"
+
+
 async def test_the_sync_tool_catches_up_with_the_files_and_reports_progress(kb, settings):
     index_paths(settings.index, [kb], KeywordEmbedder(), quiet=True)
     pipeline = Pipeline(settings, embedder=KeywordEmbedder())

@@ -8,8 +8,9 @@ into the pipeline or the index except through ``svc``.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import anyio
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from mcp_rag.app.schemas import ChunkView, Citation, Passage
 from mcp_rag.app.service import RagService
-from mcp_rag.errors import MCPRagError
+from mcp_rag.errors import IndexNotFoundError, MCPRagError
 from mcp_rag.serve.changes import Changes
 from mcp_rag.serve.lanes import Lane
 
@@ -41,6 +42,23 @@ class ServerContext:
     svc: RagService
     model_lane: Lane
     changes: Changes
+    # ``serve --watch``: the folders it keeps indexed, and when it started (monotonic s)
+    watching: Sequence[str] = ()
+    started: float = field(default_factory=time.monotonic)
+
+    def says(self, e: MCPRagError) -> str:
+        """What a tool or resource answers for ``e``: with no index yet while the server
+        builds one from the folders it watches, that it is being built, not how to build
+        one."""
+        if not (isinstance(e, IndexNotFoundError) and self.watching):
+            return str(e)
+        where = ", ".join(self.watching[:3]) + (
+            f" and {len(self.watching) - 3} more" if len(self.watching) > 3 else "")
+        return (f"Still indexing: the first index of {where} is being built (started "
+                f"{time.monotonic() - self.started:.0f} s ago). Every file becomes "
+                f"searchable by its words as soon as all are read, a few seconds for "
+                f"thousands of files; ask again shortly. If it never appears, the server's "
+                f"log says why.")
 
     async def run(self, fn: Callable[[], T], lane: Lane | None = None) -> T:
         """``fn()`` in a thread (on ``lane`` for model work); every error a readable one."""
@@ -49,7 +67,7 @@ class ServerContext:
                 return await anyio.to_thread.run_sync(fn)
             return await lane.run(fn)
         except MCPRagError as e:
-            raise ToolError(str(e)) from e
+            raise ToolError(self.says(e)) from e
         except ValidationError as e:
             raise ToolError(f"invalid arguments: {short(e)}") from e
         except Exception as e:  # a bug or an environment failure: say it, keep serving
@@ -69,13 +87,12 @@ class ServerContext:
         hit = None if no_cache else await self.run(peek)
         return hit if hit is not None else await self.run(compute, self.model_lane)
 
-    @staticmethod
-    def read(fn: Callable[[], T]) -> T:
+    def read(self, fn: Callable[[], T]) -> T:
         """``fn()`` for a resource read; mcp-rag errors become resource errors."""
         try:
             return fn()
         except MCPRagError as e:
-            raise ResourceError(str(e)) from e
+            raise ResourceError(self.says(e)) from e
 
 
 def links(passages: Iterable[Passage | ChunkView | Citation]) -> list[ContentBlock]:

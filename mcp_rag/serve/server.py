@@ -178,7 +178,8 @@ def build_server(
     svc = RagService(pipeline, allow_roots, cache)
     s = pipeline.settings
     bus = InMemorySubscriptionBus()
-    app = ServerContext(svc, Lane("model", s.model_workers, s.max_queued), Changes(pipeline, bus))
+    app = ServerContext(svc, Lane("model", s.model_workers, s.max_queued), Changes(pipeline, bus),
+                        watching=[str(p) for p in watch.paths] if watch is not None else ())
     server = RagMCPServer(
         name="mcp-rag",
         title="mcp-rag: your documents",
