@@ -21,7 +21,7 @@ from helpers import SAMPLE, KeywordEmbedder
 from mcp import Client
 
 from mcp_rag.app.schemas import document_uri
-from mcp_rag.index.store import IndexReader
+from mcp_rag.index.store import IndexReader, gen_name, read_current
 from mcp_rag.index.update import index_paths
 from mcp_rag.index.watch import WatchSpec, relevant, watch
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -81,6 +81,8 @@ def test_edits_additions_and_deletions_reach_the_index_within_seconds(kb, tmp_pa
         until(lambda: "tea-tree" in docs_of(index).get("new.md", ""))
         shutil.rmtree(kb / "policies")
         until(lambda: not any(d.startswith("policies/") for d in docs_of(index)))
+        # the deletion's run is on disk before the watcher reports it: count after that
+        until(lambda: w.runs and gen_name(w.runs[-1].generation) == read_current(index))
         (kb / "notes.xyz").write_text("not a format we read")
         (kb / ".hidden.md").write_text("# Hidden\n\nsecret")
         runs = len(w.runs)
