@@ -153,8 +153,8 @@ async def test_a_server_started_with_watch_serves_and_announces_changes(kb, sett
 async def test_a_client_that_connects_during_the_first_index_is_told_it_is_being_built(
         kb, settings):
     # No index yet: the server starts at once and builds it from the folder it watches
-    # (slowly here: 0.1 s a chunk); meanwhile the tools say so instead of "Build one with".
-    pipeline = Pipeline(settings, embedder=KeywordEmbedder(delay=0.1), require_index=False)
+    # (slowly here: 0.2 s a chunk); meanwhile the tools say so instead of "Build one with".
+    pipeline = Pipeline(settings, embedder=KeywordEmbedder(delay=0.2), require_index=False)
     server = build_server(pipeline, watch=WatchSpec([kb], debounce_ms=50))
     async with Client(server) as c:
         assert {t.name for t in (await c.list_tools()).tools} >= {"search", "index_status"}
