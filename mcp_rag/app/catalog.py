@@ -23,6 +23,7 @@ from mcp_rag.app.schemas import (
     document_uri,
 )
 from mcp_rag.errors import MCPRagError, QueryError
+from mcp_rag.index.generation import coverage
 from mcp_rag.index.handle import IndexHandle
 from mcp_rag.index.indexer import Indexer
 from mcp_rag.index.store import read_last_run
@@ -43,7 +44,7 @@ def index_status(
     return StatusOutput(
         index=str(reader.index_dir), docs=m.counts.docs, chunks=m.counts.chunks,
         embedded=reader.n_embedded,
-        coverage=round(reader.n_embedded / reader.n_chunks, 4) if reader.n_chunks else 1.0,
+        coverage=round(coverage(reader), 4),
         generation=m.generation, created_at=m.created_at, embedder=m.embedder.name,
         embedder_dim=m.embedder.dim, chunking=asdict(m.chunking), dense_index=m.dense_index,
         roots=list(m.roots), reranker=reranker, reranker_error=reranker_error,

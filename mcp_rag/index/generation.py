@@ -110,3 +110,9 @@ class GenerationStore(Protocol):
 
     def write(self, current: Any, gen: NewGeneration, bm25_tokens: list[list[str]],
               kept_chunks: list[Chunk]) -> None: ...
+
+
+def coverage(g: Generation) -> float:
+    """The share of ``g``'s chunks that have a vector: below 1 while a first index is being
+    embedded (the rest are found by BM25 alone)."""
+    return g.n_embedded / g.n_chunks if g.n_chunks else 1.0

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mcp_rag.index.generation import coverage
 from mcp_rag.index.scope import key_terms
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.fusion import choose, convex, rrf
@@ -99,9 +100,8 @@ def _fuse(lists: Lists, mode: Mode, s: Settings, n_embedded: int | None = None
     share = BM25_SHARE[s.fusion](s)
     if share <= 0:
         return fused
-    order = {row: i for i, (row, _) in enumerate(fused)}
     fused = [(row, score / share if row >= n_embedded else score) for row, score in fused]
-    return sorted(fused, key=lambda rs: (-rs[1], order[rs[0]]))
+    return sorted(fused, key=lambda rs: -rs[1])  # stable: ties keep the fusion's order
 
 
 def _capped(reader: Generation, fused: list[tuple[int, float]], k: int,
@@ -157,12 +157,12 @@ def first_stage(
         t = time.perf_counter()
         qv = embedder.embed_query(query)
         clock.add("embed_query", t)
+    partial = reader.n_embedded < reader.n_chunks  # a first index still being embedded
     n = max(s.candidates, k * s.max_chunks_per_doc)
     while True:
         lists = _lists(reader, query, qv, n, allowed, use_bm25, clock)
         t = time.perf_counter()
-        fused = _fuse(lists, mode, s, reader.n_embedded
-                      if reader.n_embedded < reader.n_chunks else None)
+        fused = _fuse(lists, mode, s, reader.n_embedded if partial else None)
         clock.add("fusion", t)
         picked = _capped(reader, fused, k, s.max_chunks_per_doc)
         if len(picked) >= k or n >= reader.n_chunks:
@@ -174,7 +174,7 @@ def first_stage(
     chunks = reader.chunks([r for r, _ in picked])
     clock.add("fetch", t)
     dense_scores = lists.dense_scores
-    if qv is not None and reader.n_embedded < reader.n_chunks:
+    if qv is not None and partial:
         t = time.perf_counter()
         dense_scores = {**dense_scores, **_embed_missing(
             embedder, qv, picked, chunks, reader.n_embedded)}
@@ -193,5 +193,5 @@ def first_stage(
         terms=tuple(key_terms(query, reader)), n_chunks=reader.n_chunks,
         calibration=reader.calibration,
         nearest=max(dense_scores.values()) if dense_scores else None,
-        coverage=reader.n_embedded / reader.n_chunks if reader.n_chunks else 1.0,
+        coverage=coverage(reader),
     )
