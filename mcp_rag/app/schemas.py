@@ -332,6 +332,17 @@ class IndexOutput(BaseModel):
     skipped: list[dict[str, str]]
 
 
+class AddedOutput(BaseModel):
+    """What add_document or remove_document did."""
+
+    doc_id: str = Field(description="The document's id: 'added/' and its title, slugged.")
+    document_uri: str = Field(description="rag://documents/... resource with its text.")
+    replaced: bool = Field(description="A document with this id was there before (add: "
+                           "replaced by this text; remove: removed).")
+    chunks: int = Field(description="Passages the document was cut into (0 when removed).")
+    generation: int | None
+
+
 class RerankPassage(BaseModel):
     id: str | None = None
     text: str = Field(min_length=1, max_length=MAX_PASSAGE_CHARS)

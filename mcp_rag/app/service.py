@@ -16,6 +16,7 @@ from typing import Any, overload
 from mcp_rag.answer.compose import AnswerPolicy, compose
 from mcp_rag.answer.extractive import Run
 from mcp_rag.answer.generated import ChatClient
+from mcp_rag.app.added import AddedDocuments
 from mcp_rag.app.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.app.catalog import Catalog
 from mcp_rag.app.requests import AnswerRequest, SearchRequest
@@ -23,6 +24,7 @@ from mcp_rag.app.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
     OUTPUT_SCHEMA,
+    AddedOutput,
     Answerability,
     AnswerOutput,
     Citation,
@@ -101,8 +103,11 @@ class RagService:
         pipeline: Pipeline,
         allow_roots: Sequence[Path] = (),
         cache: QueryCache | None = None,
+        allow_add: bool = False,
     ) -> None:
         self.pipeline = pipeline
+        # add_document / remove_document: with --allow-add, or with allowed roots
+        self.added = AddedDocuments(pipeline) if allow_add or allow_roots else None
         self.catalog = Catalog(pipeline.handle)  # the same open index, read without models
         self.allow_roots = [Path(r).expanduser().resolve() for r in allow_roots]
         self.cache = cache
@@ -336,6 +341,25 @@ class RagService:
         out.skipped += [{"path": str(r), "reason": "no longer exists: remove its documents "
                          "with `mcp-rag remove`"} for r in gone]
         return out
+
+    def add_document(self, title: str, text: str, source: str | None = None,
+                     collection: str | None = None) -> AddedOutput:
+        """Index ``text`` as a document of its own (``added/<slug of title>``)."""
+        a = self._adding().add(title, text, source, collection)
+        return AddedOutput(doc_id=a.doc_id, document_uri=document_uri(a.doc_id),
+                           replaced=a.replaced, chunks=a.chunks, generation=a.generation)
+
+    def remove_document(self, doc_id: str) -> AddedOutput:
+        """Remove a document ``add_document`` added."""
+        a = self._adding().remove(doc_id)
+        return AddedOutput(doc_id=a.doc_id, document_uri=document_uri(a.doc_id),
+                           replaced=a.replaced, chunks=0, generation=a.generation)
+
+    def _adding(self) -> AddedDocuments:
+        if self.added is None:
+            raise QueryError("adding documents from the client is off: start the server with "
+                             "--allow-add")
+        return self.added
 
     def index(
         self, paths: Sequence[str], progress: Callable[[int, int], None] | None = None,

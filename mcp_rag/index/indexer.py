@@ -14,7 +14,7 @@ from typing import Any
 
 from mcp_rag.index.backend import Backend, backend_for
 from mcp_rag.index.manifest import BuildOptions
-from mcp_rag.index.update import RunReport, index_paths, remove_docs
+from mcp_rag.index.update import RunReport, Tally, index_paths, remove_docs
 from mcp_rag.index.watch import WatchSpec, watch
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder
@@ -58,11 +58,13 @@ class Indexer:
 
     def watch(
         self, spec: WatchSpec, *, stop: threading.Event | None = None,
-        on_run: Callable[[RunReport], None] | None = None,
+        on_run: Callable[[RunReport], None] | None = None, tally: Tally | None = None,
+        once: bool = False,
     ) -> None:
-        """Index ``spec``'s paths now, then after every change, until ``stop`` is set."""
+        """Index ``spec``'s paths now, then after every change, until ``stop`` is set
+        (``once``: now only); ``tally`` counts each run's progress."""
         watch(self.index_dir, spec, self._embedder(), options=self.options(), stop=stop,
-              on_run=on_run, backend=self.backend())
+              on_run=on_run, backend=self.backend(), tally=tally, once=once)
 
     def remove(self, targets: Sequence[str]) -> RunReport:
         """Remove documents by id, id prefix ending in '/', or source path."""

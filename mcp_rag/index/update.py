@@ -74,6 +74,35 @@ class RunReport:
         return d
 
 
+@dataclass
+class Tally:
+    """How far the run under way has got, for another thread to read (a server that says
+    "reading 120 of 3,000 files" while it builds its first index). Each field is written by
+    the indexing thread alone; a reader may see one step stale, never a torn value."""
+
+    files: int = 0  # files this run reads (changed or new)
+    files_read: int = 0
+    chunks: int = 0  # chunks this run embeds
+    chunks_embedded: int = 0
+    running: bool = False
+    error: str | None = None  # why the last run failed
+
+    def start(self) -> None:
+        self.files = self.files_read = self.chunks = self.chunks_embedded = 0
+        self.running, self.error = True, None
+
+    def line(self) -> str:
+        """Where the run is, in words: "reading file 120 of 3,000" or "... embedding"."""
+        if self.error is not None:
+            return f"the last indexing run failed: {self.error}"
+        if not self.running:
+            return "starting"
+        if self.chunks or self.files_read >= self.files:
+            return (f"read {self.files:,} files; embedding passage {self.chunks_embedded:,} "
+                    f"of {self.chunks:,}")
+        return f"reading file {self.files_read:,} of {self.files:,}"
+
+
 def _progress(total: int, desc: str, quiet: bool):
     from tqdm import tqdm
 
@@ -95,14 +124,17 @@ UNCHANGED = "unchanged"  # a plan's mark for a file whose stamp says it did not 
 Loader = Callable[[list[SourceFile]], list["Loaded | LoaderError"]]
 
 
-def load_here(files: list[SourceFile]) -> list[Loaded | LoaderError]:
-    """Each file's documents, or why it cannot be read, in this process."""
+def load_here(files: list[SourceFile], tally: Tally | None = None) -> list[Loaded | LoaderError]:
+    """Each file's documents, or why it cannot be read, in this process (counted in
+    ``tally`` as they are read)."""
     out: list[Loaded | LoaderError] = []
     for f in files:
         try:
             out.append(load_file(f))
         except LoaderError as e:
             out.append(e)
+        if tally is not None:
+            tally.files_read += 1
     return out
 
 
@@ -142,6 +174,7 @@ def index_paths(
     progressive: bool = True,
     first_batch: int = FIRST_BATCH,
     stop: threading.Event | None = None,
+    tally: Tally | None = None,
 ) -> RunReport:
     """Bring the index at ``index_dir`` up to date with ``paths``: plan, load, embed, write.
 
@@ -169,8 +202,11 @@ def index_paths(
     in batches of ``first_batch``, doubling, each switched in as a generation with the
     vectors appended. ``stop`` ends a run between batches; the next run goes on where
     it stopped (an index whose dense side is partial is completed by any run).
+    ``tally`` counts the files read and the chunks embedded as the run goes.
     """
     started = time.perf_counter()
+    if tally is not None:
+        tally.start()
     index_dir = Path(index_dir)
     store = backend or Embedded(index_dir)
     opts = options or BuildOptions()
@@ -189,7 +225,10 @@ def index_paths(
         # First which files to read (their stamps), then read them all (here, or fanned
         # out by ``load``), then take the results in the files' order, as one pass would.
         rows = plan.stamps(found.files, reparse)
-        loaded = (load or load_here)([src for src, _, why in rows if why is None])
+        to_read = [src for src, _, why in rows if why is None]
+        if tally is not None:
+            tally.files = len(to_read)
+        loaded = load(to_read) if load is not None else load_here(to_read, tally)
         changed_docs = plan.take(rows, loaded, report)
         removed = {d for d, i in existing.items() if _in_scope(i.source, scopes)
                    and d not in plan.seen}
@@ -217,7 +256,9 @@ def index_paths(
                            if progressive and store.name == "embedded" else None)
         if len(batches) > 1:  # the first generation before the model has run
             batches.insert(0, 0)
-        embed = _Embedding(pending, embedder, quiet, progress)
+        if tally is not None:
+            tally.chunks = len(pending.todo)
+        embed = _Embedding(pending, embedder, quiet, progress, tally)
         try:
             for i, n in enumerate(batches):
                 embed.next(n)
@@ -493,8 +534,10 @@ class _Embedding:
     ``progress(done, total)``."""
 
     def __init__(self, pending: _Pending, embedder: Embedder, quiet: bool,
-                 progress: Callable[[int, int], None] | None) -> None:
-        self.pending, self.embedder, self.progress = pending, embedder, progress
+                 progress: Callable[[int, int], None] | None,
+                 tally: Tally | None = None) -> None:
+        self.pending, self.embedder, self.progress, self.tally = (pending, embedder, progress,
+                                                                  tally)
         self.bar = _progress(len(pending.todo), "embedding", quiet)
         self.done = 0
         self._shown = 0
@@ -502,6 +545,8 @@ class _Embedding:
     def _step(self, n: int) -> None:
         self._shown += n
         self.bar.update(n)
+        if self.tally is not None:
+            self.tally.chunks_embedded = self._shown
         if self.progress is not None:
             self.progress(self._shown, len(self.pending.todo))
 

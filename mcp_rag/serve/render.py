@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Sequence
 
 from mcp_rag.app.schemas import (
+    AddedOutput,
     AnswerOutput,
     ChunkOutput,
     CollectionsOutput,
@@ -156,6 +157,13 @@ def render_index(out: IndexOutput) -> str:
         + "; generation "
         f"{out.generation}; skipped {len(out.skipped)} files"
     )
+
+
+def render_added(out: AddedOutput, did: str) -> str:
+    """``added added/release-checklist (3 passages; generation 7), rag://...``"""
+    what = ("replaced " if out.replaced else "added ") if did == "added" else "removed "
+    return (f"{what}{out.doc_id}" + (f" ({out.chunks} passages" if did == "added" else " (")
+            + f"; generation {out.generation}), {out.document_uri}")
 
 
 def render_document(out: DocumentOutput) -> str:

@@ -171,15 +171,17 @@ class RagMCPServer(MCPServer):
 
 def build_server(
     pipeline: Pipeline, allow_roots: Sequence[Path] = (), cache: QueryCache | None = None,
-    watch: WatchSpec | None = None,
+    watch: WatchSpec | None = None, fetch: Sequence[str] | None = None,
 ) -> MCPServer:
     """An MCPServer over ``pipeline`` (loaded by the caller, once); with ``watch``, it also
-    keeps the index up to date with those paths while it runs."""
-    svc = RagService(pipeline, allow_roots, cache)
+    keeps the index up to date with those paths while it runs. ``fetch``: the pack models
+    to download first, while it serves (then loaded, then the folders indexed)."""
     s = pipeline.settings
+    svc = RagService(pipeline, allow_roots, cache, allow_add=s.allow_add)
     bus = InMemorySubscriptionBus()
     app = ServerContext(svc, Lane("model", s.model_workers, s.max_queued), Changes(pipeline, bus),
-                        watching=[str(p) for p in watch.paths] if watch is not None else ())
+                        watching=[str(p) for p in watch.paths] if watch is not None else (),
+                        fetching=list(fetch or ()))
     server = RagMCPServer(
         name="mcp-rag",
         title="mcp-rag: your documents",

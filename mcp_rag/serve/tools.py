@@ -22,6 +22,7 @@ from mcp_rag.app.schemas import (
     MAX_PASSAGE_CHARS,
     MAX_PASSAGES,
     MAX_READ_CHARS,
+    AddedOutput,
     AnswerOutput,
     ChunkOutput,
     CollectionsOutput,
@@ -33,9 +34,18 @@ from mcp_rag.app.schemas import (
     StatusOutput,
 )
 from mcp_rag.ingest.safety import MAX_PATH_CHARS
-from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES, MAX_QUERY_CHARS, K
+from mcp_rag.limits import (
+    ANSWER_PASSAGES,
+    ANSWER_SENTENCES,
+    MAX_ADDED_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    K,
+)
 from mcp_rag.serve.context import ServerContext, links, result
 from mcp_rag.serve.render import (
+    render_added,
     render_answer,
     render_chunk,
     render_collections,
@@ -76,6 +86,8 @@ def register_tools(server: MCPServer, app: ServerContext) -> None:
     _read_tools(server, app)
     if app.svc.allow_roots:
         _index_tools(server, app)
+    if app.svc.added is not None:
+        _add_tools(server, app)
 
 
 def _search(server: MCPServer, app: ServerContext) -> None:
@@ -271,3 +283,55 @@ def _index_tools(server: MCPServer, app: ServerContext) -> None:
 
         out = await app.run(lambda: app.svc.sync(progress), app.model_lane)
         return result(out, render_index(out))
+
+
+def _add_tools(server: MCPServer, app: ServerContext) -> None:
+    """``add_document`` and ``remove_document``: with --allow-add (or allowed roots)."""
+
+    @server.tool(
+        title="Add a document",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def add_document(
+        title: Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS,
+                                    description="The document's title; it names it: adding "
+                                                "again with the same title replaces it.")],
+        text: Annotated[str, Field(min_length=1, max_length=MAX_ADDED_CHARS,
+                                   description="The text to keep, in plain words or Markdown.")],
+        source: Annotated[str | None, Field(
+            min_length=1, max_length=MAX_SOURCE_CHARS,
+            description="Where the text came from (a URL, a conversation, a person); kept as "
+                        "its last line.")] = None,
+        collection: Annotated[str | None, Field(
+            min_length=1, max_length=MAX_FILTER_CHARS,
+            description="Put it in this named collection (default: 'default').")] = None,
+    ) -> Annotated[CallToolResult, AddedOutput]:
+        """Save text as a document of the index, searchable and citable like the user's files.
+
+        Use it to keep what you learned or were told that the user wants to find again (a
+        decision, a summary, a fact with its source). Its id is 'added/' and the title
+        slugged; remove_document removes it.
+        """
+        out = await app.run(lambda: app.svc.add_document(title, text, source, collection),
+                            app.model_lane)
+        return result(out, render_added(out, "added"))
+
+    @server.tool(
+        title="Remove an added document",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+            open_world_hint=False,
+        ),
+    )
+    async def remove_document(
+        doc_id: Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS + 10,
+                                     description="The id add_document returned, "
+                                                 "'added/...'.")],
+    ) -> Annotated[CallToolResult, AddedOutput]:
+        """Remove a document that add_document added (the user's own files are never
+        removed through this tool)."""
+        out = await app.run(lambda: app.svc.remove_document(doc_id), app.model_lane)
+        return result(out, render_added(out, "removed"))
