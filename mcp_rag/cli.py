@@ -685,7 +685,10 @@ def serve(ctx, transport, host, port, allow_roots, allow_add, allowed_hosts, wat
     # while it serves: the client's handshake does not wait for ~160 MB.
     wanted = [m for m in _query_models(s) if m]
     fetch = bool(spec and s.auto_download and absent(wanted, s.models))
-    if not fetch:
+    if fetch:
+        log.warning("the model pack is missing from %s: downloading it while the server "
+                    "starts (the tools say so until it is loaded)", s.models)
+    else:
         try:
             _ensure_models(s, _query_models(s))
         except MCPRagError as e:  # start anyway: every tool says what to run

