@@ -161,8 +161,21 @@ async def test_the_unpacked_bundle_indexes_the_chosen_folder_and_answers(packed,
                 await anyio.sleep(0.25)
         first = time.monotonic() - started
         w = await c.call_tool("search", {"query": "cube-shaped droppings", "k": 1})
+        status_before = (await c.call_tool("index_status", {})).structured_content[
+            "last_run"].get("finished_at")
+    # The client re-opened: the same index, nothing read or embedded again.
+    async with Client(params) as c:
+        again = await c.call_tool("search", {"query": "cube-shaped droppings", "k": 1})
+        with anyio.fail_after(30):
+            while (st := await c.call_tool("index_status", {})).structured_content[
+                    "last_run"].get("finished_at") == status_before:
+                await anyio.sleep(0.2)
     print(f"bundle: tools listed {listed:.1f} s, first search answered {first:.1f} s after "
           f"start", file=sys.stderr)
+    assert not again.is_error and again.structured_content["results"]
+    run = st.structured_content["last_run"]
+    assert run["added"] == run["updated"] == run["embedded_chunks"] == 0, run
+    assert run["unchanged"] == 7
     assert tools == {t["name"] for t in MANIFEST["tools"]}
     assert r.structured_content["results"][0]["doc_id"] == "support/error-codes.md"
     assert w.structured_content["results"][0]["source"] == str(notes / "wombat.md")
