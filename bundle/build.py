@@ -13,8 +13,8 @@ itself with uv, so the bundle stays small and works on every CPU and OS uv has w
 ``v<version>``) writes the bundle's download URL and sha256 into ``server.json``'s ``mcpb``
 package, which the MCP registry and clients check the download against.
 
-The bundle's dependencies are the package's and its ``pdf`` and ``office`` extras': a
-desktop user's folders hold PDFs and Word files.
+The bundle's dependencies are the package's and its ``pdf``, ``office`` and ``ocr``
+extras': a desktop user's folders hold PDFs, Word files and scans.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = REPO / "bundle"
-EXTRAS = ("pdf", "office")  # what a desktop user's folders need beyond the base package
+EXTRAS = ("pdf", "office", "ocr")  # what a desktop user's folders need beyond the base
 
 
 def version() -> str:
@@ -48,7 +48,8 @@ def staged_pyproject(text: str, lock: Path) -> str:
     """The repository's pyproject with the ``EXTRAS``' requirements made dependencies
     and the lock's versions as uv constraints."""
     meta = tomllib.loads(text)["project"]
-    extra = [r for e in EXTRAS for r in meta["optional-dependencies"][e]]
+    extra = [r for e in EXTRAS for r in meta["optional-dependencies"][e]
+             if not r.startswith(meta["name"])]  # an extra's own extras are listed too
     head = "dependencies = [\n"
     if head not in text or "[tool.uv]" in text:
         raise SystemExit("pyproject.toml changed shape: update bundle/build.py")

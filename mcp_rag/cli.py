@@ -249,6 +249,7 @@ def _run_line(report, collection: str | None = None) -> str:
         + f", embedded {report.embedded_chunks} chunks"
         + (f" ({report.reused_chunks} more took the vector of the same text)"
            if report.reused_chunks else "")
+        + (f", {report.ocr_pages} pages read by OCR" if report.ocr_pages else "")
         + (f" ({report.coverage:.0%} of the index embedded: the next run goes on)"
            if report.coverage < 1 else "")
         + f", skipped {len(report.skipped)} files ({report.seconds:.1f}s); "
@@ -416,7 +417,7 @@ def eval_cmd(ctx, dataset, stages, k, candidates, split, max_queries, json_out, 
               default=None, help="Also write the results here.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Draw latency per stage and quality/latency to this PNG "
-              "(needs matplotlib: pip install 'mcp-rag[plot]').")
+              "(needs matplotlib: pip install 'mcp-rag-server[plot]').")
 @click.pass_context
 @_fail_cleanly
 def bench(ctx, queries, dataset, split, max_queries, skip_answer, json_out, plot_out):
@@ -436,7 +437,8 @@ def bench(ctx, queries, dataset, split, max_queries, skip_answer, json_out, plot
             import matplotlib  # noqa: F401
         except ImportError as e:
             raise click.UsageError(
-                "--plot needs matplotlib: pip install 'mcp-rag[plot]' (or pip install matplotlib)"
+                "--plot needs matplotlib: pip install 'mcp-rag-server[plot]' "
+                "(or pip install matplotlib)"
             ) from e
     s = _settings(ctx)
     svc = _service(s)

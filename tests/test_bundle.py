@@ -68,8 +68,9 @@ def test_the_bundle_pins_what_ci_passed_with():
 
     meta = tomllib.loads(staged)
     deps = meta["project"]["dependencies"]
-    assert any(d.startswith("pypdf") for d in deps) and any(d.startswith("markitdown")
-                                                            for d in deps)
+    for wanted in ("pypdf", "markitdown", "rapidocr-onnxruntime"):
+        assert any(d.startswith(wanted) for d in deps), wanted
+    assert not [d for d in deps if d.startswith("mcp-rag-server")]
     pins = meta["tool"]["uv"]["constraint-dependencies"]
     assert any(re.fullmatch(r"onnxruntime==[\w.]+", p) for p in pins)
     assert all("==" in p for p in pins)

@@ -102,7 +102,7 @@ def test_pdf_without_pypdf_says_how_to_install(tmp_path, monkeypatch):
     f = tmp_path / "x.pdf"
     f.write_bytes(minimal_pdf(["hello"]))
     monkeypatch.setitem(sys.modules, "pypdf", None)
-    with pytest.raises(LoaderError, match=re.escape("pip install 'mcp-rag[pdf]'")):
+    with pytest.raises(LoaderError, match=re.escape("pip install 'mcp-rag-server[pdf]'")):
         load(f)
 
 
@@ -161,7 +161,7 @@ def test_discover_recurses_filters_and_reports_skips(tmp_path):
     (tmp_path / "docs" / "sub" / "draft.md").write_text("d")
     (tmp_path / "docs" / ".hidden.md").write_text("h")
     (tmp_path / "docs" / ".git" / "config").write_text("x")
-    (tmp_path / "docs" / "image.png").write_bytes(b"\x89PNG")
+    (tmp_path / "docs" / "tool.exe").write_bytes(b"MZ")
     found = discover([tmp_path / "docs"], exclude=["*draft*"])
     rels = sorted(f.path.relative_to(tmp_path / "docs").as_posix() for f in found.files)
     assert rels == ["a.md", "sub/b.txt"]
@@ -169,7 +169,7 @@ def test_discover_recurses_filters_and_reports_skips(tmp_path):
     assert reasons == {
         ".git": "hidden folder",
         ".hidden.md": "hidden file",
-        "image.png": "unsupported file type .png",
+        "tool.exe": "unsupported file type .exe",
     }
     only_md = discover([tmp_path / "docs"], include=["*.md"])
     assert [f.path.name for f in only_md.files] == ["a.md", "draft.md"]

@@ -297,12 +297,12 @@ def test_index_from_another_bm25_tokenizer_asks_for_rebuild(settings, sample_dir
 
 
 def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, embedder):
-    from mcp_rag.ingest.loaders import LOADER_VERSION
+    from mcp_rag.ingest.loaders import loader_version
 
     build(settings, [sample_dir], embedder)
     manifest = settings.index / read_current(settings.index) / "manifest.json"
     m = json.loads(manifest.read_text())
-    assert m["loader_version"] == LOADER_VERSION
+    assert m["loader_version"] == loader_version()
     del m["loader_version"]  # an index written before loaders were versioned
     manifest.write_text(json.dumps(m))
     calls = embedder.calls
@@ -310,7 +310,7 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
     # every file read again; the text is the same, so nothing is re-embedded
     assert (r.added, r.updated, r.unchanged, r.embedded_chunks) == (0, 0, 6, 0)
     assert embedder.calls == calls and r.generation == 2
-    assert IndexReader(settings.index).manifest.loader_version == LOADER_VERSION
+    assert IndexReader(settings.index).manifest.loader_version == loader_version()
     assert build(settings, [sample_dir], embedder).changed is False  # and only once
 
 

@@ -328,6 +328,8 @@ class IndexOutput(BaseModel):
     reused_chunks: int = Field(0, description="Chunks that took the vector of the same text "
                                "(copies, moved files, unchanged parts): not embedded again.")
     coverage: float = COVERAGE
+    ocr_pages: int = Field(0, description="Pages of the files read in this run that were "
+                           "scans or images, read by OCR.")
     generation: int | None
     skipped: list[dict[str, str]]
 

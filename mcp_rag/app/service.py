@@ -335,7 +335,7 @@ class RagService:
         paths = [r for r in inside if r.exists()] if recorded else list(self.allow_roots)
         out = self.index([str(p) for p in paths], progress) if paths else IndexOutput(
             added=0, updated=0, removed=0, unchanged=0, moved=0, embedded_chunks=0,
-            reused_chunks=0, coverage=1.0, generation=None, skipped=[])
+            reused_chunks=0, coverage=1.0, ocr_pages=0, generation=None, skipped=[])
         out.skipped += [{"path": str(r), "reason": "outside the allowed roots: not synced"}
                         for r in outside]
         out.skipped += [{"path": str(r), "reason": "no longer exists: remove its documents "
@@ -375,6 +375,7 @@ class RagService:
             added=rep.added, updated=rep.updated, removed=rep.removed, unchanged=rep.unchanged,
             moved=rep.moved,
             embedded_chunks=rep.embedded_chunks, reused_chunks=rep.reused_chunks,
+            ocr_pages=rep.ocr_pages,
             coverage=round(rep.coverage, 4), generation=rep.generation,
             skipped=[{"path": p, "reason": why} for p, why in rep.skipped],
         )

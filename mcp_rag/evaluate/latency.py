@@ -206,7 +206,8 @@ def plot(result: dict, path: Path) -> None:
         import matplotlib.pyplot as plt
     except ImportError as e:
         raise ImportError(
-            "--plot needs matplotlib: pip install 'mcp-rag[plot]' (or pip install matplotlib)"
+            "--plot needs matplotlib: pip install 'mcp-rag-server[plot]' "
+                "(or pip install matplotlib)"
         ) from e
     lat = result["latency_ms"]
     stages = list(lat)

@@ -39,7 +39,7 @@ from mcp_rag.index.store import (
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.ingest.discover import Discovery, SourceFile, discover
-from mcp_rag.ingest.loaders import LOADER_VERSION, Loaded, load_file
+from mcp_rag.ingest.loaders import Loaded, load_file, loader_version
 from mcp_rag.models.embedding import token_counter
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
 
@@ -60,6 +60,7 @@ class RunReport:
     moved: int = 0  # unchanged documents moved to another collection
     embedded_chunks: int = 0  # chunks the model embedded in this run
     reused_chunks: int = 0  # chunks that took the vector of the same text, embedded before
+    ocr_pages: int = 0  # pages of the files read in this run that were read by OCR
     generation: int | None = None
     coverage: float = 1.0  # share of the index's chunks with a vector when the run ended
     changed: bool = False
@@ -289,7 +290,7 @@ def index_paths(
 def _loaders_changed(current: Generation | None, existing: dict[str, DocInfo]) -> bool:
     """True when the loaders changed since the index was built: then every file is re-read
     even when its stamp is unchanged (only those whose text changed are re-embedded)."""
-    if current is None or not existing or current.manifest.loader_version == LOADER_VERSION:
+    if current is None or not existing or current.manifest.loader_version == loader_version():
         return False
     log.info("the loaders changed since this index was built: re-reading every file")
     return True
@@ -398,6 +399,7 @@ class _Plan:
                     self.keep(i)
                 continue
             report.warnings.extend(got.warnings)
+            report.ocr_pages += got.ocr_pages
             for doc in got.docs:
                 claimed = self._claim(doc, report)
                 if claimed is not None:
@@ -655,7 +657,7 @@ def _write(store: Backend, current: Generation | None, opts: BuildOptions,
         chunking=opts.chunking,
         bm25=BM25Params(tokenizer=TOKENIZER_ID),
         dense_index=opts.dense_index,
-        loader_version=LOADER_VERSION,
+        loader_version=loader_version(),
         roots=tuple(sorted(prev_roots | {p for p, _ in scopes})),
     )
     store.write(

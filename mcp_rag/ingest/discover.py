@@ -13,6 +13,8 @@ from mcp_rag.errors import LoaderError
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.code import CODE_EXTS
 from mcp_rag.ingest.mail import MAIL_EXTS
+from mcp_rag.ingest.ocr import IMAGE_EXTS
+from mcp_rag.ingest.ocr import missing as ocr_missing
 from mcp_rag.ingest.office import OFFICE_EXTS
 from mcp_rag.ingest.rst import RST_EXTS
 
@@ -22,7 +24,7 @@ HTML_EXTS = {".html", ".htm", ".xhtml"}
 PDF_EXTS = {".pdf"}
 JSONL_EXTS = {".jsonl"}
 SUPPORTED = (TEXT_EXTS | MD_EXTS | HTML_EXTS | PDF_EXTS | JSONL_EXTS | OFFICE_EXTS | MAIL_EXTS
-             | RST_EXTS | CODE_EXTS)
+             | RST_EXTS | CODE_EXTS | IMAGE_EXTS)
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,8 @@ class _Scan:
         """Index ``path`` (met as ``shown``) under ``root``, once, if its suffix is known."""
         if path.suffix.lower() not in SUPPORTED:
             self.skip(shown, f"unsupported file type {path.suffix or '(none)'}")
+        elif path.suffix.lower() in IMAGE_EXTS and (why := ocr_missing()) is not None:
+            self.skip(shown, why)
         elif path not in self.seen:
             self.seen.add(path)
             self.found.files.append(SourceFile(path, root))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from mcp_rag.errors import LoaderError
+from mcp_rag.ingest import ocr
 from mcp_rag.ingest.code import CODE_EXTS, parse_code
 from mcp_rag.ingest.discover import HTML_EXTS, JSONL_EXTS, MD_EXTS, PDF_EXTS, SourceFile, doc_id_for
 from mcp_rag.ingest.html import parse_html
@@ -16,7 +17,7 @@ from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
 from mcp_rag.ingest.markdown import parse_markdown
 from mcp_rag.ingest.office import OFFICE_EXTS, parse_office
-from mcp_rag.ingest.pdf import parse_pdf
+from mcp_rag.ingest.pdf import PageText, parse_image, parse_pdf
 from mcp_rag.ingest.rst import RST_EXTS, parse_rst
 from mcp_rag.ingest.text import content_hash, parse_text, read_text_file, strip_controls
 from mcp_rag.types import Document
@@ -25,15 +26,24 @@ from mcp_rag.types import Document
 # column headers; 3: control characters become spaces; 4: lowercase " . " text is split into
 # sentences, so its chunks change; 5: .rst has sections; 6: code blocks are indented, a
 # <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped; 7: a
-# JSONL record with a title and no text is its title): indexes built before are re-read on
-# the next run.
-LOADER_VERSION = 7
+# JSONL record with a title and no text is its title; 8: PDF pages without a text layer
+# and images are read by OCR where the extra is installed): indexes built before are re-read
+# on the next run.
+LOADER_VERSION = 8
+
+
+def loader_version() -> int:
+    """What an index records of the loaders that read it: ``LOADER_VERSION``, and whether
+    OCR could run (installing the extra later re-reads every file once, so the scans in
+    them are read; only what reads differently is embedded again)."""
+    return LOADER_VERSION * 2 + (ocr.missing() is None)
 
 
 @dataclass
 class Loaded:
     docs: list[Document]
     warnings: list[str]
+    ocr_pages: int = 0  # pages read by OCR
 
 
 def load_file(src: SourceFile) -> Loaded:
@@ -50,9 +60,14 @@ def load_file(src: SourceFile) -> Loaded:
     stem = path.stem
     pages: tuple[tuple[int, int], ...] = ()
     sections: tuple[tuple[int, str], ...] = ()
-    if ext in PDF_EXTS:
-        text, title, pages = parse_pdf(path, stem)
-        fmt = "pdf"
+    paged: PageText | None = None
+    if ext in PDF_EXTS or ext in ocr.IMAGE_EXTS:
+        if ext in PDF_EXTS:
+            paged, title = parse_pdf(path, stem)
+            fmt = "pdf"
+        else:
+            paged, title, fmt = parse_image(path), stem, "image"
+        text, pages, sections = paged.text, tuple(paged.pages), tuple(paged.sections)
     elif ext in OFFICE_EXTS:
         text, title, sections, fmt = parse_office(path, stem)
     elif ext in MAIL_EXTS:
@@ -94,4 +109,6 @@ def load_file(src: SourceFile) -> Loaded:
         mtime=st.st_mtime,
         size=st.st_size,
     )
+    if paged is not None:
+        return Loaded([doc], [f"{path}: {w}" for w in paged.warnings], paged.ocr_pages)
     return Loaded([doc], [])

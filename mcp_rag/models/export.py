@@ -65,7 +65,7 @@ def export_model(
         from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(
-            "Export needs the 'export' extra: pip install 'mcp-rag[export]' torch==2.13.0"
+            "Export needs the 'export' extra: pip install 'mcp-rag-server[export]' torch==2.13.0"
         ) from e
     if kind == "auto":
         kind = _kind_of(spec)

@@ -16,7 +16,7 @@ def import_sentence_transformers(threads: int | None) -> tuple[ModuleType, Modul
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError(
             "The sentence-transformers backend needs the 'st' extra: "
-            "pip install 'mcp-rag[st]' torch==2.13.0"
+            "pip install 'mcp-rag-server[st]' torch==2.13.0"
         ) from e
     if threads:
         torch.set_num_threads(threads)

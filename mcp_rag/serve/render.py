@@ -128,8 +128,9 @@ def render_status(out: StatusOutput) -> str:
         text += (
             f"\nlast run: added {lr.get('added')}, updated {lr.get('updated')}, removed "
             f"{lr.get('removed')}, unchanged {lr.get('unchanged')}, embedded "
-            f"{lr.get('embedded_chunks')} chunks, skipped {lr.get('skipped')} files "
-            f"({lr.get('finished_at')})"
+            f"{lr.get('embedded_chunks')} chunks"
+            + (f", {lr['ocr_pages']} pages read by OCR" if lr.get("ocr_pages") else "")
+            + f", skipped {lr.get('skipped')} files ({lr.get('finished_at')})"
         )
     c = out.calibration
     if c:

@@ -1,0 +1,148 @@
+"""Text from pictures of pages: scanned PDF pages and image files (the ``ocr`` extra).
+
+RapidOCR on onnxruntime (``rapidocr-onnxruntime``: PP-OCRv4's text detector and
+recogniser, shipped as ONNX files inside its wheel, so it runs offline on the CPU), and
+pypdfium2 to render a PDF page that has no text layer. Chosen over Tesseract (from the OS,
+where present) on a scanned sample built for it: see the docs, Indexing, "Scans".
+
+A page's recognised lines are put in reading order (top to bottom, then left to right) and
+joined into text, one line a line; its confidence is the recogniser's, averaged over the
+characters. Bounded: ``MAX_PAGES`` pages read by OCR per file, pages rendered at ``DPI`` and
+scaled down to at most ``MAX_PIXELS``, and a file stops being read by OCR once it has taken
+``MAX_SECONDS`` (the rest of its pages are skipped, with a warning).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_rag.errors import LoaderError
+
+INSTALL = "pip install 'mcp-rag-server[ocr]'"
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
+MIN_TEXT = 20  # a PDF page whose text layer holds fewer non-space characters is a picture
+MAX_PAGES = 300  # pages read by OCR per file
+MAX_PIXELS = 16_000_000  # a page image larger than this is scaled down (A4 at 300 dpi: 8.7 M)
+MAX_SECONDS = 600.0  # OCR time per file; past it, its remaining pages are skipped
+DPI = 200  # PDF pages are rendered at this resolution (printed text: ~30 px high letters)
+
+_engine: Any = None
+_lock = threading.Lock()
+
+
+@functools.cache
+def missing() -> str | None:
+    """None when OCR can run here; otherwise what to install (asked once per process)."""
+    try:
+        import pypdfium2  # noqa: F401
+        import rapidocr_onnxruntime  # noqa: F401
+    except ImportError:
+        return f"reading scans and images needs the OCR extra: {INSTALL}"
+    return None
+
+
+def _ocr() -> Any:
+    """The engine, loaded once per process (its three ONNX models)."""
+    global _engine
+    with _lock:
+        if _engine is None:
+            from rapidocr_onnxruntime import RapidOCR
+
+            _engine = RapidOCR()
+        return _engine
+
+
+@dataclass
+class Read:
+    """What OCR read from one page: its text and how sure the recogniser was (0..1)."""
+
+    text: str
+    confidence: float
+
+
+@dataclass
+class Budget:
+    """What one file may still spend on OCR."""
+
+    pages: int = field(default_factory=lambda: MAX_PAGES)
+    seconds: float = field(default_factory=lambda: MAX_SECONDS)
+    started: float = field(default_factory=time.monotonic)
+
+    def spent(self) -> str | None:
+        """Why no more pages of this file are read by OCR, or None."""
+        if self.pages <= 0:
+            return f"OCR reads at most {MAX_PAGES} pages of a file (the rest are skipped)"
+        if time.monotonic() - self.started > self.seconds:
+            return f"OCR took more than {self.seconds:.0f} s on this file"
+        return None
+
+
+def _in_order(boxes: list[Any]) -> list[tuple[str, float]]:
+    """(text, score) of each recognised box, top to bottom in lines, left to right."""
+    items = []
+    for quad, text, score in boxes:
+        ys = [p[1] for p in quad]
+        items.append((min(ys), max(ys), min(p[0] for p in quad), str(text), float(score)))
+    items.sort(key=lambda b: (b[0] + b[1]) / 2)
+    lines: list[list[tuple[float, float, float, str, float]]] = []
+    for b in items:  # same line: its middle lies within the line's first box
+        if lines and lines[-1][0][0] <= (b[0] + b[1]) / 2 <= lines[-1][0][1]:
+            lines[-1].append(b)
+        else:
+            lines.append([b])
+    out = []
+    for line in lines:
+        line.sort(key=lambda b: b[2])
+        text = " ".join(b[3] for b in line)
+        chars = sum(len(b[3]) for b in line) or 1
+        out.append((text, sum(b[4] * len(b[3]) for b in line) / chars))
+    return out
+
+
+def read_image(image: Any) -> Read:
+    """OCR one page image (a PIL image), scaled down to ``MAX_PIXELS`` first."""
+    import numpy as np
+
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        f = (MAX_PIXELS / (w * h)) ** 0.5
+        image = image.resize((max(1, int(w * f)), max(1, int(h * f))))
+    # No angle classifier: on upright scans it turned good lines upside down (docs: Scans).
+    boxes, _ = _ocr()(np.asarray(image.convert("RGB")), use_cls=False)
+    lines = _in_order(boxes or [])
+    chars = sum(len(t) for t, _ in lines)
+    conf = sum(s * len(t) for t, s in lines) / chars if chars else 0.0
+    return Read("\n".join(t for t, _ in lines), round(conf, 3))
+
+
+def render_pdf_page(data: bytes, index: int) -> Any:
+    """Page ``index`` (0-based) of a PDF as a PIL image at ``DPI``."""
+    import pypdfium2 as pdfium
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        page = pdf[index]
+        w, h = page.get_size()  # points
+        scale = DPI / 72
+        if w * h * scale * scale > MAX_PIXELS:
+            scale = (MAX_PIXELS / (w * h)) ** 0.5
+        return page.render(scale=scale).to_pil()
+    finally:
+        pdf.close()
+
+
+def image_pages(data: bytes, name: str) -> list[Any]:
+    """The pages of an image file (a TIFF may hold several), as PIL images."""
+    import io
+
+    from PIL import Image, ImageSequence, UnidentifiedImageError
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        return [frame.copy() for frame in ImageSequence.Iterator(img)]
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as e:
+        raise LoaderError(f"{name}: unreadable image ({e})") from e
