@@ -6,6 +6,7 @@ question "is the extra installed?" in the tests of what happens without it."""
 from __future__ import annotations
 
 import io
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -28,6 +29,16 @@ PAGE_2 = ("Dredging schedule. The north basin is dredged every April to a depth 
 needs_ocr = pytest.mark.skipif(
     ocr.missing() is not None,
     reason="the OCR extra is not installed here (pip install 'mcp-rag-server[ocr]')")
+
+
+@pytest.fixture(params=ocr.ENGINES, autouse=True)
+def engine(request, monkeypatch):
+    """Each test with each engine: RapidOCR (the extra's) and Tesseract (from the OS,
+    where it is installed: .ci/run installs Debian's)."""
+    if request.param == "tesseract" and shutil.which("tesseract") is None:
+        pytest.skip("tesseract is not installed here (apt install tesseract-ocr)")
+    monkeypatch.setenv("MCP_RAG_OCR_ENGINE", request.param)
+    return request.param
 
 
 def page_image(text: str, angle: float = 0.0):
@@ -71,7 +82,7 @@ def test_a_scanned_pdf_is_read_page_by_page_with_its_confidence(tmp_path):
     assert "inner channel" in doc.text[at2:at3] and "north basin" in doc.text[at3:]
     assert doc.sections[0][0] == at2 and doc.sections[0][1].startswith(
         "page 2, read by OCR (confidence 0.")
-    assert float(doc.sections[1][1].split("confidence ")[1].rstrip(")")) > 0.9
+    assert float(doc.sections[1][1].split("confidence ")[1].rstrip(")")) > 0.85
 
 
 @needs_ocr
