@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from mcp_rag.ingest.ocr import is_label as ocr_label
 from mcp_rag.types import Chunk, Document
 
 _ABBREVIATIONS = {
@@ -421,8 +422,9 @@ def chunk_document(
 
 
 def index_text(chunk: Chunk) -> str:
-    """What the retrievers see for a chunk: title and section give it the document's context."""
+    """What the retrievers see for a chunk: title and section give it the document's context
+    (an OCR'd page's label says how it was read, not what it is about: left out)."""
     head = [chunk.title] if chunk.title else []
-    if chunk.section and chunk.section != chunk.title:
+    if chunk.section and chunk.section != chunk.title and not ocr_label(chunk.section):
         head.append(chunk.section)
     return "\n".join([*head, chunk.text])

@@ -65,6 +65,15 @@ def _ocr() -> Any:
         return _engine
 
 
+def label(page: int, confidence: float) -> str:
+    """An OCR'd page's section label: how its text was read, and how surely."""
+    return f"page {page}, read by OCR (confidence {confidence:.2f})"
+
+
+def is_label(section: str) -> bool:
+    return section.startswith("page ") and ", read by OCR (confidence " in section
+
+
 @dataclass
 class Read:
     """What OCR read from one page: its text and how sure the recogniser was (0..1)."""

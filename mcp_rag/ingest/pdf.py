@@ -31,8 +31,7 @@ class PageText:
         self.pages.append((pos, n))
         if read is not None:
             self.ocr_pages += 1
-            self.sections.append((pos, f"page {n}, read by OCR (confidence "
-                                       f"{read.confidence:.2f})"))
+            self.sections.append((pos, ocr.label(n, read.confidence)))
         elif self.sections and self.sections[-1][1]:
             self.sections.append((pos, ""))  # the OCR label ends with its page
         self.text += text
