@@ -238,6 +238,16 @@ def index_cmd(ctx, paths, include, exclude, embedder, chunk_tokens, dense_index,
         _echo_json(report.to_dict())
         return
     click.echo(f"{s.index}: {_run_line(report, collection)}")
+    if report.changed:
+        from mcp_rag.app.catalog import Catalog
+
+        catalog = Catalog.open(s)
+        try:
+            note = catalog.status(s.reranker if s.rerank else None).language_note
+        finally:
+            catalog.close()
+        if note:
+            click.echo(f"note: {note}", err=True)
 
 
 def _run_line(report, collection: str | None = None) -> str:

@@ -134,7 +134,8 @@ def test_a_first_index_is_searchable_while_it_is_embedded(settings, tmp_path):
     done = IndexReader(settings.index)
     assert done.n_embedded == done.n_chunks == 60
     assert done.calibration is not None and done.calibration["generation"] == done.generation
-    assert done.manifest.to_json()["counts"] == {"docs": 60, "chunks": 60}
+    assert done.manifest.to_json()["counts"] == {"docs": 60, "chunks": 60,
+                                                 "languages": {"en": 60}}
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw"])

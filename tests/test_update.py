@@ -47,7 +47,8 @@ def test_first_run_indexes_sample_and_second_run_embeds_nothing(settings, sample
     assert r2.generation == 1 and not r2.changed
     assert read_last_run(settings.index)["unchanged"] == 6
     reader = IndexReader(settings.index)
-    assert reader.manifest.counts == Counts(docs=6, chunks=r1.embedded_chunks)
+    assert reader.manifest.counts == Counts(docs=6, chunks=r1.embedded_chunks,
+                                            languages={"en": r1.embedded_chunks})
     assert {d["doc_id"] for d in reader.documents()} == {
         "README.md",
         "policies/refund-policy.md",

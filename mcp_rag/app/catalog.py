@@ -28,11 +28,32 @@ from mcp_rag.index.handle import IndexHandle
 from mcp_rag.index.indexer import Indexer
 from mcp_rag.index.store import read_last_run
 from mcp_rag.index.update import RunReport
+from mcp_rag.models.pack import MULTILINGUAL, english_only
 from mcp_rag.settings import Settings
 from mcp_rag.types import Chunk, Document
 
 if TYPE_CHECKING:
     from mcp_rag.index.backend import Generation
+
+
+def language_note(languages: dict[str, int] | None, embedder: str,
+                  reranker: str | None) -> str | None:
+    """What to say when a tenth or more of the passages are not English and the models
+    are the pack's English-only ones; None otherwise."""
+    total = sum((languages or {}).values())
+    other = total - (languages or {}).get("en", 0)
+    english = [m for m in (embedder, reranker) if m is not None and english_only(m)]
+    if not total or other < 0.1 * total or not english:
+        return None
+    mix = ", ".join(f"{lang} {n / total:.0%}" for lang, n in sorted(
+        (languages or {}).items(), key=lambda x: -x[1]) if lang != "en")
+    return (f"{other / total:.0%} of the passages are not in English ({mix}); "
+            f"{' and '.join(english)} {'was' if len(english) == 1 else 'were'} trained on "
+            f"English only: keyword search (BM25) handles those languages, meaning-based "
+            f"search and reranking poorly. With the Hugging Face Hub reachable, choose "
+            f"multilingual models, e.g. MCP_RAG_EMBEDDER={MULTILINGUAL['embedder']} (extra "
+            f"[st]; then index with --rebuild) and MCP_RAG_RERANKER="
+            f"{MULTILINGUAL['reranker']} (not checked by this project).")
 
 
 def index_status(
@@ -51,6 +72,8 @@ def index_status(
         collections={n: d for n, (d, _) in reader.collections().items()},
         last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
         calibration=reader.calibration,
+        languages=dict(sorted((m.counts.languages or {}).items(), key=lambda x: -x[1])),
+        language_note=language_note(m.counts.languages, m.embedder.name, reranker),
     )
 
 

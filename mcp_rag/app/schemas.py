@@ -249,6 +249,12 @@ class StatusOutput(BaseModel):
     last_run: dict[str, Any] = Field(
         description="What the last indexing run did (skipped: how many files it skipped)."
     )
+    languages: dict[str, int] = Field(
+        default_factory=dict, description="Passages by language (ISO 639-1), as BM25 "
+        "analysed them; empty for an index written before languages were told apart.")
+    language_note: str | None = Field(
+        None, description="Set when a tenth or more of the passages are not in English and "
+        "the models are English-only: what that costs and which models to choose.")
     calibration: dict[str, Any] | None = Field(
         None,
         description="The answerability decision's scale for this corpus, made when the index "

@@ -55,6 +55,9 @@ class Counts:
     # Chunks with a vector: rows 0..embedded-1 (a first index of a big folder is searchable
     # by BM25 before it is embedded, and vectors arrive in batches); None: every chunk.
     embedded: int | None = None
+    # Passages by language as BM25 analysed them (ISO 639-1 codes); None: an index written
+    # before languages were told apart (all analysed as English).
+    languages: dict[str, int] | None = None
 
     @property
     def n_embedded(self) -> int:
@@ -117,7 +120,8 @@ class Manifest:
                 embedder=EmbedderInfo(name=str(emb["name"]), dim=int(emb["dim"])),
                 counts=Counts(docs=int(data["counts"]["docs"]),
                               chunks=int(data["counts"]["chunks"]),
-                              embedded=_optional_int(data["counts"].get("embedded"))),
+                              embedded=_optional_int(data["counts"].get("embedded")),
+                              languages=_languages(data["counts"].get("languages"))),
                 chunking=ChunkingParams(**data["chunking"]),
                 bm25=BM25Params(**data["bm25"]),
                 dense_index=dense,
@@ -140,6 +144,14 @@ class Manifest:
 
     def write(self, directory: Path) -> None:
         (Path(directory) / FILENAME).write_text(json.dumps(self.to_json(), indent=2))
+
+
+def _languages(value: Any) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise TypeError("counts.languages must be an object")
+    return {str(k): int(v) for k, v in value.items()}
 
 
 def _optional_int(v: Any) -> int | None:

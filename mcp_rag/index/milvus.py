@@ -42,7 +42,7 @@ from mcp_rag.errors import (
     QueryError,
 )
 from mcp_rag.index.filters import check
-from mcp_rag.index.lexical import tokenize
+from mcp_rag.index.lexical import query_languages, tokenize_query
 from mcp_rag.index.manifest import Manifest
 from mcp_rag.index.store import DocInfo, NewGeneration
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
@@ -248,7 +248,8 @@ class MilvusReader:
 
     def lexical(self, query: str, n: int, allowed: Any = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        tokens = as_words(tokenize(query))
+        tokens = as_words(tokenize_query(query, query_languages(
+            self.manifest.counts.languages)))
         if not tokens:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         rows, scores = self._search(tokens, "sparse", min(n, 16_384), allowed, {})

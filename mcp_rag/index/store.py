@@ -43,7 +43,7 @@ from mcp_rag.errors import (
 from mcp_rag.index.dense import DenseIndex
 from mcp_rag.index.filters import check, doc_mask
 from mcp_rag.index.generation import Generation
-from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index
+from mcp_rag.index.lexical import TOKENIZER_ID, BM25Index, query_languages
 from mcp_rag.index.manifest import FORMAT_VERSION, Manifest
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document
 
@@ -219,6 +219,7 @@ class IndexReader:
 
     def _open(self) -> None:
         self.bm25 = BM25Index.load(self.path)
+        self.bm25.languages = query_languages(self.manifest.counts.languages)
         self.dense = DenseIndex.load(self.path / "dense.faiss")
         uri = f"file:{self.path / 'meta.sqlite'}?mode=ro&immutable=1"
         self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)

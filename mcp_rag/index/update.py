@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -18,7 +18,7 @@ import numpy as np
 
 from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
 from mcp_rag.index.backend import Backend, Embedded
-from mcp_rag.index.lexical import TOKENIZER_ID, tokenize
+from mcp_rag.index.lexical import TOKENIZER_ID, analyse
 from mcp_rag.index.manifest import (
     BM25Params,
     BuildOptions,
@@ -580,6 +580,7 @@ class _Change:
     kept: _Kept = field(default_factory=lambda: _Kept(np.zeros(0, np.int64), [], 0))
     written: int = 0
     texts: list[str] = field(default_factory=list)  # every chunk's index_text, in row order
+    languages: dict[str, int] | None = None  # passages by language, as BM25 analysed them
 
     @property
     def n_chunks(self) -> int:
@@ -596,7 +597,8 @@ class _Change:
     def counts(self) -> Counts:
         embedded = self.n_embedded
         return Counts(docs=len(self.keep_doc_ids) + len(self.new_docs), chunks=self.n_chunks,
-                      embedded=None if embedded == self.n_chunks else embedded)
+                      embedded=None if embedded == self.n_chunks else embedded,
+                      languages=self.languages)
 
     def calibrator(self, embedder: Embedder) -> Callable | None:
         """What calibrates the answerability decision on the generation about to be
@@ -631,6 +633,19 @@ def _append(store: Backend, change: _Change, embedder: Embedder) -> int:
     return generation
 
 
+def _analysed(texts: list[str], bar=None) -> tuple[list[list[str]], dict[str, int]]:
+    """Each passage's BM25 tokens, analysed by its language, and the passages by language."""
+    tokens: list[list[str]] = []
+    languages: Counter[str] = Counter()
+    for text in texts:
+        lang, toks = analyse(text)
+        tokens.append(toks)
+        languages[lang] += 1
+        if bar is not None:
+            bar.update(1)
+    return tokens, dict(languages)
+
+
 def _write(store: Backend, current: Generation | None, opts: BuildOptions,
            embedder: Embedder, scopes: Sequence[tuple[str, bool]], quiet: bool,
            change: _Change) -> int:
@@ -641,10 +656,8 @@ def _write(store: Backend, current: Generation | None, opts: BuildOptions,
     all_chunks = kept_chunks + change.new_chunks
     change.texts = [index_text(c) for c in all_chunks]
     bar = _progress(len(all_chunks), "BM25", quiet)
-    bm25_tokens = []
-    for text in change.texts:
-        bm25_tokens.append(tokenize(text))
-        bar.update(1)
+    bm25_tokens, languages = _analysed(change.texts, bar)
+    change.languages = languages
     bar.close()
     change.written = change.pending.prefix()
     generation = store.next_generation()
@@ -714,14 +727,16 @@ def remove_docs(index_dir: Path, targets: Sequence[str], backend: Backend | None
         keep = set(infos) - gone
         rows = current.chunk_rows_for_docs(keep) if keep else np.zeros(0, dtype=np.int64)
         kept_chunks = current.chunks(rows.tolist()) if len(rows) else []
+        tokens, languages = _analysed([index_text(c) for c in kept_chunks])
         manifest = current.manifest.next(
-            store.next_generation(), Counts(docs=len(keep), chunks=len(rows))
+            store.next_generation(), Counts(docs=len(keep), chunks=len(rows),
+                                            languages=languages)
         )
         dim = manifest.dim
         store.write(
             current,
             NewGeneration(rows, keep, [], [], np.zeros((0, dim), np.float32), manifest),
-            [tokenize(index_text(c)) for c in kept_chunks],
+            tokens,
             kept_chunks,
         )
         current.close()

@@ -403,6 +403,20 @@ def resolve(spec: str, models_dir: Path, kind: Kind) -> ModelRef:
     return ModelRef(name=spec, backend="st", query_prefix=_guess_query_prefix(spec))
 
 
+def english_only(spec: str | None) -> bool:
+    """Whether ``spec`` is one of the pack's models, which were trained on English only."""
+    return spec is not None and find_pack_model(spec) is not None
+
+
+# Models for a corpus that is not (only) English, for a user who can reach the Hugging Face
+# Hub: widely used, small enough for a CPU; not checked by this project (our machines
+# cannot reach the Hub), which the docs say.
+MULTILINGUAL = {
+    "embedder": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+    "reranker": "cross-encoder/mmarco-mMiniLMv2-L12-H384-v1",
+}
+
+
 def _guess_query_prefix(name: str) -> str:
     low = name.lower()
     return BGE_QUERY_PREFIX if "bge-" in low and "-en" in low and "v1.5" in low else ""

@@ -132,6 +132,10 @@ def render_status(out: StatusOutput) -> str:
             + (f", {lr['ocr_pages']} pages read by OCR" if lr.get("ocr_pages") else "")
             + f", skipped {lr.get('skipped')} files ({lr.get('finished_at')})"
         )
+    if len(out.languages) > 1 or set(out.languages) - {"en"}:
+        text += "\nlanguages: " + ", ".join(f"{lang} {n}" for lang, n in out.languages.items())
+    if out.language_note:
+        text += f"\nnote: {out.language_note}"
     c = out.calibration
     if c:
         text += (
