@@ -90,9 +90,13 @@ def test_a_scanned_page_is_found_by_its_words_on_its_page(tmp_path, settings):
     kb = tmp_path / "kb"
     kb.mkdir()
     scanned_pdf(kb / "manual.pdf", [PAGE_1, PAGE_2], with_text_page=True)
-    page_image(PAGE_2).save(kb / "photo-of-a-page.png")
+    page_image(f"{PAGE_1} {PAGE_2}").save(kb / "photo-of-a-page.png")
+    page_image("Harbour Authority").save(kb / "logo.png")  # a picture, not a page of text
     report = index_paths(settings.index, [kb], KeywordEmbedder(), quiet=True)
-    assert report.ocr_pages == 3 and not report.skipped
+    assert report.ocr_pages == 3
+    ((skipped, why),) = report.skipped
+    assert skipped == str(kb / "logo.png") and why.endswith(
+        "characters of text found in the image: a picture (a logo, a chart), not a page of text")
     p = Pipeline(settings, embedder=KeywordEmbedder())
     hits = p.search("north basin dredged every April", k=3, mode=Mode.BM25).hits
     by_doc = {h.chunk.doc_id: h.chunk for h in reversed(hits)}  # each one's best

@@ -34,6 +34,11 @@ from mcp_rag.errors import LoaderError
 INSTALL = "pip install 'mcp-rag-server[ocr]'"
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 MIN_TEXT = 20  # a PDF page whose text layer holds fewer non-space characters is a picture
+# An image file is a document when OCR reads at least this many non-space characters in it
+# (a photographed or scanned page holds a thousand or more): logos, book covers, charts and
+# diagrams in a documentation folder read as a few labels, which as documents of their own
+# were found and quoted for the product names on them (SQLite's manual: 26 such images).
+MIN_IMAGE_TEXT = 200
 MAX_PAGES = 300  # pages read by OCR per file
 MAX_PIXELS = 16_000_000  # a page image larger than this is scaled down (A4 at 300 dpi: 8.7 M)
 MAX_SECONDS = 600.0  # OCR time per file; past it, its remaining pages are skipped

@@ -122,6 +122,8 @@ def parse_image(path: Path) -> PageText:
     out, budget = PageText(), ocr.Budget()
     for n, frame in enumerate(ocr.image_pages(read_bytes(path), str(path)), start=1):
         out.read_by_ocr(n, lambda f=frame: f, budget)
-    if not out.text.strip():
-        raise LoaderError(f"{path}: no text found in the image")
+    found = len("".join(out.text.split()))
+    if found < ocr.MIN_IMAGE_TEXT:
+        raise LoaderError(f"{path}: {found} characters of text found in the image: a "
+                          f"picture (a logo, a chart), not a page of text")
     return out
