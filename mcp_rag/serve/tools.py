@@ -57,6 +57,9 @@ from mcp_rag.serve.render import (
 )
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+# Adds or updates, never deletes what the caller did not name; the same call twice is one.
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                         open_world_hint=False)
 
 
 class SearchFilters(BaseModel):
@@ -235,10 +238,7 @@ def _index_tools(server: MCPServer, app: ServerContext) -> None:
 
     @server.tool(
         title="Index files",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=WRITES,
     )
     async def index_paths(
         paths: Annotated[
@@ -265,10 +265,7 @@ def _index_tools(server: MCPServer, app: ServerContext) -> None:
 
     @server.tool(
         title="Sync the index with its files",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=WRITES,
     )
     async def sync(ctx: Context) -> Annotated[CallToolResult, IndexOutput]:
         """Bring the index up to date with the files it was built from.
@@ -290,10 +287,7 @@ def _add_tools(server: MCPServer, app: ServerContext) -> None:
 
     @server.tool(
         title="Add a document",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True,
-            open_world_hint=False,
-        ),
+        annotations=WRITES,
     )
     async def add_document(
         title: Annotated[str, Field(min_length=1, max_length=MAX_TITLE_CHARS,
