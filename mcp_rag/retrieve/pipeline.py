@@ -81,6 +81,14 @@ def _load_models(
     return embedder, reranker, cascade if reranker is not None else None, error
 
 
+def _why_no_reranker(s: Settings, reranker: Reranker | None, error: str | None) -> str | None:
+    """Why there is no cross-encoder although the settings ask for one (None: there is one,
+    or none is asked for)."""
+    if s.rerank and reranker is None and error is None:
+        return "no cross-encoder was loaded"
+    return error
+
+
 class Pipeline:
     """Hybrid retrieval over one index. Thread-safe; reopens the index when it changes on disk.
 
@@ -115,9 +123,7 @@ class Pipeline:
         self.embedder = embedder
         self.reranker = reranker
         self.cascade = cascade if reranker is not None else None
-        if settings.rerank and reranker is None and rerank_error is None:
-            rerank_error = "no cross-encoder was loaded"
-        self.rerank_error = rerank_error
+        self.rerank_error = _why_no_reranker(settings, reranker, rerank_error)
 
     @classmethod
     def from_settings(
@@ -151,8 +157,7 @@ class Pipeline:
         want = self.handle.embedder or self.embedder.name
         self.embedder, self.reranker, self.cascade, error = _load_models(
             self.settings, want, None, None, require_models=False)
-        self.rerank_error = error if self.reranker is not None or not self.settings.rerank \
-            else error or "no cross-encoder was loaded"
+        self.rerank_error = _why_no_reranker(self.settings, self.reranker, error)
 
     def fingerprint(self) -> dict:
         """Everything besides the query and its parameters that decides a result."""
