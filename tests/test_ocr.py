@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from helpers import KeywordEmbedder
 
+from mcp_rag.app.catalog import Catalog
 from mcp_rag.index.update import index_paths
 from mcp_rag.ingest import ocr
 from mcp_rag.ingest.discover import SourceFile
 from mcp_rag.ingest.loaders import load_file
 from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.serve.render import render_status
 from mcp_rag.types import Mode
 
 FIXTURES = Path(__file__).parent / "fixtures" / "documents"
@@ -107,6 +109,10 @@ def test_a_scanned_page_is_found_by_its_words_on_its_page(tmp_path, settings):
     doc = p.reader.document("manual.pdf")
     assert doc.text[pdf.start:pdf.end] == pdf.text and doc.format == "pdf"
     assert p.reader.document("photo-of-a-page.png").format == "image"
+    catalog = Catalog.open(settings)
+    status = catalog.status()
+    catalog.close()
+    assert status.ocr_pages == 3 and "3 pages read by OCR" in render_status(status)
 
 
 @needs_ocr

@@ -73,6 +73,7 @@ def index_status(
         last_run={**last, "skipped": len(last.get("skipped", []))} if last else {},
         calibration=reader.calibration,
         languages=dict(sorted((m.counts.languages or {}).items(), key=lambda x: -x[1])),
+        ocr_pages=m.counts.ocr_pages or 0,
         language_note=language_note(m.counts.languages, m.embedder.name, reranker),
     )
 

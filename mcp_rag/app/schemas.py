@@ -252,6 +252,8 @@ class StatusOutput(BaseModel):
     languages: dict[str, int] = Field(
         default_factory=dict, description="Passages by language (ISO 639-1), as BM25 "
         "analysed them; empty for an index written before languages were told apart.")
+    ocr_pages: int = Field(0, description="Pages of the indexed documents that were scans "
+                           "or images, read by OCR.")
     language_note: str | None = Field(
         None, description="Set when a tenth or more of the passages are not in English and "
         "the models are English-only: what that costs and which models to choose.")

@@ -58,6 +58,7 @@ class Counts:
     # Passages by language as BM25 analysed them (ISO 639-1 codes); None: an index written
     # before languages were told apart (all analysed as English).
     languages: dict[str, int] | None = None
+    ocr_pages: int | None = None  # pages whose passages were read by OCR (None: none known)
 
     @property
     def n_embedded(self) -> int:
@@ -121,7 +122,8 @@ class Manifest:
                 counts=Counts(docs=int(data["counts"]["docs"]),
                               chunks=int(data["counts"]["chunks"]),
                               embedded=_optional_int(data["counts"].get("embedded")),
-                              languages=_languages(data["counts"].get("languages"))),
+                              languages=_languages(data["counts"].get("languages")),
+                              ocr_pages=_optional_int(data["counts"].get("ocr_pages"))),
                 chunking=ChunkingParams(**data["chunking"]),
                 bm25=BM25Params(**data["bm25"]),
                 dense_index=dense,

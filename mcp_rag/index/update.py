@@ -40,6 +40,7 @@ from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
 from mcp_rag.ingest.discover import Discovery, SourceFile, discover
 from mcp_rag.ingest.loaders import Loaded, load_file, loader_version
+from mcp_rag.ingest.ocr import is_label as ocr_label
 from mcp_rag.models.embedding import token_counter
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
 
@@ -581,6 +582,7 @@ class _Change:
     written: int = 0
     texts: list[str] = field(default_factory=list)  # every chunk's index_text, in row order
     languages: dict[str, int] | None = None  # passages by language, as BM25 analysed them
+    ocr_pages: int | None = None  # pages read by OCR, of every document in the generation
 
     @property
     def n_chunks(self) -> int:
@@ -598,7 +600,7 @@ class _Change:
         embedded = self.n_embedded
         return Counts(docs=len(self.keep_doc_ids) + len(self.new_docs), chunks=self.n_chunks,
                       embedded=None if embedded == self.n_chunks else embedded,
-                      languages=self.languages)
+                      languages=self.languages, ocr_pages=self.ocr_pages)
 
     def calibrator(self, embedder: Embedder) -> Callable | None:
         """What calibrates the answerability decision on the generation about to be
@@ -646,6 +648,11 @@ def _analysed(texts: list[str], bar=None) -> tuple[list[list[str]], dict[str, in
     return tokens, dict(languages)
 
 
+def _ocr_pages(chunks: list[Chunk]) -> int | None:
+    """How many pages of these chunks' documents were read by OCR (None: none)."""
+    return len({(c.doc_id, c.section) for c in chunks if ocr_label(c.section)}) or None
+
+
 def _write(store: Backend, current: Generation | None, opts: BuildOptions,
            embedder: Embedder, scopes: Sequence[tuple[str, bool]], quiet: bool,
            change: _Change) -> int:
@@ -657,7 +664,7 @@ def _write(store: Backend, current: Generation | None, opts: BuildOptions,
     change.texts = [index_text(c) for c in all_chunks]
     bar = _progress(len(all_chunks), "BM25", quiet)
     bm25_tokens, languages = _analysed(change.texts, bar)
-    change.languages = languages
+    change.languages, change.ocr_pages = languages, _ocr_pages(all_chunks)
     bar.close()
     change.written = change.pending.prefix()
     generation = store.next_generation()
@@ -730,7 +737,8 @@ def remove_docs(index_dir: Path, targets: Sequence[str], backend: Backend | None
         tokens, languages = _analysed([index_text(c) for c in kept_chunks])
         manifest = current.manifest.next(
             store.next_generation(), Counts(docs=len(keep), chunks=len(rows),
-                                            languages=languages)
+                                            languages=languages,
+                                            ocr_pages=_ocr_pages(kept_chunks))
         )
         dim = manifest.dim
         store.write(

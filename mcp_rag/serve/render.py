@@ -132,6 +132,8 @@ def render_status(out: StatusOutput) -> str:
             + (f", {lr['ocr_pages']} pages read by OCR" if lr.get("ocr_pages") else "")
             + f", skipped {lr.get('skipped')} files ({lr.get('finished_at')})"
         )
+    if out.ocr_pages:
+        text += f"\n{out.ocr_pages} pages read by OCR (scans and images)"
     if len(out.languages) > 1 or set(out.languages) - {"en"}:
         text += "\nlanguages: " + ", ".join(f"{lang} {n}" for lang, n in out.languages.items())
     if out.language_note:
