@@ -13,9 +13,9 @@ eight a language, each in the page's language, each with the chapter that answer
 Reported per language: BM25 hit@1 and hit@3 by page, with passages analysed by their
 language (Snowball stemmer, character bigrams for Chinese and Japanese) and, in the same
 run, as before (everything as English: one giant token per run of Chinese characters).
-``--answer N``: the first N questions of each language also asked of `answer` with the
-real pack over an index of the same folder, to count how many are answered (the pack's
-models are English-only).
+``--answer N``: the first N in-scope questions of each language, and the other-field ones,
+also asked of `answer` with the real pack over an index of the same folder, to count how
+many are answered and how many refused (the pack's models are English-only).
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ def bm25_hits(work: Path, folder: Path, questions: list[dict], by_language: bool
 
 
 def answered(work: Path, folder: Path, questions: list[dict]) -> dict[str, int]:
-    """How many questions of each language ``answer`` answers, with the real pack."""
+    """How many questions of each language ``answer`` answers, with the real pack (the
+    index is built once, then reused)."""
     from mcp_rag.app.requests import AnswerRequest
     from mcp_rag.app.service import RagService
     from mcp_rag.index.indexer import Indexer
@@ -101,9 +102,8 @@ def answered(work: Path, folder: Path, questions: list[dict]) -> dict[str, int]:
     from mcp_rag.settings import Settings
 
     s = Settings.load(index=work / "real")
-    shutil.rmtree(s.index, ignore_errors=True)
     p = Pipeline.from_settings(s, require_index=False)
-    Indexer(s, p.embedder).index([folder], quiet=True)
+    Indexer(s, p.embedder).index([folder], quiet=True)  # nothing to do when it exists
     p.refresh()
     svc = RagService(p)
     out: dict[str, int] = defaultdict(int)
@@ -121,7 +121,9 @@ def main() -> None:
     a = ap.parse_args()
     a.work.mkdir(parents=True, exist_ok=True)
     folder = corpus(a.work)
-    questions = [json.loads(line) for line in QUESTIONS.open()]
+    every = [json.loads(line) for line in QUESTIONS.open()]
+    questions = [q for q in every if q["page"]]
+    other = [q for q in every if not q["page"]]
     now = bm25_hits(a.work, folder, questions, by_language=True)
     before = bm25_hits(a.work, folder, questions, by_language=False)
     print(f"CPU: {cpu()}; {len(list(folder.iterdir()))} pages, {len(questions)} questions")
@@ -139,8 +141,12 @@ def main() -> None:
         asked = [q for lang in LANGS for q in [x for x in questions if x["lang"] == lang]
                  [:a.answer]]
         got = answered(a.work, folder, asked)
-        print("\nanswered by `answer` (default pack): " + ", ".join(
+        print("\nin scope, answered by `answer` (default pack): " + ", ".join(
             f"{lang} {got.get(lang, 0)}/{a.answer}" for lang in LANGS))
+        wrong = answered(a.work, folder, other)
+        print("other fields, refused: " + ", ".join(
+            f"{lang} {sum(q['lang'] == lang for q in other) - wrong.get(lang, 0)}/"
+            f"{sum(q['lang'] == lang for q in other)}" for lang in LANGS))
 
 
 if __name__ == "__main__":

@@ -50,7 +50,9 @@ def language_note(languages: dict[str, int] | None, embedder: str,
     return (f"{other / total:.0%} of the passages are not in English ({mix}); "
             f"{' and '.join(english)} {'was' if len(english) == 1 else 'were'} trained on "
             f"English only: keyword search (BM25) handles those languages, meaning-based "
-            f"search and reranking poorly. With the Hugging Face Hub reachable, choose "
+            f"search, reranking and the 'not in your documents' decision poorly (questions "
+            f"in Chinese or Japanese from another field get answered). With the Hugging "
+            f"Face Hub reachable, choose "
             f"multilingual models, e.g. MCP_RAG_EMBEDDER={MULTILINGUAL['embedder']} (extra "
             f"[st]; then index with --rebuild) and MCP_RAG_RERANKER="
             f"{MULTILINGUAL['reranker']} (not checked by this project).")
