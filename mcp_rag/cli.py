@@ -702,7 +702,7 @@ def serve(ctx, transport, host, port, allow_roots, allow_add, allowed_hosts, wat
                     "starts (the tools say so until it is loaded)", s.models)
     else:
         try:
-            _ensure_models(s, _query_models(s))
+            _ensure_models(s, wanted)
         except MCPRagError as e:  # start anyway: every tool says what to run
             log.error("%s", e)
     pipeline = Pipeline.from_settings(s, require_index=False, require_models=False)

@@ -16,7 +16,7 @@ from typing import Any, overload
 from mcp_rag.answer.compose import AnswerPolicy, compose
 from mcp_rag.answer.extractive import Run
 from mcp_rag.answer.generated import ChatClient
-from mcp_rag.app.added import AddedDocuments
+from mcp_rag.app.added import Added, AddedDocuments
 from mcp_rag.app.cache import QueryCache, cache_key, normalize_query
 from mcp_rag.app.catalog import Catalog
 from mcp_rag.app.requests import AnswerRequest, SearchRequest
@@ -345,15 +345,11 @@ class RagService:
     def add_document(self, title: str, text: str, source: str | None = None,
                      collection: str | None = None) -> AddedOutput:
         """Index ``text`` as a document of its own (``added/<slug of title>``)."""
-        a = self._adding().add(title, text, source, collection)
-        return AddedOutput(doc_id=a.doc_id, document_uri=document_uri(a.doc_id),
-                           replaced=a.replaced, chunks=a.chunks, generation=a.generation)
+        return _added(self._adding().add(title, text, source, collection))
 
     def remove_document(self, doc_id: str) -> AddedOutput:
         """Remove a document ``add_document`` added."""
-        a = self._adding().remove(doc_id)
-        return AddedOutput(doc_id=a.doc_id, document_uri=document_uri(a.doc_id),
-                           replaced=a.replaced, chunks=0, generation=a.generation)
+        return _added(self._adding().remove(doc_id))
 
     def _adding(self) -> AddedDocuments:
         if self.added is None:
@@ -381,3 +377,6 @@ class RagService:
         )
 
 
+def _added(a: Added) -> AddedOutput:
+    return AddedOutput(doc_id=a.doc_id, document_uri=document_uri(a.doc_id),
+                       replaced=a.replaced, chunks=a.chunks, generation=a.generation)

@@ -10,11 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
-from mcp_rag.ingest import safety
+from mcp_rag.ingest import ocr, safety
 from mcp_rag.ingest.code import CODE_EXTS
 from mcp_rag.ingest.mail import MAIL_EXTS
 from mcp_rag.ingest.ocr import IMAGE_EXTS
-from mcp_rag.ingest.ocr import missing as ocr_missing
 from mcp_rag.ingest.office import OFFICE_EXTS
 from mcp_rag.ingest.rst import RST_EXTS
 
@@ -105,7 +104,7 @@ class _Scan:
         """Index ``path`` (met as ``shown``) under ``root``, once, if its suffix is known."""
         if path.suffix.lower() not in SUPPORTED:
             self.skip(shown, f"unsupported file type {path.suffix or '(none)'}")
-        elif path.suffix.lower() in IMAGE_EXTS and (why := ocr_missing()) is not None:
+        elif path.suffix.lower() in IMAGE_EXTS and (why := ocr.missing()) is not None:
             self.skip(shown, why)
         elif path not in self.seen:
             self.seen.add(path)

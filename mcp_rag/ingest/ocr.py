@@ -122,6 +122,14 @@ def _spaced(text: str, chars: list[Any]) -> str:
     return "".join(out)
 
 
+def _joined(parts: list[tuple[str, float]], sep: str) -> tuple[str, float]:
+    """``parts`` (text, confidence) joined by ``sep``, the confidence averaged over their
+    characters."""
+    chars = sum(len(t) for t, _ in parts)
+    conf = sum(c * len(t) for t, c in parts) / chars if chars else 0.0
+    return sep.join(t for t, _ in parts), conf
+
+
 def _in_order(boxes: list[Any]) -> list[tuple[str, float]]:
     """(text, score) of each recognised box, top to bottom in lines, left to right."""
     items = []
@@ -136,13 +144,8 @@ def _in_order(boxes: list[Any]) -> list[tuple[str, float]]:
             lines[-1].append(b)
         else:
             lines.append([b])
-    out = []
-    for line in lines:
-        line.sort(key=lambda b: b[2])
-        text = " ".join(b[3] for b in line)
-        chars = sum(len(b[3]) for b in line) or 1
-        out.append((text, sum(b[4] * len(b[3]) for b in line) / chars))
-    return out
+    return [_joined([(b[3], b[4]) for b in sorted(line, key=lambda b: b[2])], " ")
+            for line in lines]
 
 
 ENGINES = ("tesseract", "rapidocr")
@@ -181,11 +184,7 @@ def _tesseract(image: Any) -> list[tuple[str, float]]:
         f = row.split("\t")
         if len(f) == 12 and f[0] == "5" and f[11].strip():
             lines.setdefault(tuple(f[1:5]), []).append((f[11], max(0.0, float(f[10])) / 100))
-    out = []
-    for words in lines.values():  # tesseract lists them in reading order
-        chars = sum(len(w) for w, _ in words) or 1
-        out.append((" ".join(w for w, _ in words), sum(c * len(w) for w, c in words) / chars))
-    return out
+    return [_joined(words, " ") for words in lines.values()]  # in tesseract's reading order
 
 
 def read_image(image: Any) -> Read:
@@ -194,32 +193,38 @@ def read_image(image: Any) -> Read:
     if w * h > MAX_PIXELS:
         f = (MAX_PIXELS / (w * h)) ** 0.5
         image = image.resize((max(1, int(w * f)), max(1, int(h * f))))
-    lines = _tesseract(image) if engine() == "tesseract" else _rapidocr(image)
-    chars = sum(len(t) for t, _ in lines)
-    conf = sum(s * len(t) for t, s in lines) / chars if chars else 0.0
-    return Read("\n".join(t for t, _ in lines), round(conf, 3))
+    text, conf = _joined(_tesseract(image) if engine() == "tesseract" else _rapidocr(image),
+                         "\n")
+    return Read(text, round(conf, 3))
 
 
-def render_pdf_page(data: bytes, index: int) -> Any:
-    """Page ``index`` (0-based) of a PDF as a PIL image at ``DPI``."""
-    import pypdfium2 as pdfium
+class PdfPages:
+    """A PDF's pages as PIL images at ``DPI``, the document parsed once (on first use)."""
 
-    pdf = pdfium.PdfDocument(data)
-    try:
-        page = pdf[index]
+    def __init__(self, data: bytes) -> None:
+        self.data: bytes = data
+        self._pdf: Any = None
+
+    def render(self, index: int) -> Any:
+        """Page ``index`` (0-based)."""
+        import pypdfium2 as pdfium
+
+        if self._pdf is None:
+            self._pdf = pdfium.PdfDocument(self.data)
+        page = self._pdf[index]
         w, h = page.get_size()  # points
         scale = DPI / 72
         if w * h * scale * scale > MAX_PIXELS:
             scale = (MAX_PIXELS / (w * h)) ** 0.5
         return page.render(scale=scale).to_pil()
-    finally:
-        pdf.close()
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
 
 
 def image_pages(data: bytes, name: str) -> list[Any]:
     """The pages of an image file (a TIFF may hold several), as PIL images."""
-    import io
-
     from PIL import Image, ImageSequence, UnidentifiedImageError
 
     try:

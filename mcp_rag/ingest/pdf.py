@@ -62,7 +62,7 @@ def parse_pdf(path: Path, fallback_title: str) -> tuple[PageText, str]:
     out, pictures = PageText(), []
     data = read_bytes(path)
     no_ocr = ocr.missing()
-    budget = ocr.Budget()
+    budget, scans = ocr.Budget(), ocr.PdfPages(data)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -73,7 +73,7 @@ def parse_pdf(path: Path, fallback_title: str) -> tuple[PageText, str]:
                 if t:
                     out.add(n, t)
             elif no_ocr is None:
-                out.read_by_ocr(n, lambda i=n - 1: ocr.render_pdf_page(data, i), budget)
+                out.read_by_ocr(n, lambda i=n - 1: scans.render(i), budget)
             else:
                 pictures.append(n)
                 if t:
@@ -85,6 +85,8 @@ def parse_pdf(path: Path, fallback_title: str) -> tuple[PageText, str]:
         raise
     except (PdfReadError, OSError, ValueError, KeyError, TypeError) as e:
         raise LoaderError(f"{path}: unreadable PDF ({e})") from e
+    finally:
+        scans.close()
     if pictures:
         out.warnings.append(f"{len(pictures)} page(s) without a text layer (scanned?) not read: "
                             f"{no_ocr}")
