@@ -15,7 +15,10 @@ language (Snowball stemmer, character bigrams for Chinese and Japanese) and, in 
 run, as before (everything as English: one giant token per run of Chinese characters).
 ``--answer N``: the first N in-scope questions of each language, and the other-field ones,
 also asked of `answer` with the real pack over an index of the same folder, to count how
-many are answered and how many refused (the pack's models are English-only).
+many are answered and how many refused (the pack's models are English-only). Questions
+marked ``holdout`` were written after the rule for Chinese, Japanese and Korean questions
+was fixed (``answerability.decide``'s ``models_read``; docs, Abstention) and are reported
+apart: they are its check, not what it was chosen on.
 """
 
 from __future__ import annotations
@@ -122,8 +125,9 @@ def main() -> None:
     a.work.mkdir(parents=True, exist_ok=True)
     folder = corpus(a.work)
     every = [json.loads(line) for line in QUESTIONS.open()]
-    questions = [q for q in every if q["page"]]
-    other = [q for q in every if not q["page"]]
+    questions = [q for q in every if q["page"] and not q.get("holdout")]
+    other = [q for q in every if not q["page"] and not q.get("holdout")]
+    held = [q for q in every if q.get("holdout")]
     now = bm25_hits(a.work, folder, questions, by_language=True)
     before = bm25_hits(a.work, folder, questions, by_language=False)
     print(f"CPU: {cpu()}; {len(list(folder.iterdir()))} pages, {len(questions)} questions")
@@ -143,10 +147,18 @@ def main() -> None:
         got = answered(a.work, folder, asked)
         print("\nin scope, answered by `answer` (default pack): " + ", ".join(
             f"{lang} {got.get(lang, 0)}/{a.answer}" for lang in LANGS))
-        wrong = answered(a.work, folder, other)
-        print("other fields, refused: " + ", ".join(
-            f"{lang} {sum(q['lang'] == lang for q in other) - wrong.get(lang, 0)}/"
-            f"{sum(q['lang'] == lang for q in other)}" for lang in LANGS))
+        for name, qs in (("other fields", other), ("held out, other fields",
+                                                   [q for q in held if not q["page"]])):
+            wrong = answered(a.work, folder, qs)
+            print(f"{name}, refused: " + ", ".join(
+                f"{lang} {sum(q['lang'] == lang for q in qs) - wrong.get(lang, 0)}/"
+                f"{sum(q['lang'] == lang for q in qs)}" for lang in LANGS
+                if any(q["lang"] == lang for q in qs)))
+        ins = [q for q in held if q["page"]]
+        got = answered(a.work, folder, ins)
+        print("held out, in scope, answered: " + ", ".join(
+            f"{lang} {got.get(lang, 0)}/{sum(q['lang'] == lang for q in ins)}"
+            for lang in LANGS if any(q["lang"] == lang for q in ins)))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from helpers import SAMPLE, KeywordEmbedder
 
 from mcp_rag.app.catalog import Catalog, language_note
 from mcp_rag.index.lexical import detect, query_languages, tokenize, tokenize_query
+from mcp_rag.index.scope import key_terms
 from mcp_rag.index.update import index_paths
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.types import Mode
@@ -99,3 +101,43 @@ def test_status_shows_the_mix_and_says_when_the_models_are_english_only(tmp_path
                                                 "(de 60%, zh 20%)")
     assert "paraphrase-multilingual-MiniLM-L12-v2" in note and "--rebuild" in note
     assert language_note({"en": 95, "de": 5}, "BAAI/bge-small-en-v1.5", None) is None
+
+
+def test_a_chinese_or_japanese_question_is_looked_up_as_bm25_indexes_such_passages():
+    class Seen:
+        def dfs(self, words):
+            return {w: 3 for w in words if w in {"单车", "收费", "図書", "書館"}}
+
+    terms = {t.stem: t.df for t in key_terms("共享单车怎么收费？", Seen())}
+    assert terms == {"共享": 0, "享单": 0, "单车": 3, "车怎": 0, "怎么": 0, "么收": 0, "收费": 3}
+    # Japanese: bigrams with hiragana in them (particles, endings) say nothing of the topic
+    assert [t.stem for t in key_terms("図書館の本は", Seen())] == ["図書", "書館"]
+    # calibration's pseudo-questions read runs whole, as they were calibrated
+    assert [t.stem for t in key_terms("図書館の本は", Seen(), bigrams=False)] == ["図書館の本は"]
+
+
+@pytest.mark.slow
+def test_a_question_the_english_models_cannot_read_is_decided_by_its_words(
+        tmp_path, models_dir):
+    from mcp_rag.app.requests import AnswerRequest
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.settings import Settings
+
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([mixed_folder(tmp_path)], quiet=True)
+    svc.pipeline.refresh()
+    ask = lambda q: svc.run(AnswerRequest(q), no_cache=True)  # noqa: E731
+    # The pack's cross-encoder gives a recipe asked of these documents a confident logit;
+    # the documents never hold most of its words, so it is refused, saying why.
+    out = ask("红烧肉需要炖多长时间？")
+    assert not out.answered and out.answerability.signals["ce"] > 0
+    assert "read English only" in out.no_answer_reason and "'红烧'" in out.no_answer_reason
+    assert not ask("富士山の高さは何メートルですか？").answered
+    # questions in the documents' words are answered, from them (in a corpus this small,
+    # "怎么" (how) is a word it never mentions too: its questions must use its words)
+    for q, doc in (("共享单车每次骑行的前三十分钟免费吗？", "bikes.md"),
+                   ("図書館の貸出期間は何週間ですか？", "library.md")):
+        out = ask(q)
+        assert out.answered and out.citations[0].doc_id == doc, (q, out.answer)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from mcp_rag.index.lexical import tokenize
+from mcp_rag.index.lexical import tokenize, written_in_cjk
 from mcp_rag.ingest.chunking import index_text, split_units
 from mcp_rag.types import Chunk, Hit, Reranker
 
@@ -141,7 +141,9 @@ def _is_label(text: str, chunk: Chunk) -> bool:
     """Headings, titles and fragments too short to state anything."""
     norm = " ".join(text.split()).casefold()
     labels = {chunk.title.casefold(), *(p.strip().casefold() for p in chunk.section.split(">"))}
-    return norm in labels or len(norm.split()) < _MIN_WORDS
+    # Chinese and Japanese write no spaces: a character is about half a word
+    words = len(norm) // 2 if written_in_cjk(norm) else len(norm.split())
+    return norm in labels or words < _MIN_WORDS
 
 
 def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Sentence]]]:

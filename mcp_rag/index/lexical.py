@@ -81,6 +81,7 @@ _id_lock = threading.Lock()
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _KANA = re.compile(r"[\u3040-\u30ff]")
+_HIRAGANA = re.compile(r"[\u3040-\u309f]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
 
 
@@ -102,8 +103,7 @@ def detect(text: str) -> str:
         words = _WORD.findall(head.lower())  # more stop words: no model needed
         if len(words) >= 8 and sum(w in STOPWORDS for w in words) >= 0.25 * len(words):
             return "en"
-    cjk = sum(len(r) for r in _CJK_RUN.findall(sample))
-    if cjk and cjk >= 0.3 * sum(c.isalpha() for c in sample):
+    if written_in_cjk(sample):
         return "ja" if _KANA.search(sample) else "ko" if _HANGUL.search(sample) else "zh"
     global _identifier
     with _id_lock:
@@ -117,6 +117,20 @@ def detect(text: str) -> str:
 
 def _bigrams(run: str) -> list[str]:
     return [run] if len(run) == 1 else [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def written_in_cjk(text: str) -> bool:
+    """Mostly Chinese, Japanese or Korean characters (told by script: no model call)."""
+    cjk = sum(len(r) for r in _CJK_RUN.findall(text))
+    return bool(cjk) and cjk >= 0.3 * sum(c.isalpha() for c in text)
+
+
+def cjk_bigrams(text: str) -> tuple[str, list[str]]:
+    """``text`` with its runs of Chinese, Japanese or Korean characters blanked, and those
+    runs as BM25 indexes them in such a passage: overlapping bigrams, lowercased."""
+    return (_CJK_RUN.sub(" ", text),
+            [b for run in _CJK_RUN.findall(text.lower()) for b in _bigrams(run)
+             if not _HIRAGANA.search(b)])
 
 
 def tokenize(text: str, language: str = "en") -> list[str]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from mcp_rag.index.dense import DenseIndex
 from mcp_rag.index.generation import Frequencies
-from mcp_rag.index.lexical import STOPWORDS, BM25Index, _stem, compounds
+from mcp_rag.index.lexical import STOPWORDS, BM25Index, _stem, cjk_bigrams, compounds
 from mcp_rag.types import Embedder
 
 BANK_FILE = "out_of_scope.txt"
@@ -50,12 +50,18 @@ class Term:
         return math.log(1.0 + (n - self.df + 0.5) / (self.df + 0.5))
 
 
-def key_terms(question: str, bm25: Frequencies) -> list[Term]:
+def key_terms(question: str, bm25: Frequencies, bigrams: bool = True) -> list[Term]:
     """The question's distinct content words (codes whole) with their document frequency.
 
+    Runs of Chinese, Japanese or Korean characters are looked up as BM25 indexes them in
+    such passages, as overlapping bigrams (``bigrams``; whole, as one word, without it):
+    "红烧肉需要炖多长时间" is 红烧, 烧肉, ..., not one word no corpus holds.
     A server backend looks all the words up in one call (``dfs``), not one call a word.
     """
     words: dict[str, str] = {}
+    cjk: list[str] = []
+    if bigrams:
+        question, cjk = cjk_bigrams(question)
     for tok, parts in compounds(question):
         cands = [tok] if len(parts) > 1 else []
         cands += [p for p in parts if p.lower() not in STOPWORDS]
@@ -64,6 +70,8 @@ def key_terms(question: str, bm25: Frequencies) -> list[Term]:
             if stem in words or (w.isdigit() and len(w) < 3):
                 continue
             words[stem] = w
+    for b in cjk:
+        words.setdefault(b, b)
     df = bm25.dfs(list(words))
     return [Term(w, stem, df.get(stem, 0)) for stem, w in words.items()]
 
@@ -91,7 +99,7 @@ def pseudo_questions(texts: list[str], bm25: BM25Index, n: int = 64, seed: int =
         sents = [s for s in _SENT.findall(texts[i]) if len(s.split()) >= 8]
         if not sents:
             continue
-        terms = key_terms(rnd.choice(sents), bm25)
+        terms = key_terms(rnd.choice(sents), bm25, bigrams=False)  # as calibrated
         if len(terms) < 4:
             continue
         k = rnd.randint(4, min(8, len(terms)))

@@ -74,6 +74,7 @@ class Decision:
     unknown_terms: tuple[str, ...]  # the question's words this corpus never mentions
     features: dict[str, float]
     evidence: Evidence | None = None  # what the passages to be quoted lack (when checked)
+    models_read: bool = True  # False: the models cannot read the question's language
 
     @property
     def state(self) -> State:
@@ -93,7 +94,7 @@ class Decision:
         """Why it was refused, in plain words."""
         e = self.evidence
         if e is not None and e.state == "refused" and self.score >= self.threshold \
-                and not vetoed(self.features):
+                and not vetoed(self.features, self.models_read):
             return (f"{e.reason()}; the documents as a whole look like the question "
                     f"(answerability {self.score:.2f})")
         parts = []
@@ -112,8 +113,12 @@ class Decision:
                 f"the closest passages do not address it (best cross-encoder score{what} "
                 f"{ce:.2f})"
             )
-        if vetoed(self.features) and self.score >= self.threshold:
+        if vetoed(self.features, self.models_read) and self.score >= self.threshold:
             how = f"answerability {self.score:.2f}, but most of its rare words are missing"
+            if not self.models_read:
+                how += ("; the models read English only, so a question in Chinese, Japanese "
+                        "or Korean is answered only when the documents hold most of its "
+                        "rare words")
         else:
             how = f"answerability {self.score:.2f}, under the threshold of {self.threshold:.2f}"
         return "; ".join(parts) + f" ({how})"
@@ -124,10 +129,10 @@ def _logistic(weights: dict[str, float], x: dict[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
-def vetoed(x: dict[str, float]) -> bool:
+def vetoed(x: dict[str, float], models_read: bool = True) -> bool:
     """Most of the question's rare words are absent from the corpus and the
-    cross-encoder is not sure of any passage."""
-    return x["unknown"] >= VETO_UNKNOWN and x["ce"] < VETO_CE
+    cross-encoder is not sure of any passage (or cannot read the question at all)."""
+    return x["unknown"] >= VETO_UNKNOWN and (x["ce"] < VETO_CE or not models_read)
 
 
 def combine(
@@ -190,14 +195,20 @@ def decide(
     calibration: dict | None,
     nearest: float | None = None,
     asked_logit: float | None = None,
+    models_read: bool = True,
 ) -> Decision:
+    """``models_read``: False when the question is in a script the models were not trained
+    on (Chinese, Japanese or Korean with the English pack): their scores on it are
+    confident and mean nothing (+6 to +8 logits for a recipe asked of a Linux manual), so
+    the cross-encoder cannot overrule the veto."""
     x = features(terms, n_chunks, hits, calibration, nearest, asked_logit)
     score = _logistic(IN_SCOPE, x)
     return Decision(
-        answerable=score >= THRESHOLD and not vetoed(x),
+        answerable=score >= THRESHOLD and not vetoed(x, models_read),
         score=round(score, 4),
         threshold=THRESHOLD,
         confidence=round(_logistic(SUPPORTED, x), 4),
         unknown_terms=tuple(t.word for t in terms if t.df == 0),
         features={k: round(v, 4) for k, v in x.items()},
+        models_read=models_read,
     )

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
+from mcp_rag.index.lexical import written_in_cjk
 from mcp_rag.ingest.chunking import index_text
+from mcp_rag.models.pack import english_only
 from mcp_rag.models.rerank import relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
 from mcp_rag.retrieve.evidence import LONG_REQUEST, asked, check
@@ -126,6 +128,12 @@ def _asked_logit(first: SearchResult, cands: list[Hit], reranker: Reranker, s: S
     return float(max(logits)) if len(logits) else None
 
 
+def models_read(question: str, s: Settings) -> bool:
+    """Whether the cross-encoder can read ``question``: not one in Chinese, Japanese or
+    Korean when it is the pack's (trained on English only)."""
+    return not (written_in_cjk(question) and english_only(s.reranker))
+
+
 def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: RerankStatus,
             s: Settings, k: int, timings: dict[str, float], asked_logit: float | None = None,
             ) -> tuple[list[Hit], list[Hit], Decision | None, bool]:
@@ -137,7 +145,7 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
     if s.answerability and best is not None and first.nearest is not None:
         t = time.perf_counter()
         decision = decide(first.terms, first.n_chunks, hits, first.calibration, first.nearest,
-                          asked_logit)
+                          asked_logit, models_read=models_read(first.query, s))
         timings["answerability"] = (time.perf_counter() - t) * 1000
         refuse = not decision.answerable
     else:
