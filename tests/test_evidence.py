@@ -25,7 +25,8 @@ def _term(word: str, df: int = 3) -> Term:
     ("Where is settings.py and what does KB-ERR-2847 mean?", {"settings.py", "KB-ERR-2847"}),
     ("Is Dragon Fruit Good For You?", set()),  # title case names nothing by its capitals
     ("How do I use MySQL's SHOW ENGINE INNODB STATUS?",  # capitals are not title case
-     {"MySQL", "SHOW", "ENGINE", "INNODB", "STATUS"}),
+     {"MySQL", "SHOW", "ENGINE", "INNODB", "STATUS", "SHOW ENGINE INNODB STATUS"}),
+    ("How do I create a WITHOUT ROWID table?", {"WITHOUT", "ROWID", "WITHOUT ROWID"}),
     ("Cytosolic proteins bind. Cytosolic proteins bind to DMT1.", {"DMT1"}),  # sentence starts
     ("how do i reclaim disk space", set()),
     ("what does kb-err-2847 mean for 0-dimensional 5-fold cells", {"kb-err-2847"}),
@@ -75,6 +76,27 @@ def test_refused_partial_and_answered_name_what_is_missing():
     assert both.state == "answered" and both.reason() is None
     plain = check([_term("replicate", 30)], written_names("how to replicate"), N, ["x"])
     assert plain.state == "answered" and plain.focal == ()  # nothing named: nothing to check
+
+
+def test_a_keyword_phrase_in_capitals_is_held_only_where_it_is_written_together():
+    # SQLite's manual has CREATE and TYPE everywhere, never CREATE TYPE (PostgreSQL's)
+    q = "How do I create an enum type with CREATE TYPE?"
+    terms = [_term("create", 900), _term("enum", 3), _term("type", 700)]
+    apart = check(terms, written_names(q), N, ["CREATE TABLE t(x); the type of x is TEXT."])
+    assert apart.focal == ("CREATE TYPE",) and apart.missing == ("CREATE TYPE",)
+    # partial, never refused by a phrase alone: whether the corpus writes it anywhere is
+    # not known, and an API doc may write "an API over HTTP" for "HTTP API"
+    assert apart.state == "partial" and apart.reason() == (
+        "the best passages never mention 'CREATE TYPE'")
+    held = check(terms, written_names(q), N, ["Use CREATE\n  TYPE mood AS ENUM ('sad')."])
+    assert held.state == "answered"
+    # with a name the passages lack too, the names decide: refused
+    q2 = "How do I create a WITHOUT ROWID table in MySQL?"
+    t2 = [_term("create", 900), _term("rowid", 3), _term("table", 900), _term("MySQL", 0)]
+    crosstab = ["SELECT * FROM crosstab('...') AS ct(rowid text, without int);"]
+    out = check(t2, written_names(q2), N, crosstab)
+    assert out.missing == ("MySQL", "WITHOUT ROWID") and out.state == "partial"  # rowid held
+    assert check(t2, written_names(q2), N, ["A table."]).state == "refused"
 
 
 def test_the_decision_is_refused_when_the_evidence_holds_none_of_it():

@@ -11,10 +11,12 @@ or ``_ . : / @ #`` or a digit among letters, as in ``kb-err-2847``) whose idf is
 passages (title, section, text) contain it as indexed, or written another way: without
 its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``), an
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
-by its named parts (``Rad53-dependent``).
+by its named parts (``Rad53-dependent``). A keyword phrase in capitals (``WITHOUT
+ROWID``, ``CREATE TYPE``) is focal too, however common its words, and held only where
+the passages write them in a row; missing, it makes the answer partial, not refused.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
-``partial`` when some are, ``refused`` when none is; the decision
+``partial`` when some are, ``refused`` when none of its words is; the decision
 (``answerability.Decision.checked``) turns a refusal into a partial answer for a question
 as close to the corpus as its own sentences. Measured on eight corpora
 (``research/evidence_terms.py``; docs, Abstention).
@@ -44,6 +46,9 @@ LONG_REQUEST = 300  # characters: a longer request is judged by its first senten
 ASKED_CHARS = 40
 _FIRST_SENTENCE = re.compile(rf".{{{ASKED_CHARS},}}?(?:[.!?](?=\s)|$)", re.S)
 _ALNUM = re.compile(r"[^\W_]+")
+# Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
+# a statement's or a setting's keywords, held only where the passages write them together.
+_CAPS_PHRASE = re.compile(r"(?<![\w])[A-Z][A-Z0-9_]*[A-Z](?:[ \t]+[A-Z][A-Z0-9_]*[A-Z])+(?![\w])")
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")
 _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
@@ -75,6 +80,9 @@ def written_names(question: str) -> dict[str, str]:
         caps = any(c.isupper() for c in (w[1:] if first else w))
         if _CODE.search(w) or (caps and not titled):
             out.setdefault(w.casefold(), w)
+    if not titled:  # a keyword phrase in capitals names one thing: WITHOUT ROWID
+        for m in _CAPS_PHRASE.finditer(text):
+            out.setdefault(" ".join(_spelled(m.group())), " ".join(m.group().split()))
     return out
 
 
@@ -139,6 +147,12 @@ class Passages:
                 return True
         return False
 
+    def together(self, phrase: list[str]) -> bool:
+        """The words of ``phrase`` (lowercase, as ``_spelled`` gives them) in a row."""
+        ws, n = self.words, len(phrase)
+        return any(list(ws[i:i + n]) == phrase for i in range(len(ws) - n + 1)
+                   if ws[i] == phrase[0])
+
     def spelled_out(self, acronym: str) -> bool:
         """2-6 consecutive content words have ``acronym``'s letters as initials."""
         ws, n = self.content, len(acronym)
@@ -164,17 +178,26 @@ class Passages:
 @dataclass(frozen=True)
 class Evidence:
     """What the check found: the focal terms, those the passages lack, and of those the
-    ones the corpus mentions elsewhere (the passages are about something else)."""
+    ones the corpus mentions elsewhere (the passages are about something else) and the ones
+    it never mentions (a phrase is neither: its words are counted, not the phrase)."""
 
     focal: tuple[str, ...]
     missing: tuple[str, ...]
     elsewhere: tuple[str, ...]
+    nowhere: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()  # the focal phrases in capitals
 
     @property
     def state(self) -> State:
+        """A phrase the passages do not write in a row makes an answer partial, never a
+        refusal by itself: whether the corpus writes it anywhere is not known (its words
+        are counted, not the phrase), and "HTTP API" may be asked of passages that write
+        "an API over HTTP"."""
         if not self.missing:
             return "answered"
-        return "refused" if len(self.missing) == len(self.focal) else "partial"
+        words = [f for f in self.focal if f not in self.phrases]
+        lacking = [m for m in self.missing if m not in self.phrases]
+        return "refused" if words and len(lacking) == len(words) else "partial"
 
     def reason(self) -> str | None:
         """What the passages lack, in plain words (None when they lack nothing)."""
@@ -186,7 +209,7 @@ class Evidence:
             where = ", ".join(repr(w) for w in self.elsewhere)
             verb = "appears" if len(self.elsewhere) == 1 else "appear"
             said += f" ({where} {verb} elsewhere in the documents, not where this is answered)"
-        elif self.state == "refused":
+        elif self.state == "refused" and self.nowhere == self.missing:
             said += f" (the documents never mention {'it' if len(self.missing) == 1 else 'them'})"
         return said
 
@@ -197,13 +220,17 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     the ``texts`` of the passages an answer would quote (``share`` and ``paraphrase``: the
     study's variants)."""
     focal = focal_terms(terms, names, n_chunks, share)
-    if not focal:
+    phrases = [k for k in names if " " in k]
+    if not focal and not phrases:
         return Evidence((), (), ())
     seen = Passages.of(texts)
     missing = [t for t in focal if not (
         seen.hold(t, names[t.word.casefold()]) if paraphrase else t.stem in seen.stems)]
+    apart = [k for k in phrases if not seen.together(k.split())]
     return Evidence(
-        tuple(names[t.word.casefold()] for t in focal),
-        tuple(names[t.word.casefold()] for t in missing),
+        tuple(names[t.word.casefold()] for t in focal) + tuple(names[k] for k in phrases),
+        tuple(names[t.word.casefold()] for t in missing) + tuple(names[k] for k in apart),
         tuple(names[t.word.casefold()] for t in missing if t.df > 0),
+        tuple(names[t.word.casefold()] for t in missing if t.df == 0),
+        tuple(names[k] for k in phrases),
     )

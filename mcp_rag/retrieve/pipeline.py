@@ -227,7 +227,9 @@ class Pipeline:
         its focal terms, casefolded. Two questions that differ only here share results."""
         with self.reader.in_use() as reader:
             terms, n = key_terms(query, reader), reader.n_chunks
-        return sorted(t.word.casefold() for t in focal_terms(terms, written_names(question), n))
+        names = written_names(question)
+        return sorted([t.word.casefold() for t in focal_terms(terms, names, n)]
+                      + [k for k in names if " " in k])  # and its phrases in capitals
 
     def passages(self, first: SearchResult, cands: list[Hit]) -> list[str]:
         """What the cross-encoder reads of each candidate (the studies use it)."""
