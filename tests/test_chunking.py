@@ -23,6 +23,15 @@ def test_sentences_respect_abbreviations_decimals_and_initials():
     ]
 
 
+def test_chinese_and_japanese_sentences_end_at_a_full_width_stop():
+    zh = "市民可以扫码解锁单车。前三十分钟免费，之后每小时两元！\n车辆必须停放在指定区域。"
+    assert [zh[s.start:s.end] for s in split_sentences(zh)] == [
+        "市民可以扫码解锁单车。", "前三十分钟免费，之后每小时两元！", "车辆必须停放在指定区域。"]
+    ja = "「本は十冊まで借りられますか？」と聞かれました。貸出期間は二週間です。"
+    assert [ja[s.start:s.end] for s in split_sentences(ja)] == [  # a quote ends nothing
+        "「本は十冊まで借りられますか？」と聞かれました。", "貸出期間は二週間です。"]
+
+
 def test_paragraphs_and_list_lines_are_boundaries_but_wrapped_prose_is_not():
     text = (
         "Intro line.\n\n- first item\n- second item\n"

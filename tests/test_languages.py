@@ -141,3 +141,8 @@ def test_a_question_the_english_models_cannot_read_is_decided_by_its_words(
                    ("図書館の貸出期間は何週間ですか？", "library.md")):
         out = ask(q)
         assert out.answered and out.citations[0].doc_id == doc, (q, out.answer)
+    # quoted sentence by sentence (a full-width stop ends one), a wrapped line joined back
+    out = ask("共享单车每次骑行的前三十分钟免费吗？")
+    assert out.answer.startswith("每次骑行的前三十分钟免费，之后每小时收费两元。")
+    assert "市民可以使用手机扫码解锁共享单车" not in out.answer  # the paragraph's other sentence
+    assert "予約がなければ" in ask("図書館の貸出期間は何週間ですか？").answer

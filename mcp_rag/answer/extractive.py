@@ -35,6 +35,9 @@ _QUALIFIES = re.compile(
     r"^(?:however|but|unless|except|only|otherwise|provided|note\b|this (?:does not|doesn't|"
     r"only|applies|is not|excludes)|these (?:do not|don't|only|apply))", re.I
 )
+# A line broken between two Chinese or Japanese characters joins without a space.
+_CJK_GAP = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]) "
+                      r"(?=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])")
 _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not statements
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
@@ -351,7 +354,7 @@ def shown(quote: str) -> str:
     """A quote as the answer shows it: prose on one line; a code block it holds keeps its
     lines (without blank ones), so a command reads as written."""
     if not has_code(quote):
-        return " ".join(quote.split())
+        return _CJK_GAP.sub("", " ".join(quote.split()))
     raw = quote.split("\n")
     # blank lines go, and prose lines without a word (the "/" between Django's tabs)
     lines = [ln.rstrip() for ln in raw

@@ -34,6 +34,9 @@ _SPACED_END = re.compile(r"(?<=\s)[.!?]+(?=\s|$)")
 # In text that is all lowercase, a terminator before a lowercase word ends a sentence too.
 _LOWER_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s+[\"'“‘(\[]?[a-z])")
 _LIST_LINE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)]|[A-Z])")
+# Chinese and Japanese end a sentence with a full-width stop, with no space after it (one
+# inside quotes, 「…か？」と聞いた, ends nothing).
+_CJK_END = re.compile(r"[。！？]+(?![」』）”’])")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def split_sentences(text: str) -> list[Span]:
     spans: list[Span] = []
     for p, (ps, pe) in enumerate(_paragraphs(text)):
         cuts = [ps]
-        ends = [_SENT_END, _SPACED_END]
+        ends = [_SENT_END, _SPACED_END, _CJK_END]
         if _is_lowercase(text, ps, pe):
             ends.append(_LOWER_END)
         for pattern in ends:
