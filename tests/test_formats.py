@@ -15,7 +15,7 @@ from mcp import Client
 from mcp_rag.errors import LoaderError
 from mcp_rag.index.update import index_paths
 from mcp_rag.ingest.code import parse_code
-from mcp_rag.ingest.discover import SourceFile
+from mcp_rag.ingest.discover import SourceFile, discover
 from mcp_rag.ingest.loaders import load_file
 from mcp_rag.ingest.rst import parse_rst
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -312,3 +312,36 @@ async def test_every_format_is_found_and_cited_exactly_through_mcp(folder, tmp_p
             a, b = hit["span"]
             assert text[a:b] == hit["text"] and phrase in hit["text"], name
             assert hit["section"] == section, name
+
+
+# Debian ships documentation gzipped (/usr/share/doc/docker-doc/reference/*.md.gz)
+def test_a_gzipped_text_format_reads_as_the_format_inside(tmp_path):
+    import gzip
+
+    md = Path(__file__).parent / "fixtures" / "third_party" / "docker-docs" / "system_prune.md"
+    (tmp_path / "system_prune.md.gz").write_bytes(gzip.compress(md.read_bytes()))
+    (tmp_path / "changelog.Debian.gz").write_bytes(gzip.compress(b"docker (20.10) unstable"))
+    (tmp_path / "api.yaml.gz").write_bytes(gzip.compress(b"openapi: 3.0.0"))
+    found = discover([tmp_path])
+    assert [f.path.name for f in found.files] == ["system_prune.md.gz"]
+    assert sorted(why for _, why in found.skipped) == [
+        "unsupported file type .Debian.gz", "unsupported file type .yaml.gz"]
+    plain = load_file(SourceFile(md, md.parent)).docs[0]
+    doc = load_file(found.files[0]).docs[0]
+    assert doc.doc_id == "system_prune.md.gz" and doc.format == "md"
+    assert (doc.text, doc.title, doc.sections) == (plain.text, plain.title, plain.sections)
+
+
+def test_a_gzip_file_that_is_damaged_or_too_big_is_refused_with_its_reason(tmp_path):
+    import gzip
+
+    from mcp_rag.ingest.text import gunzipped
+
+    path = tmp_path / "x.txt.gz"
+    with pytest.raises(LoaderError, match="decompresses to more than"):
+        gunzipped(path, gzip.compress(b"a" * 3_000_000), limit=2 << 20)  # a bomb, bounded
+    with pytest.raises(LoaderError, match="truncated"):
+        gunzipped(path, gzip.compress(b"some text " * 100)[:-12])
+    with pytest.raises(LoaderError, match="not a readable gzip file"):
+        gunzipped(path, b"plain text, not gzip")
+    assert gunzipped(path, gzip.compress(b"fine")) == b"fine"

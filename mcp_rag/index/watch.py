@@ -22,7 +22,7 @@ from mcp_rag.index.backend import Backend
 from mcp_rag.index.manifest import BuildOptions
 from mcp_rag.index.update import RunReport, Tally, index_paths
 from mcp_rag.ingest import safety
-from mcp_rag.ingest.discover import SUPPORTED
+from mcp_rag.ingest.discover import SUPPORTED, format_suffix
 from mcp_rag.types import Embedder
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def relevant(change: object, path: str, watched: Sequence[Path], ignore: Sequenc
         if w in p.parents and any(part.startswith(".") for part in p.relative_to(w).parts):
             return False  # hidden files and folders are never indexed
     # A deleted folder has no suffix but takes its documents with it.
-    return change == watchfiles.Change.deleted or p.suffix.lower() in SUPPORTED
+    return change == watchfiles.Change.deleted or format_suffix(p) in SUPPORTED
 
 
 def watch(

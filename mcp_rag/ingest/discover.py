@@ -24,6 +24,20 @@ PDF_EXTS = {".pdf"}
 JSONL_EXTS = {".jsonl"}
 SUPPORTED = (TEXT_EXTS | MD_EXTS | HTML_EXTS | PDF_EXTS | JSONL_EXTS | OFFICE_EXTS | MAIL_EXTS
              | RST_EXTS | CODE_EXTS | IMAGE_EXTS)
+# Text formats also read gzip-compressed (``guide.md.gz``), as Debian ships documentation.
+GZIP_EXTS = TEXT_EXTS | MD_EXTS | HTML_EXTS | RST_EXTS
+
+
+def format_suffix(path: Path) -> str:
+    """The suffix that says how ``path`` is read, lowercased: ``.md`` for ``guide.md``
+    and for ``guide.md.gz`` (a compressed text format), else the last suffix (``.gz``
+    alone is not a format)."""
+    ext = path.suffix.lower()
+    if ext == ".gz":
+        inner = Path(path.stem).suffix.lower()
+        if inner in GZIP_EXTS:
+            return inner
+    return ext
 
 
 @dataclass(frozen=True)
@@ -102,9 +116,11 @@ class _Scan:
 
     def accept(self, shown: Path, path: Path, root: Path) -> None:
         """Index ``path`` (met as ``shown``) under ``root``, once, if its suffix is known."""
-        if path.suffix.lower() not in SUPPORTED:
-            self.skip(shown, f"unsupported file type {path.suffix or '(none)'}")
-        elif path.suffix.lower() in IMAGE_EXTS and (why := ocr.missing()) is not None:
+        ext = format_suffix(path)
+        if ext not in SUPPORTED:
+            what = "".join(path.suffixes[-2:]) if ext == ".gz" else ext  # .yaml.gz
+            self.skip(shown, f"unsupported file type {what or '(none)'}")
+        elif ext in IMAGE_EXTS and (why := ocr.missing()) is not None:
             self.skip(shown, why)
         elif path not in self.seen:
             self.seen.add(path)

@@ -7,11 +7,20 @@ a chunk's character span points into the text stored in the index.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from mcp_rag.errors import LoaderError
 from mcp_rag.ingest import ocr
 from mcp_rag.ingest.code import CODE_EXTS, parse_code
-from mcp_rag.ingest.discover import HTML_EXTS, JSONL_EXTS, MD_EXTS, PDF_EXTS, SourceFile, doc_id_for
+from mcp_rag.ingest.discover import (
+    HTML_EXTS,
+    JSONL_EXTS,
+    MD_EXTS,
+    PDF_EXTS,
+    SourceFile,
+    doc_id_for,
+    format_suffix,
+)
 from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
@@ -49,7 +58,7 @@ class Loaded:
 def load_file(src: SourceFile) -> Loaded:
     """Load one file into Documents. Raises LoaderError if the file cannot be used at all."""
     path, root = src.path, src.root
-    ext = path.suffix.lower()
+    ext = format_suffix(path)
     try:
         st = path.stat()
     except OSError as e:
@@ -57,7 +66,7 @@ def load_file(src: SourceFile) -> Loaded:
     if ext in JSONL_EXTS:
         docs, warnings = parse_jsonl(path, str(root))
         return Loaded([replace(d, mtime=st.st_mtime, size=st.st_size) for d in docs], warnings)
-    stem = path.stem
+    stem = path.stem if ext == path.suffix.lower() else Path(path.stem).stem  # guide.md.gz
     pages: tuple[tuple[int, int], ...] = ()
     sections: tuple[tuple[int, str], ...] = ()
     paged: PageText | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import zlib
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
-from mcp_rag.ingest.safety import read_bytes
+from mcp_rag.ingest.safety import MAX_FILE_BYTES, read_bytes
 
 # Control characters other than newline and tab (C0, DEL, C1): terminal escapes and the
 # like, which no reader wants quoted back. Each becomes one space, so offsets are kept.
@@ -19,9 +20,10 @@ def strip_controls(text: str) -> str:
 
 
 # Bump when the same text is cut into different chunks (2: a term stays with its
-# description and a sentence with the code block it introduces): every document's hash
-# changes, so the next index run re-chunks and re-embeds it.
-CHUNKING_VERSION = 2
+# description and a sentence with the code block it introduces; 3: a full-width stop ends
+# a Chinese or Japanese sentence): every document's hash changes, so a run that reads it
+# again re-chunks it (and embeds only the chunks whose text changed).
+CHUNKING_VERSION = 3
 
 
 def content_hash(title: str, text: str) -> str:
@@ -30,8 +32,12 @@ def content_hash(title: str, text: str) -> str:
 
 
 def read_text_file(path: Path) -> str:
-    """Read a text file as str; raise LoaderError for binary, unreadable or undecodable files."""
+    """Read a text file as str (gunzipped when it ends in ``.gz``); raise LoaderError for
+    binary, unreadable or undecodable files, and for one that decompresses to more than a
+    file may hold (``MAX_FILE_BYTES``)."""
     data = read_bytes(path)
+    if path.suffix.lower() == ".gz":
+        data = gunzipped(path, data)
     if b"\x00" in data[:8192]:
         raise LoaderError(f"{path}: binary file (NUL bytes), not text")
     for encoding in ("utf-8-sig", "cp1252"):
@@ -45,6 +51,21 @@ def read_text_file(path: Path) -> str:
     if encoding == "cp1252" and _control_ratio(text) > 0.05:
         raise LoaderError(f"{path}: binary file (not valid UTF-8, many control characters)")
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def gunzipped(path: Path, data: bytes, limit: int = MAX_FILE_BYTES) -> bytes:
+    """``data`` (the gzip file at ``path``) decompressed, at most ``limit`` bytes of it."""
+    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error as e:
+        raise LoaderError(f"{path}: not a readable gzip file ({e})") from None
+    if len(out) > limit:
+        raise LoaderError(f"{path}: decompresses to more than {limit // (1 << 20)} MB, "
+                          f"the most a file may hold")
+    if not d.eof:
+        raise LoaderError(f"{path}: a truncated gzip file")
+    return out
 
 
 def _control_ratio(text: str) -> float:
