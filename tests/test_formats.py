@@ -345,3 +345,6 @@ def test_a_gzip_file_that_is_damaged_or_too_big_is_refused_with_its_reason(tmp_p
     with pytest.raises(LoaderError, match="not a readable gzip file"):
         gunzipped(path, b"plain text, not gzip")
     assert gunzipped(path, gzip.compress(b"fine")) == b"fine"
+    assert gunzipped(path, gzip.compress(b"one, ") + gzip.compress(b"two")) == b"one, two"
+    with pytest.raises(LoaderError, match="decompresses to more than"):  # bounded over members
+        gunzipped(path, gzip.compress(b"a" * (1 << 20)) * 3, limit=2 << 20)

@@ -54,18 +54,23 @@ def read_text_file(path: Path) -> str:
 
 
 def gunzipped(path: Path, data: bytes, limit: int = MAX_FILE_BYTES) -> bytes:
-    """``data`` (the gzip file at ``path``) decompressed, at most ``limit`` bytes of it."""
-    d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
-    try:
-        out = d.decompress(data, limit + 1)
-    except zlib.error as e:
-        raise LoaderError(f"{path}: not a readable gzip file ({e})") from None
-    if len(out) > limit:
-        raise LoaderError(f"{path}: decompresses to more than {limit // (1 << 20)} MB, "
-                          f"the most a file may hold")
-    if not d.eof:
-        raise LoaderError(f"{path}: a truncated gzip file")
-    return out
+    """``data`` (the gzip file at ``path``, one member or several in a row, as ``cat a.gz
+    b.gz`` makes) decompressed, at most ``limit`` bytes of it."""
+    out = bytearray()
+    while True:
+        d = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip framing
+        try:
+            out += d.decompress(data, limit + 1 - len(out))
+        except zlib.error as e:
+            raise LoaderError(f"{path}: not a readable gzip file ({e})") from None
+        if len(out) > limit:
+            raise LoaderError(f"{path}: decompresses to more than {limit // (1 << 20)} MB, "
+                              f"the most a file may hold")
+        if not d.eof:
+            raise LoaderError(f"{path}: a truncated gzip file")
+        data = d.unused_data
+        if not data.strip(b"\0"):  # trailing zeros: padding some tools write
+            return bytes(out)
 
 
 def _control_ratio(text: str) -> float:
