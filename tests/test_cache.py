@@ -235,6 +235,9 @@ def test_a_setting_added_to_a_result_group_changes_the_cache_key(indexed):
     one, two = fingerprint(1), fingerprint(2)
     assert one["settings"]["NewRetrieval"]["shiny_knob"] == 1
     assert cache_key("search", "q", {}, one) != cache_key("search", "q", {}, two)
+    # a result another release computed is not served by this one
+    older = {**one, "version": "0.1.0"}
+    assert cache_key("search", "q", {}, one) != cache_key("search", "q", {}, older)
 
 
 def test_a_lookup_runs_no_model_and_finds_what_run_stored(setup, monkeypatch):

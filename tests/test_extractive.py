@@ -158,3 +158,47 @@ def test_a_long_sentence_is_quoted_by_clauses_that_keep_their_conditions():
                             KeywordReranker(), budget=1)
     assert runs and len(runs[0].quote) <= MAX_QUOTE_CHARS
     assert "unless the boundary layer is already turbulent" in runs[0].quote
+
+
+def test_near_copies_are_one_passage_to_an_answer():
+    from mcp_rag.retrieve.rerank import distinct
+
+    api = ("List containers. GET /{}/containers/json. Query parameters: all – 1/True/true "
+           "or 0/False/false, Show all containers. Only running containers are shown by "
+           "default (i.e., this defaults to false). limit – Show limit last created "
+           "containers, include non-running ones. size – 1/True/true or 0/False/false, "
+           "Show the containers sizes.")
+    v1, v2 = api.format("v1.20"), api.format("v1.21")  # one endpoint, two API versions
+    other = "docker ps --all shows every container, stopped ones included."
+    hits = [_hit(v1, "api/v1.20.md"), _hit(v2, "api/v1.21.md"), _hit(other, "ps.md")]
+    assert [h.chunk.doc_id for h in distinct(hits)] == ["api/v1.20.md", "ps.md"]
+    assert distinct(hits, threshold=1.0) == hits  # only identical word triples
+
+
+@pytest.mark.slow
+def test_an_answer_quotes_one_of_several_versions_of_a_page(tmp_path, models_dir):
+    from helpers import REPO
+
+    from mcp_rag.app.requests import AnswerRequest, SearchRequest
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    prune = (REPO / "tests" / "fixtures" / "third_party" / "docker-docs" / "system_prune.md")
+    for version in ("20.10", "23.0", "24.0"):  # the same page in three releases' docs
+        (tmp_path / "docs" / version).mkdir(parents=True)
+        (tmp_path / "docs" / version / "system_prune.md").write_text(
+            prune.read_text().replace("docker system prune", f"docker system prune  # {version}"))
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([tmp_path / "docs"], quiet=True)
+    svc.pipeline.refresh()
+    q = "How do I remove unused containers, networks and images?"
+    found = svc.run(SearchRequest(q, k=10), no_cache=True)
+    assert len({p.doc_id for p in found.results}) == 3  # search shows every version
+    out = svc.run(AnswerRequest(q), no_cache=True)
+    assert out.answered
+    texts = [p.text for p in out.sources]
+    assert len(texts) == len(set(texts)) and len({p.doc_id for p in out.sources}) < 3, [
+        p.doc_id for p in out.sources]

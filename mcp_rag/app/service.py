@@ -254,7 +254,7 @@ class RagService:
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
             r = self.pipeline.search(norm, k=k, rerank=True, filters=req.filters,
-                                     question=req.question)
+                                     question=req.question, copies=False)
             c = compose(norm, r, self.pipeline.reranker, self.llm, policy)
             return AnswerOutput(
                 question=req.question, answered=c.answered, state=c.state,

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.handle import IndexHandle, open_current
 from mcp_rag.index.scope import key_terms
@@ -163,6 +164,7 @@ class Pipeline:
         """Everything besides the query and its parameters that decides a result."""
         s = self.settings
         return {
+            "version": __version__,  # another release may compute the same call otherwise
             "embedder": self.embedder.name,
             "reranker": self.reranker.name if self.reranker is not None else None,
             "cascade": self.cascade.name if self.cascade is not None else None,
@@ -202,11 +204,13 @@ class Pipeline:
         rerank: bool | None = None,
         candidates: int | None = None,
         question: str | None = None,
+        copies: bool = True,
     ) -> SearchResult:
         """First stage (hybrid by default), then the cross-encoder: the top ``k`` chunks.
 
         ``question``: the question as written, when ``query`` is a normalised form of it
-        (the evidence check reads its capitals; ``retrieve/evidence.py``).
+        (the evidence check reads its capitals; ``retrieve/evidence.py``). ``copies``:
+        False keeps the best of passages that are near copies of one another (``answer``).
         """
         s = self.settings
         k = K.check(s.k if k is None else k, "k")
@@ -220,7 +224,7 @@ class Pipeline:
         n = max(n, k)  # every returned hit is reranked
         first = self.retrieve(query, n, mode, filters)
         first.names = written_names(query if question is None else question)
-        return self.rerank_result(first, k, n)
+        return self.rerank_result(first, k, n, copies)
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):
@@ -236,10 +240,12 @@ class Pipeline:
         assert self.reranker is not None
         return passages(first, cands, self.reranker, self.settings)
 
-    def rerank_result(self, first: SearchResult, k: int, n: int) -> SearchResult:
-        """Rerank the first ``n`` hits of ``first``, blend, apply the floor, keep ``k``."""
+    def rerank_result(self, first: SearchResult, k: int, n: int,
+                      copies: bool = True) -> SearchResult:
+        """Rerank the first ``n`` hits of ``first``, blend, apply the floor, keep ``k``
+        (``copies``: as ``search``)."""
         return rerank(first, k, n, self.reranker, self.cascade, self.settings,
-                      self.rerank_error)
+                      self.rerank_error, copies)
 
     def retrieve(
         self,

@@ -5,6 +5,7 @@ answerability decision (or the relevance floor) says whether anything answers.""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -168,9 +169,38 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
     return hits, [], decision, False
 
 
+# Passages sharing this share of their word triples are copies of one another (the same
+# endpoint in seven versions of an API reference): an answer quotes the best of them only.
+# Chosen on Docker's manual (0.5-0.6 alike; 0.8 kept some copies), checked on three others.
+COPY_JACCARD = 0.6
+_WORDS = re.compile(r"\w+")
+
+
+def _triples(text: str) -> set[tuple[str, ...]]:
+    w = _WORDS.findall(text.casefold())
+    return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
+
+
+def distinct(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
+    """``hits`` without the near copies of a better one (word-triple Jaccard at least
+    ``threshold``), in order."""
+    kept: list[Hit] = []
+    seen: list[set[tuple[str, ...]]] = []
+    for h in hits:
+        t = _triples(h.chunk.text)
+        if not any(len(t & o) >= threshold * len(t | o) for o in seen):
+            kept.append(h)
+            seen.append(t)
+    return kept
+
+
 def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
-           cascade: Reranker | None, s: Settings, unavailable: str | None) -> SearchResult:
+           cascade: Reranker | None, s: Settings, unavailable: str | None,
+           copies: bool = True) -> SearchResult:
     """Rerank the first ``n`` hits of ``first``, blend, decide, keep ``k``.
+
+    ``copies``: False drops near copies of a better passage before the decision and the
+    cut to ``k`` (``answer``'s passages: no point quoting one text three times).
 
     With no ``reranker`` (``unavailable`` says why) or a failing one, the first stage's
     hits come back with the status and the reason.
@@ -195,7 +225,10 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
                        rerank_reason=why)
     best = max(sc.logits) if sc.logits else None
     ask = _asked_logit(first, cands, reranker, s, timings) if best is not None else None
-    hits, closest, decision, refused = _judged(first, _ordered(cands, sc, s), best,
+    ordered = _ordered(cands, sc, s)
+    if not copies:
+        ordered = distinct(ordered)
+    hits, closest, decision, refused = _judged(first, ordered, best,
                                                sc.status, s, k, timings, ask)
     timings["total"] = sum(v for key, v in timings.items() if key != "total")
     return replace(
