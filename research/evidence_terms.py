@@ -66,7 +66,7 @@ def collect(args: argparse.Namespace) -> None:
     k = s.answer_passages
     with args.out.open("w") as f:
         for q in questions(args):
-            r = p.search(normalize_query(q["text"]), k=k, rerank=True)
+            r = p.search(normalize_query(q["text"]), k=k, rerank=True, copies=False)
             f.write(json.dumps({
                 "id": q["id"], "kind": q["kind"], "question": q["text"],
                 "answered": not r.no_answer, "n_chunks": r.n_chunks,
