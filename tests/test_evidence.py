@@ -99,6 +99,19 @@ def test_a_keyword_phrase_in_capitals_is_held_only_where_it_is_written_together(
     assert check(t2, written_names(q2), N, ["A table."]).state == "refused"
 
 
+def test_a_name_ending_in_a_symbol_is_held_only_as_written():
+    # BM25 reads "C++" as "c": a sentence on classes in C would hold it otherwise
+    q = "How do I define a class template in C++?"
+    terms = [_term("define", 500), _term("class", 900), _term("template", 30), _term("C", 700)]
+    in_c = check(terms, written_names(q), N, ["To declare a class in C, fill a PyTypeObject."])
+    assert in_c.state == "partial" and in_c.reason() == "the best passages never mention 'C++'"
+    said = check(terms, written_names(q), N, ["A C++ class template: template <typename T>."])
+    assert said.state == "answered"
+    linq = check([_term("LINQ", 2)], written_names("How do I write a LINQ query in C#?"), N,
+                 ["LINQ-style queries over C structs."])
+    assert linq.missing == ("C#",) and linq.state == "partial"
+
+
 def test_the_decision_is_refused_when_the_evidence_holds_none_of_it():
     d = Decision(answerable=True, score=0.98, threshold=0.5, confidence=0.9,
                  unknown_terms=(), features={"ce": 3.0, "dense_pos": 0.7, "unknown": 0.0,

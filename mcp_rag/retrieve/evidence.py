@@ -13,7 +13,9 @@ its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``),
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
 by its named parts (``Rad53-dependent``). A keyword phrase in capitals (``WITHOUT
 ROWID``, ``CREATE TYPE``) is focal too, however common its words, and held only where
-the passages write them in a row; missing, it makes the answer partial, not refused.
+the passages write them in a row, and so is a name ending in a symbol the index does not
+keep (``C++``, ``C#``), held only where the passages write it; either, missing, makes the
+answer partial, not refused.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
 ``partial`` when some are, ``refused`` when none of its words is; the decision
@@ -48,6 +50,9 @@ _FIRST_SENTENCE = re.compile(rf".{{{ASKED_CHARS},}}?(?:[.!?](?=\s)|$)", re.S)
 _ALNUM = re.compile(r"[^\W_]+")
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
+# A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads
+# "c"), checked as written in the passages, like a phrase.
+_SYMBOL_NAME = re.compile(r"\w+(?:\+\+|#)")
 _CAPS_PHRASE = re.compile(r"(?<![\w])[A-Z][A-Z0-9_]*[A-Z](?:[ \t]+[A-Z][A-Z0-9_]*[A-Z])+(?![\w])")
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")
 _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
@@ -121,16 +126,23 @@ class Passages:
     stems: frozenset[str]  # as indexed (tokenize)
     words: tuple[str, ...]  # lowercase alphanumeric runs, Greek letters spelled out
     content: tuple[str, ...]  # the same without stop words
+    raw: str = ""  # the texts, casefolded
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> Passages:
         stems: set[str] = set()
         words: list[str] = []
+        raw: list[str] = []
         for text in texts:
             stems.update(tokenize(text))
             words += _spelled(text)
+            raw.append(text.casefold())
         return cls(frozenset(stems), tuple(words),
-                   tuple(w for w in words if w not in STOPWORDS))
+                   tuple(w for w in words if w not in STOPWORDS), "\n".join(raw))
+
+    def written(self, name: str) -> bool:
+        """``name`` (casefolded) as written, not inside a longer word: ``c++``, ``c#``."""
+        return re.search(rf"(?<![\w+#]){re.escape(name)}(?![\w+#])", self.raw) is not None
 
     def joined(self, target: str) -> bool:
         """1-3 consecutive words spell ``target`` ("tnf alpha" for "tnfalpha")."""
@@ -185,7 +197,7 @@ class Evidence:
     missing: tuple[str, ...]
     elsewhere: tuple[str, ...]
     nowhere: tuple[str, ...] = ()
-    phrases: tuple[str, ...] = ()  # the focal phrases in capitals
+    phrases: tuple[str, ...] = ()  # the focal phrases in capitals, and C++, C#
 
     @property
     def state(self) -> State:
@@ -214,19 +226,26 @@ class Evidence:
         return said
 
 
+def as_written(names: dict[str, str]) -> list[str]:
+    """Of ``names`` (``written_names``), those checked as written rather than by their
+    index terms: phrases in capitals and names ending in ``++`` or ``#``."""
+    return [k for k in names if " " in k or _SYMBOL_NAME.fullmatch(k)]
+
+
 def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
           texts: Iterable[str], share: float = FOCAL_IDF, paraphrase: bool = True) -> Evidence:
     """The evidence check of a question (its ``terms``, the ``names`` it writes) against
     the ``texts`` of the passages an answer would quote (``share`` and ``paraphrase``: the
     study's variants)."""
     focal = focal_terms(terms, names, n_chunks, share)
-    phrases = [k for k in names if " " in k]
+    phrases = as_written(names)
     if not focal and not phrases:
         return Evidence((), (), ())
     seen = Passages.of(texts)
     missing = [t for t in focal if not (
         seen.hold(t, names[t.word.casefold()]) if paraphrase else t.stem in seen.stems)]
-    apart = [k for k in phrases if not seen.together(k.split())]
+    apart = [k for k in phrases
+             if not (seen.together(k.split()) if " " in k else seen.written(k))]
     return Evidence(
         tuple(names[t.word.casefold()] for t in focal) + tuple(names[k] for k in phrases),
         tuple(names[t.word.casefold()] for t in missing) + tuple(names[k] for k in apart),

@@ -17,7 +17,7 @@ from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker
-from mcp_rag.retrieve.evidence import focal_terms, written_names
+from mcp_rag.retrieve.evidence import as_written, focal_terms, written_names
 from mcp_rag.retrieve.first_stage import first_stage
 from mcp_rag.retrieve.rerank import passages, rerank
 from mcp_rag.retrieve.result import SearchResult, validate_query
@@ -233,7 +233,7 @@ class Pipeline:
             terms, n = key_terms(query, reader), reader.n_chunks
         names = written_names(question)
         return sorted([t.word.casefold() for t in focal_terms(terms, names, n)]
-                      + [k for k in names if " " in k])  # and its phrases in capitals
+                      + as_written(names))
 
     def passages(self, first: SearchResult, cands: list[Hit]) -> list[str]:
         """What the cross-encoder reads of each candidate (the studies use it)."""
