@@ -114,6 +114,28 @@ def test_markdown_code_fences_are_blocks_their_sentence_introduces():
     assert "\n    $ docker system prune -a --volumes\n" in text
 
 
+def test_markdown_code_spans_keep_their_placeholders():
+    """`label=<key>=<value>` is a code span, not HTML: what it holds is the command."""
+    doc = load(DOCKER)
+    assert ("The label filter accepts two formats. One is the label=... (label=<key> or "
+            "label=<key>=<value>),") in doc.text
+    assert "\nuntil (<timestamp>) - only remove containers" in doc.text
+    assert "Filtering (--filter)" in doc.text  # the anchor tag in the heading is gone
+    text, runs = answer(doc, "Which filter removes only what was created before a timestamp?")
+    assert "until (<timestamp>)" in text
+    assert all(doc.text[r.start : r.end] == r.quote for r in runs)
+
+
+def test_markdown_entities_tables_and_escapes_are_read_as_commonmark_renders_them():
+    from mcp_rag.ingest.markdown import parse_markdown
+
+    text, _, _ = parse_markdown(
+        "| Option | Meaning |\n|---|---|\n| `--filter=<true|false>` | a &lt; b &amp; c |\n\n"
+        "Use \\*args, `a_b_c` and **bold** [a link](http://x) ![logo](l.png) <b>x</b>.", "t")
+    assert text == ("Option | Meaning\n--filter=<true|false> | a < b & c\n\n"
+                    "Use *args, a_b_c and bold a link logo x.")
+
+
 def test_restructuredtext_literal_blocks_are_quoted_with_their_sentence():
     doc = load(JANSSON)
     text, (run,) = answer(doc, "Which commands build it from a source tarball?")

@@ -315,6 +315,39 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
     assert build(settings, [sample_dir], embedder).changed is False  # and only once
 
 
+def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
+    settings, sample_dir, embedder, monkeypatch
+):
+    """Version 9 changed how Markdown is read: an index built by version 8 re-reads its
+    Markdown files once, and not the others (a PDF's OCR is slow)."""
+    from mcp_rag.index import update
+    from mcp_rag.ingest import loaders
+
+    build(settings, [sample_dir], embedder)
+    manifest = settings.index / read_current(settings.index) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["loader_version"] = 8 * 2 + m["loader_version"] % 2  # built by version 8
+    manifest.write_text(json.dumps(m))
+    read: list[str] = []
+
+    def counted(src):
+        read.append(src.path.name)
+        return loaders.load_file(src)
+
+    monkeypatch.setattr(update, "load_file", counted)
+    r = build(settings, [sample_dir], embedder)
+    assert sorted(read) == ["README.md", "error-codes.md", "refund-policy-2023.md",
+                            "refund-policy.md"]
+    assert (r.updated, r.unchanged) == (0, 6) and r.changed  # same text: nothing embedded
+    assert IndexReader(settings.index).manifest.loader_version == loaders.loader_version()
+    read.clear()
+    assert build(settings, [sample_dir], embedder).changed is False and read == []
+    # where OCR became possible (or went away), or the index is older: every file
+    assert loaders.read_differently(8 * 2 + 1 - m["loader_version"] % 2) is None
+    assert loaders.read_differently(7 * 2 + m["loader_version"] % 2) is None
+    assert loaders.read_differently(loaders.loader_version()) == frozenset()
+
+
 def test_a_new_chunking_re_chunks_every_document_after_the_loaders_change(
     settings, sample_dir, embedder, monkeypatch
 ):

@@ -38,8 +38,8 @@ from mcp_rag.index.store import (
 )
 from mcp_rag.ingest import safety
 from mcp_rag.ingest.chunking import chunk_document, index_text
-from mcp_rag.ingest.discover import Discovery, SourceFile, discover
-from mcp_rag.ingest.loaders import Loaded, load_file, loader_version
+from mcp_rag.ingest.discover import Discovery, SourceFile, discover, format_suffix
+from mcp_rag.ingest.loaders import Loaded, load_file, loader_version, read_differently
 from mcp_rag.ingest.ocr import is_label as ocr_label
 from mcp_rag.models.embedding import token_counter
 from mcp_rag.types import DEFAULT_COLLECTION, Chunk, Document, Embedder
@@ -225,7 +225,8 @@ def index_paths(
             log.warning("removed %s, left by an interrupted build", name)
         current = _current(store, index_dir, embedder, opts, rebuild)
         existing = current.doc_infos() if current is not None and not rebuild else {}
-        reparse = _loaders_changed(current, existing)
+        reparse = _loaders_changed(current, existing)  # formats read again (None: all)
+        reread = reparse is None or bool(reparse)
         plan = _Plan(existing, scopes, collection)
         # First which files to read (their stamps), then read them all (here, or fanned
         # out by ``load``), then take the results in the files' order, as one pass would.
@@ -242,7 +243,7 @@ def index_paths(
 
         partial = current is not None and not rebuild and current.n_embedded < current.n_chunks
         if not (report.added or report.updated or report.removed or plan.relabel or rebuild
-                or reparse or partial):
+                or reread or partial):
             report.generation = current.generation if current is not None else None
             return _finish(index_dir, report, started)
         new_chunks = [c for cs in (chunk or chunk_here)(
@@ -255,7 +256,7 @@ def index_paths(
                            _known(base, kept, removed | {d.doc_id for d in changed_docs}))
         report.reused_chunks = pending.reused
         change = _Change(keep_doc_ids, changed_docs, new_chunks, pending, plan.relabel,
-                         recalibrate=bool(changed_docs or removed or rebuild or reparse
+                         recalibrate=bool(changed_docs or removed or rebuild or reread
                                           or partial), kept=kept)
         batches = _batches(len(pending.todo), first_batch
                            if progressive and store.name == "embedded" else None)
@@ -288,13 +289,20 @@ def index_paths(
         return _finish(index_dir, report, started)
 
 
-def _loaders_changed(current: Generation | None, existing: dict[str, DocInfo]) -> bool:
-    """True when the loaders changed since the index was built: then every file is re-read
-    even when its stamp is unchanged (only those whose text changed are re-embedded)."""
-    if current is None or not existing or current.manifest.loader_version == loader_version():
-        return False
-    log.info("the loaders changed since this index was built: re-reading every file")
-    return True
+def _loaders_changed(current: Generation | None, existing: dict[str, DocInfo]
+                     ) -> frozenset[str] | None:
+    """The formats whose files are re-read even when their stamps are unchanged, because
+    the loaders read them differently since the index was built (only those whose text
+    changed are re-embedded): empty for none, None for every file."""
+    if current is None or not existing:
+        return frozenset()
+    formats = read_differently(current.manifest.loader_version)
+    if formats is None:
+        log.info("the loaders changed since this index was built: re-reading every file")
+    elif formats:
+        log.info("the loaders read %s files differently since this index was built: "
+                 "re-reading them", ", ".join(sorted(formats)))
+    return formats
 
 
 def _log_skips(report: RunReport) -> None:
@@ -358,10 +366,11 @@ class _Plan:
         if self.collection is not None and i.collection != self.collection:
             self.relabel[i.doc_id] = self.collection
 
-    def stamps(self, files: Sequence[SourceFile], reparse: bool
+    def stamps(self, files: Sequence[SourceFile], reparse: frozenset[str] | None
                ) -> list[tuple[SourceFile, list[DocInfo], str | None]]:
         """Each file with its documents as indexed and why it is not read (``UNCHANGED``,
-        unreadable), or None: it is read."""
+        unreadable), or None: it is read (also when unchanged, in a format of ``reparse``,
+        or any format when it is None)."""
         rows: list[tuple[SourceFile, list[DocInfo], str | None]] = []
         for src in files:
             infos = self.by_source.get(str(src.path), [])
@@ -370,7 +379,8 @@ class _Plan:
             except OSError as e:
                 rows.append((src, infos, f"unreadable ({e.strerror})"))
                 continue
-            if not reparse and infos and all(
+            again = reparse is None or format_suffix(src.path) in reparse
+            if not again and infos and all(
                 i.mtime == st.st_mtime and i.size == st.st_size for i in infos
             ):
                 rows.append((src, infos, UNCHANGED))

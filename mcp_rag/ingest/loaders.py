@@ -36,9 +36,15 @@ from mcp_rag.types import Document
 # sentences, so its chunks change; 5: .rst has sections; 6: code blocks are indented, a
 # <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped; 7: a
 # JSONL record with a title and no text is its title; 8: PDF pages without a text layer
-# and images are read by OCR where the extra is installed): indexes built before are re-read
-# on the next run.
-LOADER_VERSION = 8
+# and images are read by OCR where the extra is installed; 9: Markdown's inline markup is
+# read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded):
+# indexes built before are re-read on the next run.
+LOADER_VERSION = 9
+# The formats each version from 9 on reads differently: an index built by version 8 or
+# later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
+CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
+    9: frozenset(MD_EXTS | OFFICE_EXTS),  # office files become Markdown first
+}
 
 
 def loader_version() -> int:
@@ -46,6 +52,25 @@ def loader_version() -> int:
     OCR could run (installing the extra later re-reads every file once, so the scans in
     them are read; only what reads differently is embedded again)."""
     return LOADER_VERSION * 2 + (ocr.missing() is None)
+
+
+def read_differently(recorded: int) -> frozenset[str] | None:
+    """The formats (``format_suffix``) the loaders now read differently from those that
+    built an index recording ``recorded`` (its ``loader_version()``): empty when nothing
+    changed, None when every format did (OCR became possible or went away, or the index is
+    older than the record of changes)."""
+    if recorded == loader_version():
+        return frozenset()
+    version, could_ocr = divmod(recorded, 2)
+    if could_ocr != (ocr.missing() is None) or version < min(CHANGED_FORMATS) - 1:
+        return None
+    changed: set[str] = set()
+    for v in range(version + 1, LOADER_VERSION + 1):
+        formats = CHANGED_FORMATS.get(v)
+        if formats is None:
+            return None
+        changed |= formats
+    return frozenset(changed)
 
 
 @dataclass

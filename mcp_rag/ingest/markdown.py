@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from markdown_it import MarkdownIt
+
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _MD_RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
@@ -12,25 +14,44 @@ _MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _MD_LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,9}[.)])\s+(\[[ xX]\]\s+)?")
 _MD_QUOTE = re.compile(r"^\s*(>\s?)+")
 _MD_REFDEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S")
-_MD_INLINE = [
-    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # image -> alt text
-    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # link -> text
-    (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference link -> text
-    (re.compile(r"<((?:https?|mailto):[^>\s]+)>"), r"\1"),  # autolink
-    (re.compile(r"</?[A-Za-z][^>]*>"), ""),  # inline html tags
-    (re.compile(r"(`+)(.+?)\1"), r"\2"),  # inline code
-    (re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"), r"\2"),  # bold
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"\1"),  # *em*
-    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"\1"),  # _em_ (not snake_case)
-    (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),  # strikethrough
-    (re.compile(r"\\([\\`*_{}\[\]()#+\-.!|>~])"), r"\1"),  # backslash escapes
-]
+# Inline markup (code spans, links, emphasis, entities, escapes, inline HTML) is read by
+# markdown-it-py, a CommonMark parser: a code span keeps what it holds as written
+# (`<src>`, `map[string][]string`, `--format=<value>`), where stripping "HTML tags" and
+# brackets line by line lost every placeholder in a command. Lines without a markup
+# character skip the parser (most lines: faster than the regexes it replaces).
+_MD = MarkdownIt("commonmark", {"html": True}).enable("strikethrough")
+_MARKUP = re.compile(r"[\[\]`*_<>&\\!~]")
+# A table cell ends at a pipe outside a code span (`<true|false>` is one cell).
+_MD_CELL = re.compile(r"(`+).*?\1|\\\||[^|`\\]+|[`\\|]")
 
 
 def _md_inline(line: str) -> str:
-    for pattern, repl in _MD_INLINE:
-        line = pattern.sub(repl, line)
-    return line
+    """One line's text without its inline markup: a link's or image's text, a code span's
+    content as written, entities decoded, inline HTML tags dropped."""
+    if not _MARKUP.search(line):
+        return line
+    out: list[str] = []
+    for t in _MD.parseInline(line)[0].children or ():
+        if t.type in ("text", "code_inline"):
+            out.append(t.content)
+        elif t.type == "image":  # its alt text
+            out.append("".join(c.content for c in t.children or ()))
+        elif t.type in ("softbreak", "hardbreak"):
+            out.append(" ")
+    return "".join(out)
+
+
+def _cells(row: str) -> list[str]:
+    """A table row's cells: split at the pipes outside code spans."""
+    cells: list[str] = []
+    cell: list[str] = []
+    for m in _MD_CELL.finditer(row.strip().strip("|")):
+        if m.group(0) == "|":
+            cells.append("".join(cell))
+            cell = []
+        else:
+            cell.append(m.group(0))
+    return [*cells, "".join(cell)]
 
 
 def _front_matter(lines: list[str]) -> tuple[str, int]:
@@ -53,8 +74,7 @@ def _plain(line: str) -> str:
     line = _MD_QUOTE.sub("", line)
     line = _MD_LIST.sub(r"\1", line)
     if "|" in line and line.strip().startswith("|"):
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        line = " | ".join(c for c in cells if c)
+        line = " | ".join(c.strip() for c in _cells(line) if c.strip())
     return _md_inline(line).rstrip()
 
 
