@@ -68,7 +68,8 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
     ms = (time.perf_counter() - t) * 1000
     row: dict[str, Any] = {"id": q["id"], "kind": q["kind"], "answered": a.answered,
                            "state": a.state, "answer_ms": round(ms, 1),
-                           "reason": a.no_answer_reason, "missing": a.missing}
+                           "reason": a.no_answer_reason, "missing": a.missing,
+                           "answer": a.answer}
     if q["kind"] != "in_scope":
         return row
     pages = q["pages"]
@@ -81,7 +82,6 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
         "first_stage_rank": _rank([h.doc_id for h in first.results], pages),
         "page_cited_or_top3": bool(cited & set(pages)) or (_rank(ranked[:3], pages) is not None),
         "holds_key": a.answered and any(k in a.answer for k in q["keys"]),
-        "answer": a.answer,
     }
     return row
 

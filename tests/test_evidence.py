@@ -45,6 +45,21 @@ def test_focal_terms_are_the_names_that_are_rare_here():
     assert [t.word for t in focal_terms(terms, names, N)] == ["docker"]  # SQLite is everywhere
 
 
+def test_an_identifier_the_corpus_never_writes_is_not_held_by_its_parts():
+    """SQL Server's IDENTITY_INSERT asked of PostgreSQL's manual: its words are there apart
+    ("GENERATED ... AS IDENTITY", "INSERT"), the identifier is not."""
+    passage = ("GENERATED { ALWAYS | BY DEFAULT } AS IDENTITY: in newly inserted rows the "
+               "column gets values from the sequence. INSERT ... OVERRIDING SYSTEM VALUE.")
+    names = written_names("How do I turn on SQL Server's IDENTITY_INSERT for a table?")
+    terms = [_term("IDENTITY_INSERT", 0), _term("SQL", 900), _term("Server", 700)]
+    ev = check(terms, names, N, [passage])
+    assert (ev.focal, ev.missing, ev.nowhere, ev.state) == (
+        ("IDENTITY_INSERT",), ("IDENTITY_INSERT",), ("IDENTITY_INSERT",), "refused")
+    # one the corpus writes is looked up as indexed, as before
+    assert check([_term("foreign_keys", 12)], written_names("Is foreign_keys on?"), N,
+                 ["PRAGMA foreign_keys = ON enables the checks."]).state == "answered"
+
+
 @pytest.mark.parametrize(("written", "passage"), [
     ("PostgreSQL", "PostgreSQL supports nested transactions through savepoints."),
     ("TNF-α", "Levels of TNF-alpha rose after infection."),  # Greek letters spelled out

@@ -11,7 +11,9 @@ or ``_ . : / @ #`` or a digit among letters, as in ``kb-err-2847``) whose idf is
 passages (title, section, text) contain it as indexed, or written another way: without
 its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``), an
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
-by its named parts (``Rad53-dependent``). A keyword phrase in capitals (``WITHOUT
+by its named parts (``Rad53-dependent``); an identifier with an underscore the corpus
+never writes (SQL Server's ``IDENTITY_INSERT`` asked of PostgreSQL's manual) only as
+written, never by its parts. A keyword phrase in capitals (``WITHOUT
 ROWID``, ``CREATE TYPE``) is focal too, however common its words, and held only where
 the passages write them in a row, and so is a name ending in a symbol the index does not
 keep (``C++``, ``C#``), held only where the passages write it; either, missing, makes the
@@ -178,8 +180,14 @@ class Passages:
             written.removesuffix("s").lower())
 
     def hold(self, term: Term, written: str) -> bool:
-        """The passages contain ``term`` (written in the question as ``written``)."""
-        if term.stem in self.stems or self._holds(written):
+        """The passages contain ``term`` (written in the question as ``written``); an
+        identifier the corpus never writes (``IDENTITY_INSERT``: an underscore in it) is
+        not held by its parts written apart ("AS IDENTITY ... INSERT")."""
+        if term.stem in self.stems:
+            return True
+        if "_" in written and term.df == 0:
+            return False
+        if self._holds(written):
             return True
         # A compound ("Rad53-dependent", "Fz/PCP"): each part written as a name or code.
         parts = [p for p in re.split(r"[-/.:_@#]+", written)
