@@ -131,9 +131,11 @@ def test_markdown_entities_tables_and_escapes_are_read_as_commonmark_renders_the
 
     text, _, _ = parse_markdown(
         "| Option | Meaning |\n|---|---|\n| `--filter=<true|false>` | a &lt; b &amp; c |\n\n"
-        "Use \\*args, `a_b_c` and **bold** [a link](http://x) ![logo](l.png) <b>x</b>.", "t")
+        "Use \\*args, `a_b_c` and **bold** [a link](http://x) ![logo](l.png) <b>x</b>.\n\n"
+        "See the [install guide][inst] and [Docs].\n\n[inst]: https://a.b/c\n[docs]: /d\n", "t")
     assert text == ("Option | Meaning\n--filter=<true|false> | a < b & c\n\n"
-                    "Use *args, a_b_c and bold a link logo x.")
+                    "Use *args, a_b_c and bold a link logo x.\n\n"
+                    "See the install guide and Docs.")
 
 
 def test_restructuredtext_literal_blocks_are_quoted_with_their_sentence():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import normalizeReference
 
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -13,7 +14,7 @@ _MD_SETEXT = re.compile(r"^ {0,3}(=+|-+)\s*$")
 _MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _MD_LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,9}[.)])\s+(\[[ xX]\]\s+)?")
 _MD_QUOTE = re.compile(r"^\s*(>\s?)+")
-_MD_REFDEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S")
+_MD_REFDEF = re.compile(r"^ {0,3}\[([^\]]+)\]:\s+(\S+)")
 # Inline markup (code spans, links, emphasis, entities, escapes, inline HTML) is read by
 # markdown-it-py, a CommonMark parser: a code span keeps what it holds as written
 # (`<src>`, `map[string][]string`, `--format=<value>`), where stripping "HTML tags" and
@@ -25,13 +26,14 @@ _MARKUP = re.compile(r"[\[\]`*_<>&\\!~]")
 _MD_CELL = re.compile(r"(`+).*?\1|\\\||[^|`\\]+|[`\\|]")
 
 
-def _md_inline(line: str) -> str:
-    """One line's text without its inline markup: a link's or image's text, a code span's
-    content as written, entities decoded, inline HTML tags dropped."""
+def _md_inline(line: str, refs: dict[str, dict[str, str]] | None = None) -> str:
+    """One line's text without its inline markup: a link's or image's text (``refs``: the
+    document's link reference definitions, for ``[text][label]``), a code span's content
+    as written, entities decoded, inline HTML tags dropped."""
     if not _MARKUP.search(line):
         return line
     out: list[str] = []
-    for t in _MD.parseInline(line)[0].children or ():
+    for t in _MD.parseInline(line, {"references": refs or {}})[0].children or ():
         if t.type in ("text", "code_inline"):
             out.append(t.content)
         elif t.type == "image":  # its alt text
@@ -69,13 +71,24 @@ def _front_matter(lines: list[str]) -> tuple[str, int]:
     return "", 0
 
 
-def _plain(line: str) -> str:
+def _references(lines: list[str]) -> dict[str, dict[str, str]]:
+    """The link reference definitions (``[label]: url``) of a document, as markdown-it
+    looks them up."""
+    refs: dict[str, dict[str, str]] = {}
+    for line in lines:
+        m = _MD_REFDEF.match(line)
+        if m:
+            refs.setdefault(normalizeReference(m.group(1)), {"href": m.group(2), "title": ""})
+    return refs
+
+
+def _plain(line: str, refs: dict[str, dict[str, str]]) -> str:
     """One body line without its quote and list markers, table pipes and inline markup."""
     line = _MD_QUOTE.sub("", line)
     line = _MD_LIST.sub(r"\1", line)
     if "|" in line and line.strip().startswith("|"):
         line = " | ".join(c.strip() for c in _cells(line) if c.strip())
-    return _md_inline(line).rstrip()
+    return _md_inline(line, refs).rstrip()
 
 
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
@@ -88,6 +101,7 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
     """
     lines = raw.split("\n")
     title, i = _front_matter(lines)
+    refs = _references(lines)
     out: list[str] = []
     pos = 0
     sections: list[tuple[int, str]] = []
@@ -103,7 +117,7 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
 
     def heading(level: int, text: str) -> None:
         nonlocal title
-        text = _md_inline(text).strip()
+        text = _md_inline(text, refs).strip()
         if not text:
             return
         while path and path[-1][0] >= level:
@@ -144,6 +158,6 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
         if _MD_RULE.match(line) or _MD_TABLE_SEP.match(line) or _MD_REFDEF.match(line):
             i += 1
             continue
-        emit(_plain(line))
+        emit(_plain(line, refs))
         i += 1
     return "\n".join(out).strip("\n"), title or fallback_title, tuple(sections)
