@@ -19,7 +19,8 @@ Reports, per file: in-scope questions answered; the expected page at `search`'s 
 in its top 3 (hit@1, hit@3, MRR over the top 10), reranked and first stage only; the
 expected page among the cited passages or `search`'s top 3; the answer holding a key;
 same-field and other-field questions refused (and answered as partial, naming what the
-passages lack); `answer` p50; the CPU. Every question goes
+passages lack); `answer` p50; the CPU. Each rate comes with its 95 % Wilson interval
+(``ci95``). Every question goes
 through the service the MCP tools call, cache off, at the index's default settings.
 """
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import time
@@ -86,12 +88,28 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The rates over ``rows`` (answers of one question file)."""
-    ins = [r for r in rows if r["kind"] == "in_scope"]
+def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    """The 95 % Wilson interval of ``k`` successes in ``n``: with 42 questions a rate is
+    known to about ±0.14, which a difference of one or two questions does not leave."""
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, mid - half), 3), round(min(1.0, mid + half), 3)]
 
-    def rate(xs: list[Any]) -> float | None:
-        return round(sum(map(bool, xs)) / len(xs), 3) if xs else None
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rates over ``rows`` (answers of one question file), each with its 95 % Wilson
+    interval under ``ci95``."""
+    ins = [r for r in rows if r["kind"] == "in_scope"]
+    ci95: dict[str, list[float]] = {}
+
+    def rate(xs: list[Any], name: str | None = None) -> float | None:
+        if not xs:
+            return None
+        k = sum(map(bool, xs))
+        if name is not None:
+            ci95[name] = wilson(k, len(xs))
+        return round(k / len(xs), 3)
 
     def mrr(key: str) -> float | None:
         return round(statistics.mean(1 / r[key] if r[key] else 0 for r in ins), 3) if ins \
@@ -99,23 +117,25 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {
         "in_scope": len(ins),
-        "answered": rate([r["answered"] for r in ins]),
+        "answered": rate([r["answered"] for r in ins], "answered"),
         "partial": rate([r["state"] == "partial" for r in ins]),
-        "hit@1": rate([r["rank"] == 1 for r in ins]),
-        "hit@3": rate([r["rank"] is not None and r["rank"] <= 3 for r in ins]),
+        "hit@1": rate([r["rank"] == 1 for r in ins], "hit@1"),
+        "hit@3": rate([r["rank"] is not None and r["rank"] <= 3 for r in ins], "hit@3"),
         "mrr@10": mrr("rank"),
         "first_stage_hit@1": rate([r["first_stage_rank"] == 1 for r in ins]),
         "first_stage_mrr@10": mrr("first_stage_rank"),
-        "page_cited_or_top3": rate([r["page_cited_or_top3"] for r in ins]),
-        "holds_key": rate([r["holds_key"] for r in ins]),
+        "page_cited_or_top3": rate([r["page_cited_or_top3"] for r in ins],
+                                   "page_cited_or_top3"),
+        "holds_key": rate([r["holds_key"] for r in ins], "holds_key"),
     }
     for kind in ("same_field", "other_field"):
         xs = [r for r in rows if r["kind"] == kind]
         out[f"{kind}_questions"] = len(xs)
-        out[f"{kind}_refused"] = rate([not r["answered"] for r in xs])
+        out[f"{kind}_refused"] = rate([not r["answered"] for r in xs], f"{kind}_refused")
         out[f"{kind}_partial"] = rate([r["state"] == "partial" for r in xs])
     times = [r["answer_ms"] for r in rows]
     out["answer_p50_ms"] = round(statistics.median(times), 1) if times else None
+    out["ci95"] = ci95
     return out
 
 
