@@ -39,6 +39,11 @@ class LoaderError(MCPRagError):
     """A file cannot be turned into text (binary, unreadable, malformed, missing parser)."""
 
 
+class NotIndexed(LoaderError):
+    """A file read and left out on purpose (minified code, a generated source listing):
+    unlike a file that cannot be read now, what an index held of it goes."""
+
+
 class QueryError(MCPRagError, ValueError):
     """A query or its parameters are invalid."""
 

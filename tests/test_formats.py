@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from helpers import KeywordEmbedder
+from helpers import REPO, KeywordEmbedder
 from mcp import Client
 
-from mcp_rag.errors import LoaderError
+from mcp_rag.errors import LoaderError, NotIndexed
 from mcp_rag.index.update import index_paths
 from mcp_rag.ingest.code import parse_code
 from mcp_rag.ingest.discover import SourceFile, discover
@@ -263,6 +263,34 @@ def test_minified_or_generated_code_is_skipped_with_its_reason(tmp_path):
         load_file(SourceFile(site / "searchindex.js", site))
     (doc,) = load_file(SourceFile(site / "app.js", site)).docs
     assert doc.format == "code"
+
+
+def test_sphinx_source_listings_are_left_out_and_leave_an_index(tmp_path):
+    """Sphinx's viewcode pages (``_modules/``) are Django's source, not its documentation:
+    left out as Sphinx's own search leaves them out, and what an index held of one goes
+    (a file that cannot be read now keeps what it had)."""
+    from shutil import copy
+
+    listing = REPO / "tests" / "fixtures" / "third_party" / "django-docs" / "_modules" / \
+        "decorators.html"
+    page = REPO / "tests" / "fixtures" / "third_party" / "django-docs" / "shortcuts.html"
+    site = tmp_path / "html"
+    (site / "_modules").mkdir(parents=True)
+    copy(page, site / "shortcuts.html")  # its "[source]" links point into _modules/
+    copy(page, site / "_modules" / "kept.html")  # a folder of that name holds no listing
+    (site / "_modules" / "decorators.html").write_text(
+        page.read_text())  # indexed first as a page, then Sphinx writes the listing there
+    embedder = KeywordEmbedder()
+    r = index_paths(tmp_path / "index", [site], embedder, quiet=True)
+    assert r.added == 3
+    copy(listing, site / "_modules" / "decorators.html")
+    r = index_paths(tmp_path / "index", [site], embedder, quiet=True)
+    assert r.removed == 1 and r.unchanged == 2
+    (path, why), = r.skipped
+    assert path.endswith("decorators.html") and why.startswith(
+        "a source-code listing Sphinx generated (viewcode), not indexed")
+    with pytest.raises(NotIndexed, match="decorators.html: a source-code listing"):
+        load_file(SourceFile(site / "_modules" / "decorators.html", site))
 
 
 def test_code_without_a_grammar_is_plain_text(monkeypatch):

@@ -318,8 +318,8 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
 def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     settings, sample_dir, embedder, monkeypatch
 ):
-    """Version 9 changed how Markdown is read: an index built by version 8 re-reads its
-    Markdown files once, and not the others (a PDF's OCR is slow)."""
+    """Version 9 changed how Markdown and HTML are read: an index built by version 8
+    re-reads those files once, and not the others (a PDF's OCR is slow)."""
     from mcp_rag.index import update
     from mcp_rag.ingest import loaders
 
@@ -337,7 +337,7 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     monkeypatch.setattr(update, "load_file", counted)
     r = build(settings, [sample_dir], embedder)
     assert sorted(read) == ["README.md", "error-codes.md", "refund-policy-2023.md",
-                            "refund-policy.md"]
+                            "refund-policy.md", "sla-tiers.html"]  # not onboarding.txt
     assert (r.updated, r.unchanged) == (0, 6) and r.changed  # same text: nothing embedded
     assert IndexReader(settings.index).manifest.loader_version == loaders.loader_version()
     read.clear()

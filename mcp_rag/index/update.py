@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mcp_rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, LoaderError
+from mcp_rag.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexNotFoundError,
+    LoaderError,
+    NotIndexed,
+)
 from mcp_rag.index.backend import Backend, Embedded
 from mcp_rag.index.lexical import TOKENIZER_ID, analyse
 from mcp_rag.index.manifest import (
@@ -406,8 +412,9 @@ class _Plan:
             got = next(results)
             if isinstance(got, LoaderError):
                 report.skipped.append((str(src.path), str(got).removeprefix(f"{src.path}: ")))
-                for i in infos:  # keep what was indexed before rather than lose it
-                    self.keep(i)
+                if not isinstance(got, NotIndexed):  # unreadable now: keep what was indexed
+                    for i in infos:
+                        self.keep(i)
                 continue
             report.warnings.extend(got.warnings)
             report.ocr_pages += got.ocr_pages

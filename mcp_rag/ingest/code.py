@@ -15,7 +15,7 @@ import itertools
 import logging
 from typing import Any
 
-from mcp_rag.errors import LoaderError
+from mcp_rag.errors import NotIndexed
 from mcp_rag.types import Sections
 
 log = logging.getLogger(__name__)
@@ -165,12 +165,12 @@ def parse_code(raw: str, ext: str, fallback_title: str) -> tuple[str, str, Secti
     definition (the code before the first one is untitled).
 
     Raises:
-        LoaderError: the file is minified or generated (a line over ``MINIFIED_LINE``).
+        NotIndexed: the file is minified or generated (a line over ``MINIFIED_LINE``).
     """
     longest = max(map(len, raw.split("\n")))
     if longest > MINIFIED_LINE:
-        raise LoaderError(f"minified or generated code (a line of {longest:,} characters), "
-                          "not indexed")
+        raise NotIndexed(f"minified or generated code (a line of {longest:,} characters), "
+                         "not indexed")
     parser = _parser(ext)
     if parser is None:
         return raw, fallback_title, ()

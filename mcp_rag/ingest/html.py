@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 _BLOCK = {
     "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
@@ -208,6 +209,21 @@ class _HTMLText(HTMLParser):
         self._break(1)
         self._add(line)
         self._break(1)
+
+
+# Sphinx's viewcode extension writes each module's source as a page under ``_modules/``
+# ("Source code for django.db.models.query") and an index of them. Sphinx's own search
+# leaves these pages out, and so does the index: the pages people wrote document the same
+# code (153 of python-django-doc's 692 pages, whose listings answered "How do I fetch
+# related objects efficiently?" with Django's internals), and source files are indexed
+# as code where they are wanted.
+_VIEWCODE = re.compile(r'class="viewcode-(?:block|back)"|<h1>(?:Source code for |All modules '
+                       r"for which code is available)")
+
+
+def source_listing(path: Path, raw: str) -> bool:
+    """True for a page Sphinx's viewcode extension wrote (under a ``_modules`` folder)."""
+    return "_modules" in path.parts and _VIEWCODE.search(raw) is not None
 
 
 def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mcp_rag.errors import LoaderError
+from mcp_rag.errors import LoaderError, NotIndexed
 from mcp_rag.ingest import ocr
 from mcp_rag.ingest.code import CODE_EXTS, parse_code
 from mcp_rag.ingest.discover import (
@@ -21,7 +21,7 @@ from mcp_rag.ingest.discover import (
     doc_id_for,
     format_suffix,
 )
-from mcp_rag.ingest.html import parse_html
+from mcp_rag.ingest.html import parse_html, source_listing
 from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
 from mcp_rag.ingest.markdown import parse_markdown
@@ -37,13 +37,15 @@ from mcp_rag.types import Document
 # <dt> sits on the line above its <dd>, Sphinx's "¶" is gone, minified code is skipped; 7: a
 # JSONL record with a title and no text is its title; 8: PDF pages without a text layer
 # and images are read by OCR where the extra is installed; 9: Markdown's inline markup is
-# read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded):
+# read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded, and
+# Sphinx's generated source listings are left out):
 # indexes built before are re-read on the next run.
 LOADER_VERSION = 9
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
-    9: frozenset(MD_EXTS | OFFICE_EXTS),  # office files become Markdown first
+    # Markdown's inline markup (office files become Markdown first); Sphinx source listings
+    9: frozenset(MD_EXTS | OFFICE_EXTS | HTML_EXTS),
 }
 
 
@@ -113,6 +115,9 @@ def load_file(src: SourceFile) -> Loaded:
             text, title, sections = parse_markdown(raw, stem)
             fmt = "md"
         elif ext in HTML_EXTS:
+            if source_listing(path, raw):
+                raise NotIndexed(f"{path}: a source-code listing Sphinx generated (viewcode), "
+                                 "not indexed: the documentation's pages describe the code")
             text, title, sections = parse_html(raw, stem)
             fmt = "html"
         elif ext in RST_EXTS:
@@ -122,7 +127,7 @@ def load_file(src: SourceFile) -> Loaded:
             try:
                 text, title, sections = parse_code(raw, ext, path.name)
             except LoaderError as e:
-                raise LoaderError(f"{path}: {e}") from None
+                raise type(e)(f"{path}: {e}") from None
             fmt = "code"
         else:
             text, title, sections = parse_text(raw, stem)
