@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import time
@@ -37,6 +36,7 @@ from typing import Any
 
 from mcp_rag.app.service import RagService
 from mcp_rag.evaluate.latency import cpu
+from mcp_rag.evaluate.metrics import wilson
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
@@ -86,15 +86,6 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
         "holds_key": a.answered and any(k in a.answer for k in q["keys"]),
     }
     return row
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    """The 95 % Wilson interval of ``k`` successes in ``n``: with 42 questions a rate is
-    known to about ±0.14, which a difference of one or two questions does not leave."""
-    p = k / n
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(max(0.0, mid - half), 3), round(min(1.0, mid + half), 3)]
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

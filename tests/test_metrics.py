@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k
+from mcp_rag.evaluate.metrics import docs_from_chunks, mrr_at_k, ndcg_at_k, recall_at_k, wilson
 
 
 def test_ndcg_hand_computed():
@@ -34,3 +34,8 @@ def test_recall_and_mrr():
 
 def test_docs_from_chunks_keeps_best_rank():
     assert docs_from_chunks(["d1", "d2", "d1", "d3", "d2"]) == ["d1", "d2", "d3"]
+
+
+def test_a_rate_comes_with_its_wilson_interval():
+    assert wilson(27, 42) == [0.492, 0.77]  # 0.64 of 42: a target of 0.80 is outside
+    assert wilson(42, 42) == [0.916, 1.0] and wilson(0, 20) == [0.0, 0.161]

@@ -71,6 +71,20 @@ def paired_bootstrap_ci(
     return round(float(d.mean()), 4), round(float(lo), 4), round(float(hi), 4)
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
+    """The 95 % Wilson score interval of ``k`` successes in ``n`` trials (Wilson 1927), as
+    [low, high] rounded to 0.001: with 42 questions a rate is known to about ±0.14.
+
+    Example:
+        >>> wilson(27, 42)
+        [0.492, 0.77]
+    """
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, mid - half), 3), round(min(1.0, mid + half), 3)]
+
+
 def sign_test(a: Sequence[float], b: Sequence[float]) -> tuple[int, int, float]:
     """Wins of ``a`` over ``b``, losses, and the two-sided exact sign-test p-value (ties
     dropped).
