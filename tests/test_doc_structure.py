@@ -138,6 +138,19 @@ def test_markdown_entities_tables_and_escapes_are_read_as_commonmark_renders_the
                     "See the install guide and Docs.")
 
 
+def test_a_sphinx_9_page_keeps_its_options_code_and_note():
+    """Sphinx 9's HTML (tests/fixtures/sphinx-kiln/firing.html): an option term with its
+    description, a literal block with the sentence that introduces it, a note's title."""
+    doc = load(REPO / "tests" / "fixtures" / "sphinx-kiln" / "firing.html")
+    assert "--cone <cone>\nThe pyrometric cone to fire to, for example 04 or 6." in units(doc)
+    assert ("To start a bisque firing, run:\n\n    kiln fire --schedule bisque --cone 04"
+            in doc.text)
+    assert "\nNote\nA glaze firing needs the kiln vented for the first two hours." in doc.text
+    text, runs = answer(doc, "Which option sets the cone to fire to?")
+    assert text.startswith("--cone <cone> The pyrometric cone to fire to")
+    assert all(doc.text[r.start : r.end] == r.quote for r in runs)
+
+
 def test_restructuredtext_literal_blocks_are_quoted_with_their_sentence():
     doc = load(JANSSON)
     text, (run,) = answer(doc, "Which commands build it from a source tarball?")

@@ -293,6 +293,24 @@ def test_sphinx_source_listings_are_left_out_and_leave_an_index(tmp_path):
         load_file(SourceFile(site / "_modules" / "decorators.html", site))
 
 
+def test_the_page_sources_sphinx_copies_are_not_indexed_twice(tmp_path):
+    """A Sphinx build (sphinx-build 9, tests/fixtures/sphinx-kiln) holds each page twice:
+    as HTML and as the source copied under _sources/ for "Show Source"."""
+    from shutil import copytree
+
+    site = tmp_path / "html"
+    copytree(REPO / "tests" / "fixtures" / "sphinx-kiln", site)
+    (site / "_sources" / "notes.txt").write_text("Notes whose page was never built.\n")
+    r = index_paths(tmp_path / "index", [site], KeywordEmbedder(), quiet=True)
+    assert r.added == 3  # firing.html, index.html and the copy without a page
+    assert sorted((Path(p).name, why) for p, why in r.skipped) == [
+        ("firing.rst.txt", "the source Sphinx copied beside its page (firing.html, indexed), "
+                           "not indexed twice"),
+        ("index.rst.txt", "the source Sphinx copied beside its page (index.html, indexed), "
+                          "not indexed twice"),
+    ]
+
+
 def test_code_without_a_grammar_is_plain_text(monkeypatch):
     from mcp_rag.ingest import code
 

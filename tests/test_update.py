@@ -318,11 +318,12 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
 def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     settings, sample_dir, embedder, monkeypatch
 ):
-    """Version 9 changed how Markdown and HTML are read: an index built by version 8
-    re-reads those files once, and not the others (a PDF's OCR is slow)."""
+    """Version 9 changed how Markdown, HTML and .txt files are read: an index built by
+    version 8 re-reads those files once, and not the others (a PDF's OCR is slow)."""
     from mcp_rag.index import update
     from mcp_rag.ingest import loaders
 
+    (sample_dir / "support" / "runbook.rst").write_text("Runbook\n=======\n\nRestart it.\n")
     build(settings, [sample_dir], embedder)
     manifest = settings.index / read_current(settings.index) / "manifest.json"
     m = json.loads(manifest.read_text())
@@ -336,9 +337,10 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
 
     monkeypatch.setattr(update, "load_file", counted)
     r = build(settings, [sample_dir], embedder)
-    assert sorted(read) == ["README.md", "error-codes.md", "refund-policy-2023.md",
-                            "refund-policy.md", "sla-tiers.html"]  # not onboarding.txt
-    assert (r.updated, r.unchanged) == (0, 6) and r.changed  # same text: nothing embedded
+    assert sorted(read) == ["README.md", "error-codes.md", "onboarding.txt",
+                            "refund-policy-2023.md", "refund-policy.md",
+                            "sla-tiers.html"]  # not runbook.rst
+    assert (r.updated, r.unchanged) == (0, 7) and r.changed  # same text: nothing embedded
     assert IndexReader(settings.index).manifest.loader_version == loaders.loader_version()
     read.clear()
     assert build(settings, [sample_dir], embedder).changed is False and read == []

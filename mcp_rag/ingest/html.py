@@ -226,6 +226,20 @@ def source_listing(path: Path, raw: str) -> bool:
     return "_modules" in path.parts and _VIEWCODE.search(raw) is not None
 
 
+def sphinx_source_copy(path: Path) -> Path | None:
+    """The page Sphinx built from ``path`` when ``path`` is the copy of a page's source it
+    writes under ``_sources/`` for "Show Source" (``_sources/guide/intro.rst.txt`` beside
+    ``guide/intro.html``): the same words as the page, a second time. None otherwise."""
+    parts = path.parts
+    if path.suffix != ".txt" or "_sources" not in parts[:-1]:
+        return None
+    at = len(parts) - 1 - parts[::-1].index("_sources")
+    name = path.name.removesuffix(".txt")  # intro.rst (Sphinx >= 1.5) or intro
+    stem = Path(name).stem if Path(name).suffix in (".rst", ".md", ".txt", ".ipynb") else name
+    page = Path(*parts[:at], *parts[at + 1:-1], f"{stem}.html")
+    return page if page.is_file() else None
+
+
 def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
     """HTML to text with the stdlib parser; scripts, styles and <head> are dropped."""
     p = _HTMLText()

@@ -21,7 +21,7 @@ from mcp_rag.ingest.discover import (
     doc_id_for,
     format_suffix,
 )
-from mcp_rag.ingest.html import parse_html, source_listing
+from mcp_rag.ingest.html import parse_html, source_listing, sphinx_source_copy
 from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
 from mcp_rag.ingest.markdown import parse_markdown
@@ -38,14 +38,15 @@ from mcp_rag.types import Document
 # JSONL record with a title and no text is its title; 8: PDF pages without a text layer
 # and images are read by OCR where the extra is installed; 9: Markdown's inline markup is
 # read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded, and
-# Sphinx's generated source listings are left out):
+# Sphinx's generated source listings and its copies of page sources are left out):
 # indexes built before are re-read on the next run.
 LOADER_VERSION = 9
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
-    # Markdown's inline markup (office files become Markdown first); Sphinx source listings
-    9: frozenset(MD_EXTS | OFFICE_EXTS | HTML_EXTS),
+    # Markdown's inline markup (office files become Markdown first); Sphinx's source
+    # listings and the page sources it copies under _sources/
+    9: frozenset(MD_EXTS | OFFICE_EXTS | HTML_EXTS | {".txt"}),
 }
 
 
@@ -110,6 +111,10 @@ def load_file(src: SourceFile) -> Loaded:
         text, title, sections = parse_mail(path, stem)
         fmt = "eml"
     else:
+        page = sphinx_source_copy(path)
+        if page is not None:
+            raise NotIndexed(f"{path}: the source Sphinx copied beside its page ({page.name}, "
+                             "indexed), not indexed twice")
         raw = read_text_file(path)
         if ext in MD_EXTS:
             text, title, sections = parse_markdown(raw, stem)
