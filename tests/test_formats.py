@@ -301,12 +301,18 @@ def test_the_page_sources_sphinx_copies_are_not_indexed_twice(tmp_path):
     site = tmp_path / "html"
     copytree(REPO / "tests" / "fixtures" / "sphinx-kiln", site)
     (site / "_sources" / "notes.txt").write_text("Notes whose page was never built.\n")
+    (site / "guide").mkdir()  # pages in folders: _sources/guide/ mirrors guide/
+    (site / "guide" / "kilns.html").write_text("<h1>Kilns</h1><p>Electric kilns.</p>")
+    (site / "_sources" / "guide").mkdir()
+    (site / "_sources" / "guide" / "kilns.rst.txt").write_text("Kilns\n=====\n\nElectric.\n")
     r = index_paths(tmp_path / "index", [site], KeywordEmbedder(), quiet=True)
-    assert r.added == 3  # firing.html, index.html and the copy without a page
+    assert r.added == 4  # firing.html, index.html, guide/kilns.html, the copy without a page
     assert sorted((Path(p).name, why) for p, why in r.skipped) == [
         ("firing.rst.txt", "the source Sphinx copied beside its page (firing.html, indexed), "
                            "not indexed twice"),
         ("index.rst.txt", "the source Sphinx copied beside its page (index.html, indexed), "
+                          "not indexed twice"),
+        ("kilns.rst.txt", "the source Sphinx copied beside its page (kilns.html, indexed), "
                           "not indexed twice"),
     ]
 
