@@ -252,7 +252,7 @@ class Answers(_Group):
         description="Top passages an answer is drawn from (answer's k)."
     )
     answer_sentences: int = Field(
-        3, ge=ANSWER_SENTENCES.lo, le=ANSWER_SENTENCES.hi,
+        4, ge=ANSWER_SENTENCES.lo, le=ANSWER_SENTENCES.hi,
         description="Most sentences in an extractive answer."
     )
     answer_margin: float = Field(

@@ -214,7 +214,7 @@ def test_a_picked_sentence_brings_the_code_example_that_closes_its_paragraph():
         "Run the following command:",
         "Enter your desired username and press enter.",
     ]
-    (run,) = pick(cands, np.array([5.0, -6.0, -3.0]), by_chunk, budget=3, margin=4.0,
+    (run,) = pick(cands, np.array([5.0, -6.0, -5.0]), by_chunk, budget=3, margin=4.0,
                   min_score=0.0)
     assert run.quote == text[: text.index("createsuperuser") + len("createsuperuser")]
     assert shown(run.quote).endswith("command:\n    $ python manage.py createsuperuser")

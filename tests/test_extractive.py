@@ -30,8 +30,11 @@ def test_sentences_skip_headings_and_fragments_and_overlap_duplicates():
     assert (s.start, s.end) == (32, 51)
 
 
-def _pick(text: str, scores: list[float], budget: int = 3, margin: float = 4.0):
-    cands, by_chunk = sentences_of([_hit(text)])
+def _pick(text: str, scores: list[float], budget: int = 3, margin: float = 4.0,
+          one_doc: bool = True):
+    """``text``'s sentences picked; each paragraph a document of its own unless ``one_doc``."""
+    paras = [text] if one_doc else text.split("\n\n")
+    cands, by_chunk = sentences_of([_hit(p, doc_id=f"d{i}") for i, p in enumerate(paras)])
     assert len(cands) == len(scores)
     runs = pick(cands, np.array(scores), by_chunk, budget=budget, margin=margin, min_score=0.0)
     return [[s.text for s in r.sentences] for r in runs]
@@ -39,16 +42,38 @@ def _pick(text: str, scores: list[float], budget: int = 3, margin: float = 4.0):
 
 def test_pick_keeps_the_best_and_close_ones_in_reading_order_within_budget():
     text = "Alpha one here. Beta two here.\n\nGamma three here. Delta four here. Eps five here."
+    pick_ = lambda scores, **kw: _pick(text, scores, one_doc=False, **kw)  # noqa: E731
     # best (Delta), then Alpha (within 4 of it); Eps is next to Delta but scores too low
-    assert _pick(text, [6.0, -9.0, -9.0, 9.0, 0.5]) == [["Alpha one here."], ["Delta four here."]]
+    assert pick_([6.0, -9.0, -9.0, 9.0, 0.5]) == [["Alpha one here."], ["Delta four here."]]
     # next to a picked sentence of its paragraph, a sentence needs only best - 2 * margin
-    assert _pick(text, [-9.0, -9.0, -9.0, 9.0, 2.0]) == [["Delta four here.", "Eps five here."]]
-    assert _pick(text, [6.0, 6.0, 6.0, 9.0, 6.0], budget=2) == [
+    assert pick_([-9.0, -9.0, -9.0, 9.0, 2.0]) == [["Delta four here.", "Eps five here."]]
+    assert pick_([6.0, 6.0, 6.0, 9.0, 6.0], budget=2) == [
         ["Alpha one here."], ["Delta four here."]
     ]
     # the best sentence is always given, even under min_score; its neighbours are not
-    assert _pick(text, [-3.0, -9.0, -9.0, -2.0, -9.0]) == [["Delta four here."]]
-    assert _pick(text, [-3.0, -9.0, -9.0, -2.0, -3.5]) == [["Delta four here.", "Eps five here."]]
+    assert pick_([-3.0, -9.0, -9.0, -2.0, -9.0]) == [["Delta four here."]]
+    assert pick_([-3.0, -9.0, -9.0, -2.0, -3.5]) == [["Delta four here.", "Eps five here."]]
+
+
+def test_the_best_sentences_page_goes_on_with_what_scores_within_twice_the_margin():
+    # "what it is" scores best, "how it is done" (the page's next paragraph) lower: within
+    # 2 * margin it is quoted too, from the best sentence's document only
+    text = ("A generated column is always computed from other columns.\n\n"
+            "To create one, use GENERATED ALWAYS AS in CREATE TABLE.")
+    assert _pick(text, [7.0, 0.5]) == [
+        ["A generated column is always computed from other columns."],
+        ["To create one, use GENERATED ALWAYS AS in CREATE TABLE."],
+    ]
+    assert _pick(text, [7.0, 0.5], one_doc=False) == [
+        ["A generated column is always computed from other columns."]
+    ]
+    # still over min_score - margin, and within the budget
+    assert _pick(text, [7.0, -4.5]) == [
+        ["A generated column is always computed from other columns."]
+    ]
+    assert _pick(text, [7.0, 0.5], budget=1) == [
+        ["A generated column is always computed from other columns."]
+    ]
 
 
 def test_a_sentence_keeps_the_one_it_leans_on_and_the_one_that_qualifies_it():

@@ -186,9 +186,10 @@ SEED_CASES = [
     ("Can I get a full refund on my monthly plan?", "policies/refund-policy.md",
      "provided that the account has used less than 10 GB of storage in that billing period.",
      "Setup fees"),
-    # a P1 incident affecting more than 500 users: the definition, not the P2 one alone
+    # a P1 incident affecting more than 500 users: the definition, not the P2 one (the
+    # page's escalation of a P1 incident may follow it)
     ("Is an outage affecting 600 users of one customer a P1 incident?", "support/sla-tiers.html",
-     "or any incident affecting more than 500 users of one customer.", "VP of Engineering"),
+     "or any incident affecting more than 500 users of one customer.", "fewer than 500 users"),
     # an exact error code: KB-ERR-2874, not its near twin KB-ERR-2847
     ("What does error KB-ERR-2874 mean?", "support/error-codes.md",
      "The API token has passed its expiry date.", "storage quota"),

@@ -10,8 +10,10 @@ with its description, a sentence with the code block or list it introduces
 ("However, ...", "This applies only ...") with it. A sentence over ``MAX_QUOTE_CHARS`` is
 cut into clauses, keeping each condition, exception and negation with the clause it
 qualifies. The answer is the best
-sentence plus those within ``margin`` of it and over ``min_score``, at most ``budget``
-sentences, in reading order, each run of adjacent sentences followed by [n].
+sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
+in the best sentence's document: a page goes on from what a thing is to how it is done),
+at most ``budget`` sentences, in reading order, each run of adjacent sentences followed
+by [n].
 """
 
 from __future__ import annotations
@@ -238,17 +240,20 @@ def pick(
 
     The best sentence always; then, best first, any sentence scoring at least
     ``best - margin`` and ``min_score``, or, next to one already picked in the same
-    paragraph, at least ``best - 2 * margin`` and ``min_score - margin`` (a paragraph
-    tends to finish its thought:
+    paragraph or in the best sentence's document, at least ``best - 2 * margin`` and
+    ``min_score - margin`` (a paragraph tends to finish its thought:
     "The region is unavailable. Requests are queued for 15 minutes. If the error lasts
-    longer, open a P2 ticket."), each with the neighbours it leans on, while the total
-    stays within ``budget``. Besides the best, no sentence under ``floor``. Documents
-    come in the order of their best passage.
+    longer, open a P2 ticket."; a page goes on from what it is to how it is done: "A
+    generated column is always computed from other columns." and "To create a generated
+    column, use the GENERATED ALWAYS AS clause ..."), each with the neighbours it leans
+    on, while the total stays within ``budget``. Besides the best, no sentence under
+    ``floor``. Documents come in the order of their best passage.
     """
     if not cands:
         return []
     order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].rank, cands[i].start))
     best = float(scores[order[0]])
+    best_doc = cands[order[0]].chunk.doc_id
     picked: dict[tuple, Sentence] = {}
     score_of: dict[tuple, float] = {}
 
@@ -269,7 +274,7 @@ def pick(
                     or float(scores[i]) >= max(best - margin, min_score, floor)
                     or (
                         float(scores[i]) >= max(best - 2 * margin, min_score - margin, floor)
-                        and adjacent(cands[i])
+                        and (cands[i].chunk.doc_id == best_doc or adjacent(cands[i]))
                     )
                 )
             ),
@@ -311,7 +316,7 @@ def extractive(
     hits: Sequence[Hit],
     reranker: Reranker | None,
     *,
-    budget: int = 3,
+    budget: int = 4,
     margin: float = 4.0,
     min_score: float = 0.0,
 ) -> tuple[str, list[Run]]:
