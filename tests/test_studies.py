@@ -78,3 +78,20 @@ def test_the_long_request_study_re_decides_with_the_first_sentence():
     rec = {"features": {"ce": 2.5, "dense_pos": 0.1, "unknown": 0.2, "cover": 0.3}}
     assert decided(rec, None)  # the whole abstract's logit carries it
     assert not decided(rec, -6.0)  # what it asks does not
+
+
+def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
+    from mcp_rag.answer.extractive import extractive, pick
+    from research.answer_pick import scored
+
+    s = indexed.model_copy(update={"rerank": True})
+    pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    q = "Can I get a refund on my annual plan?"
+    (row,) = scored(pipe, [{"id": "q", "kind": "in_scope", "question": q, "keys": ["refund"]}])
+    runs = pick(row["cands"], row["scores"], row["by_chunk"], budget=s.answer_sentences,
+                margin=row["margin"], min_score=row["min_score"])
+    hits = pipe.search(q, k=s.answer_passages, rerank=True, question=q, copies=False).hits
+    _, served = extractive(q, hits, pipe.reranker, budget=s.answer_sentences,
+                           margin=s.answer_margin, min_score=s.answer_min_score)
+    assert runs and [(r.chunk.doc_id, r.start, r.end) for r in runs] == [
+        (r.chunk.doc_id, r.start, r.end) for r in served]

@@ -235,6 +235,7 @@ def pick(
     margin: float,
     min_score: float,
     floor: float = float("-inf"),
+    same_page: bool = True,
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
@@ -247,7 +248,8 @@ def pick(
     generated column is always computed from other columns." and "To create a generated
     column, use the GENERATED ALWAYS AS clause ..."), each with the neighbours it leans
     on, while the total stays within ``budget``. Besides the best, no sentence under
-    ``floor``. Documents come in the order of their best passage.
+    ``floor``. Documents come in the order of their best passage. (``same_page=False``:
+    the paragraph only, the study's variant.)
     """
     if not cands:
         return []
@@ -274,7 +276,8 @@ def pick(
                     or float(scores[i]) >= max(best - margin, min_score, floor)
                     or (
                         float(scores[i]) >= max(best - 2 * margin, min_score - margin, floor)
-                        and (cands[i].chunk.doc_id == best_doc or adjacent(cands[i]))
+                        and ((same_page and cands[i].chunk.doc_id == best_doc)
+                             or adjacent(cands[i]))
                     )
                 )
             ),
