@@ -273,3 +273,61 @@ def test_a_term_without_a_description_does_not_pull_the_next_heading_up():
     text, _, _ = parse_html("<dl><dt>-x</dt><dd></dd></dl><h2>Next</h2><p>Use:</p>"
                             "<pre>\na = 1\nb = 2\n</pre><p>After.</p>", "t")
     assert text == "-x\n\nNext\n\nUse:\n\n    a = 1\n    b = 2\n\nAfter."
+
+
+ASCIIDOC = REPO / "tests" / "fixtures" / "asciidoc-kiln" / "kiln-fire.html"
+
+
+def test_an_asciidoc_man_page_keeps_its_synopsis_options_and_listings():
+    """AsciiDoc's HTML (tests/fixtures/asciidoc-kiln, as `asciidoc -d manpage` makes it):
+    the SYNOPSIS stays code, an option (two of them, `-n` and `--dry-run`, over one
+    description) stays with its description, "...with:" with its listing."""
+    doc = load(ASCIIDOC)
+    assert ("SYNOPSIS\n\n    kiln fire [--cone <cone>] [--hold <minutes>] [--dry-run] <batch>…\n"
+            "    kiln fire --resume <log>") in doc.text
+    assert "-n\n--dry-run\nShow the firing schedule without heating the kiln." in units(doc)
+    text, (run,) = answer(doc, "How do I fire a batch that cracked again from where it stopped?")
+    assert run.quote.endswith("stopped with:\n\n    $ kiln fire --resume firing.log")
+    assert text.endswith("stopped with:\n    $ kiln fire --resume firing.log [1]")
+    text, _ = answer(doc, "Which option shows the firing schedule without heating?")
+    assert text == "-n --dry-run Show the firing schedule without heating the kiln. [1]"
+
+
+@pytest.mark.parametrize(("page", "kept", "chrome"), [
+    # Sphinx 9, alabaster: the sidebar (navigation, related topics) and the footer
+    (REPO / "tests" / "fixtures" / "sphinx-kiln" / "firing.html",
+     "--cone <cone>", ["Related Topics", "Powered by Sphinx", "Previous: Kiln"]),
+    # Django's own Sphinx theme: the header bar, the sidebar's contents and search box,
+    # the titles of the topics before and after, the date
+    (DJANGO, "Django shortcut functions",
+     ["Home | Table of contents", "« previous | up | next »", "Previous topic",
+      "File Uploads", "Quick search", "Last update"]),
+    # DocBook XSL (PostgreSQL): the Prev | Up | Home | Next bars, with the titles of the
+    # pages before and after (CLOSE, COMMENT)
+    (THIRD / "postgresql-docs" / "sql-cluster.html",
+     "CLUSTER — cluster a table according to an index", ["Prev | Up", "CLOSE", "COMMENT"]),
+    # SQLite: what its pages mark "nosearch" (the menu, the tagline), and the "hide"
+    # buttons of its syntax diagrams
+    (THIRD / "sqlite-docs" / "lang_vacuum.html", "The VACUUM command rebuilds",
+     ["Small. Fast. Reliable.", "Purchase", "Search Documentation", "vacuum-stmt: hide"]),
+    # AsciiDoc: the footer's "Last updated"
+    (ASCIIDOC, "Fire a batch of pots in the kiln", ["Last updated"]),
+])
+def test_page_chrome_is_left_out(page, kept, chrome):
+    doc = load(page)
+    assert kept in doc.text
+    assert not [c for c in chrome if c in doc.text]
+
+
+def test_what_is_left_out_ends_where_its_element_ends():
+    """Chrome nested in chrome, and structure inside it (a table, a heading), leave
+    nothing behind and take nothing after them."""
+    raw = ("<html><body><div class='navheader'><table><tr><th>Up</th></tr></table>"
+           "<div><div>menu</div></div>tagline</div>"
+           "<nav><nav>inner</nav>outer</nav><h1>Title</h1><div role='navigation'><h2>Contents"
+           "</h2></div><p>Body <button>hide</button>text.</p><table><tr><th>Plan</th>"
+           "<th>Price</th></tr><tr><td>Pro</td><td>9</td></tr></table>"
+           "<div id='footer'><div>Last updated</div></div><p>After.</p></body></html>")
+    text, _, sections = parse_html(raw, "page")
+    assert text == "Title\n\nBody text.\n\nPro — Price: 9.\n\nAfter."
+    assert [s for _, s in sections] == ["Title"]

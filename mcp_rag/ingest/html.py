@@ -17,8 +17,19 @@ _BLOCK = {
     "footer", "main", "nav", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure",
     "figcaption", "form", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
 }
-_SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head"}
+_SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head",
+         # controls and navigation: a search box, "hide"/"show" buttons, a menu
+         "button", "form", "nav", "footer"}
 _SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
+# Page chrome, not the page: what the ARIA landmarks mark as navigation, search and the
+# site's footer, and what documentation generators that mark none put around every page:
+# Sphinx's sidebar and footer, DocBook's "Prev | Up | Home | Next" bars (with the titles
+# of the pages before and after), Django's header bar and sidebar, AsciiDoc's "Last
+# updated", and what SQLite's pages mark "nosearch" (its menu and tagline).
+_CHROME_ROLES = {"navigation", "search", "contentinfo"}
+_CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "navbar",
+                   "nosearch"}
+_CHROME_IDS = {"sidebar", "footer", "global-nav"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
 _CODE_INDENT = "    "
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
@@ -45,7 +56,7 @@ class _HTMLText(HTMLParser):
         self.cell_header = False
         self.table_rows = 0
         self.pre_start = False
-        self.skip_tags: list[str] = []  # open elements skipped for their class
+        self.skip_tags: list[list] = []  # [tag, depth] of elements skipped for their class
         self.term_open = False  # a term just ended: its description goes on the next line
         self.term_tags: list[str] = []  # open elements whose text is a term
 
@@ -71,11 +82,20 @@ class _HTMLText(HTMLParser):
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "title":
             self.in_title = True
-        classes = set((dict(attrs).get("class") or "").split())
-        if tag in _SKIP or classes & _SKIP_CLASSES:
+        if self.skip_tags and tag == self.skip_tags[-1][0]:  # nested in what is skipped
+            self.skip_tags[-1][1] += 1
+            return
+        a = dict(attrs)
+        classes = set((a.get("class") or "").split())
+        if tag in _SKIP:
             self.skip += 1
-            if tag not in _SKIP:
-                self.skip_tags.append(tag)
+            return
+        if classes & (_SKIP_CLASSES | _CHROME_CLASSES) or a.get("role") in _CHROME_ROLES \
+                or a.get("id") in _CHROME_IDS:
+            self.skip += 1
+            self.skip_tags.append([tag, 1])
+            return
+        if self.skip:  # inside what is skipped: no structure either
             return
         if tag == "pre":
             self.pre += 1
@@ -94,10 +114,16 @@ class _HTMLText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
-        if tag in _SKIP or (self.skip_tags and self.skip_tags[-1] == tag):
-            if tag not in _SKIP:
+        if self.skip_tags and self.skip_tags[-1][0] == tag:
+            self.skip_tags[-1][1] -= 1
+            if not self.skip_tags[-1][1]:
                 self.skip_tags.pop()
+                self.skip = max(0, self.skip - 1)
+            return
+        if tag in _SKIP:
             self.skip = max(0, self.skip - 1)
+            return
+        if self.skip:
             return
         if tag == "pre":
             self.pre = max(0, self.pre - 1)

@@ -38,15 +38,17 @@ from mcp_rag.types import Document
 # JSONL record with a title and no text is its title; 8: PDF pages without a text layer
 # and images are read by OCR where the extra is installed; 9: Markdown's inline markup is
 # read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded, and
-# Sphinx's generated source listings and its copies of page sources are left out):
-# indexes built before are re-read on the next run.
-LOADER_VERSION = 9
+# Sphinx's generated source listings and its copies of page sources are left out; 10:
+# HTML's page chrome is left out): indexes built before are re-read on the next run.
+LOADER_VERSION = 10
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     # Markdown's inline markup (office files become Markdown first); Sphinx's source
     # listings and the page sources it copies under _sources/
     9: frozenset(MD_EXTS | OFFICE_EXTS | HTML_EXTS | {".txt"}),
+    # HTML's page chrome (navigation, search boxes, sidebars, footers) is left out
+    10: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
