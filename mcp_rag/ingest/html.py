@@ -19,7 +19,7 @@ _BLOCK = {
 }
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head",
          # controls and navigation: a search box, "hide"/"show" buttons, a menu
-         "button", "form", "nav", "footer"}
+         "button", "form", "select", "nav", "footer"}
 _SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
 # Page chrome, not the page: what the ARIA landmarks mark as navigation, search and the
 # site's footer, and what documentation generators that mark none put around every page:
