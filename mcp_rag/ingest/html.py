@@ -3,7 +3,9 @@
 Documentation's structure is kept in the text the way ``split_units`` reads it: a code
 block (``<pre>``) is indented by four spaces; a definition list's term (``<dt>``: an
 option, a Sphinx signature) and an admonition's title stand on the line just above their
-description, never a paragraph away; Sphinx's "¶" header links are dropped.
+description, never a paragraph away; Sphinx's "¶" header links are dropped. Page chrome
+(navigation bars, sidebars, search boxes, buttons, footers) is left out: it is not the
+page, and it wrote the titles of a page's neighbours into it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from pathlib import Path
 
 _BLOCK = {
     "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
-    "footer", "main", "nav", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure",
-    "figcaption", "form", "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
+    "main", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure", "figcaption",
+    "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
 }
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head",
          # controls and navigation: a search box, "hide"/"show" buttons, a menu
