@@ -331,3 +331,11 @@ def test_what_is_left_out_ends_where_its_element_ends():
     text, _, sections = parse_html(raw, "page")
     assert text == "Title\n\nBody text.\n\nPro — Price: 9.\n\nAfter."
     assert [s for _, s in sections] == ["Title"]
+
+
+def test_a_page_without_its_closing_head_tag_is_read():
+    """HTML5 lets a page leave out </head> (and more); an <svg>'s <title> names the
+    picture, not the page."""
+    raw = ("<!doctype html><html><head><title>Runbook</title><meta charset=utf-8>"
+           "<body><svg><title>diagram</title></svg><p>Restart the worker.</p></body></html>")
+    assert parse_html(raw, "page") == ("Restart the worker.", "Runbook", ())

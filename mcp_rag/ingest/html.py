@@ -42,7 +42,8 @@ class _HTMLText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.length = 0
-        self.skip = 0
+        self.skip = 0  # open elements named ``skipped``: > 0 inside what is left out
+        self.skipped = ""  # the tag of the outermost element left out
         self.pre = 0
         self.title = ""
         self.in_title = False
@@ -58,7 +59,6 @@ class _HTMLText(HTMLParser):
         self.cell_header = False
         self.table_rows = 0
         self.pre_start = False
-        self.skip_tags: list[list] = []  # [tag, depth] of elements skipped for their class
         self.term_open = False  # a term just ended: its description goes on the next line
         self.term_tags: list[str] = []  # open elements whose text is a term
 
@@ -82,22 +82,20 @@ class _HTMLText(HTMLParser):
             self._add("\n" * (n - have))
 
     def handle_starttag(self, tag: str, attrs) -> None:
-        if tag == "title":
+        if tag == "title" and (not self.skip or self.skipped == "head"):  # not an <svg>'s
             self.in_title = True
-        if self.skip_tags and tag == self.skip_tags[-1][0]:  # nested in what is skipped
-            self.skip_tags[-1][1] += 1
-            return
+        if self.skip:  # inside what is left out: no structure either
+            if tag == "body" and self.skipped == "head":  # HTML5 lets a page omit </head>
+                self.skip = 0
+            else:
+                if tag == self.skipped:
+                    self.skip += 1
+                return
         a = dict(attrs)
         classes = set((a.get("class") or "").split())
-        if tag in _SKIP:
-            self.skip += 1
-            return
-        if classes & (_SKIP_CLASSES | _CHROME_CLASSES) or a.get("role") in _CHROME_ROLES \
-                or a.get("id") in _CHROME_IDS:
-            self.skip += 1
-            self.skip_tags.append([tag, 1])
-            return
-        if self.skip:  # inside what is skipped: no structure either
+        if tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES) \
+                or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS:
+            self.skipped, self.skip = tag, 1
             return
         if tag == "pre":
             self.pre += 1
@@ -108,7 +106,7 @@ class _HTMLText(HTMLParser):
             return
         if tag in _BLOCK:
             self._break(1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd") else 2)
-        if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456" and not self.skip:
+        if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
             self.heading_level = int(tag[1])
             self.heading_buf = []
             self.heading_start = self.length
@@ -116,16 +114,9 @@ class _HTMLText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
-        if self.skip_tags and self.skip_tags[-1][0] == tag:
-            self.skip_tags[-1][1] -= 1
-            if not self.skip_tags[-1][1]:
-                self.skip_tags.pop()
-                self.skip = max(0, self.skip - 1)
-            return
-        if tag in _SKIP:
-            self.skip = max(0, self.skip - 1)
-            return
         if self.skip:
+            if tag == self.skipped:
+                self.skip -= 1
             return
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
