@@ -30,6 +30,8 @@ VARIANTS = [(b, page) for b in (3, 4, 5) for page in (False, True)]
 
 
 def collect(args) -> None:
+    if not args.questions:
+        raise SystemExit("answer_pick.py needs --questions: a docs benchmark file (its keys)")
     s = Settings.load(index=args.index, cache_enabled=False)
     rows = scored(Pipeline.from_settings(s), load_questions(args.questions))
     args.out.write_bytes(pickle.dumps(rows))

@@ -42,7 +42,10 @@ def _pick(text: str, scores: list[float], budget: int = 3, margin: float = 4.0,
 
 def test_pick_keeps_the_best_and_close_ones_in_reading_order_within_budget():
     text = "Alpha one here. Beta two here.\n\nGamma three here. Delta four here. Eps five here."
-    pick_ = lambda scores, **kw: _pick(text, scores, one_doc=False, **kw)  # noqa: E731
+
+    def pick_(scores: list[float], **kw):  # each paragraph a document of its own
+        return _pick(text, scores, one_doc=False, **kw)
+
     # best (Delta), then Alpha (within 4 of it); Eps is next to Delta but scores too low
     assert pick_([6.0, -9.0, -9.0, 9.0, 0.5]) == [["Alpha one here."], ["Delta four here."]]
     # next to a picked sentence of its paragraph, a sentence needs only best - 2 * margin
