@@ -95,3 +95,17 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
                            margin=s.answer_margin, min_score=s.answer_min_score)
     assert runs and [(r.chunk.doc_id, r.start, r.end) for r in runs] == [
         (r.chunk.doc_id, r.start, r.end) for r in served]
+
+
+def test_the_page_prior_study_orders_as_search_does_without_a_prior(indexed):
+    from research.page_prior import order, record
+
+    s = indexed.model_copy(update={"rerank": True, "relevance_floor": None,
+                                   "answerability": False})
+    pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    q = "Refund for annual plan cancellation?"
+    r = record(pipe, q, [])
+    rec = {"rows": [r], "passages": {d: 1 + len(d) % 3 for d in r["docs"]},
+           "weight": s.rerank_weight}
+    served = pipe.search(q, k=s.rerank_candidates, rerank=True)
+    assert order(rec, r, 0.0) == list(dict.fromkeys(h.chunk.doc_id for h in served.hits))

@@ -1,0 +1,85 @@
+"""Does a prior against long pages put the right page first? Replayed on the final order.
+
+    python research/page_prior.py collect --index /tmp/dk \\
+        --questions benchmarks/data/docs/docker.jsonl --out /tmp/prior-docker.pkl
+    python research/page_prior.py study /tmp/prior-*.pkl
+
+``collect`` asks each in-scope question of a docs benchmark file as ``search`` does and
+keeps its reranked candidates (first-stage score, cross-encoder logit, page) with the
+number of passages of every page. ``study`` blends them as ``search`` does
+(``fusion.interpolate`` at the index's cross-encoder share) and subtracts
+``λ · log(passages of the page) / log(most passages of a page)`` from each score, then
+prints page hit@1 and hit@3 per file for each λ (0: ``search``'s order, before the
+relevance floor trims weak passages from its results).
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+import sqlite3
+
+from benchmarks.docs import load_questions
+from mcp_rag.index.store import read_current
+from mcp_rag.retrieve.fusion import interpolate
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.settings import Settings
+from research.study_args import run
+
+LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def collect(args) -> None:
+    if not args.questions:
+        raise SystemExit("page_prior.py needs --questions: a docs benchmark file (its pages)")
+    s = Settings.load(index=args.index, cache_enabled=False)
+    p = Pipeline.from_settings(s)
+    with sqlite3.connect(args.index / read_current(args.index) / "meta.sqlite") as con:
+        passages = dict(con.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
+    rows = [record(p, q["question"], q["pages"])
+            for q in load_questions(args.questions) if q["kind"] == "in_scope"]
+    args.out.write_bytes(pickle.dumps({"rows": rows, "passages": passages,
+                                       "weight": s.rerank_weight}))
+
+
+def record(p: Pipeline, question: str, pages: list[str]) -> dict:
+    """A question's reranked candidates: page, first-stage score and logit of each."""
+    n = p.settings.rerank_candidates
+    first = p.retrieve(question, n)
+    cands = first.hits[:n]
+    logits = p.reranker.predict([(first.query, t) for t in p.passages(first, cands)])
+    return {"pages": pages, "docs": [h.chunk.doc_id for h in cands],
+            "first": [h.score for h in cands], "logits": [float(x) for x in logits]}
+
+
+def order(rec: dict, r: dict, lam: float) -> list[str]:
+    """The pages of one question's candidates in their final order with the prior."""
+    n, top = rec["passages"], math.log(max(rec["passages"].values()))
+    scored = [(i, s - lam * math.log(n.get(r["docs"][i], 1)) / top)
+              for i, s in interpolate(r["first"], r["logits"], rec["weight"])]
+    scored.sort(key=lambda t: (-t[1], t[0]))
+    return list(dict.fromkeys(r["docs"][i] for i, _ in scored))
+
+
+def hits(rec: dict, lam: float) -> tuple[int, int]:
+    """Page hit@1 and hit@3 over ``rec``'s questions with the prior at ``lam``."""
+    h1 = h3 = 0
+    for r in rec["rows"]:
+        pages = order(rec, r, lam)
+        h1 += bool(pages) and pages[0] in r["pages"]
+        h3 += any(d in r["pages"] for d in pages[:3])
+    return h1, h3
+
+
+def study(args) -> None:
+    recs = {f.stem: pickle.loads(f.read_bytes()) for f in args.files}
+    print("| λ | " + " | ".join(f"{k} hit@1 / hit@3" for k in recs) + " | all |")
+    print("|---|" + "---|" * (len(recs) + 1))
+    for lam in LAMBDAS:
+        got = [hits(rec, lam) for rec in recs.values()]
+        print(f"| {lam} | " + " | ".join(f"{a} / {b}" for a, b in got)
+              + f" | {sum(a for a, _ in got)} / {sum(b for _, b in got)} |")
+
+
+if __name__ == "__main__":
+    run(__doc__, 0, collect, study)
