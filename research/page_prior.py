@@ -5,9 +5,9 @@
     python research/page_prior.py study /tmp/prior-*.pkl
 
 ``collect`` asks each in-scope question of a docs benchmark file as ``search`` does and
-keeps its reranked candidates (first-stage score, cross-encoder logit, page) with the
-number of passages of every page. ``study`` blends them as ``search`` does
-(``fusion.interpolate`` at the index's cross-encoder share) and subtracts
+keeps its reranked candidates (``rerank_rule.record``: page, first-stage score,
+cross-encoder logit) with the number of passages of every page. ``study`` blends them
+as ``search`` does (``fusion.interpolate`` at the index's cross-encoder share) and subtracts
 ``λ · log(passages of the page) / log(most passages of a page)`` from each score, then
 prints page hit@1 and hit@3 per file for each λ (0: ``search``'s order, before the
 relevance floor trims weak passages from its results).
@@ -19,12 +19,12 @@ import math
 import pickle
 import sqlite3
 
-from benchmarks.docs import load_questions
 from mcp_rag.index.store import read_current
 from mcp_rag.retrieve.fusion import interpolate
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from research.study_args import run
+from research.rerank_rule import record
+from research.study_args import questions, run
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
@@ -36,29 +36,21 @@ def collect(args) -> None:
     p = Pipeline.from_settings(s)
     with sqlite3.connect(args.index / read_current(args.index) / "meta.sqlite") as con:
         passages = dict(con.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
-    rows = [record(p, q["question"], q["pages"])
-            for q in load_questions(args.questions) if q["kind"] == "in_scope"]
+    rows = [record(p, q["id"], q["text"], q["rel"])
+            for q in questions(args) if q["kind"] == "in_scope"]
     args.out.write_bytes(pickle.dumps({"rows": rows, "passages": passages,
                                        "weight": s.rerank_weight}))
 
 
-def record(p: Pipeline, question: str, pages: list[str]) -> dict:
-    """A question's reranked candidates: page, first-stage score and logit of each."""
-    n = p.settings.rerank_candidates
-    first = p.retrieve(question, n)
-    cands = first.hits[:n]
-    logits = p.reranker.predict([(first.query, t) for t in p.passages(first, cands)])
-    return {"pages": pages, "docs": [h.chunk.doc_id for h in cands],
-            "first": [h.score for h in cands], "logits": [float(x) for x in logits]}
-
-
 def order(rec: dict, r: dict, lam: float) -> list[str]:
-    """The pages of one question's candidates in their final order with the prior."""
+    """The pages of one question's candidates (``rerank_rule.record``) in their final
+    order with the prior at ``lam``."""
     n, top = rec["passages"], math.log(max(rec["passages"].values()))
-    scored = [(i, s - lam * math.log(n.get(r["docs"][i], 1)) / top)
-              for i, s in interpolate(r["first"], r["logits"], rec["weight"])]
+    docs = [c[0] for c in r["cands"]]
+    scored = [(i, s - lam * math.log(n.get(docs[i], 1)) / top) for i, s in
+              interpolate([c[1] for c in r["cands"]], [c[2] for c in r["cands"]], rec["weight"])]
     scored.sort(key=lambda t: (-t[1], t[0]))
-    return list(dict.fromkeys(r["docs"][i] for i, _ in scored))
+    return list(dict.fromkeys(docs[i] for i, _ in scored))
 
 
 def hits(rec: dict, lam: float) -> tuple[int, int]:
@@ -66,8 +58,8 @@ def hits(rec: dict, lam: float) -> tuple[int, int]:
     h1 = h3 = 0
     for r in rec["rows"]:
         pages = order(rec, r, lam)
-        h1 += bool(pages) and pages[0] in r["pages"]
-        h3 += any(d in r["pages"] for d in pages[:3])
+        h1 += bool(pages) and pages[0] in r["rel"]
+        h3 += any(d in r["rel"] for d in pages[:3])
     return h1, h3
 
 

@@ -98,14 +98,15 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
 
 
 def test_the_page_prior_study_orders_as_search_does_without_a_prior(indexed):
-    from research.page_prior import order, record
+    from research.page_prior import order
+    from research.rerank_rule import record
 
     s = indexed.model_copy(update={"rerank": True, "relevance_floor": None,
                                    "answerability": False})
     pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
     q = "Refund for annual plan cancellation?"
-    r = record(pipe, q, [])
-    rec = {"rows": [r], "passages": {d: 1 + len(d) % 3 for d in r["docs"]},
+    r = record(pipe, "q", q, {})
+    rec = {"rows": [r], "passages": {c[0]: 1 + len(c[0]) % 3 for c in r["cands"]},
            "weight": s.rerank_weight}
-    served = pipe.search(q, k=s.rerank_candidates, rerank=True)
+    served = pipe.search(q.casefold().rstrip("?"), k=s.rerank_candidates, rerank=True)
     assert order(rec, r, 0.0) == list(dict.fromkeys(h.chunk.doc_id for h in served.hits))
