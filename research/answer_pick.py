@@ -22,6 +22,7 @@ import statistics
 
 from benchmarks.docs import load_questions
 from mcp_rag.answer import extractive as E
+from mcp_rag.app.cache import normalize_query
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 from research.study_args import run
@@ -44,8 +45,8 @@ def scored(p: Pipeline, questions: list[dict]) -> list[dict]:
     for q in questions:
         if q["kind"] != "in_scope":
             continue
-        r = p.search(q["question"], k=s.answer_passages, rerank=True,
-                     question=q["question"], copies=False)
+        r = p.search(normalize_query(q["question"]), k=s.answer_passages, rerank=True,
+                     question=q["question"], copies=False)  # as ``answer`` asks it
         if r.no_answer or not r.hits:
             rows.append({"id": q["id"], "keys": q["keys"], "refused": True})
             continue

@@ -90,7 +90,8 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
     (row,) = scored(pipe, [{"id": "q", "kind": "in_scope", "question": q, "keys": ["refund"]}])
     runs = pick(row["cands"], row["scores"], row["by_chunk"], budget=s.answer_sentences,
                 margin=row["margin"], min_score=row["min_score"])
-    hits = pipe.search(q, k=s.answer_passages, rerank=True, question=q, copies=False).hits
+    hits = pipe.search(q.casefold().rstrip("?"), k=s.answer_passages, rerank=True,
+                       question=q, copies=False).hits
     _, served = extractive(q, hits, pipe.reranker, budget=s.answer_sentences,
                            margin=s.answer_margin, min_score=s.answer_min_score)
     assert runs and [(r.chunk.doc_id, r.start, r.end) for r in runs] == [
