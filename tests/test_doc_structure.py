@@ -333,6 +333,21 @@ def test_what_is_left_out_ends_where_its_element_ends():
     assert [s for _, s in sections] == ["Title"]
 
 
+def test_a_diagram_behind_a_show_hide_button_leaves_no_label():
+    """SQLite's pages put each syntax diagram (an SVG) behind a "hide"/"show" button under
+    a label ("savepoint-stmt:"); the diagram is not text, so its label is left out too. A
+    label over text (an example behind a button) stays with it."""
+    doc = load(THIRD / "sqlite-docs" / "lang_savepoint.html")
+    assert not [x for x in ("savepoint-stmt:", "release-stmt:", "rollback-stmt:")
+                if x in doc.text]
+    assert doc.text.startswith("1. Syntax\n\n2. Savepoints\n\nSAVEPOINTs are a method")
+    raw = ("<html><body><h1>Dump</h1><p><b>dump-stmt:</b><button>hide</button></p>"
+           "<div class='imgcontainer'><svg><text>DUMP</text></svg></div>"
+           "<p><b>Example:</b> <button>show</button></p><div style='display:none'>"
+           "<pre>.dump</pre></div><p>Writes SQL text.</p></body></html>")
+    assert parse_html(raw, "page")[0] == "Dump\n\nExample:\n\n    .dump\n\nWrites SQL text."
+
+
 def test_a_page_without_its_closing_head_tag_is_read():
     """HTML5 lets a page leave out </head> (and more); an <svg>'s <title> names the
     picture, not the page."""

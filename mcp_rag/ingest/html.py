@@ -34,6 +34,8 @@ _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "
 _CHROME_IDS = {"sidebar", "footer", "global-nav"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
 _CODE_INDENT = "    "
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
 
 
@@ -61,6 +63,12 @@ class _HTMLText(HTMLParser):
         self.pre_start = False
         self.term_open = False  # a term just ended: its description goes on the next line
         self.term_tags: list[str] = []  # open elements whose text is a term
+        # A paragraph that is a label and a show/hide button ("returning-clause: [hide]")
+        # labels what follows it; when no text follows before the next paragraph or
+        # heading (what it shows is an SVG diagram), the label goes too: it names a
+        # figure the text does not carry.
+        self.para: tuple[int, int, bool] | None = None  # (parts, length, holds a button)
+        self.label: tuple[int, int] | None = None  # where such a label starts
 
     def _add(self, s: str) -> None:
         self.parts.append(s)
@@ -96,7 +104,13 @@ class _HTMLText(HTMLParser):
         if tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES) \
                 or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS:
             self.skipped, self.skip = tag, 1
+            if tag == "button" and self.para is not None:
+                self.para = (*self.para[:2], True)
             return
+        if self.label is not None and (tag == "p" or tag in _HEADINGS):
+            self._drop_label()
+        if tag == "p":
+            self.para = (len(self.parts), self.length, False)
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
@@ -118,6 +132,12 @@ class _HTMLText(HTMLParser):
             if tag == self.skipped:
                 self.skip -= 1
             return
+        if tag == "p" and self.para is not None:
+            n, length, button = self.para
+            label = "".join(self.parts[n:]).strip()
+            self.label = (n, length) if button and label.endswith(":") \
+                and len(label) <= _LABEL_CHARS else None
+            self.para = None
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
         if tag == "dl":  # a term with no description keeps nothing after the list close
@@ -157,12 +177,19 @@ class _HTMLText(HTMLParser):
             return
         if data.strip():
             self.term_open = False
+            self.label = None  # the label has something to label
         if self.cell is not None:
             self.cell.append(data)
             return
         if self.heading_level is not None:
             self.heading_buf.append(data)
         self._add(data)
+
+    def _drop_label(self) -> None:
+        """Take back the pending toggle label and the breaks after it."""
+        n, length = self.label  # type: ignore[misc]
+        del self.parts[n:]
+        self.length, self.label = length, None
 
     def _code(self, data: str) -> str:
         """Text inside ``<pre>``, each line indented (HTML drops the newline that opens it)."""
@@ -264,6 +291,8 @@ def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int
     p = _HTMLText()
     p.feed(raw)
     p.close()
+    if p.label is not None:
+        p._drop_label()
     text = "".join(p.parts).rstrip()
     title = " ".join(p.title.split())
     if not title and p.sections:

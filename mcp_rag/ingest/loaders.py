@@ -39,8 +39,10 @@ from mcp_rag.types import Document
 # and images are read by OCR where the extra is installed; 9: Markdown's inline markup is
 # read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded, and
 # Sphinx's generated source listings and its copies of page sources are left out; 10:
-# HTML's page chrome is left out): indexes built before are re-read on the next run.
-LOADER_VERSION = 10
+# HTML's page chrome is left out; 11: the label of a diagram HTML shows behind a
+# show/hide button, as SQLite's syntax diagrams are, is left out with the diagram): indexes
+# built before are re-read on the next run.
+LOADER_VERSION = 11
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -49,6 +51,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     9: frozenset(MD_EXTS | OFFICE_EXTS | HTML_EXTS | {".txt"}),
     # HTML's page chrome (navigation, search boxes, sidebars, footers) is left out
     10: frozenset(HTML_EXTS | MAIL_EXTS),
+    # the labels of diagrams behind show/hide buttons
+    11: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
