@@ -6,11 +6,15 @@ Runs on any documentation you have indexed, with a question file of JSON lines:
     {"id": "sqlite-01", "kind": "in_scope", "question": "How do I ...?",
      "pages": ["lang_vacuum.html"], "keys": ["VACUUM"]}
     {"id": "sqlite-same-01", "kind": "same_field", "question": "How do I ... (PostgreSQL)?"}
+    {"id": "sqlite-task-01", "kind": "same_task", "question": "How do I ... in MySQL?"}
     {"id": "sqlite-other-01", "kind": "other_field", "question": "How do I bake bread?"}
 
 ``pages`` are doc ids (paths relative to the indexed folder) where the answer is; ``keys``
 the strings a useful answer holds (any one, as written). ``same_field`` questions ask about
-a neighbouring product the docs do not cover; ``other_field`` ones about another field.
+a neighbouring product the docs do not cover (a feature only it has); ``same_task`` ones
+ask for a task these docs do explain, in another product ("How do I commit a transaction
+in SQLite?" of PostgreSQL's manual: the passages answer the task, for the wrong product);
+``other_field`` ones about another field.
 
     mcp-rag --index /tmp/dx/sqlite index /usr/share/doc/sqlite3
     python benchmarks/docs.py --index /tmp/dx/sqlite benchmarks/data/docs/sqlite.jsonl
@@ -18,8 +22,8 @@ a neighbouring product the docs do not cover; ``other_field`` ones about another
 Reports, per file: in-scope questions answered; the expected page at `search`'s rank 1 and
 in its top 3 (hit@1, hit@3, MRR over the top 10), reranked and first stage only; the
 expected page among the cited passages or `search`'s top 3; the answer holding a key;
-same-field and other-field questions refused (and answered as partial, naming what the
-passages lack); `answer` p50; the CPU. Each rate comes with its 95 % Wilson interval
+same-field, same-task and other-field questions refused (and answered as partial, naming
+what the passages lack); `answer` p50; the CPU. Each rate comes with its 95 % Wilson interval
 (``ci95``). Every question goes
 through the service the MCP tools call, cache off, at the index's default settings.
 """
@@ -40,7 +44,7 @@ from mcp_rag.evaluate.metrics import wilson
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
-KINDS = ("in_scope", "same_field", "other_field")
+KINDS = ("in_scope", "same_field", "same_task", "other_field")
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -119,7 +123,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                                    "page_cited_or_top3"),
         "holds_key": rate([r["holds_key"] for r in ins], "holds_key"),
     }
-    for kind in ("same_field", "other_field"):
+    for kind in KINDS[1:]:
         xs = [r for r in rows if r["kind"] == kind]
         out[f"{kind}_questions"] = len(xs)
         out[f"{kind}_refused"] = rate([not r["answered"] for r in xs], f"{kind}_refused")

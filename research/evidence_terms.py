@@ -14,14 +14,16 @@ answer would quote: the measurements behind the evidence-checked abstention.
 the question as written, whether today's decision answers it, its content words
 (``key_terms``: word, stem, document frequency) and the text (title, section, text) of the
 top ``answer_passages`` passages. A docs question file gives each question's kind (in
-scope, same field, other field); a BEIR dataset's judged queries are in scope; ``--lines``
-files are of the ``--kind`` given.
+scope, same field, same task, other field); a BEIR dataset's judged queries are in scope;
+``--lines`` files are of the ``--kind`` given.
 
 ``study`` applies the product's evidence check (``mcp_rag/retrieve/evidence.py``) and
 variants of it offline: the focal idf share, whether a term must be found as indexed only
-(no paraphrase test), and refusing only when the missing terms are mentioned elsewhere in
-the corpus. A question the decision answers today is *refused* by a rule when the passages
-hold none of its focal terms, *partial* when they hold some. Per file and kind: questions
+(no paraphrase test), refusing only when the missing terms are mentioned elsewhere in
+the corpus, and whether a how-to question ("How do I ... in SQLite?") is refused whatever
+its ``dense_pos`` (shipped since session 6; the rule before it is the second column). A
+question the decision answers today is *refused* by a rule when the passages hold none of
+its focal terms, *partial* when they hold some. Per file and kind: questions
 answered today, and how many each rule refuses or marks partial.
 """
 
@@ -43,16 +45,19 @@ from research.study_args import questions, run
 
 # name -> (focal idf share, paraphrase test, refuse only when the corpus mentions it
 # elsewhere, refuse only under this dense_pos (else partial; None: always refuse), also
-# count as focal any word whose idf is at least this share of the maximum (None: names only))
-Rule = tuple[float, bool, bool, float | None, float | None]
+# count as focal any word whose idf is at least this share of the maximum (None: names only),
+# refuse a how-to question whatever its dense_pos)
+Rule = tuple[float, bool, bool, float | None, float | None, bool]
 RULES: dict[str, Rule] = {
-    "shipped: idf >= 0.5 max, paraphrases, dense_pos < 0.9": (0.5, True, False, 0.9, None),
-    "always refused": (0.5, True, False, None, None),
-    "as indexed only": (0.5, False, False, None, None),
-    "idf >= 0.7 max": (0.7, True, False, None, None),
-    "only if mentioned elsewhere": (0.5, True, True, None, None),
-    **{f"dense_pos < {g}": (0.5, True, False, g, None) for g in (0.8, 1.0, 1.1, 1.2)},
-    "dense_pos < 0.9, and any word of idf >= 0.9 max": (0.5, True, False, 0.9, 0.9),
+    "shipped: idf >= 0.5 max, paraphrases, dense_pos < 0.9 or a how-to question":
+        (0.5, True, False, 0.9, None, True),
+    "dense_pos < 0.9 only (until session 6)": (0.5, True, False, 0.9, None, False),
+    "always refused": (0.5, True, False, None, None, False),
+    "as indexed only": (0.5, False, False, None, None, False),
+    "idf >= 0.7 max": (0.7, True, False, None, None, False),
+    "only if mentioned elsewhere": (0.5, True, True, None, None, False),
+    **{f"dense_pos < {g}": (0.5, True, False, g, None, False) for g in (0.8, 1.0, 1.1, 1.2)},
+    "dense_pos < 0.9, and any word of idf >= 0.9 max": (0.5, True, False, 0.9, 0.9, False),
 }
 GATES = (0.8, 0.9, 1.0, 1.1, 1.2, None)  # the leave-one-corpus-out choice's candidates
 MAX_LOSS = 0.015  # of a corpus's in-scope questions answered today, at most this share lost
@@ -77,7 +82,7 @@ def collect(args: argparse.Namespace) -> None:
 
 
 def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool,
-            gate: float | None, rare: float | None = None) -> str:
+            gate: float | None, rare: float | None = None, how_to: bool = True) -> str:
     """What a rule does to a question the decision answers today."""
     terms, n = [Term(*t) for t in rec["terms"]], rec["n_chunks"]
     names = evidence.written_names(rec["question"])
@@ -88,6 +93,8 @@ def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool
     e = evidence.check(terms, names, n, rec["texts"], share, paraphrase)
     if e.state != "refused":
         return e.state
+    if how_to and evidence.how_to(rec["question"]):
+        return "refused"
     if (elsewhere and not e.elsewhere) or (gate is not None and rec["features"]["dense_pos"]
                                            >= gate):
         return "partial"
@@ -148,7 +155,7 @@ def study(args: argparse.Namespace) -> None:
     rows = []
     for path in args.files:
         recs = [json.loads(ln) for ln in path.read_text().splitlines()]
-        for kind in ("in_scope", "same_field", "other_field"):
+        for kind in ("in_scope", "same_field", "same_task", "other_field"):
             xs = [r for r in recs if r["kind"] == kind]
             if not xs:
                 continue

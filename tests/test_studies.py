@@ -58,7 +58,11 @@ def test_the_evidence_study_applies_the_shipped_check_and_its_variants(tmp_path)
            "texts": ["Back up a database with the .backup command."]}
     assert verdict(rec, *shipped) == "refused"
     assert verdict(rec, 0.5, True, True, None) == "refused"  # MySQL is mentioned elsewhere
-    assert verdict(rec | {"features": {"dense_pos": 1.2}}, *shipped) == "partial"  # gate
+    close = {"features": {"dense_pos": 1.2}}  # as close to the corpus as its own sentences
+    assert verdict(rec | close, *shipped) == "refused"  # a how-to question: whatever the gate
+    assert verdict(rec | close, *RULES["dense_pos < 0.9 only (until session 6)"]) == "partial"
+    claim = rec | close | {"question": "MySQL backs up databases with pg_dump."}
+    assert verdict(claim, *shipped) == "partial"  # not a how-to question: the gate
     assert verdict(rec | {"texts": ["MySQL has no .backup command."]}, *shipped) == "partial"
     titled = rec | {"question": "Is MySQL Good With Pg_dump?"}
     assert verdict(titled, *shipped) == "refused"  # pg_dump is code, title case or not

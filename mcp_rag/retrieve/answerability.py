@@ -83,11 +83,13 @@ class Decision:
             return "refused"
         return "partial" if self.evidence is not None and self.evidence.missing else "answered"
 
-    def checked(self, e: Evidence) -> Decision:
+    def checked(self, e: Evidence, how_to: bool = False) -> Decision:
         """This decision once the evidence check has read the passages: refused when they
         hold none of the question's focal terms and the question is not as close to the
-        corpus as its own sentences are (else partial)."""
-        refuse = e.state == "refused" and self.features["dense_pos"] < EVIDENCE_DENSE_POS
+        corpus as its own sentences are (else partial), or asks how to do something
+        (``how_to``: then what it names is what the steps are for, however close)."""
+        refuse = e.state == "refused" and (
+            how_to or self.features["dense_pos"] < EVIDENCE_DENSE_POS)
         return replace(self, evidence=e, answerable=self.answerable and not refuse)
 
     def reason(self, best_logit: float | None) -> str:

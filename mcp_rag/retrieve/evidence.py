@@ -22,8 +22,9 @@ answer partial, not refused.
 ``state``: ``answered`` when every focal term is held (or the question has none),
 ``partial`` when some are, ``refused`` when none of its words is; the decision
 (``answerability.Decision.checked``) turns a refusal into a partial answer for a question
-as close to the corpus as its own sentences. Measured on eight corpora
-(``research/evidence_terms.py``; docs, Abstention).
+as close to the corpus as its own sentences, unless it asks how to do something
+(``how_to``): the product a how-to question names is what its steps are for. Measured on
+eight corpora (``research/evidence_terms.py``; docs, Abstention).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ LONG_REQUEST = 300  # characters: a longer request is judged by its first senten
 ASKED_CHARS = 40
 _FIRST_SENTENCE = re.compile(rf".{{{ASKED_CHARS},}}?(?:[.!?](?=\s)|$)", re.S)
 _ALNUM = re.compile(r"[^\W_]+")
+# "How do I ...", "how can we ...", "How to ...", at the start of a sentence
+_HOW_TO = re.compile(r"(?:^|[.!?]\s+)\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+"
+                     r"(?:i|we|you|one)|to)\b", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
 # A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads
@@ -100,6 +104,14 @@ def asked(question: str) -> str:
     if len(question) <= LONG_REQUEST:
         return question
     return _FIRST_SENTENCE.match(question).group()  # type: ignore[union-attr]
+
+
+def how_to(question: str) -> bool:
+    """Whether the question (what it asks: ``asked``) asks how to do something: "How do I
+    commit a transaction in SQLite?", "how to ...". Such a question's named product, tool or
+    language is what the steps are for: passages that never name it tell how it is done
+    somewhere else."""
+    return _HOW_TO.search(asked(question)) is not None
 
 
 def _opens(text: str, at: int) -> bool:
