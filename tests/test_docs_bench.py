@@ -1,5 +1,5 @@
 """The documentation benchmark (benchmarks/docs.py) on a tiny docs set: four pages of
-SQLite's manual as shipped, six questions, the real model pack, through the service the
+SQLite's manual as shipped, seven questions, the real model pack, through the service the
 MCP tools call."""
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ def test_the_benchmark_reports_pages_keys_and_refusals(tmp_path, models_dir):
     assert summary["in_scope"] == 4 and summary["same_field_questions"] == 1
     assert summary["hit@3"] == 1.0 and summary["answered"] == 1.0
     assert summary["other_field_refused"] == 1.0
+    # this manual's task (savepoints), in another product: the steps are not Oracle's
+    assert summary["same_task_questions"] == 1 and summary["same_task_refused"] == 1.0
     assert summary["ci95"]["answered"] == wilson(4, 4)  # each rate with its interval
     row = next(r for r in out["questions"] if r["id"] == "mini-01")
     assert row["rank"] == 1  # the page; whether the answer quotes VACUUM is what it measures
