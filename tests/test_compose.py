@@ -57,3 +57,46 @@ def test_a_failing_llm_falls_back_to_quotes_and_is_not_cached():
     assert c.answered and c.mode == "extractive" and not c.cacheable
     assert c.fallback == "the endpoint said 500; the extractive answer is given instead"
     assert "generate" in c.timings_ms
+
+
+# The search checked its four passages; the answer quotes two. "How do I create a volume
+# in Kubernetes?" of Docker's manual: a passage on contexts names Kubernetes, the quoted
+# ones explain `docker volume create`.
+VOLUME = "Create a volume with docker volume create. A volume keeps data after the container."
+CONTEXT = "A context may point at a Kubernetes cluster."
+
+
+def checked_result(question: str) -> SearchResult:
+    from mcp_rag.index.scope import Term
+    from mcp_rag.retrieve.answerability import Decision
+    from mcp_rag.retrieve.evidence import check, written_names
+
+    hits = [Hit(chunk=Chunk(d, 0, t, 0, len(t), source=d), score=1.0, relevance=0.9)
+            for d, t in (("volume.md", VOLUME), ("context.md", CONTEXT))]
+    terms = (Term("create", "creat", 400), Term("volume", "volum", 90),
+             Term("Kubernetes", "kubernet", 3))
+    names = written_names(question)
+    d = Decision(answerable=True, score=0.97, threshold=0.5, confidence=0.9, unknown_terms=(),
+                 features={"ce": 5.0, "dense_pos": 1.1, "unknown": 0.0, "cover": 0.9})
+    d = d.checked(check(terms, names, 3000, [h.chunk.text for h in hits]))
+    assert d.state == "answered"  # the context passage names Kubernetes
+    return result(hits, rerank_status=RerankStatus.RERANKED, decision=d, terms=terms,
+                  names=names, n_chunks=3000, best_score=5.0)
+
+
+def test_a_how_to_answer_whose_quotes_never_name_its_product_is_refused():
+    q = "how do i create a volume in kubernetes"
+    c = compose(q, checked_result("How do I create a volume in Kubernetes?"),
+                KeywordReranker(), None, POLICY)
+    assert not c.answered and c.state == "refused" and c.citations == []
+    assert c.no_answer_reason.startswith("the best passages never mention 'Kubernetes'")
+    assert c.decision is not None and c.decision.state == "refused"
+    assert [h.chunk.doc_id for h in c.sources] == ["volume.md", "context.md"]  # closest
+
+
+def test_an_answer_that_is_not_a_how_to_keeps_the_search_s_check():
+    q = "create a volume in kubernetes, it keeps data"  # a claim: no steps for a product
+    r = checked_result("Create a volume in Kubernetes, it keeps data.")
+    assert r.decision.evidence.focal == ("Kubernetes",)
+    c = compose(q, r, KeywordReranker(), None, POLICY)
+    assert c.answered and c.state == "answered" and c.decision.state == "answered"

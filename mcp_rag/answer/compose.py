@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mcp_rag.answer.extractive import Run, extractive
 from mcp_rag.answer.generated import ChatClient, LLMError, generated
+from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance
+from mcp_rag.retrieve.answerability import Decision
+from mcp_rag.retrieve.evidence import check, how_to
 from mcp_rag.retrieve.pipeline import SearchResult
-from mcp_rag.types import Hit, Reranker
+from mcp_rag.types import Chunk, Hit, Reranker
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class Composed:
     timings_ms: dict[str, float] = field(default_factory=dict)
     cacheable: bool = True
     missing: tuple[str, ...] = ()  # what the question names that the passages never mention
+    decision: Decision | None = None  # the search's decision, once the quotes were checked
 
     @property
     def state(self) -> Literal["answered", "partial", "refused"]:
@@ -119,11 +123,14 @@ def compose(
                     f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
                     cacheable=cacheable,
                 )
+            unnamed = _unnamed(question, r, [r.hits[n - 1].chunk for n in cited])
+            if unnamed is not None:
+                return _refusal(unnamed, policy, timings, cacheable)
             return Composed(
                 answered=True, mode="generated", text=text + note, sources=r.hits,
                 citations=[(n, r.hits[n - 1]) for n in cited], fallback=unchecked,
                 confidence=confidence, timings_ms=timings, cacheable=cacheable,
-                missing=missing,
+                missing=missing, decision=r.decision,
             )
     t = time.perf_counter()
     try:
@@ -142,11 +149,33 @@ def compose(
     if not runs:
         text, missing = (f"{NO_ANSWER}: no sentence of the top passages shares a word with "
                          f"it.{DO_NOT_GUESS}"), ()
+    unnamed = _unnamed(question, r, [run.chunk for run in runs])
+    if unnamed is not None:
+        return _refusal(unnamed, policy, timings, cacheable)
     return Composed(
         answered=bool(runs), mode="extractive", text=text + note if runs else text,
         sources=r.hits, citations=list(enumerate(runs, start=1)), fallback=fallback,
         confidence=confidence, timings_ms=timings, cacheable=cacheable, missing=missing,
+        decision=r.decision,
     )
+
+
+def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResult | None:
+    """``r`` turned into a refusal when ``question`` asks how to do something and the
+    passages the answer quotes name none of what it names (None: the answer stands).
+
+    The search checked its top passages; one of them may name the product in passing
+    ("PostgreSQL enforces this at commit") while the quotes explain the task for this
+    one: the steps quoted are for another product."""
+    d = r.decision
+    if d is None or d.evidence is None or not d.evidence.focal or not quoted \
+            or not how_to(question):
+        return None
+    texts = [index_text(c) for c in dict.fromkeys(quoted)]
+    checked = d.checked(check(r.terms, r.names, r.n_chunks, texts), how_to=True)
+    if checked.answerable:
+        return None
+    return replace(r, hits=[], no_answer=True, closest=r.hits, decision=checked)
 
 
 def _refusal(
@@ -167,5 +196,5 @@ def _refusal(
         answered=False, mode="extractive", sources=r.closest,
         text=NO_ANSWER + (f": {why}" if why else "") + "." + DO_NOT_GUESS,
         no_answer_reason=why or "no passage matched", confidence=confidence,
-        timings_ms=timings, cacheable=cacheable,
+        timings_ms=timings, cacheable=cacheable, decision=r.decision,
     )

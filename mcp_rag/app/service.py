@@ -42,6 +42,7 @@ from mcp_rag.errors import MCPRagError, QueryError
 from mcp_rag.ingest.chunking import label_at
 from mcp_rag.limits import ANSWER_PASSAGES, ANSWER_SENTENCES
 from mcp_rag.models.rerank import rank, relevance
+from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.retrieve.pipeline import MAX_QUERY_CHARS, Pipeline, SearchResult, validate_query
 from mcp_rag.settings import Answers
 from mcp_rag.types import Hit, Mode, Reranker
@@ -91,8 +92,8 @@ def rerank_passages(
     )
 
 
-def _answerability(r: SearchResult) -> Answerability | None:
-    return None if r.decision is None else Answerability.of(r.decision, r.best_score)
+def _answerability(d: Decision | None, best_score: float | None) -> Answerability | None:
+    return None if d is None else Answerability.of(d, best_score)
 
 
 class RagService:
@@ -235,7 +236,7 @@ class RagService:
         return SearchOutput(
             query=req.query, results=[Passage.of(h) for h in r.hits], no_answer=r.no_answer,
             closest=[Passage.of(h) for h in r.closest], best_score=r.best_score,
-            answerability=_answerability(r), reranked=r.reranked,
+            answerability=_answerability(r.decision, r.best_score), reranked=r.reranked,
             rerank_status=r.rerank_status, rerank_reason=r.rerank_reason,
             generation=r.generation, coverage=round(r.coverage, 4), timings_ms=r.timings_ms,
         ), r.generation, r.rerank_status.cacheable
@@ -262,7 +263,7 @@ class RagService:
                 citations=[self._citation(n, what) for n, what in c.citations],
                 sources=[Passage.of(h) for h in c.sources], fallback=c.fallback,
                 no_answer_reason=c.no_answer_reason, confidence=c.confidence,
-                best_score=r.best_score, answerability=_answerability(r),
+                best_score=r.best_score, answerability=_answerability(c.decision, r.best_score),
                 generation=r.generation, coverage=round(r.coverage, 4),
                 timings_ms=c.timings_ms,
             ), r.generation, c.cacheable
