@@ -100,3 +100,17 @@ def test_an_answer_that_is_not_a_how_to_keeps_the_search_s_check():
     assert r.decision.evidence.focal == ("Kubernetes",)
     c = compose(q, r, KeywordReranker(), None, POLICY)
     assert c.answered and c.state == "answered" and c.decision.state == "answered"
+
+
+class QuotingLLM:
+    model = "m"
+
+    def complete(self, system: str, user: str) -> str:
+        return "Run docker volume create [1]."
+
+
+def test_a_generated_how_to_answer_is_checked_on_the_passages_it_cites():
+    c = compose("how do i create a volume in kubernetes",
+                checked_result("How do I create a volume in Kubernetes?"), KeywordReranker(),
+                QuotingLLM(), POLICY)
+    assert not c.answered and c.state == "refused" and "'Kubernetes'" in c.no_answer_reason
