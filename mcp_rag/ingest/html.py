@@ -120,7 +120,7 @@ class _HTMLText(HTMLParser):
             return
         if tag in _BLOCK:
             self._break(1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd") else 2)
-        if len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
+        if tag in _HEADINGS:
             self.heading_level = int(tag[1])
             self.heading_buf = []
             self.heading_start = self.length
