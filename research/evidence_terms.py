@@ -20,7 +20,8 @@ scope, same field, same task, other field); a BEIR dataset's judged queries are 
 ``study`` applies the product's evidence check (``mcp_rag/retrieve/evidence.py``) and
 variants of it offline: the focal idf share, whether a term must be found as indexed only
 (no paraphrase test), refusing only when the missing terms are mentioned elsewhere in
-the corpus, and whether a how-to question ("How do I ... in SQLite?") is refused whatever
+the corpus, and whether a how-to question in a product the passages never name ("How do
+I ... in SQLite?", not "... on Linux": ``evidence.steps_elsewhere``) is refused whatever
 its ``dense_pos`` (shipped since session 6; the rule before it is the second column). A
 question the decision answers today is *refused* by a rule when the passages hold none of
 its focal terms, *partial* when they hold some. Per file and kind: questions
@@ -49,7 +50,7 @@ from research.study_args import questions, run
 # refuse a how-to question whatever its dense_pos)
 Rule = tuple[float, bool, bool, float | None, float | None, bool]
 RULES: dict[str, Rule] = {
-    "shipped: idf >= 0.5 max, paraphrases, dense_pos < 0.9 or a how-to question":
+    "shipped: idf >= 0.5 max, paraphrases, dense_pos < 0.9 or steps for another product":
         (0.5, True, False, 0.9, None, True),
     "dense_pos < 0.9 only (until session 6)": (0.5, True, False, 0.9, None, False),
     "always refused": (0.5, True, False, None, None, False),
@@ -93,7 +94,7 @@ def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool
     e = evidence.check(terms, names, n, rec["texts"], share, paraphrase)
     if e.state != "refused":
         return e.state
-    if how_to and evidence.how_to(rec["question"]):
+    if how_to and evidence.steps_elsewhere(rec["question"], e):
         return "refused"
     if (elsewhere and not e.elsewhere) or (gate is not None and rec["features"]["dense_pos"]
                                            >= gate):

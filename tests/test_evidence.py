@@ -9,7 +9,14 @@ from helpers import REPO
 
 from mcp_rag.index.scope import Term
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.retrieve.evidence import Passages, check, focal_terms, how_to, written_names
+from mcp_rag.retrieve.evidence import (
+    Passages,
+    check,
+    focal_terms,
+    how_to,
+    steps_elsewhere,
+    written_names,
+)
 
 N = 6000  # chunks in the corpus
 THIRD_PARTY = REPO / "tests" / "fixtures" / "third_party"
@@ -147,8 +154,9 @@ def test_the_decision_is_refused_when_the_evidence_holds_none_of_it():
     close = replace(d, features={**d.features, "dense_pos": 1.2})
     assert close.checked(again.evidence).state == "partial"
     # unless it asks how to do something: the steps quoted are for another product
-    assert close.checked(again.evidence, how_to=True).state == "refused"
-    assert close.checked(kept.evidence, how_to=True).state == "answered"
+    assert steps_elsewhere("How do I commit a transaction in PostgreSQL?", again.evidence)
+    assert close.checked(again.evidence, steps_elsewhere=True).state == "refused"
+    assert close.checked(kept.evidence, steps_elsewhere=True).state == "answered"
 
 
 @pytest.mark.parametrize(("question", "asks"), [
@@ -162,6 +170,23 @@ def test_the_decision_is_refused_when_the_evidence_holds_none_of_it():
 ])
 def test_a_how_to_question_is_told_apart(question, asks):
     assert how_to(question) is asks
+
+
+@pytest.mark.parametrize(("question", "missing", "elsewhere"), [
+    ("How do I use sessions in Flask?", ("Flask",), True),
+    ("How do I put a lock on a table in MySQL?", ("MySQL",), True),  # on a table, in MySQL
+    ("How do I run Flask on Ubuntu?", ("Flask", "Ubuntu"), True),
+    # where the steps run, not what they are for: the documents' steps may hold there
+    ("How do I open a database in the sqlite3 shell on Linux?", ("Linux",), False),
+    ("How do I install Docker on a Raspberry Pi?", ("Raspberry", "Pi"), False),
+    ("How do I run the server on macOS 14?", ("macOS",), False),
+    ("Sessions are kept in Flask.", ("Flask",), False),  # not a how-to question
+])
+def test_steps_for_another_product_are_told_from_where_they_run(question, missing,
+                                                                 elsewhere):
+    from mcp_rag.retrieve.evidence import Evidence
+
+    assert steps_elsewhere(question, Evidence(missing, missing, ())) is elsewhere
 
 
 # Through the real model pack, a real MCP client session and real documentation: four pages

@@ -19,7 +19,7 @@ from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.retrieve.evidence import check, how_to
+from mcp_rag.retrieve.evidence import check, how_to, steps_elsewhere
 from mcp_rag.retrieve.pipeline import SearchResult
 from mcp_rag.types import Chunk, Hit, Reranker
 
@@ -162,7 +162,8 @@ def compose(
 
 def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResult | None:
     """``r`` turned into a refusal when ``question`` asks how to do something and the
-    passages the answer quotes name none of what it names (None: the answer stands).
+    passages the answer quotes name none of what it names, where that is what the steps
+    are for (``evidence.steps_elsewhere``; None: the answer stands).
 
     The search checked its top passages; one of them may name the product in passing
     ("PostgreSQL enforces this at commit") while the quotes explain the task for this
@@ -171,8 +172,8 @@ def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResul
     if d is None or d.evidence is None or not d.evidence.focal or not quoted \
             or not how_to(question):
         return None
-    texts = [index_text(c) for c in dict.fromkeys(quoted)]
-    checked = d.checked(check(r.terms, r.names, r.n_chunks, texts), how_to=True)
+    e = check(r.terms, r.names, r.n_chunks, [index_text(c) for c in dict.fromkeys(quoted)])
+    checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None
     return replace(r, hits=[], no_answer=True, closest=r.hits, decision=checked)

@@ -83,13 +83,14 @@ class Decision:
             return "refused"
         return "partial" if self.evidence is not None and self.evidence.missing else "answered"
 
-    def checked(self, e: Evidence, how_to: bool = False) -> Decision:
+    def checked(self, e: Evidence, steps_elsewhere: bool = False) -> Decision:
         """This decision once the evidence check has read the passages: refused when they
         hold none of the question's focal terms and the question is not as close to the
-        corpus as its own sentences are (else partial), or asks how to do something
-        (``how_to``: then what it names is what the steps are for, however close)."""
+        corpus as its own sentences are (else partial), or asks how to do something in a
+        product they never name (``steps_elsewhere``: ``evidence.steps_elsewhere``),
+        however close."""
         refuse = e.state == "refused" and (
-            how_to or self.features["dense_pos"] < EVIDENCE_DENSE_POS)
+            steps_elsewhere or self.features["dense_pos"] < EVIDENCE_DENSE_POS)
         return replace(self, evidence=e, answerable=self.answerable and not refuse)
 
     def reason(self, best_logit: float | None) -> str:

@@ -22,9 +22,10 @@ answer partial, not refused.
 ``state``: ``answered`` when every focal term is held (or the question has none),
 ``partial`` when some are, ``refused`` when none of its words is; the decision
 (``answerability.Decision.checked``) turns a refusal into a partial answer for a question
-as close to the corpus as its own sentences, unless it asks how to do something
-(``how_to``): the product a how-to question names is what its steps are for. Measured on
-eight corpora (``research/evidence_terms.py``; docs, Abstention).
+as close to the corpus as its own sentences, unless it asks how to do something in a
+product the passages never name (``steps_elsewhere``: "... in SQLite", not "... on
+Linux"): what a how-to question names is what its steps are for. Measured on eight
+corpora (``research/evidence_terms.py``; docs, Abstention).
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ _ALNUM = re.compile(r"[^\W_]+")
 # "How do I ...", "how can we ...", "How to ...", at the start of a sentence
 _HOW_TO = re.compile(r"(?:^|[.!?]\s+)\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+"
                      r"(?:i|we|you|one)|to)\b", re.I)
+# Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14"
+_ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
 # A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads
@@ -112,6 +115,21 @@ def how_to(question: str) -> bool:
     language is what the steps are for: passages that never name it tell how it is done
     somewhere else."""
     return _HOW_TO.search(asked(question)) is not None
+
+
+def steps_elsewhere(question: str, e: Evidence) -> bool:
+    """Whether ``question`` asks how to do something and the passages lack a name it asks
+    the steps *for* ("... in SQLite", "... with Flask"), not only where they run ("... on
+    Linux", "... on a Raspberry Pi": the documents' steps may hold there too)."""
+    if not e.missing or not how_to(question):
+        return False
+    where: set[str] = set()
+    for m in _ON.finditer(asked(question)):  # "on a table in MySQL": the table only
+        for w in _spelled(m.group(1)):
+            if w in STOPWORDS:
+                break
+            where.add(w)
+    return any(not set(_spelled(name)) <= where for name in e.missing)
 
 
 def _opens(text: str, at: int) -> bool:

@@ -16,7 +16,7 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.pack import english_only
 from mcp_rag.models.rerank import relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
-from mcp_rag.retrieve.evidence import LONG_REQUEST, asked, check, how_to
+from mcp_rag.retrieve.evidence import LONG_REQUEST, asked, check, steps_elsewhere
 from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, choose, interpolate
 from mcp_rag.retrieve.result import SearchResult
@@ -161,9 +161,9 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
         ]
     if decision is not None and s.evidence_check:
         t = time.perf_counter()
-        decision = decision.checked(check(first.terms, first.names, first.n_chunks,
-                                          [index_text(h.chunk) for h in hits[:k]]),
-                                    how_to=how_to(first.query))
+        e = check(first.terms, first.names, first.n_chunks,
+                  [index_text(h.chunk) for h in hits[:k]])
+        decision = decision.checked(e, steps_elsewhere=steps_elsewhere(first.query, e))
         timings["evidence"] = (time.perf_counter() - t) * 1000
         if not decision.answerable:
             return [], hits[:k], decision, True
