@@ -114,3 +114,22 @@ def test_a_generated_how_to_answer_is_checked_on_the_passages_it_cites():
                 checked_result("How do I create a volume in Kubernetes?"), KeywordReranker(),
                 QuotingLLM(), POLICY)
     assert not c.answered and c.state == "refused" and "'Kubernetes'" in c.no_answer_reason
+
+
+class SilentLLM:
+    model = "m"
+
+    def complete(self, system: str, user: str) -> str:
+        return "None of the passages answers this."
+
+
+def test_every_answer_carries_the_search_s_decision():
+    """The decision ``answer`` reports (its answerability) comes with every outcome."""
+    r = checked_result("Create a volume in Kubernetes, it keeps data.")
+    for llm in (None, QuotingLLM(), SilentLLM()):
+        c = compose("create a volume in kubernetes, it keeps data", r, KeywordReranker(),
+                    llm, POLICY)
+        assert c.decision is r.decision, llm
+    refused = compose("q", result([], no_answer=True, best_score=-3.0, closest=[hit()],
+                                  decision=r.decision), KeywordReranker(), None, POLICY)
+    assert refused.decision is r.decision

@@ -121,7 +121,7 @@ def compose(
                     answered=False, mode="generated", sources=r.hits, fallback=unchecked,
                     text=f"{NO_ANSWER}: {llm.model} found none in the top {len(r.hits)} "
                     f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
-                    cacheable=cacheable,
+                    cacheable=cacheable, decision=r.decision,
                 )
             unnamed = _unnamed(question, r, [r.hits[n - 1].chunk for n in cited])
             if unnamed is not None:
