@@ -14,11 +14,12 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _BLOCK = {
     "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
     "main", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure", "figcaption",
-    "h1", "h2", "h3", "h4", "h5", "h6", "td", "th", "caption", "address",
-}
+    "td", "th", "caption", "address",
+} | _HEADINGS
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head",
          # controls and navigation: a search box, "hide"/"show" buttons, a menu
          "button", "form", "select", "nav", "footer"}
@@ -34,7 +35,6 @@ _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "
 _CHROME_IDS = {"sidebar", "footer", "global-nav"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
 _CODE_INDENT = "    "
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
 
@@ -185,6 +185,11 @@ class _HTMLText(HTMLParser):
             self.heading_buf.append(data)
         self._add(data)
 
+    def close(self) -> None:
+        super().close()
+        if self.label is not None:  # a label at the end of the page labels nothing
+            self._drop_label()
+
     def _drop_label(self) -> None:
         """Take back the pending toggle label and the breaks after it."""
         n, length = self.label  # type: ignore[misc]
@@ -291,8 +296,6 @@ def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int
     p = _HTMLText()
     p.feed(raw)
     p.close()
-    if p.label is not None:
-        p._drop_label()
     text = "".join(p.parts).rstrip()
     title = " ".join(p.title.split())
     if not title and p.sections:
