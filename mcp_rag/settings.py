@@ -160,6 +160,13 @@ class Retrieval(_Group):
                                 description="The dense retriever's weight in reciprocal-rank "
                                 "fusion (fusion rrf).")
     max_chunks_per_doc: int = Field(3, ge=1, le=100, description="Cap on chunks per document.")
+    page_first: bool = Field(
+        True,
+        description="search lists each document's best passage before any document's "
+        "second one (over the reranked candidates), so its top k covers more pages; the "
+        "best passage stays first and answer reads its passages by score. False: by score "
+        "alone (docs, Retrieval).",
+    )
     k: int = Field(5, ge=K.lo, le=K.hi, description="Results returned by search.")
 
 

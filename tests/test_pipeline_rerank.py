@@ -30,7 +30,8 @@ def test_rank_sorts_without_touching_the_input_and_calibrates():
 
 
 def test_reranked_hits_are_ordered_by_their_score(indexed, embedder):
-    hits = make(indexed, embedder).search("refund annual plan within days", k=5).hits
+    hits = make(indexed, embedder, page_first=False).search(
+        "refund annual plan within days", k=5).hits
     assert len(hits) > 2 and all(h.rerank_score is not None for h in hits)
     scores = [h.score for h in hits]
     assert scores == sorted(scores, reverse=True)
@@ -60,11 +61,36 @@ def test_reranked_search_reports_scores_ranks_and_timing(indexed, embedder):
 
 def test_weight_one_is_cross_encoder_order_and_zero_is_first_stage(indexed, embedder):
     q = "refund annual plan cancel prorated months fee"
-    ce_only = make(indexed, embedder, rerank_weight=1.0, relevance_floor=None).search(q, k=8)
+    ce_only = make(indexed, embedder, rerank_weight=1.0, relevance_floor=None,
+                   page_first=False).search(q, k=8)
     scores = [h.rerank_score for h in ce_only.hits]
     assert scores == sorted(scores, reverse=True)
-    first = make(indexed, embedder, rerank_weight=0.0, relevance_floor=None).search(q, k=8)
+    first = make(indexed, embedder, rerank_weight=0.0, relevance_floor=None,
+                 page_first=False).search(q, k=8)
     assert [h.first_stage_rank for h in first.hits] == list(range(1, 9))
+
+
+@pytest.mark.parametrize("rerank", [True, False])
+def test_search_lists_each_page_first_and_answer_reads_by_score(indexed, embedder, rerank):
+    q = "refund annual plan cancel prorated months fee"
+    by_score = make(indexed, embedder, page_first=False).search(q, k=10, rerank=rerank).hits
+    p = make(indexed, embedder)
+    paged = p.search(q, k=10, rerank=rerank).hits
+    docs = [h.chunk.doc_id for h in by_score]
+    pages = list(dict.fromkeys(docs))
+    assert 2 < len(pages) < len(docs)  # some page has several passages among them
+    # the same passages, the best first, each page's best before any page's second one
+    assert {h.chunk.chunk_id for h in paged} == {h.chunk.chunk_id for h in by_score}
+    assert paged[0] == by_score[0]
+    assert [h.chunk.doc_id for h in paged[:len(pages)]] == pages
+    rest = [h for h in by_score if h not in paged[:len(pages)]]
+    assert paged[len(pages):] == rest
+    # a short list covers as many pages as the candidates hold
+    top3 = p.search(q, k=3, rerank=rerank).hits
+    assert [h.chunk.doc_id for h in top3] == pages[:3]
+    # answer's passages (copies=False) stay in the order of their scores
+    read = p.search(q, k=10, copies=False, rerank=rerank).hits
+    assert [h.score for h in read] == sorted((h.score for h in read), reverse=True)
 
 
 def test_floor_drops_weak_hits_and_says_no_answer(indexed, embedder):

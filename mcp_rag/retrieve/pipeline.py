@@ -19,7 +19,7 @@ from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker
 from mcp_rag.retrieve.evidence import as_written, focal_terms, written_names
 from mcp_rag.retrieve.first_stage import first_stage
-from mcp_rag.retrieve.rerank import passages, rerank
+from mcp_rag.retrieve.rerank import passages, rerank, shown
 from mcp_rag.retrieve.result import SearchResult, validate_query
 from mcp_rag.settings import Settings
 from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
@@ -210,18 +210,22 @@ class Pipeline:
 
         ``question``: the question as written, when ``query`` is a normalised form of it
         (the evidence check reads its capitals; ``retrieve/evidence.py``). ``copies``:
-        False keeps the best of passages that are near copies of one another (``answer``).
+        False keeps the best of passages that are near copies of one another, in the order
+        of their scores (``answer``); True lists the hits as ``search`` shows them, each
+        document's best passage before any second one (``Settings.page_first``).
         """
         s = self.settings
         k = K.check(s.k if k is None else k, "k")
         n = CANDIDATES.check(s.rerank_candidates if candidates is None else candidates,
                              "candidates")
+        n = max(n, k)  # every returned hit is reranked
         if not (s.rerank if rerank is None else rerank):
+            # as listed with reranking: page by page over as many candidates
+            got = self.retrieve(query, n if copies and s.page_first else k, mode, filters)
             return replace(
-                self.retrieve(query, k, mode, filters),
+                got, hits=shown(got.hits, k, s) if copies else got.hits,
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
-        n = max(n, k)  # every returned hit is reranked
         first = self.retrieve(query, n, mode, filters)
         first.names = written_names(query if question is None else question)
         return self.rerank_result(first, k, n, copies)

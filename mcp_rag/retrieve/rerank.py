@@ -195,21 +195,42 @@ def distinct(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     return kept
 
 
+def page_first(hits: list[Hit]) -> list[Hit]:
+    """``hits`` with each document's first passage before any document's second one, each
+    part in its order: the best passage stays first, and the first ``k`` cover as many
+    pages as the list holds (a manual's long page no longer fills a top 3 on its own)."""
+    seen: set[str] = set()
+    firsts: list[Hit] = []
+    more: list[Hit] = []
+    for h in hits:
+        (more if h.chunk.doc_id in seen else firsts).append(h)
+        seen.add(h.chunk.doc_id)
+    return firsts + more
+
+
+def shown(hits: list[Hit], k: int, s: Settings) -> list[Hit]:
+    """The ``k`` hits ``search`` shows of a ranked list (``page_first`` when set)."""
+    return (page_first(hits) if s.page_first else hits)[:k]
+
+
 def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
            cascade: Reranker | None, s: Settings, unavailable: str | None,
            copies: bool = True) -> SearchResult:
     """Rerank the first ``n`` hits of ``first``, blend, decide, keep ``k``.
 
-    ``copies``: False drops near copies of a better passage before the decision and the
-    cut to ``k`` (``answer``'s passages: no point quoting one text three times).
+    ``copies``: False is ``answer``'s passages: it drops near copies of a better passage
+    before the decision and the cut to ``k`` (no point quoting one text three times), and
+    keeps the order of the scores. True is ``search``'s list: the ``k`` kept are
+    ``shown`` (page by page, after the decision, which reads the best ``k`` by score).
 
     With no ``reranker`` (``unavailable`` says why) or a failing one, the first stage's
     hits come back with the status and the reason.
     """
     cands = first.hits[:n]
     timings = dict(first.timings_ms)
+    cut = partial(shown, k=k, s=s) if copies else (lambda hits: hits[:k])
     if reranker is None:
-        return replace(first, hits=first.hits[:k], rerank_status=RerankStatus.UNAVAILABLE,
+        return replace(first, hits=cut(first.hits), rerank_status=RerankStatus.UNAVAILABLE,
                        rerank_reason=unavailable)
     if not cands:
         return replace(first, rerank_status=RerankStatus.RERANKED, reranker=reranker.name)
@@ -222,7 +243,7 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
     except Exception as e:  # a failing model must not fail the search
         why = f"reranker failed: {type(e).__name__}: {e}"
         log.error("%s; serving first-stage results", why)
-        return replace(first, hits=first.hits[:k], rerank_status=RerankStatus.FAILED,
+        return replace(first, hits=cut(first.hits), rerank_status=RerankStatus.FAILED,
                        rerank_reason=why)
     best = max(sc.logits) if sc.logits else None
     ask = _asked_logit(first, cands, reranker, s, timings) if best is not None else None
@@ -233,7 +254,7 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
                                                sc.status, s, k, timings, ask)
     timings["total"] = sum(v for key, v in timings.items() if key != "total")
     return replace(
-        first, hits=hits[:k], rerank_status=sc.status, rerank_reason=sc.reason,
+        first, hits=cut(hits), rerank_status=sc.status, rerank_reason=sc.reason,
         no_answer=refused, closest=closest, best_score=best, decision=decision,
         reranker=reranker.name,
         timings_ms={key: round(v, 3) for key, v in timings.items()},
