@@ -115,3 +115,17 @@ def test_the_page_prior_study_orders_as_search_does_without_a_prior(indexed):
            "weight": s.rerank_weight}
     served = pipe.search(q.casefold().rstrip("?"), k=s.rerank_candidates, rerank=True)
     assert order(rec, r, 0.0) == list(dict.fromkeys(h.chunk.doc_id for h in served.hits))
+
+
+def test_the_page_first_study_shows_what_search_shows(indexed):
+    from research.page_first import DEPTH, record
+
+    s = indexed.model_copy(update={"rerank": True, "page_first": False})
+    pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    q = "refund annual plan cancel prorated months fee"
+    rec = record(pipe, q)
+    by_page = Pipeline(s.model_copy(update={"page_first": True}), embedder=KeywordEmbedder(),
+                       reranker=KeywordReranker())
+    assert len(set(rec["ranked"])) < len(rec["ranked"])  # a page with several passages
+    assert rec["shown"] == [h.chunk.doc_id for h in by_page.search(q, k=DEPTH).hits]
+    assert rec["shown"] != rec["ranked"] and sorted(rec["shown"]) == sorted(rec["ranked"])
