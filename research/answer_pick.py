@@ -13,16 +13,31 @@ twice the margin, as a neighbour in its paragraph does). It prints, per file, ho
 answers hold a key, and over all files the median answer length: the key only grows with
 length, so the question is how much length each variant buys. It also prints the ceiling:
 the questions whose key is anywhere in the passages an answer reads.
+
+Then two ways to steer today's pick (4 sentences, the best page going on) towards the
+command that answers, each replayed on the same scores: for a how-to question
+(``evidence.how_to``) whose quotes hold no instruction ("To enable ..., run ...", "you can
+use ...") and no code, the best such sentence within twice the margin is quoted as if it
+scored as the best; and every sentence's logit plus λ times the share of the question's
+idf its words hold (λ 1, 2, 4). Last, where the key is lost: in no passage read, in a
+passage but no candidate sentence (a label, a heading), or in a sentence the pick passed
+over (within the margin of the best, or under it).
 """
 
 from __future__ import annotations
 
+import math
 import pickle
+import re
 import statistics
+
+import numpy as np
 
 from benchmarks.docs import load_questions
 from mcp_rag.answer import extractive as E
 from mcp_rag.app.cache import normalize_query
+from mcp_rag.index.lexical import tokenize
+from mcp_rag.retrieve.evidence import how_to
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 from research.study_args import run
@@ -52,10 +67,75 @@ def scored(p: Pipeline, questions: list[dict]) -> list[dict]:
             continue
         cands, by_chunk = E.sentences_of(r.hits)
         scores = E.score_sentences(q["question"], cands, p.reranker, by_chunk)
-        rows.append({"id": q["id"], "keys": q["keys"], "cands": cands, "by_chunk": by_chunk,
+        stems = list(dict.fromkeys(tokenize(q["question"])))
+        with p.reader.in_use() as reader:
+            dfs, n = reader.dfs(stems), reader.n_chunks
+        idf = {st: math.log(1 + (n - dfs.get(st, 0) + 0.5) / (dfs.get(st, 0) + 0.5))
+               for st in stems}
+        rows.append({"id": q["id"], "question": q["question"], "idf": idf,
+                     "keys": q["keys"], "cands": cands, "by_chunk": by_chunk,
                      "scores": scores, "margin": s.answer_margin,
                      "min_score": s.answer_min_score})
     return rows
+
+
+# A sentence that tells what to run or use ("To enable ..., run PRAGMA ...", "you can use
+# the manage.py dumpdata command", "is to use ..."): the study's how-to variant.
+_INSTRUCTS = re.compile(
+    r"^to \w[^,.;:]*,\s*(?:simply\s+)?(?:use|run|call|set|add|pass|specify|type|invoke|"
+    r"execute|issue|enable|create|write)\b"
+    r"|\b(?:you|one|we)\s+(?:can|could|should|must|may|need to)\s+(?:also\s+|simply\s+)?"
+    r"(?:use|run|call|set|add|pass|specify|type|invoke|execute|issue|enable)\b"
+    r"|\b(?:is|are)\s+to\s+(?:use|run|call|set|add|pass|specify|invoke|execute|issue)\b"
+    r"|\b(?:use|using)\s+(?:the\s+)?\S+(?:\s+\S+)?\s+(?:command|statement|option|flag|"
+    r"function|method|setting|pragma|clause)\b", re.I)
+
+
+def instructs(s: E.Sentence) -> bool:
+    return E.has_code(s.text) or _INSTRUCTS.search(" ".join(s.text.split())) is not None
+
+
+def _pick(r: dict, scores: np.ndarray) -> list[E.Run]:
+    return E.pick(r["cands"], scores, r["by_chunk"], budget=4, margin=r["margin"],
+                  min_score=r["min_score"])
+
+
+def steered(r: dict, variant: str) -> list[E.Run]:
+    """Today's pick, or a variant of it (``study``'s second table)."""
+    runs = _pick(r, r["scores"])
+    if variant == "how-to":
+        if not how_to(r["question"]) or any(instructs(s) for x in runs for s in x.sentences):
+            return runs
+        best = float(r["scores"].max())
+        for i in np.argsort(-r["scores"]):
+            if float(r["scores"][i]) < best - 2 * r["margin"]:
+                break
+            if instructs(r["cands"][i]):
+                sc = r["scores"].copy()
+                sc[i] = best - 1e-6
+                return _pick(r, sc)
+        return runs
+    if variant.startswith("words"):
+        lam, total = float(variant.split()[1]), sum(r["idf"].values()) or 1.0
+        share = np.array([sum(r["idf"][st] for st in set(tokenize(c.text)) if st in r["idf"])
+                          / total for c in r["cands"]], dtype=np.float32)
+        return _pick(r, r["scores"] + lam * share)
+    return runs
+
+
+def lost(r: dict) -> str:
+    """Where today's answer loses the key."""
+    text = " ".join(E.shown(x.quote) for x in _pick(r, r["scores"]))
+    if any(k in text for k in r["keys"]):
+        return "held"
+    if not any(k in c.text for c in {s.chunk for s in r["cands"]} for k in r["keys"]):
+        return "in no passage read"
+    holding = [i for i, c in enumerate(r["cands"]) if any(k in c.text for k in r["keys"])]
+    if not holding:
+        return "in no candidate sentence"
+    best = max(float(r["scores"][i]) for i in holding)
+    return ("passed over, within the margin" if best >= r["scores"].max() - r["margin"]
+            else "passed over, under the margin")
 
 
 def study(args) -> None:
@@ -82,6 +162,17 @@ def study(args) -> None:
     ceiling = [sum(any(k in c.text for c in {s.chunk for s in r["cands"]} for k in r["keys"])
                    for r in rows if not r.get("refused")) for rows in sets.values()]
     print(f"\nkey anywhere in the passages read: {', '.join(map(str, ceiling))}")
+    answered = {name: [r for r in rows if not r.get("refused")] for name, rows in sets.items()}
+    if not all("question" in r for rows in answered.values() for r in rows):
+        return  # collected before the variants
+    print("\n| pick (4 sentences, page goes on) | " + " | ".join(sets) + " | all |")
+    print("|---|" + "---|" * (len(sets) + 1))
+    for variant in ("today", "how-to", "words 1", "words 2", "words 4"):
+        held = [sum(any(k in " ".join(E.shown(x.quote) for x in steered(r, variant))
+                        for k in r["keys"]) for r in rows) for rows in answered.values()]
+        print(f"| {variant} | " + " | ".join(map(str, held)) + f" | {sum(held)} |")
+    where = [lost(r) for rows in answered.values() for r in rows]
+    print("\nthe key: " + ", ".join(f"{w} {where.count(w)}" for w in dict.fromkeys(where)))
 
 
 if __name__ == "__main__":

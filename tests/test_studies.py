@@ -86,7 +86,7 @@ def test_the_long_request_study_re_decides_with_the_first_sentence():
 
 def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
     from mcp_rag.answer.extractive import extractive, pick
-    from research.answer_pick import scored
+    from research.answer_pick import lost, scored, steered
 
     s = indexed.model_copy(update={"rerank": True})
     pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
@@ -100,6 +100,9 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
                            margin=s.answer_margin, min_score=s.answer_min_score)
     assert runs and [(r.chunk.doc_id, r.start, r.end) for r in runs] == [
         (r.chunk.doc_id, r.start, r.end) for r in served]
+    # the study's variants start from the same pick
+    assert steered(row, "today") == runs and steered(row, "words 0") == runs
+    assert lost(row) == "held"
 
 
 def test_the_page_prior_study_orders_as_search_does_without_a_prior(indexed):
