@@ -188,8 +188,8 @@ def test_a_long_sentence_is_quoted_by_clauses_that_keep_their_conditions():
     assert "unless the boundary layer is already turbulent" in runs[0].quote
 
 
-def test_near_copies_are_one_passage_to_an_answer():
-    from mcp_rag.retrieve.rerank import distinct
+def test_near_copies_are_one_passage_to_an_answer_and_wait_in_a_search():
+    from mcp_rag.retrieve.rerank import distinct, page_first
 
     api = ("List containers. GET /{}/containers/json. Query parameters: all – 1/True/true "
            "or 0/False/false, Show all containers. Only running containers are shown by "
@@ -201,6 +201,10 @@ def test_near_copies_are_one_passage_to_an_answer():
     hits = [_hit(v1, "api/v1.20.md"), _hit(v2, "api/v1.21.md"), _hit(other, "ps.md")]
     assert [h.chunk.doc_id for h in distinct(hits)] == ["api/v1.20.md", "ps.md"]
     assert distinct(hits, threshold=1.0) == hits  # only identical word triples
+    # search lists the copy after the other pages' best passages, where it crowds nothing
+    assert [h.chunk.doc_id for h in page_first(hits)] == ["api/v1.20.md", "ps.md",
+                                                         "api/v1.21.md"]
+    assert page_first(hits, threshold=1.0) == hits
 
 
 @pytest.mark.slow

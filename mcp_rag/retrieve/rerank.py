@@ -195,16 +195,23 @@ def distinct(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     return kept
 
 
-def page_first(hits: list[Hit]) -> list[Hit]:
+def page_first(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     """``hits`` with each document's first passage before any document's second one, each
     part in its order: the best passage stays first, and the first ``k`` cover as many
-    pages as the list holds (a manual's long page no longer fills a top 3 on its own)."""
+    pages as the list holds (a manual's long page no longer fills a top 3 on its own). A
+    near copy of a passage listed before it (``distinct``: the same endpoint in seven
+    versions of an API reference) waits with the second passages."""
     seen: set[str] = set()
+    shapes: list[set[tuple[str, ...]]] = []
     firsts: list[Hit] = []
     more: list[Hit] = []
     for h in hits:
-        (more if h.chunk.doc_id in seen else firsts).append(h)
+        t = _triples(h.chunk.text)
+        copy = any(len(t & o) >= threshold * len(t | o) for o in shapes)
+        (more if h.chunk.doc_id in seen or copy else firsts).append(h)
         seen.add(h.chunk.doc_id)
+        if not copy:
+            shapes.append(t)
     return firsts + more
 
 
