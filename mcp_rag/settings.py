@@ -163,9 +163,9 @@ class Retrieval(_Group):
     page_first: bool = Field(
         True,
         description="search lists each document's best passage before any document's "
-        "second one (over the reranked candidates), so its top k covers more pages; the "
-        "best passage stays first and answer reads its passages by score. False: by score "
-        "alone (docs, Retrieval).",
+        "second one and any near copy of a passage listed (over the reranked candidates), "
+        "so its top k covers more pages; the best passage stays first and answer reads its "
+        "passages by score. False: by score alone (docs, Retrieval).",
     )
     k: int = Field(5, ge=K.lo, le=K.hi, description="Results returned by search.")
 

@@ -61,7 +61,8 @@ class Passage(Located):
         description="The score the passage is ranked by (higher is better): when reranked, "
         "the blend of the cross-encoder and the first stage (0..1 with the default blend), "
         "else the first stage's. search lists each document's best passage before any "
-        "document's second one, so a later result can score higher than an earlier one."
+        "document's second one (and near copies after them), so a later result can score "
+        "higher than an earlier one."
     )
     rerank_score: float | None = Field(description="Cross-encoder logit.")
     relevance: float | None = Field(description="Calibrated 0..1 relevance (sigmoid of logit).")

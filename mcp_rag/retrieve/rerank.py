@@ -182,6 +182,11 @@ def _triples(text: str) -> set[tuple[str, ...]]:
     return {tuple(w[i:i + 3]) for i in range(max(1, len(w) - 2))}
 
 
+def _copy(t: set[tuple[str, ...]], seen: list[set[tuple[str, ...]]], threshold: float) -> bool:
+    """The word triples ``t`` are a near copy of one of ``seen`` (Jaccard >= threshold)."""
+    return any(len(t & o) >= threshold * len(t | o) for o in seen)
+
+
 def distinct(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     """``hits`` without the near copies of a better one (word-triple Jaccard at least
     ``threshold``), in order."""
@@ -189,7 +194,7 @@ def distinct(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     seen: list[set[tuple[str, ...]]] = []
     for h in hits:
         t = _triples(h.chunk.text)
-        if not any(len(t & o) >= threshold * len(t | o) for o in seen):
+        if not _copy(t, seen, threshold):
             kept.append(h)
             seen.append(t)
     return kept
@@ -207,7 +212,7 @@ def page_first(hits: list[Hit], threshold: float = COPY_JACCARD) -> list[Hit]:
     more: list[Hit] = []
     for h in hits:
         t = _triples(h.chunk.text)
-        copy = any(len(t & o) >= threshold * len(t | o) for o in shapes)
+        copy = _copy(t, shapes, threshold)
         (more if h.chunk.doc_id in seen or copy else firsts).append(h)
         seen.add(h.chunk.doc_id)
         if not copy:
@@ -235,7 +240,10 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
     """
     cands = first.hits[:n]
     timings = dict(first.timings_ms)
-    cut = partial(shown, k=k, s=s) if copies else (lambda hits: hits[:k])
+
+    def cut(hits: list[Hit]) -> list[Hit]:
+        return shown(hits, k, s) if copies else hits[:k]
+
     if reranker is None:
         return replace(first, hits=cut(first.hits), rerank_status=RerankStatus.UNAVAILABLE,
                        rerank_reason=unavailable)

@@ -114,8 +114,8 @@ def _search(server: MCPServer, app: ServerContext) -> None:
         Use this to find passages that answer a question or mention exact terms, names or
         codes. Each result has its source, section, character span and a rag:// URI to
         cite. Results come page by page: each document's best passage first, then further
-        passages of documents already listed. If `no_answer` is true, the documents do not
-        contain the answer: say so.
+        passages of documents already listed and near copies of passages listed. If
+        `no_answer` is true, the documents do not contain the answer: say so.
         """
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
         req = SearchRequest(query, k, f, rerank)
