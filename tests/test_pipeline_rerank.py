@@ -93,6 +93,22 @@ def test_search_lists_each_page_first_and_answer_reads_by_score(indexed, embedde
     assert [h.score for h in read] == sorted((h.score for h in read), reverse=True)
 
 
+def test_a_refused_search_lists_its_closest_passages_page_by_page(indexed, embedder):
+    q = "zebra migration serengeti"
+    by_score = make(indexed, embedder, relevance_floor=0.0, page_first=False).search(q, k=5)
+    p = make(indexed, embedder, relevance_floor=0.0)
+    paged = p.search(q, k=5)
+    assert by_score.no_answer and paged.no_answer and paged.hits == []
+    assert paged.closest[0] == by_score.closest[0]
+    docs = [h.chunk.doc_id for h in paged.closest]
+    assert len(set(docs)) > len(set(h.chunk.doc_id for h in by_score.closest))
+    assert len(set(docs[:len(set(docs))])) == len(set(docs))  # every page before a repeat
+    # answer's closest passages stay the best k by score
+    read = p.search(q, k=5, copies=False)
+    assert [h.score for h in read.closest] == sorted((h.score for h in read.closest),
+                                                     reverse=True)
+
+
 def test_floor_drops_weak_hits_and_says_no_answer(indexed, embedder):
     p = make(indexed, embedder, relevance_floor=0.0)
     res = p.search("zebra migration serengeti", k=5)

@@ -138,9 +138,10 @@ def models_read(question: str, s: Settings) -> bool:
 def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: RerankStatus,
             s: Settings, k: int, timings: dict[str, float], asked_logit: float | None = None,
             ) -> tuple[list[Hit], list[Hit], Decision | None, bool]:
-    """(hits kept, closest when refused, the decision, refused): the answerability
-    decision where there is a dense similarity to decide with, else the relevance floor.
-    ``asked_logit``, for a long request, is the ``ce`` the decision weighs."""
+    """(hits kept, closest when refused: all of ``hits``, the decision, refused): the
+    answerability decision where there is a dense similarity to decide with, else the
+    relevance floor. ``asked_logit``, for a long request, is the ``ce`` the decision
+    weighs; the evidence check reads the best ``k`` hits."""
     floor = s.relevance_floor
     decision = None
     if s.answerability and best is not None and first.nearest is not None:
@@ -152,7 +153,7 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
     else:
         refuse = floor is not None and best is not None and best < floor
     if refuse:
-        return [], hits[:k], decision, True
+        return [], hits, decision, True
     if floor is not None and best is not None and status is RerankStatus.RERANKED:
         # Passages under the floor are dropped; an answerable decision keeps its top one.
         top = 1 if decision is not None else 0
@@ -166,7 +167,7 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
         decision = decision.checked(e, steps_elsewhere=steps_elsewhere(first.query, e))
         timings["evidence"] = (time.perf_counter() - t) * 1000
         if not decision.answerable:
-            return [], hits[:k], decision, True
+            return [], hits, decision, True
     return hits, [], decision, False
 
 
@@ -270,7 +271,7 @@ def rerank(first: SearchResult, k: int, n: int, reranker: Reranker | None,
     timings["total"] = sum(v for key, v in timings.items() if key != "total")
     return replace(
         first, hits=cut(hits), rerank_status=sc.status, rerank_reason=sc.reason,
-        no_answer=refused, closest=closest, best_score=best, decision=decision,
+        no_answer=refused, closest=cut(closest), best_score=best, decision=decision,
         reranker=reranker.name,
         timings_ms={key: round(v, 3) for key, v in timings.items()},
     )
