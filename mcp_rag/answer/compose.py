@@ -172,7 +172,8 @@ def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResul
     if d is None or d.evidence is None or not d.evidence.focal or not quoted \
             or not how_to(question):
         return None
-    e = check(r.terms, r.names, r.n_chunks, [index_text(c) for c in dict.fromkeys(quoted)])
+    e = check(r.terms, r.names, r.n_chunks, [index_text(c) for c in dict.fromkeys(quoted)],
+              r.steps_in)
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None

@@ -43,6 +43,12 @@ from mcp_rag.index.scope import Term
 State = Literal["answered", "partial", "refused"]
 
 FOCAL_IDF = 0.5  # share of the largest idf (a word the corpus never mentions) a focal term has
+# A name a how-to question asks its steps *in* or *with* ("... in PostgreSQL", "... in SQL
+# Server") is focal, however often the documents mention it, unless at least this share
+# of their chunks does: then it is what they are about ("... in SQLite" of SQLite's
+# manual; "in Python" of Django's, 10 %). A neighbouring product a manual often compares
+# itself with stays under it (PostgreSQL in SQLite's manual: 0.8 % of its chunks).
+TARGET_DF = 0.05
 _WRITTEN = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
 # "kb-err-2847" and "IL-6" are code; "0-dimensional" and "5-fold" are not
 _CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d(?=[A-Za-z])")
@@ -56,6 +62,9 @@ _ALNUM = re.compile(r"[^\W_]+")
 _HOW_TO = re.compile(r"(?:^|[.!?]\s+)\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+"
                      r"(?:i|we|you|one)|to)\b", re.I)
 # Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14"
+# What the steps are for: "in PostgreSQL", "with Express", "using the SQL Server tools"
+_IN = re.compile(r"\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3})",
+                 re.I)
 _ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
@@ -132,6 +141,29 @@ def steps_elsewhere(question: str, e: Evidence) -> bool:
     return any(not set(_spelled(name)) <= where for name in e.missing)
 
 
+def steps_words(question: str) -> list[str]:
+    """The words a how-to question (``how_to``) asks its steps in or with, casefolded: after
+    "in", "with", "using" or "via", up to the first stop word ("How do I create a trigger
+    in SQL Server?": ``sql``, ``server``). A claim's "in Escherichia coli" is where it
+    holds, not what steps are for: none."""
+    if not how_to(question):
+        return []
+    out: list[str] = []
+    for m in _IN.finditer(asked(unicodedata.normalize("NFKC", question))):
+        for w in m.group(1).split():
+            w = re.sub(r"'s$", "", w.rstrip("?.,;:!)")).casefold()
+            if w in STOPWORDS:
+                break
+            out.append(w)
+    return out
+
+
+def targets(question: str, names: dict[str, str]) -> frozenset[str]:
+    """Of ``names`` (``written_names(question)``), those the question asks its steps in or
+    with (``steps_words``): the product, tool or language the steps must be for."""
+    return frozenset(w for w in steps_words(question) if w in names)
+
+
 def _opens(text: str, at: int) -> bool:
     """The word at ``at`` opens a sentence (its capital says nothing)."""
     before = text[:at].rstrip()
@@ -139,10 +171,15 @@ def _opens(text: str, at: int) -> bool:
 
 
 def focal_terms(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
-                share: float = FOCAL_IDF) -> list[Term]:
-    """The question's ``terms`` it writes as a name or code (``names``) that are rare here."""
+                share: float = FOCAL_IDF, steps_in: frozenset[str] = frozenset(),
+                target: float = TARGET_DF) -> list[Term]:
+    """The question's ``terms`` it writes as a name or code (``names``) that are rare here:
+    an idf of at least ``share`` of the largest; for a name it asks its steps in
+    (``steps_in``: ``targets``), in under ``target`` of the chunks."""
     top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
-    return [t for t in terms if t.word.casefold() in names and t.idf(n_chunks) >= share * top]
+    return [t for t in terms if t.word.casefold() in names and (
+        t.idf(n_chunks) >= share * top
+        or (t.word.casefold() in steps_in and t.df < target * n_chunks))]
 
 
 def _spelled(text: str) -> list[str]:
@@ -271,11 +308,13 @@ def as_written(names: dict[str, str]) -> list[str]:
 
 
 def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
-          texts: Iterable[str], share: float = FOCAL_IDF, paraphrase: bool = True) -> Evidence:
-    """The evidence check of a question (its ``terms``, the ``names`` it writes) against
-    the ``texts`` of the passages an answer would quote (``share`` and ``paraphrase``: the
-    study's variants)."""
-    focal = focal_terms(terms, names, n_chunks, share)
+          texts: Iterable[str], steps_in: frozenset[str] = frozenset(),
+          share: float = FOCAL_IDF, paraphrase: bool = True,
+          target: float = TARGET_DF) -> Evidence:
+    """The evidence check of a question (its ``terms``, the ``names`` it writes, those it
+    asks its steps in: ``targets``) against the ``texts`` of the passages an answer would
+    quote (``share``, ``paraphrase`` and ``target``: the study's variants)."""
+    focal = focal_terms(terms, names, n_chunks, share, steps_in, target)
     phrases = as_written(names)
     if not focal and not phrases:
         return Evidence((), (), ())

@@ -17,7 +17,7 @@ from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
 from mcp_rag.models.rerank import load_reranker
-from mcp_rag.retrieve.evidence import as_written, focal_terms, written_names
+from mcp_rag.retrieve.evidence import as_written, focal_terms, targets, written_names
 from mcp_rag.retrieve.first_stage import first_stage
 from mcp_rag.retrieve.rerank import passages, rerank, shown
 from mcp_rag.retrieve.result import SearchResult, validate_query
@@ -228,6 +228,7 @@ class Pipeline:
             )
         first = self.retrieve(query, n, mode, filters)
         first.names = written_names(query if question is None else question)
+        first.steps_in = targets(query if question is None else question, first.names)
         return self.rerank_result(first, k, n, copies)
 
     def focal(self, question: str, query: str) -> list[str]:
@@ -236,7 +237,8 @@ class Pipeline:
         with self.reader.in_use() as reader:
             terms, n = key_terms(query, reader), reader.n_chunks
         names = written_names(question)
-        return sorted([t.word.casefold() for t in focal_terms(terms, names, n)]
+        steps_in = targets(question, names)
+        return sorted([t.word.casefold() for t in focal_terms(terms, names, n, steps_in=steps_in)]
                       + as_written(names))
 
     def passages(self, first: SearchResult, cands: list[Hit]) -> list[str]:

@@ -163,7 +163,7 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
     if decision is not None and s.evidence_check:
         t = time.perf_counter()
         e = check(first.terms, first.names, first.n_chunks,
-                  [index_text(h.chunk) for h in hits[:k]])
+                  [index_text(h.chunk) for h in hits[:k]], first.steps_in)
         decision = decision.checked(e, steps_elsewhere=steps_elsewhere(first.query, e))
         timings["evidence"] = (time.perf_counter() - t) * 1000
         if not decision.answerable:
