@@ -35,6 +35,7 @@ answered today, and how many each rule refuses or marks partial.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from pathlib import Path
@@ -43,6 +44,8 @@ from typing import Any, Literal
 from mcp_rag.app.cache import normalize_query
 from mcp_rag.index.scope import Term
 from mcp_rag.ingest.chunking import index_text
+from mcp_rag.models.pack import resolve
+from mcp_rag.models.rerank import load_reranker, vocabulary
 from mcp_rag.retrieve import evidence
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
@@ -52,28 +55,31 @@ from research.study_args import questions, run
 # elsewhere, refuse only under this dense_pos (else partial; None: always refuse), also
 # count as focal any word whose idf is at least this share of the maximum (None: names only),
 # refuse a how-to question whatever its dense_pos, the share of chunks under which a name
-# the question asks its steps in is focal: evidence.targets; None: no such rule, and whether
-# a lower-case word it asks its steps in that the corpus never mentions is one of them)
-Rule = tuple[float, bool, bool, float | None, float | None, bool, float | None, bool]
+# the question asks its steps in is focal: evidence.targets; None: no such rule, and which
+# lower-case words it asks its steps in count as names: "vocab", those the models'
+# vocabulary does not hold whole (evidence.commands); "unknown", those the corpus never
+# mentions; "": none)
+Rule = tuple[float, bool, bool, float | None, float | None, bool, float | None, str]
 RULES: dict[str, Rule] = {
-    "shipped: idf >= 0.5 max (or the product the steps are for in < 5 % of chunks), "
+    "shipped: idf >= 0.5 max (or the product or command the steps are for in < 5 % of chunks), "
     "paraphrases, dense_pos < 0.9 or steps for another product":
-        (0.5, True, False, 0.9, None, True, 0.05, False),
+        (0.5, True, False, 0.9, None, True, 0.05, "vocab"),
     **{f"the product the steps are for in < {g:.0%} of chunks": (
-        0.5, True, False, 0.9, None, True, g, False) for g in (0.02, 0.1)},
-    "and a lower-case word asked in that the corpus never mentions (not kept)":
-        (0.5, True, False, 0.9, None, True, 0.05, True),
+        0.5, True, False, 0.9, None, True, g, "vocab") for g in (0.02, 0.1)},
+    "names only, no command in lower case": (0.5, True, False, 0.9, None, True, 0.05, ""),
+    "a lower-case word the corpus never mentions for a command (not kept)":
+        (0.5, True, False, 0.9, None, True, 0.05, "unknown"),
     "idf >= 0.5 max for every name (until session 8)":
-        (0.5, True, False, 0.9, None, True, None, False),
-    "dense_pos < 0.9 only (until session 6)": (0.5, True, False, 0.9, None, False, None, False),
-    "always refused": (0.5, True, False, None, None, False, None, False),
-    "as indexed only": (0.5, False, False, None, None, False, None, False),
-    "idf >= 0.7 max": (0.7, True, False, None, None, False, None, False),
-    "only if mentioned elsewhere": (0.5, True, True, None, None, False, None, False),
-    **{f"dense_pos < {g}": (0.5, True, False, g, None, False, None, False)
+        (0.5, True, False, 0.9, None, True, None, ""),
+    "dense_pos < 0.9 only (until session 6)": (0.5, True, False, 0.9, None, False, None, ""),
+    "always refused": (0.5, True, False, None, None, False, None, ""),
+    "as indexed only": (0.5, False, False, None, None, False, None, ""),
+    "idf >= 0.7 max": (0.7, True, False, None, None, False, None, ""),
+    "only if mentioned elsewhere": (0.5, True, True, None, None, False, None, ""),
+    **{f"dense_pos < {g}": (0.5, True, False, g, None, False, None, "")
        for g in (0.8, 1.0, 1.1, 1.2)},
     "dense_pos < 0.9, and any word of idf >= 0.9 max":
-        (0.5, True, False, 0.9, 0.9, False, None, False),
+        (0.5, True, False, 0.9, 0.9, False, None, ""),
 }
 GATES = (0.8, 0.9, 1.0, 1.1, 1.2, None)  # the leave-one-corpus-out choice's candidates
 MAX_LOSS = 0.015  # of a corpus's in-scope questions answered today, at most this share lost
@@ -99,16 +105,18 @@ def collect(args: argparse.Namespace) -> None:
 
 def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool,
             gate: float | None, rare: float | None = None, how_to: bool = True,
-            target: float | None = evidence.TARGET_DF, lower: bool = False) -> str:
+            target: float | None = evidence.TARGET_DF, lower: str = "vocab") -> str:
     """What a rule does to a question the decision answers today."""
     terms, n = [Term(*t) for t in rec["terms"]], rec["n_chunks"]
     names = evidence.written_names(rec["question"])
+    if lower == "vocab" and target is not None:
+        names = evidence.commands(rec["question"], words()) | names
     if rare is not None:
         top = math.log(1.0 + (n + 0.5) / 0.5)
         names |= {t.word.casefold(): t.word for t in terms
                   if t.idf(n) >= rare * top and t.word.casefold() not in names}
     steps_in = frozenset() if target is None else evidence.targets(rec["question"], names)
-    if lower and target is not None:  # tried, not kept: a lower-case word never mentioned
+    if lower == "unknown" and target is not None:  # tried, not kept
         unknown = {t.word.casefold() for t in terms if t.df == 0}
         added = {w for w in evidence.steps_words(rec["question"])
                  if w in unknown and any(c.isalpha() for c in w)}
@@ -124,6 +132,13 @@ def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool
                                            >= gate):
         return "partial"
     return "refused"
+
+
+@functools.cache
+def words() -> frozenset[str]:
+    """The whole words of the pack's cross-encoder's vocabulary (as the server reads them)."""
+    s = Settings.load()
+    return vocabulary(load_reranker(resolve(s.reranker, s.models, "reranker")))
 
 
 def corpus_of(path: Path) -> str:

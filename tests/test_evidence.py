@@ -12,6 +12,7 @@ from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.retrieve.evidence import (
     Passages,
     check,
+    commands,
     focal_terms,
     how_to,
     steps_elsewhere,
@@ -92,18 +93,28 @@ def test_the_product_the_steps_are_for_is_focal_unless_it_is_what_the_documents_
                  targets(own, written_names(own))).state == "answered"
 
 
-def test_a_word_in_lower_case_is_not_taken_for_the_product_the_steps_are_for():
-    """Only names are: "... with mysqldump?" would be caught if a lower-case word the
-    corpus never mentions counted, and so would "... in a batch job?" of a few pages that
-    never say "batch" (``test_a_pasted_abstract_is_judged_by_what_it_asks``): tried, not
-    kept (docs, Abstention)."""
+def test_a_command_in_lower_case_is_told_from_a_word_by_the_models_vocabulary():
+    """"... with mysqldump?" names a command though nothing in it is a capital; "... in a
+    batch job?" names nothing: the models' vocabulary holds "batch" and "job" whole, not
+    "mysqldump" (a lower-case word the corpus never mentions was tried instead, and it
+    refused that batch-job question of a few pages that never say "batch")."""
+    words = frozenset({"back", "up", "database", "batch", "job", "read", "only", "access", "rows"})
     q = "How do I back up a database with mysqldump?"
     assert steps_words(q) == ["mysqldump"]
-    assert targets(q, written_names(q)) == set()
-    assert steps_words("How do I nest transactions in a batch job?") == ["batch", "job"]
-    assert steps_words("How do I nest transactions inside batch jobs?") == []
+    assert commands(q, words) == {"mysqldump": "mysqldump"}
+    assert commands("How do I nest transactions in a batch job?", words) == {}
+    assert commands("How do I open it with read-only access?", words) == {}
+    assert commands("How do I fill a table with 10000 rows?", words) == {}  # no letter
+    assert commands(q, frozenset()) == {}  # a model without a vocabulary to ask: none
+    assert commands("Backups are made with mysqldump.", words) == {}  # not a how-to
     assert steps_words("How do I run it in SQL Server's agent?") == ["sql", "server", "agent"]
-    assert steps_words("Backups are made with mysqldump.") == []  # not a how-to question
+    names = commands(q, words) | written_names(q)
+    terms = [_term("back", 300), _term("database", 2000), _term("mysqldump", 0)]
+    page = (THIRD_PARTY / "sqlite-docs" / "lang_vacuum.html").read_text()  # VACUUM INTO
+    e = check(terms, names, N, [page], targets(q, names))
+    assert (e.focal, e.state, e.nowhere) == (("mysqldump",), "refused", ("mysqldump",))
+    assert e.reason() == ("the best passages never mention 'mysqldump' "
+                          "(the documents never mention it)")
 
 
 def test_an_identifier_the_corpus_never_writes_is_not_held_by_its_parts():
@@ -285,6 +296,24 @@ async def test_a_product_the_evidence_never_mentions_is_named_though_the_corpus_
     plain = docs_server.answer("How do I nest transactions?")
     assert plain.state == "answered" and plain.answered and plain.missing == []
     assert plain.citations[0].doc_id.endswith("lang_savepoint.html")
+
+
+@pytest.mark.slow
+async def test_a_command_the_evidence_never_mentions_is_named(docs_server):
+    from mcp import Client
+
+    from mcp_rag.serve.server import build_server
+
+    words = docs_server.pipeline.words  # the pack cross-encoder's whole words
+    assert {"batch", "job", "tool", "read"} <= words and not {"mysqldump", "kubectl"} & words
+    q = "How do I back up a database with mysqldump?"
+    async with Client(build_server(docs_server.pipeline)) as c:
+        out = (await c.call_tool("answer", {"question": q})).structured_content
+    assert out["answerability"]["focal_terms"] == ["mysqldump"]
+    assert out["state"] == "refused" and "never mention 'mysqldump'" in out["answer"]
+    # the same task without the command: answered from the VACUUM INTO page
+    plain = docs_server.answer("How do I back up a database into a new file?")
+    assert plain.answered, plain.answer
 
 
 @pytest.mark.slow

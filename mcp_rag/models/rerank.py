@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +121,10 @@ class OnnxReranker:
         p.truncate(max(1, self.max_length - len(q.ids) - self._specials))
         return self._tok.post_process(q, p)
 
+    def words(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary, lowercased (not word pieces)."""
+        return _whole_words(self._tok.get_vocab())
+
     def token_starts(self, texts: Sequence[str]) -> list[list[int]]:
         """Where each token of each text starts (character offsets), special tokens not
         counted. One text at a time: encode_batch's thread hand-off costs more (~2.5 ms)."""
@@ -155,6 +159,10 @@ class SentenceTransformersReranker:
         self._identity = torch.nn.Identity()
         self._model = st.CrossEncoder(location, device="cpu", max_length=max_length)
 
+    def words(self) -> frozenset[str]:
+        """The whole words of the model's vocabulary, lowercased (not word pieces)."""
+        return _whole_words(self._model.tokenizer.get_vocab())
+
     def token_starts(self, texts: Sequence[str]) -> list[list[int]]:
         """Where each token of each text starts (character offsets), special tokens not
         counted."""
@@ -174,6 +182,24 @@ class SentenceTransformersReranker:
             show_progress_bar=False,
         )
         return np.asarray(scores, dtype=np.float32).reshape(len(pairs))
+
+
+def _whole_words(vocab: Mapping[str, int]) -> frozenset[str]:
+    """A vocabulary's tokens that start a word, lowercased: WordPiece's (BERT, the pack's
+    models) less its ``##`` continuations and ``[SPECIAL]`` tokens; a SentencePiece or
+    byte-level BPE vocabulary's that carry its word-start mark (``▁``, ``Ġ``), without it."""
+    for mark in ("▁", "Ġ"):
+        if any(t.startswith(mark) for t in vocab):
+            return frozenset(t[1:].casefold() for t in vocab if t.startswith(mark) and t[1:])
+    return frozenset(t.casefold() for t in vocab
+                     if not t.startswith("##") and not (t.startswith("[") and t.endswith("]")))
+
+
+def vocabulary(reranker: Reranker | None) -> frozenset[str]:
+    """The whole words ``reranker``'s tokenizer holds (empty for a model without one to
+    ask): the evidence check tells a command's name from a word by them."""
+    words = getattr(reranker, "words", None)
+    return words() if words is not None else frozenset()
 
 
 def token_starts(reranker: Reranker, texts: Sequence[str]) -> list[list[int]]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -156,6 +156,19 @@ def steps_words(question: str) -> list[str]:
                 break
             out.append(w)
     return out
+
+
+def commands(question: str, words: Collection[str]) -> dict[str, str]:
+    """Of what a how-to question asks its steps in or with (``steps_words``), the words
+    written like a command's or a product's name, not a word of the language: with a
+    letter, and a part (between ``- _ . /``) that ``words``, the whole words of the
+    models' vocabulary (``models.rerank.vocabulary``), does not hold: ``mysqldump``,
+    ``kubectl``, ``virt-install``; not "a batch job", "read-only". Like ``written_names``:
+    lowercased, to as written (empty when ``words`` is)."""
+    if not words:
+        return {}
+    return {w: w for w in steps_words(question) if any(c.isalpha() for c in w)
+            and any(p not in words for p in _ALNUM.findall(w))}
 
 
 def targets(question: str, names: dict[str, str]) -> frozenset[str]:

@@ -16,8 +16,14 @@ from mcp_rag.index.scope import key_terms
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
-from mcp_rag.models.rerank import load_reranker
-from mcp_rag.retrieve.evidence import as_written, focal_terms, targets, written_names
+from mcp_rag.models.rerank import load_reranker, vocabulary
+from mcp_rag.retrieve.evidence import (
+    as_written,
+    commands,
+    focal_terms,
+    targets,
+    written_names,
+)
 from mcp_rag.retrieve.first_stage import first_stage
 from mcp_rag.retrieve.rerank import passages, rerank, shown
 from mcp_rag.retrieve.result import SearchResult, validate_query
@@ -123,6 +129,7 @@ class Pipeline:
         self.handle = IndexHandle(settings, embedder.name, reader, require_index)
         self.embedder = embedder
         self.reranker = reranker
+        self.words = vocabulary(reranker)  # the evidence check tells commands by them
         self.cascade = cascade if reranker is not None else None
         self.rerank_error = _why_no_reranker(settings, reranker, rerank_error)
 
@@ -227,16 +234,21 @@ class Pipeline:
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
         first = self.retrieve(query, n, mode, filters)
-        first.names = written_names(query if question is None else question)
+        first.names = self.names(query if question is None else question)
         first.steps_in = targets(query if question is None else question, first.names)
         return self.rerank_result(first, k, n, copies)
+
+    def names(self, question: str) -> dict[str, str]:
+        """What ``question`` writes as a name or code (``evidence.written_names``), and the
+        commands a how-to question asks its steps in or with (``evidence.commands``)."""
+        return commands(question, self.words) | written_names(question)
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):
         its focal terms, casefolded. Two questions that differ only here share results."""
         with self.reader.in_use() as reader:
             terms, n = key_terms(query, reader), reader.n_chunks
-        names = written_names(question)
+        names = self.names(question)
         steps_in = targets(question, names)
         return sorted([t.word.casefold() for t in focal_terms(terms, names, n, steps_in=steps_in)]
                       + as_written(names))
