@@ -19,7 +19,7 @@ from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.retrieve.evidence import check, how_to, steps_elsewhere
+from mcp_rag.retrieve.evidence import check, how_to, steps_elsewhere, targets
 from mcp_rag.retrieve.pipeline import SearchResult
 from mcp_rag.types import Chunk, Hit, Reranker
 
@@ -173,7 +173,7 @@ def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResul
             or not how_to(question):
         return None
     e = check(r.terms, r.names, r.n_chunks, [index_text(c) for c in dict.fromkeys(quoted)],
-              r.steps_in)
+              targets(question, r.names))
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None

@@ -7,7 +7,10 @@ version-control manual) looks like it. This check reads the passages an answer w
 quote. The question's *focal* terms are the rare words it writes as a name or as code
 (``written_names``: a capital inside the question, unless the question is in title case;
 or ``_ . : / @ #`` or a digit among letters, as in ``kb-err-2847``) whose idf is at least
-``FOCAL_IDF`` of the idf of a word the corpus never mentions. Each is *held* when the
+``FOCAL_IDF`` of the idf of a word the corpus never mentions; what a how-to question asks
+its steps in or with (``targets``: "... in PostgreSQL") is focal unless ``TARGET_DF`` of
+the chunks mention it, and a command written in lower case there (``commands``:
+"... with mysqldump") counts as a name. Each is *held* when the
 passages (title, section, text) contain it as indexed, or written another way: without
 its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``), an
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
@@ -62,10 +65,10 @@ _ALNUM = re.compile(r"[^\W_]+")
 _HOW_TO = re.compile(r"(?:^|[.!?]\s+)\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+"
                      r"(?:i|we|you|one)|to)\b", re.I)
 # Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14"
+_ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
 # What the steps are for: "in PostgreSQL", "with Express", "using the SQL Server tools"
 _IN = re.compile(r"\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3})",
                  re.I)
-_ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
 # A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads

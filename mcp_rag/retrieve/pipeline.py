@@ -235,7 +235,6 @@ class Pipeline:
             )
         first = self.retrieve(query, n, mode, filters)
         first.names = self.names(query if question is None else question)
-        first.steps_in = targets(query if question is None else question, first.names)
         return self.rerank_result(first, k, n, copies)
 
     def names(self, question: str) -> dict[str, str]:

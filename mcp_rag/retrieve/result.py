@@ -32,7 +32,6 @@ class SearchResult:
     nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
     decision: Decision | None = None  # does the index hold the answer (when reranked)
     names: dict[str, str] = field(default_factory=dict)  # words written as names or code
-    steps_in: frozenset[str] = frozenset()  # of names, those a how-to asks its steps in
     coverage: float = 1.0  # share of the generation's chunks with a vector (a first index)
 
     @property
