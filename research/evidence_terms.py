@@ -25,8 +25,9 @@ I ... in SQLite?", not "... on Linux": ``evidence.steps_elsewhere``) is refused 
 its ``dense_pos`` (shipped since session 6), and whether what a how-to question asks its
 steps in or with ("... in PostgreSQL": ``evidence.targets``) is focal however common,
 under a share of the chunks (shipped since session 8 at 5 %; 2 % and 10 % beside it; the
-rule before it, and the one before that, are columns too), or also a lower-case word
-there that the corpus never mentions ("... with mysqldump?": tried, not kept). A
+rule before it, and the one before that, are columns too), and which lower-case words
+there are commands ("... with mysqldump?": shipped, a word the models' vocabulary does not
+hold whole and the corpus never mentions; either test alone was tried and not kept). A
 question the decision answers today is *refused* by a rule when the passages hold none of
 its focal terms, *partial* when they hold some. Per file and kind: questions
 answered today, and how many each rule refuses or marks partial.
@@ -57,8 +58,9 @@ from research.study_args import questions, run
 # refuse a how-to question whatever its dense_pos, the share of chunks under which a name
 # the question asks its steps in is focal: evidence.targets; None: no such rule, and which
 # lower-case words it asks its steps in count as names: "vocab", those the models'
-# vocabulary does not hold whole (evidence.commands); "unknown", those the corpus never
-# mentions; "": none)
+# vocabulary does not hold whole and the corpus never mentions (evidence.commands);
+# "vocab-any", the first whether the corpus mentions them or not; "unknown", the second
+# alone; "": none)
 Rule = tuple[float, bool, bool, float | None, float | None, bool, float | None, str]
 RULES: dict[str, Rule] = {
     "shipped: idf >= 0.5 max (or the product or command the steps are for in < 5 % of chunks), "
@@ -67,6 +69,8 @@ RULES: dict[str, Rule] = {
     **{f"the product the steps are for in < {g:.0%} of chunks": (
         0.5, True, False, 0.9, None, True, g, "vocab") for g in (0.02, 0.1)},
     "names only, no command in lower case": (0.5, True, False, 0.9, None, True, 0.05, ""),
+    "a command by the vocabulary alone, mentioned or not (not kept)":
+        (0.5, True, False, 0.9, None, True, 0.05, "vocab-any"),
     "a lower-case word the corpus never mentions for a command (not kept)":
         (0.5, True, False, 0.9, None, True, 0.05, "unknown"),
     "idf >= 0.5 max for every name (until session 8)":
@@ -109,8 +113,9 @@ def verdict(rec: dict[str, Any], share: float, paraphrase: bool, elsewhere: bool
     """What a rule does to a question the decision answers today."""
     terms, n = [Term(*t) for t in rec["terms"]], rec["n_chunks"]
     names = evidence.written_names(rec["question"])
-    if lower == "vocab" and target is not None:
-        names = evidence.commands(rec["question"], words()) | names
+    if lower in ("vocab", "vocab-any") and target is not None:  # "-any": mentioned or not
+        counted = terms if lower == "vocab" else [Term(t.word, t.stem, 0) for t in terms]
+        names = evidence.commands(rec["question"], words(), counted) | names
     if rare is not None:
         top = math.log(1.0 + (n + 0.5) / 0.5)
         names |= {t.word.casefold(): t.word for t in terms

@@ -96,20 +96,25 @@ def test_the_product_the_steps_are_for_is_focal_unless_it_is_what_the_documents_
 def test_a_command_in_lower_case_is_told_from_a_word_by_the_models_vocabulary():
     """"... with mysqldump?" names a command though nothing in it is a capital; "... in a
     batch job?" names nothing: the models' vocabulary holds "batch" and "job" whole, not
-    "mysqldump" (a lower-case word the corpus never mentions was tried instead, and it
-    refused that batch-job question of a few pages that never say "batch")."""
-    words = frozenset({"back", "up", "database", "batch", "job", "read", "only", "access", "rows"})
+    "mysqldump". Only a word the corpus never mentions counts: "parameterized", which the
+    vocabulary lacks too, is an ordinary word of a manual that writes it elsewhere."""
+    words = frozenset({"back", "up", "database", "batch", "job", "read", "only", "access",
+                       "rows", "insert", "values", "safely", "queries"})
     q = "How do I back up a database with mysqldump?"
-    assert steps_words(q) == ["mysqldump"]
-    assert commands(q, words) == {"mysqldump": "mysqldump"}
-    assert commands("How do I nest transactions in a batch job?", words) == {}
-    assert commands("How do I open it with read-only access?", words) == {}
-    assert commands("How do I fill a table with 10000 rows?", words) == {}  # no letter
-    assert commands(q, frozenset()) == {}  # a model without a vocabulary to ask: none
-    assert commands("Backups are made with mysqldump.", words) == {}  # not a how-to
-    assert steps_words("How do I run it in SQL Server's agent?") == ["sql", "server", "agent"]
-    names = commands(q, words) | written_names(q)
     terms = [_term("back", 300), _term("database", 2000), _term("mysqldump", 0)]
+    assert steps_words(q) == ["mysqldump"]
+    assert commands(q, words, terms) == {"mysqldump": "mysqldump"}
+    assert commands(q, words, [_term("mysqldump", 3)]) == {}  # the corpus mentions it
+    assert commands(q, frozenset(), terms) == {}  # a model without a vocabulary to ask
+    never = [_term(w, 0) for w in ("batch", "job", "read-only", "access", "10000", "rows")]
+    assert commands("How do I nest transactions in a batch job?", words, never) == {}
+    assert commands("How do I open it with read-only access?", words, never) == {}
+    assert commands("How do I fill a table with 10000 rows?", words, never) == {}  # no letter
+    assert commands("Backups are made with mysqldump.", words, terms) == {}  # not a how-to
+    p = "How do I insert values safely with parameterized queries?"
+    assert commands(p, words, [_term("parameterized", 40), _term("queries", 900)]) == {}
+    assert steps_words("How do I run it in SQL Server's agent?") == ["sql", "server", "agent"]
+    names = commands(q, words, terms) | written_names(q)
     page = (THIRD_PARTY / "sqlite-docs" / "lang_vacuum.html").read_text()  # VACUUM INTO
     e = check(terms, names, N, [page], targets(q, names))
     assert (e.focal, e.state, e.nowhere) == (("mysqldump",), "refused", ("mysqldump",))

@@ -9,8 +9,8 @@ quote. The question's *focal* terms are the rare words it writes as a name or as
 or ``_ . : / @ #`` or a digit among letters, as in ``kb-err-2847``) whose idf is at least
 ``FOCAL_IDF`` of the idf of a word the corpus never mentions; what a how-to question asks
 its steps in or with (``targets``: "... in PostgreSQL") is focal unless ``TARGET_DF`` of
-the chunks mention it, and a command written in lower case there (``commands``:
-"... with mysqldump") counts as a name. Each is *held* when the
+the chunks mention it, and a command written in lower case there that the corpus never
+mentions (``commands``: "... with mysqldump") counts as a name. Each is *held* when the
 passages (title, section, text) contain it as indexed, or written another way: without
 its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``), an
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
@@ -161,16 +161,18 @@ def steps_words(question: str) -> list[str]:
     return out
 
 
-def commands(question: str, words: Collection[str]) -> dict[str, str]:
-    """Of what a how-to question asks its steps in or with (``steps_words``), the words
-    written like a command's or a product's name, not a word of the language: with a
-    letter, and a part (between ``- _ . /``) that ``words``, the whole words of the
-    models' vocabulary (``models.rerank.vocabulary``), does not hold: ``mysqldump``,
-    ``kubectl``, ``virt-install``; not "a batch job", "read-only". Like ``written_names``:
-    lowercased, to as written (empty when ``words`` is)."""
+def commands(question: str, words: Collection[str], terms: Sequence[Term]) -> dict[str, str]:
+    """Of what a how-to question asks its steps in or with (``steps_words``), the commands
+    written in lower case that the corpus never mentions (of ``terms``): words with a
+    letter and a part (between ``- _ . /``) that ``words``, the whole words of the models'
+    vocabulary (``models.rerank.vocabulary``), does not hold: ``mysqldump``,
+    ``virt-install``; not "a batch job", "read-only", nor a word the corpus does mention
+    ("parameterized", "regexes": an inflected word the vocabulary lacks). Like
+    ``written_names``: lowercased, to as written (empty when ``words`` is)."""
     if not words:
         return {}
-    return {w: w for w in steps_words(question) if any(c.isalpha() for c in w)
+    never = {t.word.casefold() for t in terms if t.df == 0}
+    return {w: w for w in steps_words(question) if w in never and any(c.isalpha() for c in w)
             and any(p not in words for p in _ALNUM.findall(w))}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.handle import IndexHandle, open_current
-from mcp_rag.index.scope import key_terms
+from mcp_rag.index.scope import Term, key_terms
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
@@ -234,20 +234,21 @@ class Pipeline:
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
         first = self.retrieve(query, n, mode, filters)
-        first.names = self.names(query if question is None else question)
+        first.names = self.names(query if question is None else question, first.terms)
         return self.rerank_result(first, k, n, copies)
 
-    def names(self, question: str) -> dict[str, str]:
+    def names(self, question: str, terms: Sequence[Term]) -> dict[str, str]:
         """What ``question`` writes as a name or code (``evidence.written_names``), and the
-        commands a how-to question asks its steps in or with (``evidence.commands``)."""
-        return commands(question, self.words) | written_names(question)
+        commands a how-to question asks its steps in or with that the corpus never
+        mentions (``evidence.commands``; ``terms``: the question's, with their counts)."""
+        return commands(question, self.words, terms) | written_names(question)
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):
         its focal terms, casefolded. Two questions that differ only here share results."""
         with self.reader.in_use() as reader:
             terms, n = key_terms(query, reader), reader.n_chunks
-        names = self.names(question)
+        names = self.names(question, terms)
         steps_in = targets(question, names)
         return sorted([t.word.casefold() for t in focal_terms(terms, names, n, steps_in=steps_in)]
                       + as_written(names))
