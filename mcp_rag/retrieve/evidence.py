@@ -135,13 +135,23 @@ def steps_elsewhere(question: str, e: Evidence) -> bool:
     Linux", "... on a Raspberry Pi": the documents' steps may hold there too)."""
     if not e.missing or not how_to(question):
         return False
-    where: set[str] = set()
-    for m in _ON.finditer(asked(question)):  # "on a table in MySQL": the table only
-        for w in _spelled(m.group(1)):
+    # "on a table in MySQL": the table only
+    where = {p for w in _after(_ON, question) for p in _spelled(w)}
+    return any(not set(_spelled(name)) <= where for name in e.missing)
+
+
+def _after(pattern: re.Pattern[str], question: str) -> list[str]:
+    """The words ``pattern`` (``_ON``, ``_IN``) takes after its preposition in what
+    ``question`` asks, casefolded, without trailing punctuation or ``'s``, each run to its
+    first stop word."""
+    out: list[str] = []
+    for m in pattern.finditer(asked(unicodedata.normalize("NFKC", question))):
+        for w in m.group(1).split():
+            w = re.sub(r"'s$", "", w.rstrip("?.,;:!)")).casefold()
             if w in STOPWORDS:
                 break
-            where.add(w)
-    return any(not set(_spelled(name)) <= where for name in e.missing)
+            out.append(w)
+    return out
 
 
 def steps_words(question: str) -> list[str]:
@@ -149,16 +159,7 @@ def steps_words(question: str) -> list[str]:
     "in", "with", "using" or "via", up to the first stop word ("How do I create a trigger
     in SQL Server?": ``sql``, ``server``). A claim's "in Escherichia coli" is where it
     holds, not what steps are for: none."""
-    if not how_to(question):
-        return []
-    out: list[str] = []
-    for m in _IN.finditer(asked(unicodedata.normalize("NFKC", question))):
-        for w in m.group(1).split():
-            w = re.sub(r"'s$", "", w.rstrip("?.,;:!)")).casefold()
-            if w in STOPWORDS:
-                break
-            out.append(w)
-    return out
+    return _after(_IN, question) if how_to(question) else []
 
 
 def commands(question: str, words: Collection[str], terms: Sequence[Term]) -> dict[str, str]:
