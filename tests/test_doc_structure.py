@@ -354,3 +354,24 @@ def test_a_page_without_its_closing_head_tag_is_read():
     raw = ("<!doctype html><html><head><title>Runbook</title><meta charset=utf-8>"
            "<body><svg><title>diagram</title></svg><p>Restart the worker.</p></body></html>")
     assert parse_html(raw, "page") == ("Restart the worker.", "Runbook", ())
+
+
+def test_an_unnumbered_h_heading_heads_its_section():
+    """XHTML 2's ``<h>`` is a heading a level below the numbered one before it: SQLite's
+    pragma page (as Debian ships it) heads each of its PRAGMAs with one, hidden, for its
+    own search. Each PRAGMA is a section of its own, and its name no longer ends the
+    previous PRAGMA's last paragraph ("... any previously set busy handler. PRAGMA
+    cache_size")."""
+    doc = load(THIRD / "sqlite-pragma" / "pragma.html")
+    paths = [p for _, p in doc.sections]
+    assert "PRAGMA Statements > List Of PRAGMAs > PRAGMA cache_size" in paths
+    assert sum(p.startswith("PRAGMA Statements > List Of PRAGMAs > PRAGMA ") for p in paths) == 74
+    at = {p: s for s, p in doc.sections}["PRAGMA Statements > List Of PRAGMAs > PRAGMA cache_size"]
+    assert doc.text[at:].startswith("PRAGMA cache_size\n\nPRAGMA schema.cache_size;\n")
+    assert doc.text[:at].endswith("overwriting any previously set busy handler.\n\n")
+    # consecutive <h> are siblings; a numbered heading closes them
+    raw = ("<html><body><h1>Pragmas</h1><h2>List</h2><h style='display:none'> PRAGMA a</h>"
+           "<p>Sets a.</p><h>PRAGMA b</h><p>Sets b.</p><h2>Notes</h2><p>Done.</p></body></html>")
+    assert [p for _, p in parse_html(raw, "page")[2]] == [
+        "Pragmas", "Pragmas > List", "Pragmas > List > PRAGMA a", "Pragmas > List > PRAGMA b",
+        "Pragmas > Notes"]

@@ -14,7 +14,9 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+# ``h`` is XHTML 2's heading without a number, a level below the numbered one it follows:
+# SQLite's pragma page heads each of its 74 PRAGMAs with one (hidden, for its search).
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6", "h"}
 _BLOCK = {
     "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article", "header",
     "main", "aside", "blockquote", "pre", "hr", "dl", "dt", "dd", "figure", "figcaption",
@@ -50,6 +52,8 @@ class _HTMLText(HTMLParser):
         self.title = ""
         self.in_title = False
         self.heading_level: int | None = None
+        self.heading_tag = ""
+        self.numbered = 0  # the level of the last numbered heading (h1-h6)
         self.heading_buf: list[str] = []
         self.path: list[tuple[int, str]] = []
         self.sections: list[tuple[int, str]] = []
@@ -121,7 +125,8 @@ class _HTMLText(HTMLParser):
         if tag in _BLOCK:
             self._break(1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd") else 2)
         if tag in _HEADINGS:
-            self.heading_level = int(tag[1])
+            self.heading_level = int(tag[1]) if tag != "h" else self.numbered + 1
+            self.heading_tag = tag
             self.heading_buf = []
             self.heading_start = self.length
 
@@ -149,7 +154,9 @@ class _HTMLText(HTMLParser):
             return
         if self._table_tag(tag, start=False):
             return
-        if self.heading_level is not None and tag == f"h{self.heading_level}":
+        if self.heading_level is not None and tag == self.heading_tag:
+            if tag != "h":
+                self.numbered = self.heading_level
             text = " ".join("".join(self.heading_buf).split())
             if text:
                 while self.path and self.path[-1][0] >= self.heading_level:

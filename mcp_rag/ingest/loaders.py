@@ -40,9 +40,10 @@ from mcp_rag.types import Document
 # read by a CommonMark parser: code spans keep `<placeholders>`, entities are decoded, and
 # Sphinx's generated source listings and its copies of page sources are left out; 10:
 # HTML's page chrome is left out; 11: the label of a diagram HTML shows behind a
-# show/hide button, as SQLite's syntax diagrams are, is left out with the diagram): indexes
-# built before are re-read on the next run.
-LOADER_VERSION = 11
+# show/hide button, as SQLite's syntax diagrams are, is left out with the diagram; 12:
+# XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA):
+# indexes built before are re-read on the next run.
+LOADER_VERSION = 12
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -53,6 +54,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     10: frozenset(HTML_EXTS | MAIL_EXTS),
     # the labels of diagrams behind show/hide buttons
     11: frozenset(HTML_EXTS | MAIL_EXTS),
+    # XHTML 2's unnumbered <h> headings
+    12: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
