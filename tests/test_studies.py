@@ -132,3 +132,17 @@ def test_the_page_first_study_shows_what_search_shows(indexed):
     assert len(set(rec["ranked"])) < len(rec["ranked"])  # a page with several passages
     assert rec["shown"] == [h.chunk.doc_id for h in by_page.search(q, k=DEPTH).hits]
     assert rec["shown"] != rec["ranked"] and sorted(rec["shown"]) == sorted(rec["ranked"])
+
+
+def test_the_page_lead_study_starts_from_the_order_search_shows():
+    from research.page_lead import carded, lead, reranked
+
+    page = "image prune\n\nUsage: docker image prune [OPTIONS]\n\nRemove unused images. More."
+    assert lead("image prune", page) == "Usage: docker image prune [OPTIONS] Remove unused images."
+    row = {"pages": ["b.md"], "card": {400: {"a.md": 0.1, "b.md": 0.9, "c.md": 0.2}},
+           "search": [("a.md", 0.9), ("a.md", 0.8), ("b.md", 0.5), ("c.md", 0.1)],
+           "cands": ["a.md", "b.md", "c.md"], "first": [0.9, 0.8, 0.1],
+           "plain": [1.0, 0.0, -9.0], "lead": [1.0, 6.0, -9.0], "share": 0.4, "floor": -5.0}
+    assert carded(row, 400, 0.0) == 2  # the page order search shows
+    assert carded(row, 400, 0.5) == 1  # the card puts b first
+    assert reranked(row, "plain") == 2 and reranked(row, "lead") == 1
