@@ -14,12 +14,13 @@ answers hold a key, and over all files the median answer length: the key only gr
 length, so the question is how much length each variant buys. It also prints the ceiling:
 the questions whose key is anywhere in the passages an answer reads.
 
-Then two ways to steer today's pick (4 sentences, the best page going on) towards the
+Then three ways to steer today's pick (4 sentences, the best page going on) towards the
 command that answers, each replayed on the same scores: for a how-to question
 (``evidence.how_to``) whose quotes hold no instruction ("To enable ..., run ...", "you can
 use ...") and no code, the best such sentence within twice the margin is quoted as if it
 scored as the best; and every sentence's logit plus λ times the share of the question's
-idf its words hold (λ 1, 2, 4). Last, where the key is lost: in no passage read, in a
+idf its words hold (λ 1, 2, 4); and the search's order as a prior, every sentence's logit
+less λ times its passage's rank among those read (λ 0.5, 1, 2). Last, where the key is lost: in no passage read, in a
 passage but no candidate sentence (a label, a heading), or in a sentence the pick passed
 over (within the margin of the best, or under it).
 """
@@ -120,6 +121,10 @@ def steered(r: dict, variant: str) -> list[E.Run]:
         share = np.array([sum(r["idf"][st] for st in set(tokenize(c.text)) if st in r["idf"])
                           / total for c in r["cands"]], dtype=np.float32)
         return _pick(r, r["scores"] + lam * share)
+    if variant.startswith("rank"):  # the search's order of the passages as a prior
+        lam = float(variant.split()[1])
+        return _pick(r, r["scores"] - lam * np.array([c.rank for c in r["cands"]],
+                                                     dtype=np.float32))
     return runs
 
 
@@ -167,7 +172,8 @@ def study(args) -> None:
         return  # collected before the variants
     print("\n| pick (4 sentences, page goes on) | " + " | ".join(sets) + " | all |")
     print("|---|" + "---|" * (len(sets) + 1))
-    for variant in ("today", "how-to", "words 1", "words 2", "words 4"):
+    for variant in ("today", "how-to", "words 1", "words 2", "words 4", "rank 0.5", "rank 1",
+                    "rank 2"):
         held = [sum(any(k in " ".join(E.shown(x.quote) for x in steered(r, variant))
                         for k in r["keys"]) for r in rows) for rows in answered.values()]
         print(f"| {variant} | " + " | ".join(map(str, held)) + f" | {sum(held)} |")
