@@ -20,9 +20,9 @@ command that answers, each replayed on the same scores: for a how-to question
 use ...") and no code, the best such sentence within twice the margin is quoted as if it
 scored as the best; and every sentence's logit plus λ times the share of the question's
 idf its words hold (λ 1, 2, 4); and the search's order as a prior, every sentence's logit
-less λ times its passage's rank among those read (λ 0.5, 1, 2). Last, where the key is lost: in no passage read, in a
-passage but no candidate sentence (a label, a heading), or in a sentence the pick passed
-over (within the margin of the best, or under it).
+less λ times its passage's rank among those read (λ 0.5, 1, 2). Last, where the key is
+lost: in no passage read, in a passage but no candidate sentence (a label, a heading), or
+in a sentence the pick passed over (within the margin of the best, or under it).
 """
 
 from __future__ import annotations
