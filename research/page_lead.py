@@ -32,11 +32,8 @@ from typing import Any
 import numpy as np
 
 from mcp_rag.app.cache import normalize_query
-from mcp_rag.index.store import read_current
 from mcp_rag.retrieve.fusion import interpolate
-from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.settings import Settings
-from research.study_args import questions, run
+from research.study_args import docs_index, questions, run
 
 CARDS = (200, 400, 800, "title")
 WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -51,11 +48,8 @@ def lead(title: str, text: str) -> str:
 
 
 def collect(args) -> None:
-    if not args.questions:
-        raise SystemExit("page_lead.py needs --questions: a docs benchmark file (its pages)")
-    s = Settings.load(index=args.index, cache_enabled=False)
-    p = Pipeline.from_settings(s)
-    with sqlite3.connect(args.index / read_current(args.index) / "meta.sqlite") as con:
+    s, p, meta = docs_index(args, "page_lead.py")
+    with sqlite3.connect(meta) as con:
         docs = list(con.execute("SELECT doc_id, title, text FROM docs"))
     ids = [d for d, _, _ in docs]
     leads = {d: lead(t, x) for d, t, x in docs}

@@ -19,22 +19,16 @@ import math
 import pickle
 import sqlite3
 
-from mcp_rag.index.store import read_current
 from mcp_rag.retrieve.fusion import interpolate
-from mcp_rag.retrieve.pipeline import Pipeline
-from mcp_rag.settings import Settings
 from research.rerank_rule import record
-from research.study_args import questions, run
+from research.study_args import docs_index, questions, run
 
 LAMBDAS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
 def collect(args) -> None:
-    if not args.questions:
-        raise SystemExit("page_prior.py needs --questions: a docs benchmark file (its pages)")
-    s = Settings.load(index=args.index, cache_enabled=False)
-    p = Pipeline.from_settings(s)
-    with sqlite3.connect(args.index / read_current(args.index) / "meta.sqlite") as con:
+    s, p, meta = docs_index(args, "page_prior.py")
+    with sqlite3.connect(meta) as con:
         passages = dict(con.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
     rows = [record(p, q["id"], q["text"], q["rel"])
             for q in questions(args) if q["kind"] == "in_scope"]

@@ -13,7 +13,10 @@ from typing import Any
 
 from benchmarks.docs import load_questions
 from mcp_rag.evaluate.beir import judged_queries, load_qrels, load_queries
+from mcp_rag.index.store import read_current
 from mcp_rag.limits import MAX_QUERY_CHARS
+from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.settings import Settings
 
 KINDS = ("in_scope", "same_field", "other_field")
 
@@ -53,6 +56,15 @@ def run(doc: str, n: int, collect: Callable[[argparse.Namespace], None],
         print(f"{args.out} written", file=sys.stderr)
     else:
         study(args)
+
+
+def docs_index(args: argparse.Namespace, study: str) -> tuple[Settings, Pipeline, Path]:
+    """A docs study's settings and pipeline over ``--index`` (default settings, cache off),
+    and the metadata database of its current generation; it needs ``--questions``."""
+    if not args.questions:
+        raise SystemExit(f"{study} needs --questions: a docs benchmark file (its pages)")
+    s = Settings.load(index=args.index, cache_enabled=False)
+    return s, Pipeline.from_settings(s), args.index / read_current(args.index) / "meta.sqlite"
 
 
 def questions(args: argparse.Namespace) -> list[dict[str, Any]]:
