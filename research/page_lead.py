@@ -16,7 +16,10 @@ the docs benchmark's in-scope questions:
 - **the lead in what the cross-encoder reads**: each of the ten reranked candidates read
   with its page's first sentence under its heading (unless the window holds it), blended
   with the first stage as ``search`` does (``fusion.interpolate`` at the index's share,
-  the relevance floor), against the same candidates read as today.
+  the relevance floor), against the same candidates read as today;
+- **the opening instead of what the floor drops**: a candidate the cross-encoder scores
+  under the relevance floor (example output, say) is scored again as its page's first
+  passage, and keeps the better logit, at its own first-stage score.
 
 ``collect`` asks each in-scope question; ``study`` prints page hit@1 and hit@3 per file
 for each variant.
@@ -32,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from mcp_rag.app.cache import normalize_query
+from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.fusion import interpolate
 from research.study_args import docs_index, questions, run
 
@@ -51,6 +55,7 @@ def collect(args) -> None:
     s, p, meta = docs_index(args, "page_lead.py")
     with sqlite3.connect(meta) as con:
         docs = list(con.execute("SELECT doc_id, title, text FROM docs"))
+        opening = dict(con.execute("SELECT doc_id, min(row) FROM chunks GROUP BY doc_id"))
     ids = [d for d, _, _ in docs]
     leads = {d: lead(t, x) for d, t, x in docs}
     cards = {n: np.asarray(p.embedder.embed_documents(
@@ -73,12 +78,20 @@ def collect(args) -> None:
             ld = leads[h.chunk.doc_id]
             with_lead.append(t if ld[:40] in " ".join(t.split()) else f"{top}\n{ld}\n{rest}")
         assert p.reranker is not None
+        plain = p.reranker.predict([(query, t) for t in texts]).tolist()
+        swap = list(plain)
+        with p.reader.in_use() as reader:
+            for i, h in enumerate(cands):
+                first_passage = reader.chunks([opening[h.chunk.doc_id]])[0]
+                if plain[i] < s.relevance_floor and first_passage.chunk_id != h.chunk.chunk_id:
+                    swap[i] = max(plain[i], float(p.reranker.predict(
+                        [(query, index_text(first_passage))])[0]))
         rows.append({
             "id": q["id"], "pages": list(q["rel"]),
             "search": [(h.chunk.doc_id, h.score) for h in shown.hits],
             "card": {n: dict(zip(ids, (v @ qv).tolist(), strict=True)) for n, v in cards.items()},
             "cands": [h.chunk.doc_id for h in cands], "first": [h.score for h in cands],
-            "plain": p.reranker.predict([(query, t) for t in texts]).tolist(),
+            "plain": plain, "swap": swap,
             "lead": p.reranker.predict([(query, t) for t in with_lead]).tolist(),
             "share": s.rerank_weight, "floor": s.relevance_floor,
         })
@@ -123,7 +136,8 @@ def study(args) -> None:
         return f"{sum(k == 1 for k in ranks)} / {sum(bool(k and k <= 3) for k in ranks)}"
 
     variants = ["search", *(f"card {n}, w {w}" for n in CARDS for w in WEIGHTS),
-                "10 reranked, read as today", "10 reranked, read with the page's lead"]
+                "10 reranked, read as today", "10 reranked, read with the page's lead",
+                "10 reranked, the opening for what the floor drops"]
     print("| variant (page hit@1 / hit@3) | " + " | ".join(f.stem for f in args.files) + " |")
     print("|---|" + "---|" * len(args.files))
     table = {}
@@ -133,7 +147,8 @@ def study(args) -> None:
         col = [hits([carded(r, 400, 0.0) for r in rows])]
         col += [hits([carded(r, n, w) for r in rows]) for n in CARDS for w in WEIGHTS]
         col += [hits([reranked(r, "plain") for r in rows]),
-                hits([reranked(r, "lead") for r in rows])]
+                hits([reranked(r, "lead") for r in rows]),
+                hits([reranked(r, "swap") for r in rows])]
         table[f.stem] = col
     for i, v in enumerate(variants):
         print(f"| {v} | " + " | ".join(table[f.stem][i] for f in args.files) + " |")
