@@ -13,6 +13,8 @@ the docs benchmark's in-scope questions:
 - **a page card**: the embedder's similarity of the question to the page's title and
   first ``N`` characters (200, 400, 800; or its title alone), min-max blended with weight
   ``w`` into ``search``'s page order (each page at its best passage's score, the top 50);
+- **the card's clear favourite first**: the page whose card is the most similar moved to
+  the top of `search`'s first ten pages when it leads the next page's card by ``δ`` or more;
 - **the lead in what the cross-encoder reads**: each of the ten reranked candidates read
   with its page's first sentence under its heading (unless the window holds it), blended
   with the first stage as ``search`` does (``fusion.interpolate`` at the index's share,
@@ -41,6 +43,7 @@ from research.study_args import docs_index, questions, run
 
 CARDS = (200, 400, 800, "title")
 WEIGHTS = (0.1, 0.2, 0.3, 0.4, 0.5)
+DELTAS = (0.02, 0.04, 0.06, 0.08, 0.1)
 _LEAD = re.compile(r".{20,200}?[.!?:](?=\s|$)")
 
 
@@ -119,6 +122,18 @@ def carded(r: dict[str, Any], n: int | str, w: float) -> int | None:
     return _rank([pages[i] for i in order], r["pages"])
 
 
+def favourite(r: dict[str, Any], n: int | str, delta: float) -> int | None:
+    """The expected page's rank when the card's clear favourite goes first."""
+    pages = list(dict.fromkeys(d for d, _ in r["search"]))
+    card = r["card"][n]
+    first, second = sorted(card.values(), reverse=True)[:2]
+    top = max(card, key=card.__getitem__)
+    if first - second >= delta and top in pages[:10]:
+        pages.remove(top)
+        pages.insert(0, top)
+    return _rank(pages, r["pages"])
+
+
 def reranked(r: dict[str, Any], key: str) -> int | None:
     """The expected page's rank among the reranked candidates read as ``key`` says."""
     logits = r[key]
@@ -136,6 +151,7 @@ def study(args) -> None:
         return f"{sum(k == 1 for k in ranks)} / {sum(bool(k and k <= 3) for k in ranks)}"
 
     variants = ["search", *(f"card {n}, w {w}" for n in CARDS for w in WEIGHTS),
+                *(f"card {n}, its favourite first by {d}" for n in CARDS[:3] for d in DELTAS),
                 "10 reranked, read as today", "10 reranked, read with the page's lead",
                 "10 reranked, the opening for what the floor drops"]
     print("| variant (page hit@1 / hit@3) | " + " | ".join(f.stem for f in args.files) + " |")
@@ -146,6 +162,7 @@ def study(args) -> None:
             rows = pickle.load(fh)
         col = [hits([carded(r, 400, 0.0) for r in rows])]
         col += [hits([carded(r, n, w) for r in rows]) for n in CARDS for w in WEIGHTS]
+        col += [hits([favourite(r, n, d) for r in rows]) for n in CARDS[:3] for d in DELTAS]
         col += [hits([reranked(r, "plain") for r in rows]),
                 hits([reranked(r, "lead") for r in rows]),
                 hits([reranked(r, "swap") for r in rows])]
