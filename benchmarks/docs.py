@@ -62,7 +62,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def _rank(doc_ids: list[str], pages: list[str]) -> int | None:
+def page_rank(doc_ids: list[str], pages: list[str]) -> int | None:
     """1-based rank of the first result on an expected page (None: not in the list)."""
     return next((i for i, d in enumerate(doc_ids, start=1) if d in pages), None)
 
@@ -84,9 +84,10 @@ def ask(svc: RagService, q: dict[str, Any]) -> dict[str, Any]:
     ranked = [h.doc_id for h in s.results]
     cited = {c.doc_id for c in a.citations}
     row |= {
-        "rank": _rank(ranked, pages),
-        "first_stage_rank": _rank([h.doc_id for h in first.results], pages),
-        "page_cited_or_top3": bool(cited & set(pages)) or (_rank(ranked[:3], pages) is not None),
+        "rank": page_rank(ranked, pages),
+        "first_stage_rank": page_rank([h.doc_id for h in first.results], pages),
+        "page_cited_or_top3": bool(cited & set(pages))
+        or (page_rank(ranked[:3], pages) is not None),
         "holds_key": a.answered and any(k in a.answer for k in q["keys"]),
     }
     return row

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.docs import load_questions
+from benchmarks.docs import load_questions, page_rank
 from mcp_rag.app.cache import normalize_query
 from mcp_rag.evaluate.latency import cpu
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -38,10 +38,6 @@ CONFIGS: dict[str, dict[str, Any] | None] = {
 }
 
 
-def _rank(doc_ids: list[str], pages: list[str]) -> int | None:
-    return next((i for i, d in enumerate(doc_ids, start=1) if d in pages), None)
-
-
 def sweep(index: Path, questions: list[dict[str, Any]]) -> dict[str, Any]:
     base = Settings.load(index=str(index), cache_enabled=False)
     p0 = Pipeline.from_settings(base)
@@ -53,7 +49,7 @@ def sweep(index: Path, questions: list[dict[str, Any]]) -> dict[str, Any]:
         ranks, ms, agree = [], [], []
         for q in ins:
             r = p.search(normalize_query(q["question"]), k=10, rerank=over is not None)
-            ranks.append(_rank([h.chunk.doc_id for h in r.hits], q["pages"]))
+            ranks.append(page_rank([h.chunk.doc_id for h in r.hits], q["pages"]))
             ms.append(r.timings_ms.get("rerank", 0.0))
             if over is None:  # both retrievers put the same chunk first
                 agree.append(retrievers_agree(r.hits))

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.docs import page_rank
 from mcp_rag.app.cache import normalize_query
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.fusion import interpolate
@@ -85,8 +86,10 @@ def collect(args) -> None:
         swap = list(plain)
         with p.reader.in_use() as reader:
             for i, h in enumerate(cands):
+                if s.relevance_floor is None or plain[i] >= s.relevance_floor:
+                    continue
                 first_passage = reader.chunks([opening[h.chunk.doc_id]])[0]
-                if plain[i] < s.relevance_floor and first_passage.chunk_id != h.chunk.chunk_id:
+                if first_passage.chunk_id != h.chunk.chunk_id:
                     swap[i] = max(plain[i], float(p.reranker.predict(
                         [(query, index_text(first_passage))])[0]))
         rows.append({
@@ -102,10 +105,6 @@ def collect(args) -> None:
         pickle.dump(rows, f)
 
 
-def _rank(pages: list[str], expected: list[str]) -> int | None:
-    return next((i for i, d in enumerate(pages, start=1) if d in expected), None)
-
-
 def carded(r: dict[str, Any], n: int | str, w: float) -> int | None:
     """The expected page's rank in ``search``'s page order with the card blended in."""
     best: dict[str, float] = {}
@@ -119,7 +118,7 @@ def carded(r: dict[str, Any], n: int | str, w: float) -> int | None:
     a = (a - a.min()) / (a.max() - a.min() + 1e-9)
     c = (c - c.min()) / (c.max() - c.min() + 1e-9)
     order = np.argsort(-((1 - w) * a + w * c), kind="stable")
-    return _rank([pages[i] for i in order], r["pages"])
+    return page_rank([pages[i] for i in order], r["pages"])
 
 
 def favourite(r: dict[str, Any], n: int | str, delta: float) -> int | None:
@@ -131,7 +130,7 @@ def favourite(r: dict[str, Any], n: int | str, delta: float) -> int | None:
     if first - second >= delta and top in pages[:10]:
         pages.remove(top)
         pages.insert(0, top)
-    return _rank(pages, r["pages"])
+    return page_rank(pages, r["pages"])
 
 
 def reranked(r: dict[str, Any], key: str) -> int | None:
@@ -143,7 +142,7 @@ def reranked(r: dict[str, Any], key: str) -> int | None:
             continue
         if r["cands"][i] not in pages:
             pages.append(r["cands"][i])
-    return _rank(pages, r["pages"])
+    return page_rank(pages, r["pages"])
 
 
 def study(args) -> None:
