@@ -319,6 +319,20 @@ def test_page_chrome_is_left_out(page, kept, chrome):
     assert not [c for c in chrome if c in doc.text]
 
 
+def test_a_table_cell_keeps_the_space_between_its_inline_elements():
+    """PostgreSQL's catalog tables write a column's name and type as two <code> elements
+    a space apart in one cell; the space stays, as it does outside a table (it was lost:
+    "attrelidoid", one word to BM25, and "a AND b" read "aAND b")."""
+    doc = load(THIRD / "postgresql-docs" / "catalog-pg-am.html")
+    assert "\noid oid Row identifier.\n" in doc.text
+    assert ("amhandler regproc (references pg_proc.oid) OID of a handler function"
+            in doc.text)
+    raw = ("<table><tr><td><b>a</b> <i>AND</i> b <code>x</code></td><td> y </td></tr>"
+           "</table><p><code>c</code> <code>d</code></p>")
+    text, _, _ = parse_html(f"<html><body>{raw}</body></html>", "page")
+    assert text == "a AND b x | y.\n\nc d"
+
+
 def test_what_is_left_out_ends_where_its_element_ends():
     """Chrome nested in chrome, and structure inside it (a table, a heading), leave
     nothing behind and take nothing after them."""

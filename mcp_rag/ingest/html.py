@@ -176,7 +176,14 @@ class _HTMLText(HTMLParser):
         data = _PRIVATE_USE.sub("", data)  # icon fonts' glyphs say nothing in text
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
-            if self.parts and self.parts[-1].endswith((" ", "\n")) or not self.length:
+            # a space is kept between words, and between inline elements ("<code>attrelid
+            # </code> <code>oid</code>"), judged by the text it follows: a table cell's own
+            if self.cell is not None:
+                at_start = not self.cell or self.cell[-1].endswith(" ")
+            else:
+                at_start = not self.length or bool(self.parts) \
+                    and self.parts[-1].endswith((" ", "\n"))
+            if at_start:
                 data = data.lstrip(" ")
         elif self.cell is None:
             data = self._code(data)

@@ -43,7 +43,7 @@ from mcp_rag.types import Document
 # show/hide button, as SQLite's syntax diagrams are, is left out with the diagram; 12:
 # XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA):
 # indexes built before are re-read on the next run.
-LOADER_VERSION = 12
+LOADER_VERSION = 13
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -56,6 +56,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     11: frozenset(HTML_EXTS | MAIL_EXTS),
     # XHTML 2's unnumbered <h> headings
     12: frozenset(HTML_EXTS | MAIL_EXTS),
+    # the space between two inline elements in a table cell ("attrelid oid", "a AND b")
+    13: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
