@@ -236,6 +236,7 @@ def pick(
     min_score: float,
     floor: float = float("-inf"),
     same_page: bool = True,
+    max_chars: int | None = None,
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
@@ -249,7 +250,8 @@ def pick(
     column, use the GENERATED ALWAYS AS clause ..."), each with the neighbours it leans
     on, while the total stays within ``budget``. Besides the best, no sentence under
     ``floor``. Documents come in the order of their best passage. (``same_page=False``:
-    the paragraph only, the study's variant.)
+    the paragraph only; ``max_chars``: at most this many characters quoted, whatever the
+    number of sentences: the study's variants.)
     """
     if not cands:
         return []
@@ -288,6 +290,9 @@ def pick(
         tried.add(nxt)
         new = [s for s in _neighbours(cands[nxt], by_chunk) if s.key not in picked]
         if picked and len(picked) + len(new) > budget:
+            continue
+        if picked and max_chars is not None and sum(
+                s.end - s.start for s in (*picked.values(), *new)) > max_chars:
             continue
         for s in new:
             picked[s.key] = s
