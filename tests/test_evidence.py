@@ -18,6 +18,7 @@ from mcp_rag.retrieve.evidence import (
     steps_elsewhere,
     steps_words,
     targets,
+    without,
     written_names,
 )
 
@@ -319,6 +320,43 @@ async def test_a_command_the_evidence_never_mentions_is_named(docs_server):
     # the same task without the command: answered from the VACUUM INTO page
     plain = docs_server.answer("How do I back up a database into a new file?")
     assert plain.answered, plain.answer
+
+
+def test_a_weighed_word_makes_an_answer_partial_never_refused():
+    names = written_names("How do I vacuum an encrypted database in SQLite?")
+    e = check([_term("SQLite", 4)], names, N, ["SQLite rebuilds the file on VACUUM."])
+    assert e.state == "answered"
+    w = e.weighing([_term("encrypted", 0)])
+    assert w.state == "partial" and w.missing == ("encrypted",) and w.weighed == ("encrypted",)
+    assert w.nowhere == ("encrypted",) and "never mention 'encrypted'" in (w.reason() or "")
+    # missing alone, it is still partial: the passages may put it another way
+    alone = check([], {}, N, ["x"]).weighing([_term("encrypted", 2)])
+    assert alone.state == "partial" and alone.elsewhere == ("encrypted",)
+    assert without("How do I vacuum an encrypted database?", "encrypt") \
+        == "How do I vacuum an database?"
+
+
+@pytest.mark.slow
+async def test_a_rare_word_the_quotes_lack_and_the_cross_encoder_weighs_is_named(
+        docs_server):
+    """"encrypted": the VACUUM page's sentences answer the question without it (the
+    cross-encoder scores the best quote higher once it is taken out); the answer is given,
+    as partial, naming it. A rare word the passages put another way is not named."""
+    from mcp import Client
+
+    from mcp_rag.serve.server import build_server
+
+    q = "How do I vacuum an encrypted database?"
+    async with Client(build_server(docs_server.pipeline)) as c:
+        out = (await c.call_tool("answer", {"question": q})).structured_content
+    assert out["answered"] and out["state"] == "partial" and out["missing"] == ["encrypted"]
+    assert out["answer"].endswith("Partial answer: the best passages never mention "
+                                  "'encrypted'.")
+    assert out["answerability"]["state"] == "partial"
+    assert out["answerability"]["missing_terms"] == ["encrypted"]
+    assert out["citations"][0]["doc_id"].endswith("lang_vacuum.html")
+    plain = docs_server.answer("How do I defragment a database file?")
+    assert plain.state == "answered" and plain.missing == [], plain.answer
 
 
 @pytest.mark.slow

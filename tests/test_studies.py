@@ -103,6 +103,23 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
     # the study's variants start from the same pick
     assert steered(row, "today") == runs and steered(row, "words 0") == runs
     assert lost(row) == "held"
+    # reading the passages next to the top one keeps the passages read, and adds
+    assert set(row["near"]) == {"next of top", "prev+next of top", "next of best",
+                                "prev+next of best"}
+    near = steered(row, "prev+next of top")
+    assert near and near[0].chunk.doc_id == runs[0].chunk.doc_id
+
+
+def test_the_word_weight_study_makes_partial_as_the_shipped_rule_does():
+    from mcp_rag.retrieve.evidence import FOCAL_IDF, WEIGHED_LOGITS
+    from research.word_weight import partial
+
+    row = {"words": [
+        {"word": "materialized", "share": FOCAL_IDF, "held": False, "weight": WEIGHED_LOGITS},
+        {"word": "bulk", "share": 0.9, "held": False, "weight": WEIGHED_LOGITS - 0.1},
+        {"word": "view", "share": 0.9, "held": True, "weight": 9.0},
+        {"word": "refresh", "share": FOCAL_IDF - 0.01, "held": False, "weight": 9.0}]}
+    assert partial(row, FOCAL_IDF, WEIGHED_LOGITS) == ["materialized"]
 
 
 def test_the_page_prior_study_orders_as_search_does_without_a_prior(indexed):

@@ -19,7 +19,14 @@ from mcp_rag.answer.generated import ChatClient, LLMError, generated
 from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.rerank import relevance
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.retrieve.evidence import check, how_to, steps_elsewhere, targets
+from mcp_rag.retrieve.evidence import (
+    check,
+    how_to,
+    steps_elsewhere,
+    targets,
+    unheld,
+    weighed,
+)
 from mcp_rag.retrieve.pipeline import SearchResult
 from mcp_rag.types import Chunk, Hit, Reranker
 
@@ -152,12 +159,38 @@ def compose(
     unnamed = _unnamed(question, r, [run.chunk for run in runs])
     if unnamed is not None:
         return _refusal(unnamed, policy, timings, cacheable)
+    t = time.perf_counter()
+    decision = _weighed(question, r, runs, ce)
+    if decision is not None and decision.evidence is not None:
+        missing, note = decision.evidence.missing, \
+            f"\n\nPartial answer: {decision.evidence.reason()}."
+    timings["weighed"] = _ms(t)
     return Composed(
         answered=bool(runs), mode="extractive", text=text + note if runs else text,
         sources=r.hits, citations=list(enumerate(runs, start=1)), fallback=fallback,
         confidence=confidence, timings_ms=timings, cacheable=cacheable, missing=missing,
-        decision=r.decision,
+        decision=decision or r.decision,
     )
+
+
+def _weighed(question: str, r: SearchResult, runs: list[Run],
+             ce: Reranker | None) -> Decision | None:
+    """The search's decision, its evidence with the rare words of a how-to question that
+    the quoted passages lack and the cross-encoder weighs on the best quote
+    (``evidence.weighed``: "How do I create a materialized view?" answered from CREATE
+    VIEW is partial, naming "materialized"); None: nothing to add."""
+    d = r.decision
+    if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
+        return None
+    quoted = [index_text(c) for c in dict.fromkeys(run.chunk for run in runs)]
+    focal = {f.casefold() for f in d.evidence.focal}
+    words = [t for t in unheld(r.terms, r.names, r.n_chunks, quoted)
+             if t.word.casefold() not in focal]
+    if not words:
+        return None
+    best = max(runs, key=lambda x: float("-inf") if x.score is None else x.score)
+    found = weighed(question, best.quote, words, ce)
+    return replace(d, evidence=d.evidence.weighing(found)) if found else None
 
 
 def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResult | None:

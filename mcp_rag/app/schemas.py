@@ -111,7 +111,8 @@ class Answerability(BaseModel):
     )
     focal_terms: list[str] = Field(
         description="What the question names that the evidence check looked for in the "
-        "passages (products, tools, identifiers; docs, Abstention)."
+        "passages (products, tools, identifiers), and on answer the rare words of a how-to "
+        "question its quotes lack that the answer depends on (docs, Abstention)."
     )
     missing_terms: list[str] = Field(
         description="The focal terms the passages never mention."
@@ -201,7 +202,8 @@ class AnswerOutput(BaseModel):
     missing: list[str] = Field(
         default_factory=list,
         description="When partial: what the question names that the quoted passages never "
-        "mention (the answer says so too).",
+        "mention, or a rare word of a how-to question they lack that the answer depends on "
+        "(the answer says so too).",
     )
     answer: str = Field(description="The answer, each statement followed by its marker [n].")
     citations: list[Citation] = Field(description="What each marker [n] points to.")

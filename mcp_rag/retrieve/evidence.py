@@ -29,6 +29,11 @@ as close to the corpus as its own sentences, unless it asks how to do something 
 product the passages never name (``steps_elsewhere``: "... in SQLite", not "... on
 Linux"): what a how-to question names is what its steps are for. Measured on eight
 corpora (``research/evidence_terms.py``; docs, Abstention).
+
+``unheld`` and ``weighed``: after the answer's sentences are chosen, a how-to question's
+rare words that are not names and that the quoted passages lack are weighed by the
+cross-encoder on the best quote (``WEIGHED_LOGITS``); one it weighs makes the answer
+partial (``Evidence.weighing``), never refused.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from mcp_rag.index.lexical import STOPWORDS, tokenize
 from mcp_rag.index.scope import Term
+from mcp_rag.types import Reranker
 
 State = Literal["answered", "partial", "refused"]
 
@@ -52,6 +58,14 @@ FOCAL_IDF = 0.5  # share of the largest idf (a word the corpus never mentions) a
 # manual; "in Python" of Django's, 10 %). A neighbouring product a manual often compares
 # itself with stays under it (PostgreSQL in SQLite's manual: 0.8 % of its chunks).
 TARGET_DF = 0.05
+# A rare word of a how-to question (not a name) that the quoted passages lack, and that the
+# cross-encoder weighs: the best quote scores at least this many logits more without it.
+# "How do I create a materialized view and refresh it?" of SQLite's manual quotes CREATE
+# VIEW, +4.6 without "materialized"; the rare words of in-scope questions that the
+# passages put another way weigh less ("parameterized", "regexes": under 2; "bulk" 3.2).
+# It makes an answer partial, never a refusal by itself (chosen leave-one-manual-out on
+# the docs benchmark: research/word_weight.py).
+WEIGHED_LOGITS = 3.5
 _WRITTEN = re.compile(r"[^\W_][\w.+#:/@'-]*[\w+#]|[^\W_]")
 # "kb-err-2847" and "IL-6" are code; "0-dimensional" and "5-fold" are not
 _CODE = re.compile(r"[_/:@#]|\w\.\w|(?<=[A-Za-z])-?\d|\d(?=[A-Za-z])")
@@ -292,18 +306,30 @@ class Evidence:
     elsewhere: tuple[str, ...]
     nowhere: tuple[str, ...] = ()
     phrases: tuple[str, ...] = ()  # the focal phrases in capitals, and C++, C#
+    weighed: tuple[str, ...] = ()  # rare words the quotes lack that the cross-encoder weighs
 
     @property
     def state(self) -> State:
         """A phrase the passages do not write in a row makes an answer partial, never a
         refusal by itself: whether the corpus writes it anywhere is not known (its words
         are counted, not the phrase), and "HTTP API" may be asked of passages that write
-        "an API over HTTP"."""
+        "an API over HTTP". So does a weighed word (``weighed``): the passages may put it
+        another way."""
         if not self.missing:
             return "answered"
-        words = [f for f in self.focal if f not in self.phrases]
-        lacking = [m for m in self.missing if m not in self.phrases]
+        partial_only = set(self.phrases) | set(self.weighed)
+        words = [f for f in self.focal if f not in partial_only]
+        lacking = [m for m in self.missing if m not in partial_only]
         return "refused" if words and len(lacking) == len(words) else "partial"
+
+    def weighing(self, words: Sequence[Term]) -> Evidence:
+        """This evidence with ``words`` (``weighed``) missing too."""
+        w = tuple(t.word for t in words)
+        return replace(
+            self, focal=self.focal + w, missing=self.missing + w,
+            elsewhere=self.elsewhere + tuple(t.word for t in words if t.df > 0),
+            nowhere=self.nowhere + tuple(t.word for t in words if t.df == 0),
+            weighed=self.weighed + w)
 
     def reason(self) -> str | None:
         """What the passages lack, in plain words (None when they lack nothing)."""
@@ -349,3 +375,34 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         tuple(names[t.word.casefold()] for t in missing if t.df == 0),
         tuple(names[k] for k in phrases),
     )
+
+
+def unheld(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
+           texts: Iterable[str], share: float = FOCAL_IDF) -> list[Term]:
+    """The question's rare content words (an idf of at least ``share`` of the largest) that
+    are not names (``names``: the check looks for those) and that the ``texts`` lack, in
+    any of the forms ``Passages.hold`` accepts."""
+    top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
+    rare = [t for t in terms if t.word.casefold() not in names and t.word.isalpha()
+            and t.idf(n_chunks) >= share * top]
+    if not rare:
+        return []
+    seen = Passages.of(texts)
+    return [t for t in rare if not seen.hold(t, t.word)]
+
+
+def without(question: str, stem: str) -> str:
+    """``question`` with the words indexed as ``stem`` taken out."""
+    out = _ALNUM.sub(lambda m: "" if stem in tokenize(m.group()) else m.group(), question)
+    return " ".join(out.split())
+
+
+def weighed(question: str, quote: str, words: Sequence[Term], ce: Reranker,
+            logits: float = WEIGHED_LOGITS) -> list[Term]:
+    """Of ``words`` (``unheld``), those ``quote`` answers worse for: the cross-encoder
+    scores it at least ``logits`` higher for the question without the word. One pair a
+    word, and one for the question whole."""
+    if not words:
+        return []
+    scores = ce.predict([(question, quote)] + [(without(question, t.stem), quote) for t in words])
+    return [t for t, x in zip(words, scores[1:], strict=True) if x - scores[0] >= logits]
