@@ -41,8 +41,9 @@ from mcp_rag.types import Document
 # Sphinx's generated source listings and its copies of page sources are left out; 10:
 # HTML's page chrome is left out; 11: the label of a diagram HTML shows behind a
 # show/hide button, as SQLite's syntax diagrams are, is left out with the diagram; 12:
-# XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA):
-# indexes built before are re-read on the next run.
+# XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA; 13: a
+# table cell keeps the space between two inline elements, "attrelid oid"): indexes built
+# before are re-read on the next run.
 LOADER_VERSION = 13
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
