@@ -38,7 +38,9 @@ import math
 import pickle
 import re
 import statistics
+from collections.abc import Iterable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -217,23 +219,30 @@ def lost(r: dict) -> str:
             else "passed over, under the margin")
 
 
+def _replayed(sets: Iterable[list[dict]], **kw: Any) -> tuple[list[int], list[int]]:
+    """The pick replayed with ``kw`` on each set's answered rows: how many hold a key, per
+    set, and every answer's length."""
+    held, lengths = [], []
+    for rows in sets:
+        n = 0
+        for r in rows:
+            if r.get("refused"):
+                continue
+            runs = E.pick(r["cands"], r["scores"], r["by_chunk"], margin=r["margin"],
+                          min_score=r["min_score"], **kw)
+            text = " ".join(E.shown(x.quote) for x in runs)
+            lengths.append(len(text))
+            n += any(k in text for k in r["keys"])
+        held.append(n)
+    return held, lengths
+
+
 def study(args) -> None:
     sets = {f.stem: pickle.loads(f.read_bytes()) for f in args.files}
     print("| sentences | best page goes on | " + " | ".join(sets) + " | all | median length |")
     print("|---|---|" + "---|" * (len(sets) + 2))
     for budget, page in VARIANTS:
-        held, lengths = [], []
-        for rows in sets.values():
-            n = 0
-            for r in rows:
-                if r.get("refused"):
-                    continue
-                runs = E.pick(r["cands"], r["scores"], r["by_chunk"], budget=budget,
-                              margin=r["margin"], min_score=r["min_score"], same_page=page)
-                text = " ".join(E.shown(x.quote) for x in runs)
-                lengths.append(len(text))
-                n += any(k in text for k in r["keys"])
-            held.append(n)
+        held, lengths = _replayed(sets.values(), budget=budget, same_page=page)
         print(f"| {budget} | {'yes' if page else 'no'} | "
               + " | ".join(f"{n}/{len(rows)}" for n, rows in zip(held, sets.values(),
                                                                  strict=True))
@@ -259,16 +268,7 @@ def study(args) -> None:
     print("\n| sentences | characters | " + " | ".join(sets) + " | all | median length |")
     print("|---|---|" + "---|" * (len(sets) + 2))
     for budget, chars in CHAR_VARIANTS:
-        held, lengths = [], []
-        for rows in answered.values():
-            n = 0
-            for r in rows:
-                runs = E.pick(r["cands"], r["scores"], r["by_chunk"], budget=budget,
-                              margin=r["margin"], min_score=r["min_score"], max_chars=chars)
-                text = " ".join(E.shown(x.quote) for x in runs)
-                lengths.append(len(text))
-                n += any(k in text for k in r["keys"])
-            held.append(n)
+        held, lengths = _replayed(answered.values(), budget=budget, max_chars=chars)
         print(f"| {budget} | {chars or '-'} | " + " | ".join(map(str, held))
               + f" | {sum(held)} | {statistics.median(lengths):.0f} |")
     if all("near" in r for rows in answered.values() for r in rows):
