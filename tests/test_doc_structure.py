@@ -179,6 +179,24 @@ def test_a_paragraph_followed_by_code_keeps_it_without_a_colon():
     ]
 
 
+def test_a_paragraph_that_stops_mid_sentence_is_quoted_with_the_lines_that_finish_it():
+    """SQLite's rowid page defines a rowid table by a sentence that runs on into a list
+    (HTML's, without markers); it was quoted as '... in an SQLite schema that [1]'."""
+    doc = load(THIRD / "sqlite-rowid" / "rowidtable.html")
+    defined = ('A "rowid table" is any table in an SQLite schema that\n\n'
+               "is not a virtual table, and\nis not a WITHOUT ROWID table.")
+    assert defined in units(doc)
+    text, (run,) = answer(doc, "What is a rowid table?")
+    assert run.quote == defined
+    assert text == ('A "rowid table" is any table in an SQLite schema that is not a virtual '
+                    "table, and is not a WITHOUT ROWID table. [1]")
+    # a heading that ends on a preposition is not a sentence the next one finishes
+    text = "How to log a user in\n\nIf you have a user, call login().\n\nA URL is at\n\nhttps://x.org/"
+    assert [text[u.start : u.end] for u in split_units(text)] == [
+        "How to log a user in", "If you have a user, call login().",
+        "A URL is at\n\nhttps://x.org/"]
+
+
 def test_list_lines_and_prose_are_not_terms():
     text = "- first item\n- second item\nA heading like line\nIt is followed by prose."
     got = [text[u.start : u.end] for u in split_units(text)]

@@ -318,12 +318,13 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
 def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     settings, sample_dir, embedder, monkeypatch
 ):
-    """Version 9 changed how Markdown, HTML and .txt files are read: an index built by
-    version 8 re-reads those files once, and not the others (a PDF's OCR is slow)."""
+    """Versions 9 to 14 changed how the text formats are read: an index built by version
+    8 re-reads those files once, and not the others (a PDF's OCR is slow; JSONL records)."""
     from mcp_rag.index import update
     from mcp_rag.ingest import loaders
 
-    (sample_dir / "support" / "runbook.rst").write_text("Runbook\n=======\n\nRestart it.\n")
+    (sample_dir / "support" / "runbook.jsonl").write_text(
+        '{"_id": "r1", "title": "Runbook", "text": "Restart it."}\n')
     build(settings, [sample_dir], embedder)
     manifest = settings.index / read_current(settings.index) / "manifest.json"
     m = json.loads(manifest.read_text())
@@ -339,7 +340,7 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     r = build(settings, [sample_dir], embedder)
     assert sorted(read) == ["README.md", "error-codes.md", "onboarding.txt",
                             "refund-policy-2023.md", "refund-policy.md",
-                            "sla-tiers.html"]  # not runbook.rst
+                            "sla-tiers.html"]  # not runbook.jsonl
     assert (r.updated, r.unchanged) == (0, 7) and r.changed  # same text: nothing embedded
     assert IndexReader(settings.index).manifest.loader_version == loaders.loader_version()
     read.clear()
@@ -348,9 +349,13 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     assert loaders.read_differently(8 * 2 + 1 - m["loader_version"] % 2) is None
     assert loaders.read_differently(7 * 2 + m["loader_version"] % 2) is None
     assert loaders.read_differently(loaders.loader_version()) == frozenset()
-    # version 10 left HTML's page chrome out: an index of version 9 re-reads only HTML
-    assert loaders.read_differently(9 * 2 + m["loader_version"] % 2) == frozenset(
-        {".html", ".htm", ".xhtml", ".eml"})
+    # version 13 changed HTML only, version 14 how every text format is cut: an index of
+    # version 12 re-reads the text formats, not PDFs, images, JSONL or code
+    assert loaders.CHANGED_FORMATS[13] == frozenset({".html", ".htm", ".xhtml", ".eml"})
+    assert loaders.read_differently(12 * 2 + m["loader_version"] % 2) \
+        == loaders.CHANGED_FORMATS[14]
+    assert ".pdf" not in loaders.CHANGED_FORMATS[14] and ".jsonl" not in \
+        loaders.CHANGED_FORMATS[14] and {".md", ".rst", ".txt"} <= loaders.CHANGED_FORMATS[14]
 
 
 def test_a_new_chunking_re_chunks_every_document_after_the_loaders_change(

@@ -110,6 +110,13 @@ def split_sentences(text: str) -> list[Span]:
 # indented paragraph (3 spaces or more, or a tab, on every line; reStructuredText indents
 # by 3), a term stands on its own line just above its description.
 BLOCK_CHARS = 800  # what a sentence introduces is kept with it up to this many characters
+# A paragraph that ends on one of these words stops mid-sentence: the lines after it (a
+# list HTML wrote without markers, a URL, a formula) finish it.
+_RUNS_ON = re.compile(
+    r"\s(?:that|which|who|whose|whom|then|and|or|nor|but|of|the|an?|to|by|with|as|at|from|"
+    r"for|in|on|into|onto|is|are|be|was|were|if|when|where|than|via|using|includes?|"
+    r"including|namely|like)$")
+_SENTENCE_START = re.compile(r"\s*[A-Z][a-z]")  # "If you have ...": a sentence of its own
 TERM_CHARS = 120  # a line longer than this is prose, not a term
 _TERMS = 3  # at most this many term lines share one description ("-a" / "--all")
 _MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
@@ -155,14 +162,20 @@ def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
 
 def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> int:
     """Where what ``s`` introduces ends (``s.end`` if nothing): after a sentence ending with
-    a colon, the lines that follow (a list, a code block, the next paragraph); after the
-    last sentence of a paragraph, the code block that follows it. Whole lines, at most
-    ``BLOCK_CHARS`` characters, across the blank lines inside a code block."""
-    colon = text[s.start : s.end].endswith(":")
+    a colon, the lines that follow (a list, a code block, the next paragraph), and so after
+    a paragraph that stops mid-sentence ("A rowid table is any table in an SQLite schema
+    that" and the list that finishes it; ``_RUNS_ON``) unless what follows starts a
+    sentence of its own; after the last sentence of a paragraph, the code block that
+    follows it. Whole lines, at most ``BLOCK_CHARS`` characters, across the blank lines
+    inside a code block."""
+    unit = text[s.start : s.end]
+    colon = unit.endswith(":")
     p = s.paragraph
     p_end = paragraphs[p][1]
-    if not colon and s.end < p_end:
+    last = not text[s.end : p_end].strip()
+    if not colon and not last:
         return s.end
+    runs_on = not colon and _RUNS_ON.search(unit) is not None
     end, used = s.end, 0
     first = True
     for q in range(p, len(paragraphs)):
@@ -176,7 +189,9 @@ def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> in
             end = max(end, b)
             continue
         block = _is_block(text, a, b)
-        if not (block or (colon and first)):
+        if runs_on and first and _SENTENCE_START.match(text, a):
+            break
+        if not (block or ((colon or runs_on) and first)):
             break
         for la, lb in _lines(text, a, b):
             if used + (lb - la) > BLOCK_CHARS:

@@ -17,6 +17,7 @@ from mcp_rag.ingest.discover import (
     JSONL_EXTS,
     MD_EXTS,
     PDF_EXTS,
+    TEXT_EXTS,
     SourceFile,
     doc_id_for,
     format_suffix,
@@ -42,9 +43,10 @@ from mcp_rag.types import Document
 # HTML's page chrome is left out; 11: the label of a diagram HTML shows behind a
 # show/hide button, as SQLite's syntax diagrams are, is left out with the diagram; 12:
 # XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA; 13: a
-# table cell keeps the space between two inline elements, "attrelid oid"): indexes built
-# before are re-read on the next run.
-LOADER_VERSION = 13
+# table cell keeps the space between two inline elements, "attrelid oid"; 14: chunking
+# version 4, a paragraph that stops mid-sentence keeps the lines that finish it): indexes
+# built before are re-read on the next run.
+LOADER_VERSION = 14
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -59,6 +61,9 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     12: frozenset(HTML_EXTS | MAIL_EXTS),
     # the space between two inline elements in a table cell ("attrelid oid", "a AND b")
     13: frozenset(HTML_EXTS | MAIL_EXTS),
+    # text cut differently (CHUNKING_VERSION 4): the formats read as text, not PDFs and
+    # images (OCR), JSONL records or code
+    14: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS),
 }
 
 

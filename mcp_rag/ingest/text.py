@@ -21,9 +21,10 @@ def strip_controls(text: str) -> str:
 
 # Bump when the same text is cut into different chunks (2: a term stays with its
 # description and a sentence with the code block it introduces; 3: a full-width stop ends
-# a Chinese or Japanese sentence): every document's hash changes, so a run that reads it
-# again re-chunks it (and embeds only the chunks whose text changed).
-CHUNKING_VERSION = 3
+# a Chinese or Japanese sentence; 4: a paragraph that stops mid-sentence keeps the lines
+# that finish it): every document's hash changes, so a run that reads it again re-chunks
+# it (and embeds only the chunks whose text changed).
+CHUNKING_VERSION = 4
 
 
 def content_hash(title: str, text: str) -> str:
