@@ -117,6 +117,7 @@ _RUNS_ON = re.compile(
     r"for|in|on|into|onto|is|are|be|was|were|if|when|where|than|via|using|includes?|"
     r"including|namely|like)$")
 _SENTENCE_START = re.compile(r"\s*[A-Z][a-z]")  # "If you have ...": a sentence of its own
+_SPACES = re.compile(r"\s*")
 TERM_CHARS = 120  # a line longer than this is prose, not a term
 _TERMS = 3  # at most this many term lines share one description ("-a" / "--all")
 _MARKER = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s")
@@ -172,7 +173,7 @@ def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> in
     colon = unit.endswith(":")
     p = s.paragraph
     p_end = paragraphs[p][1]
-    last = not text[s.end : p_end].strip()
+    last = _SPACES.match(text, s.end, p_end).end() == p_end  # type: ignore[union-attr]
     if not colon and not last:
         return s.end
     runs_on = not colon and _RUNS_ON.search(unit) is not None
