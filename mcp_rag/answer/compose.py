@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -130,7 +131,7 @@ def compose(
                     f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
                     cacheable=cacheable, decision=r.decision,
                 )
-            unnamed = _unnamed(question, r, [r.hits[n - 1].chunk for n in cited])
+            unnamed = _unnamed(question, r, _texts(r.hits[n - 1].chunk for n in cited))
             if unnamed is not None:
                 return _refusal(unnamed, policy, timings, cacheable)
             return Composed(
@@ -156,11 +157,12 @@ def compose(
     if not runs:
         text, missing = (f"{NO_ANSWER}: no sentence of the top passages shares a word with "
                          f"it.{DO_NOT_GUESS}"), ()
-    unnamed = _unnamed(question, r, [run.chunk for run in runs])
+    quoted = _texts(run.chunk for run in runs)
+    unnamed = _unnamed(question, r, quoted)
     if unnamed is not None:
         return _refusal(unnamed, policy, timings, cacheable)
     t = time.perf_counter()
-    decision = _weighed(question, r, runs, ce)
+    decision = _weighed(question, r, runs, quoted, ce)
     if decision is not None and decision.evidence is not None:
         missing, note = decision.evidence.missing, \
             f"\n\nPartial answer: {decision.evidence.reason()}."
@@ -173,7 +175,13 @@ def compose(
     )
 
 
-def _weighed(question: str, r: SearchResult, runs: list[Run],
+def _texts(chunks: Iterable[Chunk]) -> list[str]:
+    """What the evidence check reads of the passages quoted (title, section, text), each
+    passage once."""
+    return [index_text(c) for c in dict.fromkeys(chunks)]
+
+
+def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
              ce: Reranker | None) -> Decision | None:
     """The search's decision, its evidence with the rare words of a how-to question that
     the quoted passages lack and the cross-encoder weighs on the best quote
@@ -182,7 +190,6 @@ def _weighed(question: str, r: SearchResult, runs: list[Run],
     d = r.decision
     if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
         return None
-    quoted = [index_text(c) for c in dict.fromkeys(run.chunk for run in runs)]
     focal = {f.casefold() for f in d.evidence.focal}
     words = [t for t in unheld(r.terms, r.names, r.n_chunks, quoted)
              if t.word.casefold() not in focal]
@@ -193,10 +200,11 @@ def _weighed(question: str, r: SearchResult, runs: list[Run],
     return replace(d, evidence=d.evidence.weighing(found)) if found else None
 
 
-def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResult | None:
+def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult | None:
     """``r`` turned into a refusal when ``question`` asks how to do something and the
-    passages the answer quotes name none of what it names, where that is what the steps
-    are for (``evidence.steps_elsewhere``; None: the answer stands).
+    passages the answer quotes (``quoted``: ``_texts``) name none of what it names, where
+    that is what the steps are for (``evidence.steps_elsewhere``; None: the answer
+    stands).
 
     The search checked its top passages; one of them may name the product in passing
     ("PostgreSQL enforces this at commit") while the quotes explain the task for this
@@ -205,8 +213,7 @@ def _unnamed(question: str, r: SearchResult, quoted: list[Chunk]) -> SearchResul
     if d is None or d.evidence is None or not d.evidence.focal or not quoted \
             or not how_to(question):
         return None
-    e = check(r.terms, r.names, r.n_chunks, [index_text(c) for c in dict.fromkeys(quoted)],
-              targets(question, r.names))
+    e = check(r.terms, r.names, r.n_chunks, quoted, targets(question, r.names))
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None
