@@ -295,7 +295,7 @@ def collections(ctx, as_json):
 @click.option("--rerank/--no-rerank", default=None,
               help="Rerank with the cross-encoder [default: on; env MCP_RAG_RERANK].")
 @click.option("--candidates", type=click.IntRange(CANDIDATES.lo, CANDIDATES.hi), default=None,
-              help="First-stage hits to rerank [default 30].")
+              help="First-stage hits to rerank [default 10; env MCP_RAG_RERANK_CANDIDATES].")
 @click.option("--collection", default=None, help="Only this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @json_option
@@ -342,10 +342,11 @@ def _cache(s):
 @cli.command()
 @click.argument("question")
 @click.option("-k", "k", type=click.IntRange(ANSWER_PASSAGES.lo, ANSWER_PASSAGES.hi), default=None,
-              help="Top passages to answer from [default 3; env MCP_RAG_ANSWER_PASSAGES].")
+              help="Top passages to answer from [default 4; env MCP_RAG_ANSWER_PASSAGES].")
 @click.option("--max-sentences", type=click.IntRange(ANSWER_SENTENCES.lo, ANSWER_SENTENCES.hi),
               default=None,
-              help="Most sentences in an extractive answer [default 3].")
+              help="Most sentences in an extractive answer [default 4; env "
+                   "MCP_RAG_ANSWER_SENTENCES].")
 @click.option("--collection", default=None, help="Answer only from this named collection.")
 @click.option("--no-cache", is_flag=True, help="Recompute, skipping the cache.")
 @json_option

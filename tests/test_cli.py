@@ -170,3 +170,36 @@ def test_demo_indexes_the_sample_alone(runner, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     st = json.loads(runner.invoke(cli, ["--index", "demo", "status", "--json"]).stdout)
     assert st["docs"] == 6
+
+
+def _options(cmd):
+    """Every option of ``cmd`` and its subcommands, with the command's name."""
+    for p in cmd.params:
+        yield cmd.name, p
+    for sub in getattr(cmd, "commands", {}).values():
+        yield from _options(sub)
+
+
+def test_a_default_the_help_names_is_the_settings_default():
+    """``[default N; env MCP_RAG_X]`` in an option's help is the default of setting x: the
+    help said 3 passages and 30 candidates after the settings had moved to 4 and 10."""
+    import re
+
+    from mcp_rag.settings import Settings
+
+    said = re.compile(r"\[default:? ([^;\]]+); env\s+MCP_RAG_(\w+)\]|"
+                      r"\[env\s+MCP_RAG_(\w+); default:? ([^;\]]+)\]")
+    checked = []
+    for name, p in _options(cli):
+        m = said.search(" ".join((getattr(p, "help", None) or "").split()))
+        if m is None:
+            continue
+        value, field = (m[1], m[2]) if m[1] else (m[4], m[3])
+        if field.lower() not in Settings.model_fields or field == "INDEX":
+            continue  # the log level is the command line's own; the index is said in words
+        default = Settings.model_fields[field.lower()].default
+        if isinstance(default, bool):
+            default = "on" if default else "off"
+        assert value.strip() == str(default), (name, p.name, value, default)
+        checked.append(p.name)
+    assert {"candidates", "k", "max_sentences", "debounce_ms", "rerank"} <= set(checked)
