@@ -52,6 +52,20 @@ def test_onnx_scores_do_not_depend_on_the_batch(exported_ce):
     np.testing.assert_array_equal(r.predict(list(reversed(PAIRS))), together[::-1])
 
 
+def test_int8_products_are_exact_on_every_cpu(exported_ce):
+    """Sessions ask onnxruntime for exact u8u8 products where its u8s8 kernel saturates
+    (x86 without VNNI); the pack's cross-encoder on an AVX2-only CPU is checked against its
+    fp32 weights in test_real_models."""
+    from mcp_rag.models.onnx_runner import PRECISE_INT8
+
+    out, _ = exported_ce
+    r = OnnxReranker(out, "tiny")
+    key, value = PRECISE_INT8
+    assert r._model.session.get_session_options().get_session_config_entry(key) == value
+    r.predict([PAIRS[0]] * 3)  # the single-threaded bulk session too
+    assert r._model._bulk.get_session_options().get_session_config_entry(key) == value
+
+
 def test_truncation_keeps_the_query_and_cuts_the_passage(exported_ce):
     out, _ = exported_ce
     r = OnnxReranker(out, "tiny", max_length=24, max_query_tokens=8)
