@@ -52,18 +52,45 @@ def test_onnx_scores_do_not_depend_on_the_batch(exported_ce):
     np.testing.assert_array_equal(r.predict(list(reversed(PAIRS))), together[::-1])
 
 
-def test_int8_products_are_exact_on_every_cpu(exported_ce):
-    """Sessions ask onnxruntime for exact u8u8 products where its u8s8 kernel saturates
-    (x86 without VNNI); the pack's cross-encoder on an AVX2-only CPU is checked against its
-    fp32 weights in test_real_models."""
-    from mcp_rag.models.onnx_runner import PRECISE_INT8
+@pytest.mark.parametrize("saturating", [True, False])
+def test_int8_products_are_exact_on_every_cpu(exported_ce, monkeypatch, saturating):
+    """Where onnxruntime's default int8 products saturate (x86 without VNNI), sessions ask
+    for its exact u8u8 kernel, the bulk session too; elsewhere they keep the default (the
+    fast exact VNNI or AMX kernel). The pack's cross-encoder is checked against its fp32
+    weights in test_real_models."""
+    from mcp_rag.models import onnx_runner
 
+    monkeypatch.setattr(onnx_runner, "saturates", lambda: saturating)
     out, _ = exported_ce
     r = OnnxReranker(out, "tiny")
-    key, value = PRECISE_INT8
-    assert r._model.session.get_session_options().get_session_config_entry(key) == value
-    r.predict([PAIRS[0]] * 3)  # the single-threaded bulk session too
-    assert r._model._bulk.get_session_options().get_session_config_entry(key) == value
+    r.predict([PAIRS[0]] * 3)  # makes the single-threaded bulk session too
+    key, value = onnx_runner.PRECISE_INT8
+    for session in (r._model.session, r._model._bulk):
+        options = session.get_session_options()
+        if saturating:
+            assert options.get_session_config_entry(key) == value
+        else:
+            with pytest.raises(RuntimeError):
+                options.get_session_config_entry(key)
+
+
+@pytest.mark.parametrize(("flags", "saturating"), [
+    ({"sse4_1", "avx2"}, True),  # AMD Zen 3, Intel Haswell to Skylake client
+    ({"sse4_1", "avx2", "avx512f"}, True),  # Skylake-SP: AVX-512 without VNNI
+    ({"sse4_1", "avx2", "avx512f", "avx512_vnni"}, False),
+    ({"sse4_1", "avx2", "avx_vnni"}, False),  # Alder Lake
+    ({"sse41", "avx2"}, True),  # as numpy names them, off Linux
+    ({"asimd", "asimddp"}, False),  # ARM
+])
+def test_which_cpus_saturate(monkeypatch, flags, saturating):
+    from mcp_rag.models import onnx_runner
+
+    monkeypatch.setattr(onnx_runner, "cpu_flags", lambda: ("cpu", frozenset(flags)))
+    onnx_runner.saturates.cache_clear()
+    try:
+        assert onnx_runner.saturates() is saturating
+    finally:
+        onnx_runner.saturates.cache_clear()
 
 
 def test_truncation_keeps_the_query_and_cuts_the_passage(exported_ce):

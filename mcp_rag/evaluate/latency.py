@@ -11,10 +11,8 @@ nDCG@10 per stage, so quality and latency can be read side by side.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import platform
 import random
 import resource
 import statistics
@@ -30,6 +28,7 @@ from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k, percentile
 from mcp_rag.ingest.chunking import split_sentences
+from mcp_rag.models.onnx_runner import cpu_flags
 from mcp_rag.types import Mode
 
 FIRST_STAGES = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
@@ -43,13 +42,7 @@ STAGE_ORDER = (
 def cpu() -> str:
     """This machine's CPU as timings should name it: model, cores and the vector
     instructions that decide int8 speed (``AMD EPYC, 2 cores, avx2 avx512f avx512_vnni``)."""
-    name, flags = platform.processor() or "unknown", set()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
+    name, flags = cpu_flags()
     feats = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
     return f"{name}, {os.cpu_count()} cores" + (f", {' '.join(feats)}" if feats else "")
 

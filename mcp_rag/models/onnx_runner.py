@@ -7,7 +7,7 @@ For many inputs, one single-threaded session is run from ``threads`` Python thre
 once (onnxruntime releases the GIL): identical outputs, as fast or faster than one
 multi-threaded session. A single input uses the multi-threaded session for latency.
 
-Every session multiplies int8 exactly, whatever the CPU (``PRECISE_INT8``): on x86 without
+Int8 products are exact on every CPU (``saturates``, ``PRECISE_INT8``): on x86 without
 VNNI (AVX2 only, AVX-512 without VNNI) onnxruntime's default u8s8 kernel adds pairs of
 products in 16 bits, which saturate; the pack's cross-encoder then scored about 0.18
 logits higher on an AVX2-only AMD EPYC than on one with AVX-512 VNNI or in fp32, and
@@ -16,7 +16,11 @@ every threshold fitted on logits moved with it (docs: Evaluation, Speed).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import os
+import platform
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,18 +28,49 @@ from pathlib import Path
 
 import numpy as np
 
-# onnxruntime's session option (kOrtSessionOptionsAvx2PrecisionMode): on x86 CPUs without
-# VNNI its int8 weights are made uint8 at load time and multiplied by the exact u8u8
-# kernel instead of the u8s8 one whose 16-bit intermediates saturate; elsewhere (VNNI, AMX,
-# ARM) it changes nothing. Measured on a 2-core AVX2-only AMD EPYC: the cross-encoder's
-# logits 0.011 from an fp32 copy of its weights (median; 0.197 without), the embedder's
-# vectors unchanged to the bit, and the same speed (10 pairs: 1.006x).
+# onnxruntime's session option (kOrtSessionOptionsAvx2PrecisionMode): the int8 weights are
+# made uint8 at load time and multiplied by the exact u8u8 kernel instead of the u8s8 one.
+# Set only where the u8s8 kernel saturates (``saturates``): its test for that is coarse
+# and would swap a VNNI or AMX machine's fast exact kernel for the slower u8u8 one too.
+# Measured on a 2-core AVX2-only AMD EPYC: the cross-encoder's logits 0.011 from an fp32
+# copy of its weights (median; 0.197 without), the embedder's vectors unchanged to the
+# bit, `answer` 15 % slower (docs: Evaluation, Speed).
 PRECISE_INT8 = ("session.x64quantprecision", "1")
+# CPU flags (Linux's names) of int8 dot products that add in 32 bits: VNNI, AMX.
+_EXACT_INT8 = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def cpu_flags() -> tuple[str, frozenset[str]]:
+    """This CPU's model name and its flags as Linux names them; elsewhere what numpy
+    detects (x86 only; lower-cased, ``AVX512VNNI`` as ``avx512_vnni``)."""
+    name, flags = platform.processor() or "unknown", frozenset[str]()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = frozenset(line.split(":", 1)[1].split())
+    if not flags:  # numpy 2 (numpy 1: numpy.core)
+        for module in ("numpy._core._multiarray_umath", "numpy.core._multiarray_umath"):
+            with contextlib.suppress(ImportError, AttributeError):
+                features = importlib.import_module(module).__cpu_features__
+                flags = frozenset({"avx512_vnni" if f == "AVX512VNNI" else f.lower()
+                                   for f, on in features.items() if on})
+                break
+    return name, flags
+
+
+@functools.cache
+def saturates() -> bool:
+    """Whether onnxruntime's default int8 products saturate on this CPU: x86 with SSE4.1 or
+    AVX2 (its u8s8 kernels add pairs of products in 16 bits) and no VNNI or AMX."""
+    _, flags = cpu_flags()
+    return bool(flags & {"sse4_1", "sse41", "avx2"}) and not flags & _EXACT_INT8
 
 
 def onnx_session(model_path: Path, threads: int):
     """An onnxruntime CPU session with full graph optimisation, ``threads`` intra-op threads
-    and exact int8 products on every CPU (``PRECISE_INT8``)."""
+    and exact int8 products (``PRECISE_INT8`` where the default ones saturate)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -44,7 +79,8 @@ def onnx_session(model_path: Path, threads: int):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    so.add_session_config_entry(*PRECISE_INT8)
+    if saturates():
+        so.add_session_config_entry(*PRECISE_INT8)
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
 
