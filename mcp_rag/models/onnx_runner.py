@@ -10,8 +10,8 @@ multi-threaded session. A single input uses the multi-threaded session for laten
 Int8 products are exact on every CPU (``saturates``, ``PRECISE_INT8``): on x86 without
 VNNI (AVX2 only, AVX-512 without VNNI) onnxruntime's default u8s8 kernel adds pairs of
 products in 16 bits, which saturate; the pack's cross-encoder then scored about 0.18
-logits higher on an AVX2-only AMD EPYC than on one with AVX-512 VNNI or in fp32, and
-every threshold fitted on logits moved with it (docs: Evaluation, Speed).
+logits higher on an AVX2-only AMD EPYC than with exact products (what VNNI computes) or
+in fp32, and every threshold fitted on logits moved with it (docs: Evaluation, Speed).
 """
 
 from __future__ import annotations
