@@ -147,22 +147,24 @@ def test_real_cross_encoder_scores_do_not_depend_on_the_batch(cross_encoder):
     assert together[0] > together[1] > together[2]
 
 
-def test_real_cross_encoder_logits_are_those_of_its_weights_on_any_cpu(cross_encoder, models_dir,
-                                                                        tmp_path):
-    """The int8 cross-encoder scores as an fp32 copy of its weights does, within what
-    quantising the activations costs: on x86 without VNNI, onnxruntime's default u8s8
-    kernel saturated and every logit came out ~0.2 higher (0.197 median on an AVX2-only AMD
-    EPYC, against 0.011 with exact int8 products: ``onnx_runner.PRECISE_INT8``)."""
+def test_real_cross_encoder_logits_are_those_of_its_weights_on_any_cpu(models_dir, tmp_path):
+    """With ``rerank_exact_int8``, the int8 cross-encoder scores as an fp32 copy of its
+    weights does, within what quantising the activations costs, on any CPU: on x86 without
+    VNNI, onnxruntime's default u8s8 kernel saturates and every logit comes out ~0.2 higher
+    (0.197 median on an AVX2-only AMD EPYC, against 0.011 with exact int8 products:
+    ``onnx_runner.PRECISE_INT8``)."""
     import torch
     from sentence_transformers import CrossEncoder
 
     from benchmarks.rerank import fp32_copy
+    from mcp_rag.retrieve.pipeline import load_cross_encoder
 
     passages = SAMPLE.joinpath("policies", "refund-policy.md").read_text().split("\n\n")
     questions = ["Can I get a refund on a monthly plan?", "What does KB-ERR-2847 mean?",
                  "How long do refunds take?", "Is the annual plan refundable?"]
     pairs = [(q, p) for q in questions for p in passages if len(p.split()) > 5]
-    int8 = cross_encoder.predict(pairs)
+    s = Settings(index=tmp_path / "i", models=models_dir, rerank_exact_int8=True)
+    int8 = load_cross_encoder(s, "cross-encoder/ms-marco-MiniLM-L-12-v2", 512).predict(pairs)
     ref = resolve("cross-encoder/ms-marco-MiniLM-L-12-v2", models_dir, "reranker")
     fp32 = CrossEncoder(str(fp32_copy(ref.path, tmp_path / "fp32")),
                         activation_fn=torch.nn.Identity(), max_length=512).predict(pairs)

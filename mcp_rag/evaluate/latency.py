@@ -28,7 +28,7 @@ from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
 from mcp_rag.evaluate.metrics import docs_from_chunks, ndcg_at_k, percentile
 from mcp_rag.ingest.chunking import split_sentences
-from mcp_rag.models.onnx_runner import cpu_flags, saturates
+from mcp_rag.models.onnx_runner import cpu_flags
 from mcp_rag.types import Mode
 
 FIRST_STAGES = (Mode.BM25, Mode.DENSE, Mode.HYBRID)
@@ -41,13 +41,10 @@ STAGE_ORDER = (
 
 def cpu() -> str:
     """This machine's CPU as timings should name it: model, cores and the vector
-    instructions that decide int8 speed (``AMD EPYC, 2 cores, avx2 avx512f avx512_vnni``;
-    ``AMD EPYC, 2 cores, avx2, exact int8 (u8u8)`` where the default int8 products saturate
-    and the slower exact ones run: ``onnx_runner.saturates``)."""
+    instructions that decide int8 speed (``AMD EPYC, 2 cores, avx2 avx512f avx512_vnni``)."""
     name, flags = cpu_flags()
     feats = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags]
-    return f"{name}, {os.cpu_count()} cores" + (f", {' '.join(feats)}" if feats else "") + (
-        ", exact int8 (u8u8)" if saturates() else "")
+    return f"{name}, {os.cpu_count()} cores" + (f", {' '.join(feats)}" if feats else "")
 
 
 def peak_rss_mb() -> float:

@@ -7,11 +7,12 @@ For many inputs, one single-threaded session is run from ``threads`` Python thre
 once (onnxruntime releases the GIL): identical outputs, as fast or faster than one
 multi-threaded session. A single input uses the multi-threaded session for latency.
 
-Int8 products are exact on every CPU (``saturates``, ``PRECISE_INT8``): on x86 without
-VNNI (AVX2 only, AVX-512 without VNNI) onnxruntime's default u8s8 kernel adds pairs of
-products in 16 bits, which saturate; the pack's cross-encoder then scored about 0.18
-logits higher on an AVX2-only AMD EPYC than with exact products (what VNNI computes) or
-in fp32, and every threshold fitted on logits moved with it (docs: Evaluation, Speed).
+``exact``: int8 products as the weights give them on every CPU (``saturates``,
+``PRECISE_INT8``). On x86 without VNNI (AVX2 only, AVX-512 without VNNI) onnxruntime's
+default u8s8 kernel adds pairs of products in 16 bits, which saturate: the pack's
+cross-encoder scores about 0.18 logits higher on an AVX2-only AMD EPYC than with exact
+products (what VNNI computes) or in fp32. Off by default: measured, it changes 2 of 3,034
+answer decisions and costs 15 % (docs: Evaluation, Speed).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import numpy as np
 # and would swap a VNNI or AMX machine's fast exact kernel for the slower u8u8 one too.
 # Measured on a 2-core AVX2-only AMD EPYC: the cross-encoder's logits 0.011 from an fp32
 # copy of its weights (median; 0.197 without), the embedder's vectors unchanged to the
-# bit, `answer` 15 % slower (docs: Evaluation, Speed).
+# bit (so only the cross-encoder takes ``exact``), `answer` 15 % slower.
 PRECISE_INT8 = ("session.x64quantprecision", "1")
 # CPU flags (Linux's names) of int8 dot products that add in 32 bits: VNNI, AMX.
 _EXACT_INT8 = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
@@ -68,9 +69,10 @@ def saturates() -> bool:
     return bool(flags & {"sse4_1", "sse41", "avx2"}) and not flags & _EXACT_INT8
 
 
-def onnx_session(model_path: Path, threads: int):
-    """An onnxruntime CPU session with full graph optimisation, ``threads`` intra-op threads
-    and exact int8 products (``PRECISE_INT8`` where the default ones saturate)."""
+def onnx_session(model_path: Path, threads: int, exact: bool = False):
+    """An onnxruntime CPU session with full graph optimisation and ``threads`` intra-op
+    threads; ``exact``: exact int8 products (``PRECISE_INT8`` where the default ones
+    saturate)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -79,7 +81,7 @@ def onnx_session(model_path: Path, threads: int):
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
-    if saturates():
+    if exact and saturates():
         so.add_session_config_entry(*PRECISE_INT8)
     return ort.InferenceSession(str(model_path), so, providers=["CPUExecutionProvider"])
 
@@ -93,10 +95,11 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 class OnnxModel:
     """An ONNX encoder fed with ``tokenizers`` encodings; outputs in the caller's order."""
 
-    def __init__(self, model_path: Path, threads: int | None = None) -> None:
+    def __init__(self, model_path: Path, threads: int | None = None, exact: bool = False) -> None:
         self.model_path = Path(model_path)
         self.threads = threads or os.cpu_count() or 1
-        self.session = onnx_session(self.model_path, self.threads)
+        self.exact = exact
+        self.session = onnx_session(self.model_path, self.threads, exact)
         self.input_names = [i.name for i in self.session.get_inputs()]
         # A single-threaded session for parallel bulk work and the threads that run it,
         # made on first use and kept (a new pool per call cost ~5 ms a query).
@@ -148,7 +151,7 @@ class OnnxModel:
                 with self._init:
                     if self._bulk is None:
                         self._pool = ThreadPoolExecutor(self.threads, "onnx")
-                        self._bulk = onnx_session(self.model_path, 1)
+                        self._bulk = onnx_session(self.model_path, 1, self.exact)
             for batch in self._pool.map(lambda b: one(b, self._bulk), batches):
                 if progress:
                     progress(len(batch))

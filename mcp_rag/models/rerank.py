@@ -89,6 +89,7 @@ class OnnxReranker:
         max_query_tokens: int = 64,
         batch_size: int = 1,
         threads: int | None = None,
+        exact: bool = False,
     ) -> None:
         from tokenizers import Tokenizer
 
@@ -108,7 +109,7 @@ class OnnxReranker:
                 f"max_length of {max_length} leaves no room for a passage after a "
                 f"{max_query_tokens}-token query; raise max_length or lower max_query_tokens"
             )
-        self._model = OnnxModel(path / "model.onnx", threads)
+        self._model = OnnxModel(path / "model.onnx", threads, exact)
         out = self._model.session.get_outputs()[0]
         if len(out.shape) != 2 or out.shape[1] not in (1, "1"):
             log.warning("%s: output shape %s, expected [batch, 1]", name, out.shape)
@@ -218,8 +219,10 @@ def load_reranker(
     max_query_tokens: int = 64,
     batch_size: int = 1,
     threads: int | None = None,
+    exact: bool = False,
 ) -> Reranker:
-    """Load the cross-encoder ``ref`` names with the backend it resolved to."""
+    """Load the cross-encoder ``ref`` names with the backend it resolved to (``exact``:
+    exact int8 products on a CPU whose default ones saturate; ONNX only)."""
     log.info("loading reranker %s (%s)", ref.name, ref.backend)
     if ref.backend == "onnx":
         assert ref.path is not None
@@ -230,6 +233,7 @@ def load_reranker(
             max_query_tokens=max_query_tokens,
             batch_size=batch_size,
             threads=threads,
+            exact=exact,
         )
     return SentenceTransformersReranker(
         ref.location, ref.name, max_length=max_length, batch_size=max(batch_size, 16),

@@ -44,7 +44,7 @@ def load_cross_encoder(s: Settings, spec: str, max_length: int) -> Reranker:
     pairs of ``max_length`` tokens, the question's share capped at half of them."""
     return load_reranker(resolve(spec, s.models, "reranker"), max_length=max_length,
                          max_query_tokens=min(s.rerank_max_query_tokens, max_length // 2),
-                         threads=s.threads)
+                         threads=s.threads, exact=s.rerank_exact_int8)
 
 
 def _load_reranker(s: Settings, spec: str, max_length: int) -> tuple[Reranker | None, str | None]:
