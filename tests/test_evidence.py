@@ -177,11 +177,36 @@ def test_a_keyword_phrase_in_capitals_is_held_only_where_it_is_written_together(
     terms = [_term("create", 900), _term("enum", 3), _term("type", 700)]
     apart = check(terms, written_names(q), N, ["CREATE TABLE t(x); the type of x is TEXT."])
     assert apart.focal == ("CREATE TYPE",) and apart.missing == ("CREATE TYPE",)
-    # partial, never refused by a phrase alone: whether the corpus writes it anywhere is
-    # not known, and an API doc may write "an API over HTTP" for "HTTP API"
+    # partial, never refused by a phrase alone where the corpus writes it, or may (not
+    # known): an API doc may write "an API over HTTP" for "HTTP API"
     assert apart.state == "partial" and apart.reason() == (
         "the best passages never mention 'CREATE TYPE'")
-    held = check(terms, written_names(q), N, ["Use CREATE\n  TYPE mood AS ENUM ('sad')."])
+    asked = []
+    for written in (True, None):
+        got = check(terms, written_names(q), N, ["CREATE TABLE t(x);"],
+                    writes=lambda words, w=written: asked.append(words) or w)
+        assert got.state == "partial" and got.nowhere == ()
+    assert asked == [["create", "type"]] * 2
+    # a phrase the corpus never writes counts as a name it never mentions: refused
+    never = check(terms, written_names(q), N, ["CREATE TABLE t(x);"], writes=lambda w: False)
+    assert never.state == "refused" and never.nowhere == ("CREATE TYPE",)
+    assert never.reason() == ("the best passages never mention 'CREATE TYPE' (the documents "
+                              "never mention it)")
+    # its words, held apart, count as the phrase: "the declared type" is no CREATE TYPE
+    rare = [_term("create", 900), _term("enum", 3), _term("type", 3)]
+    typed = check(rare, written_names(q), N, ["The declared type of a column."],
+                  writes=lambda w: False)
+    assert typed.focal == ("TYPE", "CREATE TYPE") and typed.missing == ("CREATE TYPE",)
+    assert typed.state == "refused"
+    assert check(rare, written_names(q), N, ["The declared type of a column."]).state \
+        == "partial"  # written elsewhere, or not known
+    # and missing, they do not make it partial: "ATTACH DATABASE" of PostgreSQL's manual
+    q3 = "How do I open a second database file with ATTACH DATABASE?"
+    both = check([_term("attach", 3), _term("database", 900)], written_names(q3), N,
+                 ["dblink_open opens a cursor in a remote database."], writes=lambda w: False)
+    assert both.missing == ("ATTACH", "ATTACH DATABASE") and both.state == "refused"
+    held = check(terms, written_names(q), N, ["Use CREATE\n  TYPE mood AS ENUM ('sad')."],
+                 writes=lambda w: pytest.fail("a phrase the passages hold is not looked up"))
     assert held.state == "answered"
     # with a name the passages lack too, the names decide: refused
     q2 = "How do I create a WITHOUT ROWID table in MySQL?"
@@ -320,6 +345,33 @@ async def test_a_command_the_evidence_never_mentions_is_named(docs_server):
     # the same task without the command: answered from the VACUUM INTO page
     plain = docs_server.answer("How do I back up a database into a new file?")
     assert plain.answered, plain.answer
+
+
+@pytest.mark.slow
+async def test_a_keyword_phrase_the_corpus_never_writes_is_refused_naming_it(docs_server):
+    """SQLite's pages write SELECT and INTO, in one passage too (VACUUM INTO), never
+    SELECT INTO (PostgreSQL's and SQL Server's): the answer is refused, naming it, not
+    given as partial."""
+    from mcp import Client
+
+    from mcp_rag.retrieve.evidence import phrase_pattern
+    from mcp_rag.serve.server import build_server
+
+    reader = docs_server.pipeline.reader
+    assert docs_server.pipeline.writes(["select", "into"]) is False
+    # "into" is a stop word: the passages with "select" are read
+    assert len(reader.bm25.holding(["select"])) > 0
+    assert reader.writes(["select"], phrase_pattern(["select", "into"])) is False
+    assert reader.writes(["creat", "tabl"], phrase_pattern(["create", "table"])) is True
+    assert reader.writes([], phrase_pattern(["by"])) is None  # nothing to look for
+    q = "How do I copy rows into a new database with SELECT INTO?"
+    async with Client(build_server(docs_server.pipeline)) as c:
+        out = (await c.call_tool("answer", {"question": q})).structured_content
+    assert out["state"] == "refused", out["answer"]
+    assert "never mention 'SELECT INTO' (the documents never mention it)" in out["answer"]
+    # a phrase the documents write is looked for in the passages only: held, answered
+    table = docs_server.answer("How do I create a WITHOUT ROWID table?")
+    assert table.state == "answered", table.answer
 
 
 def test_a_weighed_word_makes_an_answer_partial_never_refused():

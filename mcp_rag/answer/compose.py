@@ -213,7 +213,8 @@ def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult 
     if d is None or d.evidence is None or not d.evidence.focal or not quoted \
             or not how_to(question):
         return None
-    e = check(r.terms, r.names, r.n_chunks, quoted, targets(question, r.names))
+    e = check(r.terms, r.names, r.n_chunks, quoted, targets(question, r.names),
+              writes=r.writes)
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None

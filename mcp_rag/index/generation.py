@@ -7,6 +7,7 @@ these methods, so a new backend is one module that meets them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -71,6 +72,10 @@ class Generation(Frequencies, Protocol):
                 ) -> tuple[np.ndarray, np.ndarray]: ...
 
     def doc_of(self, rows: Sequence[int]) -> list[int]: ...
+
+    # Whether any chunk holding every one of ``stems`` has ``pattern`` in its casefolded
+    # text ("create" and "type", then "create type" in a row); None: not known.
+    def writes(self, stems: Sequence[str], pattern: re.Pattern[str]) -> bool | None: ...
 
     # Reading what is stored.
     def chunks(self, rows: Sequence[int]) -> list[Chunk]: ...

@@ -279,6 +279,18 @@ class BM25Index:
         t = self.vocab.get(term)
         return 0 if t is None else int(self.term_ptr[t + 1] - self.term_ptr[t])
 
+    def holding(self, terms: Sequence[str]) -> np.ndarray:
+        """The rows that contain every one of ``terms`` (tokens as ``tokenize`` gives them),
+        ascending; none when ``terms`` is empty."""
+        rows: np.ndarray | None = None
+        for term in dict.fromkeys(terms):
+            t = self.vocab.get(term)
+            if t is None:
+                return np.zeros(0, dtype=np.int32)
+            got = self.rows[self.term_ptr[t]:self.term_ptr[t + 1]]
+            rows = got if rows is None else np.intersect1d(rows, got, assume_unique=True)
+        return np.zeros(0, dtype=np.int32) if rows is None else rows
+
     def search(
         self, query: str, n: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:

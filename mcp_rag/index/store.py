@@ -69,6 +69,12 @@ CREATE INDEX chunks_doc ON chunks(doc_id);
 """
 
 
+# ``IndexReader.writes`` reads at most WRITES_ROWS chunks (over it: not known), WRITES_BATCH
+# at a time, stopping at the first that writes the phrase (about 35 ms for 130 chunks).
+WRITES_ROWS = 2000
+WRITES_BATCH = 500
+
+
 def build_hint(index_dir: Path) -> str:
     """The command that (re)builds the index at ``index_dir`` (PATH...: what to index)."""
     return f"mcp-rag --index {shlex.quote(str(index_dir))} index PATH..."
@@ -328,6 +334,21 @@ class IndexReader:
 
     def dfs(self, stems: Sequence[str]) -> dict[str, int]:
         return {s: self.df(s) for s in stems}
+
+    def writes(self, stems: Sequence[str], pattern: re.Pattern[str]) -> bool | None:
+        """Whether a chunk holding every one of ``stems`` (BM25 tokens) has ``pattern`` in
+        its casefolded text, reading them ``WRITES_BATCH`` at a time; None when there are
+        none to look for, or over ``WRITES_ROWS`` chunks to read (not known)."""
+        rows = self.bm25.holding(stems)
+        if not stems or len(rows) > WRITES_ROWS:
+            return None
+        for a in range(0, len(rows), WRITES_BATCH):
+            batch = rows[a:a + WRITES_BATCH].tolist()
+            marks = ",".join("?" * len(batch))
+            got = self._query(f"SELECT text FROM chunks WHERE row IN ({marks})", batch)
+            if any(pattern.search(text.casefold()) for (text,) in got):
+                return True
+        return False
 
     def df(self, stem: str) -> int:
         """In how many chunks a BM25 token occurs (0: the corpus never mentions it)."""

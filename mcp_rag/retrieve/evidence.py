@@ -20,7 +20,10 @@ written, never by its parts. A keyword phrase in capitals (``WITHOUT
 ROWID``, ``CREATE TYPE``) is focal too, however common its words, and held only where
 the passages write them in a row, and so is a name ending in a symbol the index does not
 keep (``C++``, ``C#``), held only where the passages write it; either, missing, makes the
-answer partial, not refused.
+answer partial, not refused, unless the corpus never writes the phrase anywhere
+(``writes``: "How do I create an enum type with CREATE TYPE?" of SQLite's manual, which
+has CREATE TABLE and column types but no CREATE TYPE): then it counts as a name the
+documents never mention.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
 ``partial`` when some are, ``refused`` when none of its words is; the decision
@@ -41,7 +44,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -299,28 +302,31 @@ class Passages:
 class Evidence:
     """What the check found: the focal terms, those the passages lack, and of those the
     ones the corpus mentions elsewhere (the passages are about something else) and the ones
-    it never mentions (a phrase is neither: its words are counted, not the phrase)."""
+    it never mentions (a phrase is elsewhere in neither: its words are counted, not the
+    phrase; it is nowhere when the corpus was read and never writes it)."""
 
     focal: tuple[str, ...]
     missing: tuple[str, ...]
     elsewhere: tuple[str, ...]
-    nowhere: tuple[str, ...] = ()
+    nowhere: tuple[str, ...] = ()  # and the phrases the corpus never writes (``writes``)
     phrases: tuple[str, ...] = ()  # the focal phrases in capitals, and C++, C#
     weighed: tuple[str, ...] = ()  # rare words the quotes lack that the cross-encoder weighs
 
     @property
     def state(self) -> State:
         """A phrase the passages do not write in a row makes an answer partial, never a
-        refusal by itself: whether the corpus writes it anywhere is not known (its words
-        are counted, not the phrase), and "HTTP API" may be asked of passages that write
-        "an API over HTTP". So does a weighed word (``weighed``): the passages may put it
+        refusal by itself, unless the corpus never writes it (``nowhere``; then its words
+        are not judged on their own): "HTTP API" may be asked of passages that write "an
+        API over HTTP". So does a weighed word (``weighed``): the passages may put it
         another way."""
         if not self.missing:
             return "answered"
-        partial_only = set(self.phrases) | set(self.weighed)
-        words = [f for f in self.focal if f not in partial_only]
-        lacking = [m for m in self.missing if m not in partial_only]
-        return "refused" if words and len(lacking) == len(words) else "partial"
+        partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed)
+        # the words of a phrase the corpus never writes count as that phrase: "the
+        # declared type" holds TYPE, not CREATE TYPE
+        parts = {w.casefold() for p in self.phrases if p in self.nowhere for w in p.split()}
+        words = [f for f in self.focal if f not in partial_only and f.casefold() not in parts]
+        return "refused" if words and set(words) <= set(self.missing) else "partial"
 
     def weighing(self, words: Sequence[Term]) -> Evidence:
         """This evidence with ``words`` (``weighed``) missing too."""
@@ -352,13 +358,25 @@ def as_written(names: dict[str, str]) -> list[str]:
     return [k for k in names if " " in k or _SYMBOL_NAME.fullmatch(k)]
 
 
+Writes = Callable[[list[str]], bool | None]  # ``check``'s ``writes``
+
+
+def phrase_pattern(words: Sequence[str]) -> re.Pattern[str]:
+    """``words`` (lowercase, as ``_spelled`` gives them) in a row in casefolded text, as
+    ``Passages.together`` finds them: "create type" in "CREATE  TYPE" and "create_type",
+    not in "recreate types"."""
+    return re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])")
+
+
 def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
           texts: Iterable[str], steps_in: frozenset[str] = frozenset(),
           share: float = FOCAL_IDF, paraphrase: bool = True,
-          target: float = TARGET_DF) -> Evidence:
+          target: float = TARGET_DF, writes: Writes | None = None) -> Evidence:
     """The evidence check of a question (its ``terms``, the ``names`` it writes, those it
     asks its steps in: ``targets``) against the ``texts`` of the passages an answer would
-    quote (``share``, ``paraphrase`` and ``target``: the study's variants)."""
+    quote; ``writes``, given a phrase's words, says whether the corpus writes them in a
+    row anywhere (False: the phrase is ``nowhere``; None: not known). ``share``,
+    ``paraphrase`` and ``target``: the study's variants."""
     focal = focal_terms(terms, names, n_chunks, share, steps_in, target)
     phrases = as_written(names)
     if not focal and not phrases:
@@ -368,11 +386,14 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         seen.hold(t, names[t.word.casefold()]) if paraphrase else t.stem in seen.stems)]
     apart = [k for k in phrases
              if not (seen.together(k.split()) if " " in k else seen.written(k))]
+    unwritten = [k for k in apart if " " in k and writes is not None
+                 and writes(k.split()) is False]
     return Evidence(
         tuple(names[t.word.casefold()] for t in focal) + tuple(names[k] for k in phrases),
         tuple(names[t.word.casefold()] for t in missing) + tuple(names[k] for k in apart),
         tuple(names[t.word.casefold()] for t in missing if t.df > 0),
-        tuple(names[t.word.casefold()] for t in missing if t.df == 0),
+        tuple(names[t.word.casefold()] for t in missing if t.df == 0)
+        + tuple(names[k] for k in unwritten),
         tuple(names[k] for k in phrases),
     )
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from mcp_rag import __version__
 from mcp_rag.errors import MCPRagError
 from mcp_rag.index.handle import IndexHandle, open_current
+from mcp_rag.index.lexical import tokenize
 from mcp_rag.index.scope import Term, key_terms
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
@@ -21,6 +22,7 @@ from mcp_rag.retrieve.evidence import (
     as_written,
     commands,
     focal_terms,
+    phrase_pattern,
     targets,
     written_names,
 )
@@ -235,6 +237,7 @@ class Pipeline:
             )
         first = self.retrieve(query, n, mode, filters)
         first.names = self.names(query if question is None else question, first.terms)
+        first.writes = self.writes
         return self.rerank_result(first, k, n, copies)
 
     def names(self, question: str, terms: Sequence[Term]) -> dict[str, str]:
@@ -242,6 +245,13 @@ class Pipeline:
         commands a how-to question asks its steps in or with that the corpus never
         mentions (``evidence.commands``; ``terms``: the question's, with their counts)."""
         return commands(question, self.words, terms) | written_names(question)
+
+    def writes(self, words: list[str]) -> bool | None:
+        """Whether the corpus writes ``words`` (a phrase's, lowercase) in a row anywhere
+        (``Generation.writes``; None: not known)."""
+        stems = [s for w in words for s in tokenize(w)]
+        with self.reader.in_use() as reader:
+            return reader.writes(stems, phrase_pattern(words))
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mcp_rag.errors import QueryError
@@ -33,6 +34,10 @@ class SearchResult:
     decision: Decision | None = None  # does the index hold the answer (when reranked)
     names: dict[str, str] = field(default_factory=dict)  # words written as names or code
     coverage: float = 1.0  # share of the generation's chunks with a vector (a first index)
+    # Whether the corpus writes a phrase's words in a row (``Pipeline.writes``; the
+    # evidence check asks it of a phrase the best passages lack); None: not asked.
+    writes: Callable[[list[str]], bool | None] | None = field(
+        default=None, repr=False, compare=False)
 
     @property
     def reranked(self) -> bool:
