@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from helpers import KeywordEmbedder, KeywordReranker
 
-from mcp_rag.answer.extractive import MAX_QUOTE_CHARS, clauses, extractive, pick, sentences_of
+from mcp_rag.answer.extractive import (
+    MAX_QUOTE_CHARS,
+    clauses,
+    extractive,
+    pick,
+    sentences_of,
+    shown,
+)
 from mcp_rag.app.cache import QueryCache
 from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
@@ -91,6 +98,40 @@ def test_a_sentence_keeps_the_one_it_leans_on_and_the_one_that_qualifies_it():
     assert _pick(text, [9.0, -9.0, -9.0], budget=1) == [
         ["Refunds are paid in full.", "However, this excludes setup fees."]
     ]
+
+
+def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
+    """Docker's and SQLite's references head each option's section with it: the section's
+    sentences describe "--rollback" without saying it."""
+    head = "Roll back to the previous version of a service (--rollback)"
+    text = (f"{head}\n\nUse the option to go back.\n\nThis will revert the service to the "
+            "configuration in place before the last update.")
+
+    def quotes(text: str, section: str, scores: list[float], budget: int = 1) -> list:
+        cands, by_chunk = sentences_of([_hit(text, start=40, section=section)])
+        assert len(cands) == len(scores)  # the section's own heading is no candidate
+        return pick(cands, np.array(scores), by_chunk, budget=budget, margin=1.0,
+                    min_score=0.0)
+
+    runs = quotes(text, f"service update > Examples > {head}", [1.0, 5.0])
+    assert [r.quote for r in runs] == [head, "This will revert the service to the "
+                                       "configuration in place before the last update."]
+    assert runs[0].score is None  # outside the budget of one, and not scored
+    assert (runs[0].start, runs[0].end) == (40, 40 + len(head))  # an exact span
+    # not when a quoted sentence of the passage names the term already
+    named = text.replace("This will revert", "--rollback reverts")
+    assert [r.quote[:12] for r in quotes(named, f"x > {head}", [1.0, 5.0])] == ["--rollback r"]
+    # nor under a heading that names nothing, nor one that is not the section's own
+    plain = text.replace(" (--rollback)", "")
+    assert len(quotes(plain, f"x > {head.replace(' (--rollback)', '')}", [1.0, 5.0])) == 1
+    assert len(quotes(text, "x > Another section (--other)", [0.0, 1.0, 5.0])) == 1
+    # a numbered heading read as two units is quoted whole, once
+    numbered = ('2.\n\nRecovery Using The ".recover" Command\n\nThe easiest way to '
+                'recover a database is the command line shell.')
+    section = '2. Recovery Using The ".recover" Command'
+    runs = quotes(numbered, section, [1.0, 5.0])
+    assert [(r.start, shown(r.quote)) for r in runs][0] == (40, section)
+    assert len(quotes(numbered, section, [5.0, 1.0])) == 1  # picked itself: not twice
 
 
 def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
@@ -205,6 +246,32 @@ def test_near_copies_are_one_passage_to_an_answer_and_wait_in_a_search():
     assert [h.chunk.doc_id for h in page_first(hits)] == ["api/v1.20.md", "ps.md",
                                                          "api/v1.21.md"]
     assert page_first(hits, threshold=1.0) == hits
+
+
+@pytest.mark.slow
+def test_an_options_section_is_quoted_with_its_heading(tmp_path, models_dir):
+    """Docker's `system prune` page (as shipped): the filters are described under
+    "Filtering (--filter)", whose sentences never say `--filter` but in its first."""
+    from helpers import REPO
+
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    page = REPO / "tests" / "fixtures" / "third_party" / "docker-docs" / "system_prune.md"
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
+    svc.pipeline.refresh()
+    out = svc.answer("How do I remove only objects with a given label?", no_cache=True)
+    assert out.answered and out.answer.startswith("Filtering (--filter) [1] The currently "
+                                                  "supported filters are:"), out.answer
+    text = svc.pipeline.reader.document(out.citations[0].doc_id).text
+    for c in out.citations:  # the heading is quoted as written, where it is
+        assert text[c.span[0]:c.span[1]] == c.quote
+    assert out.citations[0].quote == "Filtering (--filter)"
+    assert out.citations[0].section.endswith("Filtering (--filter)")
 
 
 @pytest.mark.slow

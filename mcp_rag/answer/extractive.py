@@ -7,7 +7,9 @@ only through its heading; a heading can also drown a sentence that states the an
 Only whole sentences are quoted, with what they need: a term (an option, a signature)
 with its description, a sentence with the code block or list it introduces
 (``split_units``; code is cut only between lines), a sentence that leans on a neighbour
-("However, ...", "This applies only ...") with it. A sentence over ``MAX_QUOTE_CHARS`` is
+("However, ...", "This applies only ...") with it, a sentence under a heading that
+names a term ("Set build-time variables (--build-arg)") with that heading, as a run of
+its own. A sentence over ``MAX_QUOTE_CHARS`` is
 cut into clauses, keeping each condition, exception and negation with the clause it
 qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
@@ -41,6 +43,13 @@ _QUALIFIES = re.compile(
 _CJK_GAP = re.compile(r"(?<=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef]) "
                       r"(?=[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef])")
 _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not statements
+# What a heading names as a term: an option (--rollback, -a), an identifier (cache_size),
+# a function (redirect(), as redirect(to, ...) names it too), a dot command (.recover), a
+# settings file (daemon.json), code in backticks. A section headed so ("Set build-time
+# variables (--build-arg)", "STATIC_ROOT") describes that term, as a definition list's
+# description does its term.
+_TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
+                   r"|(?<![\w.])\.[a-z]\w+|\b\w+\.(?:json|ya?ml|toml|conf|cfg|ini|py)\b|`[^`]+`")
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
 # A clause that starts like this is a condition, an exception or a negation of its
@@ -226,6 +235,31 @@ def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Senten
     return unit
 
 
+def terms_in(text: str) -> set[str]:
+    """The terms ``text`` names (``_TERM``), casefolded: ``{"--rollback"}``."""
+    return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
+
+
+def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | None:
+    """The heading ``s``'s passage opens with, when it is the section's own and names a
+    term (``_TERM``): "Roll back to the previous version of a service (--rollback)" over
+    "This will revert the service ..."; None otherwise (a passage that continues a
+    section does not hold its heading). A heading read as several units ("2." and
+    "Recovery Using The ".recover" Command") is one, from the first's start."""
+    row = by_chunk[s.chunk.chunk_id]
+    own = " ".join(s.chunk.section.rsplit(">", 1)[-1].split()).casefold()
+    if s.index == 0 or not own or not terms_in(own):
+        return None
+    said = ""
+    for u in row[:s.index]:  # a numbered heading may be read as two units: "2." "Recovery"
+        said = f"{said} {' '.join(u.text.split())}".strip().casefold()
+        if said == own:
+            return replace(u, index=u.index, start=row[0].start)
+        if not own.startswith(said):
+            return None
+    return None
+
+
 def pick(
     cands: Sequence[Sentence],
     scores: np.ndarray,
@@ -249,9 +283,12 @@ def pick(
     generated column is always computed from other columns." and "To create a generated
     column, use the GENERATED ALWAYS AS clause ..."), each with the neighbours it leans
     on, while the total stays within ``budget``. Besides the best, no sentence under
-    ``floor``. Documents come in the order of their best passage. (``same_page=False``:
-    the paragraph only; ``max_chars``: at most this many characters quoted, whatever the
-    number of sentences: the study's variants.)
+    ``floor``. A picked sentence under a heading that names a term (an option, an
+    identifier: ``_heading``) is quoted with that heading, outside the budget, unless a
+    sentence of its passage already quoted names the term. Documents come in the order
+    of their best passage. (``same_page=False``: the paragraph only; ``max_chars``: at
+    most this many characters quoted, whatever the number of sentences: the study's
+    variants.)
     """
     if not cands:
         return []
@@ -297,6 +334,12 @@ def pick(
         for s in new:
             picked[s.key] = s
         score_of[cands[nxt].key] = float(scores[nxt])
+    for s in list(picked.values()):
+        h = _heading(s, by_chunk)
+        if h is not None and not any(
+                (o.start < h.end and h.start < o.end) or terms_in(h.text) & terms_in(o.text)
+                for o in picked.values() if o.chunk.doc_id == h.chunk.doc_id):
+            picked[h.key] = h
     doc_rank: dict[str, int] = {}
     for s in picked.values():
         doc_rank[s.chunk.doc_id] = min(doc_rank.get(s.chunk.doc_id, s.rank), s.rank)
