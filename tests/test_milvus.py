@@ -4,6 +4,7 @@ wrong server is a clear error, never a dead MCP server."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -63,6 +64,9 @@ def test_both_backends_hold_the_same_chunks_and_vectors(both):
         assert m.document("support/error-codes.md") == e.document("support/error-codes.md")
         assert m.collections() == e.collections()
         assert m.df("kb-err-2847") == e.df("kb-err-2847") > 0 and m.df("zebra") == 0
+        # whether a phrase is written anywhere: known here, not on Milvus (then partial)
+        words = re.compile(r"error(?![^\W_])")
+        assert e.writes(["error"], words) is True and m.writes(["error"], words) is None
     finally:
         e.close()
 
