@@ -9,9 +9,9 @@ with its description, a sentence with the code block or list it introduces
 (``split_units``; code is cut only between lines), a sentence that leans on a neighbour
 ("However, ...", "This applies only ...") with it, a sentence under a heading that
 names a term ("Set build-time variables (--build-arg)") with that heading, as a run of
-its own. A sentence over ``MAX_QUOTE_CHARS`` is
-cut into clauses, keeping each condition, exception and negation with the clause it
-qualifies. The answer is the best
+its own, unless the answer quotes the term from that page already. A sentence over
+``MAX_QUOTE_CHARS`` is cut into clauses, keeping each condition, exception and negation
+with the clause it qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
 in the best sentence's document: a page goes on from what a thing is to how it is done),
 at most ``budget`` sentences, in reading order, each run of adjacent sentences followed
@@ -254,7 +254,7 @@ def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | Non
     for u in row[:s.index]:  # a numbered heading may be read as two units: "2." "Recovery"
         said = f"{said} {' '.join(u.text.split())}".strip().casefold()
         if said == own:
-            return replace(u, index=u.index, start=row[0].start)
+            return replace(u, start=row[0].start)
         if not own.startswith(said):
             return None
     return None
@@ -285,7 +285,7 @@ def pick(
     on, while the total stays within ``budget``. Besides the best, no sentence under
     ``floor``. A picked sentence under a heading that names a term (an option, an
     identifier: ``_heading``) is quoted with that heading, outside the budget, unless a
-    sentence of its passage already quoted names the term. Documents come in the order
+    sentence quoted from its page names the term already. Documents come in the order
     of their best passage. (``same_page=False``: the paragraph only; ``max_chars``: at
     most this many characters quoted, whatever the number of sentences: the study's
     variants.)
