@@ -134,6 +134,32 @@ def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
     assert len(quotes(numbered, section, [5.0, 1.0])) == 1  # picked itself: not twice
 
 
+
+def test_a_passage_that_continues_a_section_is_quoted_with_the_heading_that_opens_it():
+    head = "PRAGMA cache_size"
+    opener = Chunk("p", 3, f"{head}\n\nQuery or change the suggested cache size.", 100, 157,
+                   title="T", section=f"PRAGMAs > {head}", source="s")
+    later = _hit("If the argument N is positive then the suggested cache size is set to N.",
+                 doc_id="p", start=158, section=f"PRAGMAs > {head}", n=4)
+    cands, by_chunk = sentences_of([later])
+    asked = []
+
+    def opening(c: Chunk) -> Chunk | None:
+        asked.append(c.chunk_no)
+        return opener
+
+    runs = pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0, min_score=0.0,
+                opening=opening)
+    assert [(r.chunk.chunk_no, r.start, r.end, r.quote) for r in runs] == [
+        (3, 100, 100 + len(head), head), (4, 158, later.chunk.end, later.chunk.text)]
+    assert asked == [4]
+    # without the lookup, or when it finds none, the sentence alone
+    assert len(pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0,
+                    min_score=0.0)) == 1
+    assert len(pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0, min_score=0.0,
+                    opening=lambda c: None)) == 1
+
+
 def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
     hits = [_hit("Refunds take ten days. Zebras run fast.")]
     text, runs = extractive("how long do refunds take", hits, None)
@@ -272,6 +298,36 @@ def test_an_options_section_is_quoted_with_its_heading(tmp_path, models_dir):
         assert text[c.span[0]:c.span[1]] == c.quote
     assert out.citations[0].quote == "Filtering (--filter)"
     assert out.citations[0].section.endswith("Filtering (--filter)")
+
+
+@pytest.mark.slow
+def test_a_pragmas_later_passage_is_quoted_with_the_pragmas_heading(tmp_path, models_dir):
+    """SQLite's pragma page (as shipped): PRAGMA cache_size's section runs over several
+    passages; one that does not open it is quoted with the heading the first opens with."""
+    from helpers import REPO
+
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    page = REPO / "tests" / "fixtures" / "third_party" / "sqlite-pragma" / "pragma.html"
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
+    svc.pipeline.refresh()
+    reader, p = svc.pipeline.reader, svc.pipeline
+    section = [c for c in reader.doc_chunks("pragma.html", 0, 10_000)
+               if c.section.endswith("> PRAGMA cache_size")]
+    assert len(section) >= 2 and section[0].text.startswith("PRAGMA cache_size\n")
+    assert p.opening(section[0]) is None  # it opens the section
+    assert all(p.opening(c) == section[0] for c in section[1:])
+    out = svc.answer("How do I set how many pages SQLite keeps in its cache?", no_cache=True)
+    assert out.answered and "PRAGMA cache_size [" in out.answer, out.answer
+    head = next(c for c in out.citations if c.quote == "PRAGMA cache_size")
+    assert head.chunk_id == section[0].chunk_id and head.relevance is None
+    text = reader.document("pragma.html").text
+    assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
 
 
 @pytest.mark.slow

@@ -141,14 +141,17 @@ def compose(
                 missing=missing, decision=r.decision,
             )
     t = time.perf_counter()
+    opening = r.corpus.opening if r.corpus is not None else None
     try:
         text, runs = extractive(question, r.hits, ce, budget=policy.budget,
-                                margin=policy.margin, min_score=policy.min_score)
+                                margin=policy.margin, min_score=policy.min_score,
+                                opening=opening)
     except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
         log.error("sentence scoring failed (%s: %s); picking by shared words",
                   type(e).__name__, e)
         text, runs = extractive(question, r.hits, None, budget=policy.budget,
-                                margin=policy.margin, min_score=policy.min_score)
+                                margin=policy.margin, min_score=policy.min_score,
+                                opening=opening)
         cacheable = False
         fallback = _joined(
             f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked by the "
@@ -157,7 +160,9 @@ def compose(
     if not runs:
         text, missing = (f"{NO_ANSWER}: no sentence of the top passages shares a word with "
                          f"it.{DO_NOT_GUESS}"), ()
-    quoted = _texts(run.chunk for run in runs)
+    # the passages the sentences come from (a heading's passage fetched for it is not read)
+    hit_ids = {h.chunk.chunk_id for h in r.hits}
+    quoted = _texts(run.chunk for run in runs if run.chunk.chunk_id in hit_ids)
     unnamed = _unnamed(question, r, quoted)
     if unnamed is not None:
         return _refusal(unnamed, policy, timings, cacheable)
@@ -214,7 +219,7 @@ def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult 
             or not how_to(question):
         return None
     e = check(r.terms, r.names, r.n_chunks, quoted, targets(question, r.names),
-              writes=r.writes)
+              writes=r.corpus.writes if r.corpus else None)
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None

@@ -21,7 +21,7 @@ by [n].
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -240,18 +240,29 @@ def terms_in(text: str) -> set[str]:
     return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
 
 
-def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | None:
-    """The heading ``s``'s passage opens with, when it is the section's own and names a
-    term (``_TERM``): "Roll back to the previous version of a service (--rollback)" over
-    "This will revert the service ..."; None otherwise (a passage that continues a
-    section does not hold its heading). A heading read as several units ("2." and
-    "Recovery Using The ".recover" Command") is one, from the first's start."""
-    row = by_chunk[s.chunk.chunk_id]
+Opening = Callable[[Chunk], Chunk | None]  # the passage that opens a chunk's section
+
+
+def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
+             opening: Opening | None = None) -> Sentence | None:
+    """The heading of ``s``'s section, when it names a term (``_TERM``): "Roll back to
+    the previous version of a service (--rollback)" over "This will revert the service
+    ..."; as written where ``s``'s passage opens with it, or, for a passage that
+    continues the section, where the passage that opens it (``opening``) does; None
+    otherwise. A heading read as several units ("2." and "Recovery Using The ".recover"
+    Command") is one, from the first's start."""
     own = " ".join(s.chunk.section.rsplit(">", 1)[-1].split()).casefold()
-    if s.index == 0 or not own or not terms_in(own):
+    if not own or not terms_in(own):
         return None
+    row = by_chunk[s.chunk.chunk_id]
+    if not own.startswith(" ".join(row[0].text.split()).casefold()) and opening is not None:
+        first = opening(s.chunk)
+        if first is None:
+            return None
+        row = [Sentence(s.rank, first, i, sp.paragraph, first.start + sp.start,
+                        first.start + sp.end) for i, sp in enumerate(split_units(first.text))]
     said = ""
-    for u in row[:s.index]:  # a numbered heading may be read as two units: "2." "Recovery"
+    for u in row:  # a numbered heading may be read as two units: "2." "Recovery"
         said = f"{said} {' '.join(u.text.split())}".strip().casefold()
         if said == own:
             return replace(u, start=row[0].start)
@@ -271,6 +282,7 @@ def pick(
     floor: float = float("-inf"),
     same_page: bool = True,
     max_chars: int | None = None,
+    opening: Opening | None = None,
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
@@ -334,8 +346,11 @@ def pick(
         for s in new:
             picked[s.key] = s
         score_of[cands[nxt].key] = float(scores[nxt])
+    heads: dict[str, Sentence | None] = {}  # by chunk: one lookup a passage
     for s in list(picked.values()):
-        h = _heading(s, by_chunk)
+        if s.chunk.chunk_id not in heads:
+            heads[s.chunk.chunk_id] = _heading(s, by_chunk, opening)
+        h = heads[s.chunk.chunk_id]
         if h is not None and not any(
                 (o.start < h.end and h.start < o.end) or terms_in(h.text) & terms_in(o.text)
                 for o in picked.values() if o.chunk.doc_id == h.chunk.doc_id):
@@ -370,6 +385,7 @@ def extractive(
     budget: int = 4,
     margin: float = 4.0,
     min_score: float = 0.0,
+    opening: Opening | None = None,
 ) -> tuple[str, list[Run]]:
     """The extractive answer to ``question`` from ``hits``: its text and its cited runs.
 
@@ -388,7 +404,8 @@ def extractive(
         margin, min_score = 1.0, 1e-9
     floor = min_score if reranker is None else float("-inf")
     runs = pick(
-        cands, scores, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor
+        cands, scores, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor,
+        opening=opening,
     )
     if reranker is None:  # term overlap is no logit: no relevance to report
         runs = [Run(r.sentences, None) for r in runs]

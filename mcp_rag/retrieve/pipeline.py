@@ -30,7 +30,11 @@ from mcp_rag.retrieve.first_stage import first_stage
 from mcp_rag.retrieve.rerank import passages, rerank, shown
 from mcp_rag.retrieve.result import SearchResult, validate_query
 from mcp_rag.settings import Settings
-from mcp_rag.types import Embedder, Hit, Mode, Reranker, RerankStatus
+from mcp_rag.types import Chunk, Embedder, Hit, Mode, Reranker, RerankStatus
+
+# ``Pipeline.opening`` looks this many passages back for the one that opens a section (a
+# longer section's heading is not looked for).
+OPENING_LOOKBACK = 30
 
 # Re-exported: what callers of a search need beside the Pipeline.
 __all__ = ["MAX_QUERY_CHARS", "Pipeline", "SearchResult", "validate_query"]
@@ -237,7 +241,7 @@ class Pipeline:
             )
         first = self.retrieve(query, n, mode, filters)
         first.names = self.names(query if question is None else question, first.terms)
-        first.writes = self.writes
+        first.corpus = self
         return self.rerank_result(first, k, n, copies)
 
     def names(self, question: str, terms: Sequence[Term]) -> dict[str, str]:
@@ -252,6 +256,24 @@ class Pipeline:
         stems = [s for w in words for s in tokenize(w)]
         with self.reader.in_use() as reader:
             return reader.writes(stems, phrase_pattern(words))
+
+    def opening(self, chunk: Chunk) -> Chunk | None:
+        """The passage that opens ``chunk``'s section when ``chunk`` continues it (the
+        same section in the passages before it, at most ``OPENING_LOOKBACK`` back); None
+        when ``chunk`` opens it, or the opening is further back."""
+        if chunk.chunk_no == 0:
+            return None
+        with self.reader.in_use() as reader:
+            before = reader.doc_chunks(chunk.doc_id, max(0, chunk.chunk_no - OPENING_LOOKBACK),
+                                       chunk.chunk_no - 1)
+        opens = None
+        for c in reversed(before):
+            if c.section != chunk.section or c.chunk_no != (opens or chunk).chunk_no - 1:
+                break
+            opens = c
+        if opens is None or (opens.chunk_no == chunk.chunk_no - len(before) and opens.chunk_no):
+            return None  # the section may begin further back
+        return opens
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):

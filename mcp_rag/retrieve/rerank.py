@@ -164,7 +164,7 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
         t = time.perf_counter()
         e = check(first.terms, first.names, first.n_chunks,
                   [index_text(h.chunk) for h in hits[:k]], targets(first.query, first.names),
-                  writes=first.writes)
+                  writes=first.corpus.writes if first.corpus else None)
         decision = decision.checked(e, steps_elsewhere=steps_elsewhere(first.query, e))
         timings["evidence"] = (time.perf_counter() - t) * 1000
         if not decision.answerable:

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mcp_rag.errors import QueryError
 from mcp_rag.index.scope import Term
 from mcp_rag.limits import MAX_QUERY_CHARS
 from mcp_rag.retrieve.answerability import Decision
-from mcp_rag.types import Hit, Mode, RerankStatus
+from mcp_rag.types import Chunk, Hit, Mode, RerankStatus
+
+
+class Corpus(Protocol):
+    """Lookups in the index a result came from, made only when an answer needs them."""
+
+    def writes(self, words: list[str]) -> bool | None:
+        """Whether the corpus writes a phrase's ``words`` (lowercase) in a row anywhere;
+        None: not known."""
+        ...
+
+    def opening(self, chunk: Chunk) -> Chunk | None:
+        """The passage that opens ``chunk``'s section, when ``chunk`` continues it."""
+        ...
 
 
 @dataclass
@@ -34,10 +47,9 @@ class SearchResult:
     decision: Decision | None = None  # does the index hold the answer (when reranked)
     names: dict[str, str] = field(default_factory=dict)  # words written as names or code
     coverage: float = 1.0  # share of the generation's chunks with a vector (a first index)
-    # Whether the corpus writes a phrase's words in a row (``Pipeline.writes``; the
-    # evidence check asks it of a phrase the best passages lack); None: not asked.
-    writes: Callable[[list[str]], bool | None] | None = field(
-        default=None, repr=False, compare=False)
+    # What the evidence check and the answer may look up in the index afterwards (the
+    # pipeline); None: nothing (a result built by hand).
+    corpus: Corpus | None = field(default=None, repr=False, compare=False)
 
     @property
     def reranked(self) -> bool:
