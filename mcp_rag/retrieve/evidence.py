@@ -265,10 +265,9 @@ class Passages:
         return False
 
     def together(self, phrase: list[str]) -> bool:
-        """The words of ``phrase`` (lowercase, as ``_spelled`` gives them) in a row."""
-        ws, n = self.words, len(phrase)
-        return any(list(ws[i:i + n]) == phrase for i in range(len(ws) - n + 1)
-                   if ws[i] == phrase[0])
+        """The words of ``phrase`` (lowercase, as ``_spelled`` gives them) in a row, as the
+        whole index is asked it (``phrase_pattern``)."""
+        return phrase_pattern(phrase).search(self.raw) is not None
 
     def spelled_out(self, acronym: str) -> bool:
         """2-6 consecutive content words have ``acronym``'s letters as initials."""
@@ -362,9 +361,8 @@ Writes = Callable[[list[str]], bool | None]  # ``check``'s ``writes``
 
 
 def phrase_pattern(words: Sequence[str]) -> re.Pattern[str]:
-    """``words`` (lowercase, as ``_spelled`` gives them) in a row in casefolded text, as
-    ``Passages.together`` finds them: "create type" in "CREATE  TYPE" and "create_type",
-    not in "recreate types"."""
+    """``words`` (lowercase, as ``_spelled`` gives them) in a row in casefolded text:
+    "create type" in "CREATE  TYPE" and "create_type", not in "recreate types"."""
     return re.compile(r"(?<![^\W_])" + r"[\W_]+".join(map(re.escape, words)) + r"(?![^\W_])")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -266,14 +267,10 @@ class Pipeline:
         with self.reader.in_use() as reader:
             before = reader.doc_chunks(chunk.doc_id, max(0, chunk.chunk_no - OPENING_LOOKBACK),
                                        chunk.chunk_no - 1)
-        opens = None
-        for c in reversed(before):
-            if c.section != chunk.section or c.chunk_no != (opens or chunk).chunk_no - 1:
-                break
-            opens = c
-        if opens is None or (opens.chunk_no == chunk.chunk_no - len(before) and opens.chunk_no):
+        same = list(itertools.takewhile(lambda c: c.section == chunk.section, reversed(before)))
+        if not same or (len(same) == len(before) and same[-1].chunk_no > 0):
             return None  # the section may begin further back
-        return opens
+        return same[-1]
 
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):
