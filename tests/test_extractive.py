@@ -10,7 +10,9 @@ from mcp_rag.answer.extractive import (
     MAX_QUOTE_CHARS,
     clauses,
     extractive,
+    how_to_form,
     pick,
+    score_sentences,
     sentences_of,
     shown,
 )
@@ -160,6 +162,27 @@ def test_a_passage_that_continues_a_section_is_quoted_with_the_heading_that_open
                     opening=lambda c: None)) == 1
 
 
+def test_sentences_are_scored_for_how_to_as_a_search_engine_is_asked():
+    """"how do I ..." reaches the cross-encoder as "how to ...", the form its training
+    queries take; the rest of the question, and any other question, as asked."""
+    assert how_to_form("how do i create my own bridge network") == \
+        "how to create my own bridge network"
+    assert how_to_form("How can we x? how should one y") == "How to x? how to y"
+    for q in ("what does how do i mean", "my token expired, how do i get one",
+              "how many pages does it keep", "how to x"):
+        assert how_to_form(q) == q
+    seen: list[str] = []
+
+    class Recording(KeywordReranker):
+        def predict(self, pairs):
+            seen.extend(q for q, _ in pairs)
+            return super().predict(pairs)
+
+    cands, by_chunk = sentences_of([_hit("Create a network with docker network create.")])
+    score_sentences("how can i make a network", cands, Recording(), by_chunk)
+    assert set(seen) == {"how to make a network"}
+
+
 def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
     hits = [_hit("Refunds take ten days. Zebras run fast.")]
     text, runs = extractive("how long do refunds take", hits, None)
@@ -298,6 +321,31 @@ def test_an_options_section_is_quoted_with_its_heading(tmp_path, models_dir):
         assert text[c.span[0]:c.span[1]] == c.quote
     assert out.citations[0].quote == "Filtering (--filter)"
     assert out.citations[0].section.endswith("Filtering (--filter)")
+
+
+@pytest.mark.slow
+def test_a_how_to_question_is_answered_with_the_command_that_does_it(tmp_path, models_dir):
+    """Docker's `network create` page (as shipped): asked how to create a bridge network,
+    the answer quotes the sentence with the command, not only what the default bridge
+    is (scored for "how do I ...", the cross-encoder prefers the latter)."""
+    from helpers import REPO
+
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    page = REPO / "tests" / "fixtures" / "third_party" / "docker-docs" / "network_create.md"
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
+    svc.pipeline.refresh()
+    out = svc.answer("How do I create my own bridge network?", no_cache=True)
+    assert out.answered and "$ docker network create -d bridge my-bridge-network" in out.answer
+    text = svc.pipeline.reader.document(out.citations[0].doc_id).text
+    assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
+    assert any("you can\ncreate new ones using the network create command." in c.quote
+               for c in out.citations)
 
 
 @pytest.mark.slow

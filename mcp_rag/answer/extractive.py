@@ -50,6 +50,10 @@ _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not 
 # description does its term.
 _TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
                    r"|(?<![\w.])\.[a-z]\w+|\b\w+\.(?:json|ya?ml|toml|conf|cfg|ini|py)\b|`[^`]+`")
+# "How do I ...?" asked as the cross-encoder's training queries ask it ("how to ..."): the
+# sentence that tells how then scores over the one that tells what (docs: Retrieval).
+_HOW_DO_I = re.compile(r"(^|[.!?]\s+)(\W*how)\s+(?:do|can|could|should|would|may|might)\s+"
+                       r"(?:i|we|you|one)\b", re.I)
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
 # A clause that starts like this is a condition, an exception or a negation of its
@@ -202,8 +206,8 @@ def score_sentences(
     by_chunk: dict[str, list[Sentence]] | None = None,
 ) -> np.ndarray:
     """Cross-encoder logits (the better of bare and in-context; a sentence that leans on
-    the one before is read with it), or, without a reranker, the share of the question's
-    terms a sentence contains."""
+    the one before is read with it; "how do I ..." asked as "how to ...": ``how_to_form``),
+    or, without a reranker, the share of the question's terms a sentence contains."""
     if not sentences:
         return np.zeros(0, dtype=np.float32)
     if reranker is None:
@@ -211,10 +215,18 @@ def score_sentences(
         return np.array(
             [len(q & set(tokenize(s.text))) / max(1, len(q)) for s in sentences], dtype=np.float32
         )
+    question = how_to_form(question)
     bare = [(question, _read_with(s, by_chunk)) for s in sentences]
     framed = [(question, index_text(replace(s.chunk, text=s.text))) for s in sentences]
     scores = reranker.predict(bare + framed)
     return np.maximum(scores[: len(sentences)], scores[len(sentences) :])
+
+
+def how_to_form(question: str) -> str:
+    """``question`` with "how do I" (can, should ... I, we, you, one) as "how to": "how do i
+    turn on write-ahead logging" -> "how to turn on write-ahead logging". The sentences of
+    an answer are scored for this form, the question a search engine's users type."""
+    return _HOW_DO_I.sub(r"\1\2 to", question)
 
 
 def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Sentence]:
