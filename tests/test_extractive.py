@@ -297,22 +297,26 @@ def test_near_copies_are_one_passage_to_an_answer_and_wait_in_a_search():
     assert page_first(hits, threshold=1.0) == hits
 
 
+def _over_page(tmp_path, models_dir, *path: str) -> RagService:
+    """A service with the real model pack over one page of ``tests/fixtures/third_party``."""
+    from helpers import REPO
+
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.settings import Settings
+
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([REPO.joinpath("tests", "fixtures", "third_party",
+                                                           *path)], quiet=True)
+    svc.pipeline.refresh()
+    return svc
+
+
 @pytest.mark.slow
 def test_an_options_section_is_quoted_with_its_heading(tmp_path, models_dir):
     """Docker's `system prune` page (as shipped): the filters are described under
     "Filtering (--filter)", whose sentences never say `--filter` but in its first."""
-    from helpers import REPO
-
-    from mcp_rag.app.service import RagService
-    from mcp_rag.index.indexer import Indexer
-    from mcp_rag.retrieve.pipeline import Pipeline
-    from mcp_rag.settings import Settings
-
-    page = REPO / "tests" / "fixtures" / "third_party" / "docker-docs" / "system_prune.md"
-    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
-    svc = RagService(Pipeline.from_settings(s, require_index=False))
-    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
-    svc.pipeline.refresh()
+    svc = _over_page(tmp_path, models_dir, "docker-docs", "system_prune.md")
     out = svc.answer("How do I remove only objects with a given label?", no_cache=True)
     assert out.answered and out.answer.startswith("Filtering (--filter) [1] The currently "
                                                   "supported filters are:"), out.answer
@@ -328,18 +332,7 @@ def test_a_how_to_question_is_answered_with_the_command_that_does_it(tmp_path, m
     """Docker's `network create` page (as shipped): asked how to create a bridge network,
     the answer quotes the sentence with the command, not only what the default bridge
     is (scored for "how do I ...", the cross-encoder prefers the latter)."""
-    from helpers import REPO
-
-    from mcp_rag.app.service import RagService
-    from mcp_rag.index.indexer import Indexer
-    from mcp_rag.retrieve.pipeline import Pipeline
-    from mcp_rag.settings import Settings
-
-    page = REPO / "tests" / "fixtures" / "third_party" / "docker-docs" / "network_create.md"
-    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
-    svc = RagService(Pipeline.from_settings(s, require_index=False))
-    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
-    svc.pipeline.refresh()
+    svc = _over_page(tmp_path, models_dir, "docker-docs", "network_create.md")
     out = svc.answer("How do I create my own bridge network?", no_cache=True)
     assert out.answered and "$ docker network create -d bridge my-bridge-network" in out.answer
     text = svc.pipeline.reader.document(out.citations[0].doc_id).text
@@ -352,18 +345,7 @@ def test_a_how_to_question_is_answered_with_the_command_that_does_it(tmp_path, m
 def test_a_pragmas_later_passage_is_quoted_with_the_pragmas_heading(tmp_path, models_dir):
     """SQLite's pragma page (as shipped): PRAGMA cache_size's section runs over several
     passages; one that does not open it is quoted with the heading the first opens with."""
-    from helpers import REPO
-
-    from mcp_rag.app.service import RagService
-    from mcp_rag.index.indexer import Indexer
-    from mcp_rag.retrieve.pipeline import Pipeline
-    from mcp_rag.settings import Settings
-
-    page = REPO / "tests" / "fixtures" / "third_party" / "sqlite-pragma" / "pragma.html"
-    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
-    svc = RagService(Pipeline.from_settings(s, require_index=False))
-    Indexer(s, svc.pipeline.embedder).index([page], quiet=True)
-    svc.pipeline.refresh()
+    svc = _over_page(tmp_path, models_dir, "sqlite-pragma", "pragma.html")
     reader, p = svc.pipeline.reader, svc.pipeline
     section = [c for c in reader.doc_chunks("pragma.html", 0, 10_000)
                if c.section.endswith("> PRAGMA cache_size")]
