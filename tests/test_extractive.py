@@ -10,7 +10,6 @@ from mcp_rag.answer.extractive import (
     MAX_QUOTE_CHARS,
     clauses,
     extractive,
-    how_to_form,
     pick,
     score_sentences,
     sentences_of,
@@ -19,6 +18,7 @@ from mcp_rag.answer.extractive import (
 from mcp_rag.app.cache import QueryCache
 from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
+from mcp_rag.retrieve.evidence import how_to_form
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.types import Chunk, Hit
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from mcp_rag.index.lexical import tokenize, written_in_cjk
 from mcp_rag.ingest.chunking import index_text, split_units
+from mcp_rag.retrieve.evidence import how_to_form
 from mcp_rag.types import Chunk, Hit, Reranker
 
 # A sentence that starts like this leans on the one before it.
@@ -50,10 +51,6 @@ _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not 
 # description does its term.
 _TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
                    r"|(?<![\w.])\.[a-z]\w+|\b\w+\.(?:json|ya?ml|toml|conf|cfg|ini|py)\b|`[^`]+`")
-# "How do I ...?" asked as the cross-encoder's training queries ask it ("how to ..."): the
-# sentence that tells how then scores over the one that tells what (docs: Retrieval).
-_HOW_DO_I = re.compile(r"(^|[.!?]\s+)(\W*how)\s+(?:do|can|could|should|would|may|might)\s+"
-                       r"(?:i|we|you|one)\b", re.I)
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
 # A clause that starts like this is a condition, an exception or a negation of its
@@ -206,7 +203,8 @@ def score_sentences(
     by_chunk: dict[str, list[Sentence]] | None = None,
 ) -> np.ndarray:
     """Cross-encoder logits (the better of bare and in-context; a sentence that leans on
-    the one before is read with it; "how do I ..." asked as "how to ...": ``how_to_form``),
+    the one before is read with it; "how do I ..." asked as "how to ...", for which the
+    sentence that tells how scores with the one that tells what: ``how_to_form``),
     or, without a reranker, the share of the question's terms a sentence contains."""
     if not sentences:
         return np.zeros(0, dtype=np.float32)
@@ -220,13 +218,6 @@ def score_sentences(
     framed = [(question, index_text(replace(s.chunk, text=s.text))) for s in sentences]
     scores = reranker.predict(bare + framed)
     return np.maximum(scores[: len(sentences)], scores[len(sentences) :])
-
-
-def how_to_form(question: str) -> str:
-    """``question`` with "how do I" (can, should ... I, we, you, one) as "how to": "how do i
-    turn on write-ahead logging" -> "how to turn on write-ahead logging". The sentences of
-    an answer are scored for this form, the question a search engine's users type."""
-    return _HOW_DO_I.sub(r"\1\2 to", question)
 
 
 def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Sentence]:

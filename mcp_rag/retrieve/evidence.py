@@ -79,8 +79,9 @@ ASKED_CHARS = 40
 _FIRST_SENTENCE = re.compile(rf".{{{ASKED_CHARS},}}?(?:[.!?](?=\s)|$)", re.S)
 _ALNUM = re.compile(r"[^\W_]+")
 # "How do I ...", "how can we ...", "How to ...", at the start of a sentence
-_HOW_TO = re.compile(r"(?:^|[.!?]\s+)\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+"
-                     r"(?:i|we|you|one)|to)\b", re.I)
+_ASKER = r"(?:do|can|could|should|would|may|might)\s+(?:i|we|you|one)"
+_HOW_TO = re.compile(rf"(?:^|[.!?]\s+)\W*how\s+(?:{_ASKER}|to)\b", re.I)
+_HOW_DO_I = re.compile(rf"(^|[.!?]\s+)(\W*how)\s+{_ASKER}\b", re.I)
 # Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14"
 _ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
 # What the steps are for: "in PostgreSQL", "with Express", "using the SQL Server tools"
@@ -144,6 +145,14 @@ def how_to(question: str) -> bool:
     language is what the steps are for: passages that never name it tell how it is done
     somewhere else."""
     return _HOW_TO.search(asked(question)) is not None
+
+
+def how_to_form(question: str) -> str:
+    """``question`` with "how do I" (can, should ... I, we, you, one) as "how to", as a
+    search engine is asked: "how do i turn on write-ahead logging" -> "how to turn on
+    write-ahead logging" (the cross-encoder's training queries; answers score their
+    sentences for it)."""
+    return _HOW_DO_I.sub(r"\1\2 to", question)
 
 
 def steps_elsewhere(question: str, e: Evidence) -> bool:
