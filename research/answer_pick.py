@@ -30,6 +30,11 @@ the window of its paragraph's sentences before and after it (the better of that 
 today's score, or a blend); the answer bounded by characters (500, 650, 800) rather than
 by four sentences; and the passages just before and after the top one, or the best
 sentence's, read too, their sentences scored as the others.
+
+One more (fourteenth session): the instruction against the definition, each sentence of a
+how-to question's answer scored less β times (its logit for "what is <the task's
+object>" less its logit for the question), so that a sentence that only says what the
+thing is scores lower than one that says how (β 0.1 to 1.0).
 """
 
 from __future__ import annotations
@@ -134,12 +139,16 @@ def scored(p: Pipeline, questions: list[dict]) -> list[dict]:
              for c in cands]) if cands else np.zeros(0, dtype=np.float32)
         idf = {st: math.log(1 + (n - dfs.get(st, 0) + 0.5) / (dfs.get(st, 0) + 0.5))
                for st in stems}
+        # a how-to question's sentences scored for "what is <its object>" too (contrast)
+        obj = _OBJECT.search(q["question"]) if how_to(q["question"]) else None
+        what = E.score_sentences("what is " + q["question"][obj.end():].rstrip("?"), cands,
+                                 p.reranker, by_chunk) if obj and cands else None
         rows.append({"id": q["id"], "question": q["question"], "idf": idf,
                      "keys": q["keys"], "cands": cands, "by_chunk": by_chunk,
                      "around": around, "window": window,
                      "near": {v: [c.chunk_id for c in cs] for v, cs in near.items()},
                      "near_cands": new, "near_scores": nscores, "near_by_chunk": nby,
-                     "scores": scores, "margin": s.answer_margin,
+                     "scores": scores, "what": what, "margin": s.answer_margin,
                      "min_score": s.answer_min_score})
     return rows
 
@@ -154,6 +163,12 @@ _INSTRUCTS = re.compile(
     r"|\b(?:is|are)\s+to\s+(?:use|run|call|set|add|pass|specify|invoke|execute|issue)\b"
     r"|\b(?:use|using)\s+(?:the\s+)?\S+(?:\s+\S+)?\s+(?:command|statement|option|flag|"
     r"function|method|setting|pragma|clause)\b", re.I)
+
+
+# "How do I turn on" before "write-ahead logging": the task's verb, and its particle
+_OBJECT = re.compile(
+    r"^\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+(?:i|we|you|one)|to)\s+"
+    r"[a-z-]+\s+(?:(?:on|up|off|out|back|in|down|away)\s+)?", re.I)
 
 
 def instructs(s: E.Sentence) -> bool:
@@ -194,6 +209,11 @@ def steered(r: dict, variant: str) -> list[E.Run]:
             return _pick(r, np.maximum(r["scores"], w))
         lam = float(how)
         return _pick(r, (1 - lam) * r["scores"] + lam * w)
+    if variant.startswith("contrast"):  # the instruction against the definition
+        if r.get("what") is None:
+            return runs
+        beta = float(variant.split()[1])
+        return _pick(r, r["scores"] - beta * (r["what"] - r["scores"]))
     if variant.startswith("rank"):  # the search's order of the passages as a prior
         lam = float(variant.split()[1])
         return _pick(r, r["scores"] - lam * np.array([c.rank for c in r["cands"]],
@@ -261,6 +281,8 @@ def study(args) -> None:
         variants += ["window max", "window 0.3", "window 0.5", "window 0.7"]
     if all("near" in r for rows in answered.values() for r in rows):
         variants += ["next of top", "prev+next of top", "next of best", "prev+next of best"]
+    if all("what" in r for rows in answered.values() for r in rows):
+        variants += [f"contrast {b}" for b in (0.1, 0.2, 0.3, 0.5, 1.0)]
     for variant in variants:
         held = [sum(any(k in " ".join(E.shown(x.quote) for x in steered(r, variant))
                         for k in r["keys"]) for r in rows) for rows in answered.values()]

@@ -108,6 +108,12 @@ def test_the_answer_pick_study_replays_what_answer_quotes(indexed):
                                 "prev+next of best"}
     near = steered(row, "prev+next of top")
     assert near and near[0].chunk.doc_id == runs[0].chunk.doc_id
+    # the contrast leaves a question that is not a how-to as it is, and at β 0 a how-to too
+    assert row["what"] is None and steered(row, "contrast 0.5") == runs
+    (how,) = scored(pipe, [{"id": "h", "kind": "in_scope", "keys": ["refund"],
+                            "question": "How do I get a refund on my annual plan?"}])
+    assert how["what"] is not None and len(how["what"]) == len(how["scores"])
+    assert steered(how, "contrast 0") == steered(how, "today")
 
 
 def test_the_word_weight_study_makes_partial_as_the_shipped_rule_does():
