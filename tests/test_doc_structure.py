@@ -104,6 +104,52 @@ def test_a_man_page_option_is_quoted_with_its_description():
     assert text == "-csv Set output mode to CSV (comma separated values). [1]"
 
 
+def _quoted(doc: Document, sentence: str) -> list:
+    """What ``pick`` quotes of ``doc`` (every chunk read) when ``sentence`` scores best and
+    every other sentence far under it: the sentence and what it brings."""
+    chunks = chunk_document(doc, words, target_tokens=200)
+    cands, by_chunk = sentences_of([Hit(c, 1.0 - i / 1000) for i, c in enumerate(chunks)])
+    scores = np.array([9.0 if c.text == sentence else -9.0 for c in cands])
+    assert (scores > 0).sum() == 1
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)
+    for r in runs:
+        assert doc.text[r.start : r.end] == r.quote
+    return runs
+
+
+@pytest.mark.parametrize(
+    ("page", "sentence", "quote"),
+    [
+        # Django's Sphinx parameter list: terms and descriptions share a paragraph
+        (DJANGO, "If a sequence is given, the first template that exists will be used.",
+         "template_name\nThe full name of a template to use or sequence of template names. "
+         "If a sequence is given, the first template that exists will be used."),
+        (DJANGO, "Defaults to 'text/html'.",
+         "content_type\nThe MIME type to use for the resulting document. "
+         "Defaults to 'text/html'."),
+        # SQLite's man page, as pandoc renders its options
+        (MAN, "Default is '|'.",
+         "-separator separator\nSet output field separator. Default is '|'."),
+    ],
+)
+def test_a_later_sentence_of_an_options_description_is_quoted_with_the_option(
+        page, sentence, quote):
+    (run,) = _quoted(load(page), sentence)
+    assert run.quote == quote
+    assert run.score is not None  # one citation: the term, outside the budget, joins it
+
+
+def test_a_description_is_not_given_a_term_that_names_nothing_or_is_its_own():
+    doc = load(DJANGO)
+    # "context" is a word, not an option or identifier: the sentence is quoted alone
+    (run,) = _quoted(doc, "By default, this is an empty dictionary.")
+    assert run.quote == "By default, this is an empty dictionary."
+    # a description's first sentence carries its term already, once
+    (run,) = _quoted(doc, "template_name\nThe full name of a template to use or sequence "
+                          "of template names.")
+    assert run.quote.count("template_name") == 1
+
+
 def test_markdown_code_fences_are_blocks_their_sentence_introduces():
     doc = load(DOCKER)
     text, (run,) = answer(doc, "How do I prune volumes as well?")

@@ -116,6 +116,7 @@ class Sentence:
     paragraph: int
     start: int
     end: int
+    term: int = 0  # where the term line(s) it opens with end (an option over its description)
 
     @property
     def text(self) -> str:
@@ -170,13 +171,13 @@ def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Se
     for rank, h in enumerate(hits):
         c = h.chunk
         pieces = [
-            (sp.paragraph, a, b)
+            (sp.paragraph, a, b, sp.term)
             for sp in split_units(c.text)
             for a, b in ([(sp.start, sp.end)] if sp.joined else clauses(c.text, sp.start, sp.end))
         ]
         all_ = [
-            Sentence(rank, c, i, para, c.start + a, c.start + b)
-            for i, (para, a, b) in enumerate(pieces)
+            Sentence(rank, c, i, para, c.start + a, c.start + b, c.start + t if t else 0)
+            for i, (para, a, b, t) in enumerate(pieces)
         ]
         by_chunk[c.chunk_id] = all_
         for s in all_:
@@ -274,6 +275,25 @@ def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
     return None
 
 
+def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | None:
+    """The term line(s) over the description ``s`` goes on ("--leak-check=<no|summary|yes|
+    full>" over "If set to full or yes, each individual leak will be shown in detail"): the
+    term of the nearest unit before ``s`` in its paragraph that opens with one (a list's
+    terms and descriptions share a paragraph), when that term names one (``_TERM``: an
+    option, an identifier, a signature; an admonition's "Note" names none); None when
+    ``s`` opens with its own term or no term is above it."""
+    row = by_chunk.get(s.chunk.chunk_id, [])
+    if s.term or not row:
+        return None
+    k = s.index - 1
+    while k >= 0 and row[k].paragraph == s.paragraph and not row[k].term:
+        k -= 1
+    if k < 0 or row[k].paragraph != s.paragraph:
+        return None
+    term = replace(row[k], end=row[k].term, term=0)
+    return term if terms_in(term.text) else None
+
+
 def pick(
     cands: Sequence[Sentence],
     scores: np.ndarray,
@@ -300,7 +320,8 @@ def pick(
     on, while the total stays within ``budget``. Besides the best, no sentence under
     ``floor``. A picked sentence under a heading that names a term (an option, an
     identifier: ``_heading``) is quoted with that heading, outside the budget, unless a
-    sentence quoted from its page names the term already. Documents come in the order
+    sentence quoted from its page names the term already; so is a later sentence of an
+    option's description with the option (``_term_over``). Documents come in the order
     of their best passage. (``same_page=False``: the paragraph only; ``max_chars``: at
     most this many characters quoted, whatever the number of sentences: the study's
     variants.)
@@ -349,6 +370,12 @@ def pick(
         for s in new:
             picked[s.key] = s
         score_of[cands[nxt].key] = float(scores[nxt])
+    for s in list(picked.values()):  # an option's description is quoted with the option
+        t = _term_over(s, by_chunk)
+        if t is not None and not any(
+                (o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
+                for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id):
+            picked[t.key] = t
     heads: dict[str, Sentence | None] = {}  # by chunk: one lookup a passage
     for s in list(picked.values()):
         if s.chunk.chunk_id not in heads:
