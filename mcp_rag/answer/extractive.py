@@ -294,6 +294,13 @@ def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | N
     return term if terms_in(term.text) else None
 
 
+def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
+    """``t`` (a heading, a term) is in no sentence quoted from its document, and names no
+    term one of them names."""
+    return not any((o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
+                   for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id)
+
+
 def pick(
     cands: Sequence[Sentence],
     scores: np.ndarray,
@@ -372,18 +379,14 @@ def pick(
         score_of[cands[nxt].key] = float(scores[nxt])
     for s in list(picked.values()):  # an option's description is quoted with the option
         t = _term_over(s, by_chunk)
-        if t is not None and not any(
-                (o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
-                for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id):
+        if t is not None and _unsaid(t, picked):
             picked[t.key] = t
     heads: dict[str, Sentence | None] = {}  # by chunk: one lookup a passage
     for s in list(picked.values()):
         if s.chunk.chunk_id not in heads:
             heads[s.chunk.chunk_id] = _heading(s, by_chunk, opening)
         h = heads[s.chunk.chunk_id]
-        if h is not None and not any(
-                (o.start < h.end and h.start < o.end) or terms_in(h.text) & terms_in(o.text)
-                for o in picked.values() if o.chunk.doc_id == h.chunk.doc_id):
+        if h is not None and _unsaid(h, picked):
             picked[h.key] = h
     doc_rank: dict[str, int] = {}
     for s in picked.values():
