@@ -183,6 +183,30 @@ def test_sentences_are_scored_for_how_to_as_a_search_engine_is_asked():
     assert set(seen) == {"how to make a network"}
 
 
+def test_an_options_later_sentence_far_from_its_term_is_quoted_with_it_apart():
+    """Valgrind's options (DocBook, as its manual ships): the term, its first sentence,
+    then the sentence that answers, two further on: the term is quoted as a citation of its
+    own, outside the budget, an exact span; the nearest term of the paragraph is the one."""
+    text = ("Options\n\n--show-reachable=<yes|no>\nShow reachable blocks. Off by default.\n"
+            "--leak-check=<no|summary|yes|full> [default: summary]\nWhen enabled, search for "
+            "memory leaks. If set to summary, it says how many leaks occurred. If set to full "
+            "or yes, each individual leak will be shown in detail.")
+    cands, by_chunk = sentences_of([_hit(text, start=100, section="Options")])
+    scores = np.array([9.0 if c.text.startswith("If set to full") else -9.0 for c in cands])
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)
+    assert [r.quote for r in runs] == [
+        "--leak-check=<no|summary|yes|full> [default: summary]",
+        "If set to full or yes, each individual leak will be shown in detail."]
+    assert runs[0].score is None and runs[1].score == 9.0
+    for r in runs:
+        assert text[r.start - 100 : r.end - 100] == r.quote
+    # not when the quoted sentence names the option itself
+    named = text.replace("If set to full or yes", "With --leak-check=full")
+    cands, by_chunk = sentences_of([_hit(named, start=100, section="Options")])
+    scores = np.array([9.0 if c.text.startswith("With --leak") else -9.0 for c in cands])
+    assert len(pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)) == 1
+
+
 def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
     hits = [_hit("Refunds take ten days. Zebras run fast.")]
     text, runs = extractive("how long do refunds take", hits, None)
