@@ -116,7 +116,7 @@ class Sentence:
     paragraph: int
     start: int
     end: int
-    term: int = 0  # where the term line(s) it opens with end (an option over its description)
+    term_end: int = 0  # where the term line(s) it opens with end (0: none; an option's)
 
     @property
     def text(self) -> str:
@@ -171,7 +171,7 @@ def sentences_of(hits: Sequence[Hit]) -> tuple[list[Sentence], dict[str, list[Se
     for rank, h in enumerate(hits):
         c = h.chunk
         pieces = [
-            (sp.paragraph, a, b, sp.term)
+            (sp.paragraph, a, b, sp.term_end)
             for sp in split_units(c.text)
             for a, b in ([(sp.start, sp.end)] if sp.joined else clauses(c.text, sp.start, sp.end))
         ]
@@ -283,14 +283,14 @@ def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | N
     option, an identifier, a signature; an admonition's "Note" names none); None when
     ``s`` opens with its own term or no term is above it."""
     row = by_chunk.get(s.chunk.chunk_id, [])
-    if s.term or not row:
+    if s.term_end or not row:
         return None
     k = s.index - 1
-    while k >= 0 and row[k].paragraph == s.paragraph and not row[k].term:
+    while k >= 0 and row[k].paragraph == s.paragraph and not row[k].term_end:
         k -= 1
     if k < 0 or row[k].paragraph != s.paragraph:
         return None
-    term = replace(row[k], end=row[k].term, term=0)
+    term = replace(row[k], end=row[k].term_end, term_end=0)
     return term if terms_in(term.text) else None
 
 

@@ -45,7 +45,7 @@ class Span:
     end: int
     paragraph: int
     joined: bool = False  # a unit of several sentences (see ``split_units``)
-    term: int = 0  # where the term line(s) a joined unit opens with end (0: none)
+    term_end: int = 0  # where the term line(s) a joined unit opens with end (0: none)
 
 
 def _trimmed(text: str, start: int, end: int) -> tuple[int, int]:
@@ -238,7 +238,7 @@ def _code_as_lines(
 
 def split_units(text: str) -> list[Span]:
     """``split_sentences`` with documentation's structure kept whole: a term line with its
-    description (``term``: where the term ends), and a sentence with the code block or list
+    description (``term_end``: where the term ends), and a sentence with the code block or list
     it introduces (``joined``).
     Units are disjoint and in order (chunking cuts one where a section starts inside it).
     """
@@ -258,7 +258,7 @@ def split_units(text: str) -> list[Span]:
             i += 1
             continue
         out.append(Span(s.start, end, s.paragraph, joined=True,
-                        term=spans[j - 1].end if j > i else 0))
+                        term_end=spans[j - 1].end if j > i else 0))
         i = j + 1
         while i < len(spans) and spans[i].end <= end:
             i += 1
