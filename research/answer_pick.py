@@ -54,7 +54,7 @@ from mcp_rag.answer import extractive as E
 from mcp_rag.app.cache import normalize_query
 from mcp_rag.index.lexical import tokenize
 from mcp_rag.ingest.chunking import index_text
-from mcp_rag.retrieve.evidence import how_to
+from mcp_rag.retrieve.evidence import how_to, how_to_form
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 from mcp_rag.types import Chunk, Hit
@@ -140,8 +140,9 @@ def scored(p: Pipeline, questions: list[dict]) -> list[dict]:
         idf = {st: math.log(1 + (n - dfs.get(st, 0) + 0.5) / (dfs.get(st, 0) + 0.5))
                for st in stems}
         # a how-to question's sentences scored for "what is <its object>" too (contrast)
-        obj = _OBJECT.search(q["question"]) if how_to(q["question"]) else None
-        what = E.score_sentences("what is " + q["question"][obj.end():].rstrip("?"), cands,
+        asked = how_to_form(q["question"])
+        obj = _OBJECT.search(asked) if how_to(q["question"]) else None
+        what = E.score_sentences("what is " + asked[obj.end():].rstrip("?"), cands,
                                  p.reranker, by_chunk) if obj and cands else None
         rows.append({"id": q["id"], "question": q["question"], "idf": idf,
                      "keys": q["keys"], "cands": cands, "by_chunk": by_chunk,
@@ -165,10 +166,10 @@ _INSTRUCTS = re.compile(
     r"function|method|setting|pragma|clause)\b", re.I)
 
 
-# "How do I turn on" before "write-ahead logging": the task's verb, and its particle
-_OBJECT = re.compile(
-    r"^\W*how\s+(?:(?:do|can|could|should|would|may|might)\s+(?:i|we|you|one)|to)\s+"
-    r"[a-z-]+\s+(?:(?:on|up|off|out|back|in|down|away)\s+)?", re.I)
+# "How to turn on" before "write-ahead logging" (a question in ``evidence.how_to_form``):
+# the task's verb, and its particle
+_OBJECT = re.compile(r"^\W*how\s+to\s+[a-z-]+\s+(?:(?:on|up|off|out|back|in|down|away)\s+)?",
+                     re.I)
 
 
 def instructs(s: E.Sentence) -> bool:
