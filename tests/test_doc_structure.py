@@ -339,6 +339,21 @@ def test_a_term_without_a_description_does_not_pull_the_next_heading_up():
     assert text == "-x\n\nNext\n\nUse:\n\n    a = 1\n    b = 2\n\nAfter."
 
 
+def test_a_descriptions_paragraphs_stay_under_its_term_and_its_code_stands_apart():
+    """A <dd>'s later paragraphs follow its first line by line (one paragraph for
+    ``split_units``, under the term); a code block stands apart, and what comes after it,
+    after a list nested in it or after the list ends is a paragraph of its own."""
+    text, _, _ = parse_html(
+        "<dl><dt>--x</dt><dd><p>One.</p><p>Two.</p><pre>code\nmore</pre><p>Three.</p></dd>"
+        "<dt>--y</dt><dd><p>Y.</p><dl><dt>inner</dt><dd><p>I1.</p><p>I2.</p></dd></dl>"
+        "<p>Y again.</p></dd></dl><p>After.</p><p>Next.</p>", "t")
+    assert text == ("--x\nOne.\nTwo.\n\n    code\n    more\n\nThree.\n\n"
+                    "--y\nY.\n\ninner\nI1.\nI2.\n\nY again.\n\nAfter.\n\nNext.")
+    # a <dd> left open (HTML allows it) ends with its list
+    text, _, _ = parse_html("<dl><dt>-a<dd><p>A one.<p>A two.</dl><p>After.<p>Next.", "t")
+    assert text.endswith("A one.\nA two.\n\nAfter.\n\nNext.")
+
+
 ASCIIDOC = REPO / "tests" / "fixtures" / "asciidoc-kiln" / "kiln-fire.html"
 
 

@@ -3,7 +3,11 @@
 Documentation's structure is kept in the text the way ``split_units`` reads it: a code
 block (``<pre>``) is indented by four spaces; a definition list's term (``<dt>``: an
 option, a Sphinx signature) and an admonition's title stand on the line just above their
-description, never a paragraph away; Sphinx's "¶" header links are dropped. Page chrome
+description, never a paragraph away, and a description's later paragraphs follow its
+first one line by line, so that each stays under its term (``<dd>``: "--track-origins=<yes|no>"
+over "When set to yes, …" and "For uninitialised values originating from a stack
+allocation, …"; a code block or a table inside it still stands apart, and the text after
+one is a paragraph of its own); Sphinx's "¶" header links are dropped. Page chrome
 (navigation bars, sidebars, search boxes, buttons, footers) is left out: it is not the
 page, and it wrote the titles of a page's neighbours into it.
 """
@@ -67,6 +71,12 @@ class _HTMLText(HTMLParser):
         self.pre_start = False
         self.term_open = False  # a term just ended: its description goes on the next line
         self.term_tags: list[str] = []  # open elements whose text is a term
+        # per open <dd>: does its next paragraph follow on the next line (its term still
+        # above it)? Not before its first text, nor after a list of its own (a nested
+        # <dl> has terms of its own) or a code block (which must stand apart).
+        self.descriptions: list[bool] = []
+        self.lists: list[int] = []  # per open <dl>: how many <dd> were open at its start
+        self.owed = False  # a paragraph break was made a line break: the <dd>'s end owes it
         # A paragraph that is a label and a show/hide button ("returning-clause: [hide]")
         # labels what follows it; when no text follows before the next paragraph or
         # heading (what it shows is an SVG diagram), the label goes too: it names a
@@ -123,7 +133,14 @@ class _HTMLText(HTMLParser):
         if self._table_tag(tag, start=True):
             return
         if tag in _BLOCK:
-            self._break(1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd") else 2)
+            self._break(self._gap(tag, 1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd")
+                                  else 2))
+        if tag == "dl":
+            self.lists.append(len(self.descriptions))
+            if self.descriptions:  # a list inside a description: its terms stand as before,
+                self.descriptions[-1] = False  # and what follows it is not under them
+        if tag == "dd":
+            self.descriptions.append(False)
         if tag in _HEADINGS:
             self.heading_level = int(tag[1]) if tag != "h" else self.numbered + 1
             self.heading_tag = tag
@@ -147,6 +164,13 @@ class _HTMLText(HTMLParser):
             self.pre = max(0, self.pre - 1)
         if tag == "dl":  # a term with no description keeps nothing after the list close
             self.term_open = False
+            del self.descriptions[self.lists.pop() if self.lists else 0:]  # <dd> left open
+        if tag == "dd" and self._in_description():
+            self.descriptions.pop()
+            if self.owed:  # its last paragraph ends as it did before
+                self._break(2)
+        if tag == "pre" and self.descriptions:
+            self.descriptions[-1] = False
         if self.term_tags and self.term_tags[-1] == tag:
             self.term_tags.pop()
             self._break(1)
@@ -165,7 +189,19 @@ class _HTMLText(HTMLParser):
                 self.sections.append((self.heading_start, " > ".join(h for _, h in self.path)))
             self.heading_level = None
         if tag in _BLOCK:
-            self._break(1 if tag in ("li", "tr", "td", "th", "dt", "dd") else 2)
+            self._break(self._gap(tag, 1 if tag in ("li", "tr", "td", "th", "dt", "dd") else 2))
+
+    def _in_description(self) -> bool:
+        """Inside a ``<dd>`` of the innermost open ``<dl>`` (not in a list nested in it)."""
+        return len(self.descriptions) > (self.lists[-1] if self.lists else 0)
+
+    def _gap(self, tag: str, n: int) -> int:
+        """``n`` line breaks, or one between two paragraphs of a description (``<dd>``)."""
+        if n == 2 and self._in_description() and self.descriptions[-1] and not self.pre \
+                and tag not in ("pre", "dl", "dd"):
+            self.owed = True
+            return 1
+        return n
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
@@ -192,6 +228,9 @@ class _HTMLText(HTMLParser):
         if data.strip():
             self.term_open = False
             self.label = None  # the label has something to label
+            self.owed = False
+            if self._in_description() and not self.pre and self.cell is None:
+                self.descriptions[-1] = True
         if self.cell is not None:
             self.cell.append(data)
             return
