@@ -110,6 +110,27 @@ class KeywordReranker:
         return np.asarray(out, dtype=np.float32)
 
 
+class Passages:
+    """A real Corpus (``retrieve.result``) over a document's chunks, as ``Pipeline`` looks
+    them up for an answer: the passage that opens a section, the one just before."""
+
+    def __init__(self, chunks: Sequence) -> None:
+        self.chunks = {(c.doc_id, c.chunk_no): c for c in chunks}
+
+    def writes(self, words: list[str]) -> bool | None:
+        return None
+
+    def preceding(self, chunk):
+        prev = self.chunks.get((chunk.doc_id, chunk.chunk_no - 1))
+        return prev if prev is not None and prev.section == chunk.section else None
+
+    def opening(self, chunk):
+        first = chunk
+        while (prev := self.preceding(first)) is not None:
+            first = prev
+        return None if first is chunk else first
+
+
 class BrokenReranker:
     """A Reranker whose model fails at inference time."""
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, KeywordReranker
+from helpers import REPO, KeywordReranker, Passages
 
 from mcp_rag.answer.extractive import extractive, pick, sentences_of, shown
 from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, split_units
@@ -21,6 +21,7 @@ from mcp_rag.types import Chunk, Document, Hit
 THIRD = REPO / "tests" / "fixtures" / "third_party"
 DJANGO = THIRD / "django-docs" / "shortcuts.html"
 MAN = THIRD / "man" / "sqlite3.1.html"
+PG_DUMP = THIRD / "postgresql-docs" / "app-pgdump.html"
 DOCKER = THIRD / "docker-docs" / "system_prune.md"
 JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
 
@@ -111,7 +112,8 @@ def _quoted(doc: Document, sentence: str) -> list:
     cands, by_chunk = sentences_of([Hit(c, 1.0 - i / 1000) for i, c in enumerate(chunks)])
     scores = np.array([9.0 if c.text == sentence else -9.0 for c in cands])
     assert (scores > 0).sum() == 1
-    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0,
+                corpus=Passages(chunks))
     for r in runs:
         assert doc.text[r.start : r.end] == r.quote
     return runs
@@ -137,6 +139,23 @@ def test_a_later_sentence_of_an_options_description_is_quoted_with_the_option(
     (run,) = _quoted(load(page), sentence)
     assert run.quote == quote
     assert run.score is not None  # one citation: the term, outside the budget, joins it
+
+
+def test_a_later_paragraph_of_an_options_description_is_quoted_with_the_option():
+    """pg_dump's reference page (DocBook): the description of `-j njobs` / `--jobs=njobs`
+    is five paragraphs, longer than a passage; the fourth still reads under the option
+    and is quoted with it, apart (not adjacent), the option read in a passage before."""
+    doc = load(PG_DUMP)
+    assert "\n--jobs=njobs\nRun the dump in parallel by dumping njobs tables" in doc.text
+    assert "high enough to accommodate all connections.\nRequesting exclusive locks" \
+        in doc.text
+    sentence = "Without any precautions this would be a classic deadlock situation."
+    term, run = _quoted(doc, sentence)
+    assert (term.quote, run.quote) == ("--jobs=njobs", sentence)
+    assert term.score is None and run.score is not None  # the term is outside the budget
+    assert term.chunk.chunk_no < run.chunk.chunk_no  # read in an earlier passage
+    # the next option's description is its own
+    assert "\n\n--lock-wait-timeout=timeout\nDo not wait forever" in doc.text
 
 
 def test_a_description_is_not_given_a_term_that_names_nothing_or_is_its_own():

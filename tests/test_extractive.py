@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import KeywordEmbedder, KeywordReranker
+from helpers import KeywordEmbedder, KeywordReranker, Passages
 
 from mcp_rag.answer.extractive import (
     MAX_QUOTE_CHARS,
@@ -146,12 +146,13 @@ def test_a_passage_that_continues_a_section_is_quoted_with_the_heading_that_open
     cands, by_chunk = sentences_of([later])
     asked = []
 
-    def opening(c: Chunk) -> Chunk | None:
-        asked.append(c.chunk_no)
-        return opener
+    class Opener(Passages):
+        def opening(self, c: Chunk) -> Chunk | None:
+            asked.append(c.chunk_no)
+            return opener
 
     runs = pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0, min_score=0.0,
-                opening=opening)
+                corpus=Opener([]))
     assert [(r.chunk.chunk_no, r.start, r.end, r.quote) for r in runs] == [
         (3, 100, 100 + len(head), head), (4, 158, later.chunk.end, later.chunk.text)]
     assert asked == [4]
@@ -159,7 +160,7 @@ def test_a_passage_that_continues_a_section_is_quoted_with_the_heading_that_open
     assert len(pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0,
                     min_score=0.0)) == 1
     assert len(pick(cands, np.array([5.0]), by_chunk, budget=1, margin=1.0, min_score=0.0,
-                    opening=lambda c: None)) == 1
+                    corpus=Passages([later.chunk]))) == 1
 
 
 def test_sentences_are_scored_for_how_to_as_a_search_engine_is_asked():
@@ -205,6 +206,43 @@ def test_an_options_later_sentence_far_from_its_term_is_quoted_with_it_apart():
     cands, by_chunk = sentences_of([_hit(named, start=100, section="Options")])
     scores = np.array([9.0 if c.text.startswith("With --leak") else -9.0 for c in cands])
     assert len(pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)) == 1
+
+
+def test_a_descriptions_sentence_in_a_later_passage_is_quoted_with_the_term_before_it():
+    """A description longer than a passage: the term is read in the passage before (the
+    two overlap by a sentence, so their text joins), as long as the paragraph goes on."""
+    term = "--track-origins=<yes|no>"
+    text = (f"Options\n\n{term}\nControls whether origins are tracked. Off by default.\n"
+            "When set to yes, the origins of all uninitialised values are kept.\n"
+            "Origin tracking is expensive.")
+    cut = text.index("Off by default.")
+    first = Chunk("m", 0, text[:text.index("\nWhen set")], 0, text.index("\nWhen set"),
+                  title="T", section="Options", source="s")
+    second = Chunk("m", 1, text[cut:], cut, len(text), title="T", section="Options",
+                   source="s")
+    cands, by_chunk = sentences_of([Hit(second, 1.0)])
+    scores = np.array([9.0 if c.text.startswith("Origin tracking") else -9.0 for c in cands])
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0,
+                corpus=Passages([first, second]))
+    assert [(r.chunk.chunk_no, r.quote) for r in runs] == [
+        (0, term), (1, "Origin tracking is expensive.")]
+    assert text[runs[0].start : runs[0].end] == term and runs[0].score is None
+    # without the lookup, or across a paragraph break, or passages that do not join
+    assert len(pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0)) == 1
+    apart = Chunk("m", 0, text[: cut - 2], 0, cut - 2, title="T", section="Options",
+                  source="s")
+    assert len(pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0,
+                    corpus=Passages([apart, second]))) == 1
+    broken = text.replace("Off by default.\n", "Off by default.\n\n")
+    cut2 = broken.index("Off by default.")
+    first2 = Chunk("m", 0, broken[: cut2 + 20], 0, cut2 + 20, title="T", section="Options",
+                   source="s")
+    second2 = Chunk("m", 1, broken[cut2:], cut2, len(broken), title="T", section="Options",
+                    source="s")
+    cands, by_chunk = sentences_of([Hit(second2, 1.0)])
+    scores = np.array([9.0 if c.text.startswith("Origin tracking") else -9.0 for c in cands])
+    assert len(pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=0.0,
+                    corpus=Passages([first2, second2]))) == 1
 
 
 def test_extractive_without_a_reranker_uses_shared_terms_or_gives_nothing():
@@ -411,3 +449,24 @@ def test_an_answer_quotes_one_of_several_versions_of_a_page(tmp_path, models_dir
     texts = [p.text for p in out.sources]
     assert len(texts) == len(set(texts)) and len({p.doc_id for p in out.sources}) < 3, [
         p.doc_id for p in out.sources]
+
+
+@pytest.mark.slow
+def test_an_options_later_paragraph_in_a_later_passage_is_quoted_with_it(tmp_path, models_dir):
+    """pg_dump's reference page (as shipped): the description of `--jobs=njobs` runs over
+    more than one passage; the sentences that answer, in a later one, are quoted with the
+    option, read in the passage before (``Pipeline.preceding``)."""
+    svc = _over_page(tmp_path, models_dir, "postgresql-docs", "app-pgdump.html")
+    reader, p = svc.pipeline.reader, svc.pipeline
+    chunks = reader.doc_chunks("app-pgdump.html", 0, 10_000)
+    assert p.preceding(chunks[0]) is None
+    assert all(p.preceding(c) == (b if b.section == c.section else None)
+               for b, c in zip(chunks, chunks[1:], strict=False))
+    out = svc.answer("How does a pg_dump worker notice that someone else wants an exclusive "
+                     "lock?", no_cache=True)
+    assert out.answered and out.answer.startswith("--jobs=njobs [1] "), out.answer
+    term, *said = out.citations
+    assert term.relevance is None and said
+    assert all(c.chunk_id != term.chunk_id for c in said)
+    text = reader.document("app-pgdump.html").text
+    assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)

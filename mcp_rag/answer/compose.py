@@ -141,17 +141,16 @@ def compose(
                 missing=missing, decision=r.decision,
             )
     t = time.perf_counter()
-    opening = r.corpus.opening if r.corpus is not None else None
     try:
         text, runs = extractive(question, r.hits, ce, budget=policy.budget,
                                 margin=policy.margin, min_score=policy.min_score,
-                                opening=opening)
+                                corpus=r.corpus)
     except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
         log.error("sentence scoring failed (%s: %s); picking by shared words",
                   type(e).__name__, e)
         text, runs = extractive(question, r.hits, None, budget=policy.budget,
                                 margin=policy.margin, min_score=policy.min_score,
-                                opening=opening)
+                                corpus=r.corpus)
         cacheable = False
         fallback = _joined(
             f"reranker failed on sentences ({type(e).__name__}: {e}): they were picked by the "

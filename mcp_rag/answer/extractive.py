@@ -21,7 +21,7 @@ by [n].
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -29,6 +29,7 @@ import numpy as np
 from mcp_rag.index.lexical import tokenize, written_in_cjk
 from mcp_rag.ingest.chunking import index_text, split_units
 from mcp_rag.retrieve.evidence import how_to_form
+from mcp_rag.retrieve.result import Corpus
 from mcp_rag.types import Chunk, Hit, Reranker
 
 # A sentence that starts like this leans on the one before it.
@@ -52,6 +53,7 @@ _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not 
 _TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
                    r"|(?<![\w.])\.[a-z]\w+|\b\w+\.(?:json|ya?ml|toml|conf|cfg|ini|py)\b|`[^`]+`")
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
+TERM_LOOKBACK = 3  # passages read back for the term over a long description's later sentence
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
 # A clause that starts like this is a condition, an exception or a negation of its
 # neighbour: it is never quoted without it.
@@ -244,23 +246,20 @@ def terms_in(text: str) -> set[str]:
     return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
 
 
-Opening = Callable[[Chunk], Chunk | None]  # the passage that opens a chunk's section
-
-
 def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
-             opening: Opening | None = None) -> Sentence | None:
+             corpus: Corpus | None = None) -> Sentence | None:
     """The heading of ``s``'s section, when it names a term (``_TERM``): "Roll back to
     the previous version of a service (--rollback)" over "This will revert the service
     ..."; as written where ``s``'s passage opens with it, or, for a passage that
-    continues the section, where the passage that opens it (``opening``) does; None
+    continues the section, where the passage that opens it (``corpus.opening``) does; None
     otherwise. A heading read as several units ("2." and "Recovery Using The ".recover"
     Command") is one, from the first's start."""
     own = " ".join(s.chunk.section.rsplit(">", 1)[-1].split()).casefold()
     if not own or not terms_in(own):
         return None
     row = by_chunk[s.chunk.chunk_id]
-    if not own.startswith(" ".join(row[0].text.split()).casefold()) and opening is not None:
-        first = opening(s.chunk)
+    if not own.startswith(" ".join(row[0].text.split()).casefold()) and corpus is not None:
+        first = corpus.opening(s.chunk)
         if first is None:
             return None
         row = [Sentence(s.rank, first, i, sp.paragraph, first.start + sp.start,
@@ -275,23 +274,55 @@ def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
     return None
 
 
-def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> Sentence | None:
+def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]],
+               corpus: Corpus | None = None) -> Sentence | None:
     """The term line(s) over the description ``s`` goes on ("--leak-check=<no|summary|yes|
     full>" over "If set to full or yes, each individual leak will be shown in detail"): the
     term of the nearest unit before ``s`` in its paragraph that opens with one (a list's
-    terms and descriptions share a paragraph), when that term names one (``_TERM``: an
-    option, an identifier, a signature; an admonition's "Note" names none); None when
-    ``s`` opens with its own term or no term is above it."""
+    terms and descriptions share a paragraph, and so do a description's paragraphs as the
+    HTML reader leaves them), looked for in the passages before ``s``'s (``corpus.
+    preceding``, at most ``TERM_LOOKBACK``) when its paragraph began in one; when that term
+    names one (``_TERM``: an option, an identifier, a signature; an admonition's "Note"
+    names none). None when ``s`` opens with its own term or no term is above it."""
     row = by_chunk.get(s.chunk.chunk_id, [])
     if s.term_end or not row:
         return None
     k = s.index - 1
     while k >= 0 and row[k].paragraph == s.paragraph and not row[k].term_end:
         k -= 1
-    if k < 0 or row[k].paragraph != s.paragraph:
-        return None
-    term = replace(row[k], end=row[k].term_end, term_end=0)
-    return term if terms_in(term.text) else None
+    if k >= 0:
+        term = replace(row[k], end=row[k].term_end, term_end=0) \
+            if row[k].paragraph == s.paragraph else None
+    elif corpus is not None and row[0].paragraph == s.paragraph:
+        term = _term_before(s, corpus)
+    else:
+        term = None
+    return term if term is not None and terms_in(term.text) else None
+
+
+def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
+    """The term over ``s`` in a passage before its own, whose paragraph ``s`` continues:
+    passages are read back (each overlaps the next, so their text joins exactly) while
+    the paragraph goes on, at most ``TERM_LOOKBACK`` of them."""
+    chunk, text = s.chunk, s.chunk.text
+    for _ in range(TERM_LOOKBACK):
+        prev = corpus.preceding(chunk)
+        if prev is None or not prev.start < chunk.start <= prev.end:
+            return None  # no passage before, or none that joins this one
+        text = prev.text[: chunk.start - prev.start] + text
+        chunk = prev
+        units = split_units(text)
+        i = next(i for i, u in enumerate(units) if u.end > s.start - prev.start)
+        p = units[i].paragraph
+        i -= 1
+        while i >= 0 and units[i].paragraph == p and not units[i].term_end:
+            i -= 1
+        if i >= 0:
+            u = units[i]
+            if u.paragraph != p or prev.start + u.term_end > prev.end:
+                return None
+            return Sentence(s.rank, prev, -1, -1, prev.start + u.start, prev.start + u.term_end)
+    return None
 
 
 def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
@@ -312,7 +343,7 @@ def pick(
     floor: float = float("-inf"),
     same_page: bool = True,
     max_chars: int | None = None,
-    opening: Opening | None = None,
+    corpus: Corpus | None = None,
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
@@ -377,14 +408,15 @@ def pick(
         for s in new:
             picked[s.key] = s
         score_of[cands[nxt].key] = float(scores[nxt])
-    for s in list(picked.values()):  # an option's description is quoted with the option
-        t = _term_over(s, by_chunk)
+    quoted = list(picked.values())
+    for s in quoted:  # an option's description is quoted with the option
+        t = _term_over(s, by_chunk, corpus)
         if t is not None and _unsaid(t, picked):
             picked[t.key] = t
     heads: dict[str, Sentence | None] = {}  # by chunk: one lookup a passage
-    for s in list(picked.values()):
+    for s in quoted:  # (a term is in the section of the sentence it is quoted for)
         if s.chunk.chunk_id not in heads:
-            heads[s.chunk.chunk_id] = _heading(s, by_chunk, opening)
+            heads[s.chunk.chunk_id] = _heading(s, by_chunk, corpus)
         h = heads[s.chunk.chunk_id]
         if h is not None and _unsaid(h, picked):
             picked[h.key] = h
@@ -418,7 +450,7 @@ def extractive(
     budget: int = 4,
     margin: float = 4.0,
     min_score: float = 0.0,
-    opening: Opening | None = None,
+    corpus: Corpus | None = None,
 ) -> tuple[str, list[Run]]:
     """The extractive answer to ``question`` from ``hits``: its text and its cited runs.
 
@@ -438,7 +470,7 @@ def extractive(
     floor = min_score if reranker is None else float("-inf")
     runs = pick(
         cands, scores, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor,
-        opening=opening,
+        corpus=corpus,
     )
     if reranker is None:  # term overlap is no logit: no relevance to report
         runs = [Run(r.sentences, None) for r in runs]

@@ -272,6 +272,14 @@ class Pipeline:
             return None  # the section may begin further back
         return same[-1]
 
+    def preceding(self, chunk: Chunk) -> Chunk | None:
+        """The passage just before ``chunk`` in its section; None when ``chunk`` opens it."""
+        if chunk.chunk_no == 0:
+            return None
+        with self.reader.in_use() as reader:
+            before = reader.doc_chunks(chunk.doc_id, chunk.chunk_no - 1, chunk.chunk_no - 1)
+        return before[0] if before and before[0].section == chunk.section else None
+
     def focal(self, question: str, query: str) -> list[str]:
         """What the evidence check would look for in ``question`` (asked as ``query``):
         its focal terms, casefolded. Two questions that differ only here share results."""

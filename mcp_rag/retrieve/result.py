@@ -24,6 +24,10 @@ class Corpus(Protocol):
         """The passage that opens ``chunk``'s section, when ``chunk`` continues it."""
         ...
 
+    def preceding(self, chunk: Chunk) -> Chunk | None:
+        """The passage just before ``chunk`` in its section; None when ``chunk`` opens it."""
+        ...
+
 
 @dataclass
 class SearchResult:
