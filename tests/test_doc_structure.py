@@ -146,12 +146,12 @@ def test_a_later_paragraph_of_an_options_description_is_quoted_with_the_option()
     is five paragraphs, longer than a passage; the fourth still reads under the option
     and is quoted with it, apart (not adjacent), the option read in a passage before."""
     doc = load(PG_DUMP)
-    assert "\n--jobs=njobs\nRun the dump in parallel by dumping njobs tables" in doc.text
+    assert "\n\n-j njobs, --jobs=njobs\nRun the dump in parallel by dumping njobs" in doc.text
     assert "high enough to accommodate all connections.\nRequesting exclusive locks" \
         in doc.text
     sentence = "Without any precautions this would be a classic deadlock situation."
     term, run = _quoted(doc, sentence)
-    assert (term.quote, run.quote) == ("--jobs=njobs", sentence)
+    assert (term.quote, run.quote) == ("-j njobs, --jobs=njobs", sentence)
     assert term.score is None and run.score is not None  # the term is outside the budget
     assert term.chunk.chunk_no < run.chunk.chunk_no  # read in an earlier passage
     # the next option's description is its own
@@ -368,6 +368,14 @@ def test_a_descriptions_paragraphs_stay_under_its_term_and_its_code_stands_apart
         "<p>Y again.</p></dd></dl><p>After.</p><p>Next.</p>", "t")
     assert text == ("--x\nOne.\nTwo.\n\n    code\n    more\n\nThree.\n\n"
                     "--y\nY.\n\ninner\nI1.\nI2.\n\nY again.\n\nAfter.\n\nNext.")
+    # DocBook's names of one option, split by XHTML's <br />: one term line, as a man
+    # page prints them; elsewhere <br /> is a line break, not a paragraph's
+    for names in ("-j n", "--jobs=n"), ("c", "custom"):
+        text, _, _ = parse_html(f'<dl><dt><span class="term">{names[0]}<br /></span><span '
+                                f'class="term">{names[1]}</span></dt><dd><p>Run it.</p></dd>'
+                                "</dl><p>a<br/>b<br>c</p><p>d</p>", "t")
+        assert text == f"{names[0]}, {names[1]}\nRun it.\n\na\nb\nc\n\nd"
+        assert text[: split_units(text)[0].end] == f"{names[0]}, {names[1]}\nRun it."
     # a <dd> left open (HTML allows it) ends with its list
     text, _, _ = parse_html("<dl><dt>-a<dd><p>A one.<p>A two.</dl><p>After.<p>Next.", "t")
     assert text.endswith("A one.\nA two.\n\nAfter.\n\nNext.")

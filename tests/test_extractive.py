@@ -464,7 +464,7 @@ def test_an_options_later_paragraph_in_a_later_passage_is_quoted_with_it(tmp_pat
                for b, c in zip(chunks, chunks[1:], strict=False))
     out = svc.answer("How does a pg_dump worker notice that someone else wants an exclusive "
                      "lock?", no_cache=True)
-    assert out.answered and out.answer.startswith("--jobs=njobs [1] "), out.answer
+    assert out.answered and out.answer.startswith("-j njobs, --jobs=njobs [1] "), out.answer
     term, *said = out.citations
     assert term.relevance is None and said
     assert all(c.chunk_id != term.chunk_id for c in said)

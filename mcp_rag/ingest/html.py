@@ -132,6 +132,9 @@ class _HTMLText(HTMLParser):
             self.term_tags.append(tag)
         if self._table_tag(tag, start=True):
             return
+        if tag == "br" and self.term_tags:  # one term's names, on one line
+            self._names()
+            return
         if tag in _BLOCK:
             self._break(self._gap(tag, 1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd")
                                   else 2))
@@ -188,8 +191,22 @@ class _HTMLText(HTMLParser):
                 self.path.append((self.heading_level, text))
                 self.sections.append((self.heading_start, " > ".join(h for _, h in self.path)))
             self.heading_level = None
+        if tag == "br" and self.term_tags:
+            return
         if tag in _BLOCK:
-            self._break(self._gap(tag, 1 if tag in ("li", "tr", "td", "th", "dt", "dd") else 2))
+            # ("br": XHTML's <br /> reaches here too, and is a line break, not a paragraph's)
+            self._break(self._gap(tag, 1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd")
+                                  else 2))
+
+    def _names(self) -> None:
+        """A line break inside a term separates the names it gives one description
+        (DocBook's "-j njobs<br/>--jobs=njobs", "c<br/>custom"): they stay on one line,
+        "-j njobs, --jobs=njobs", as a man page prints them, so the term is one line."""
+        if self.parts and self.parts[-1].strip() and not self.parts[-1].endswith("\n"):
+            last = self.parts[-1].rstrip(" ")
+            self.length -= len(self.parts[-1]) - len(last)
+            self.parts[-1] = last
+            self._add(", ")
 
     def _in_description(self) -> bool:
         """Inside a ``<dd>`` of the innermost open ``<dl>`` (not in a list nested in it)."""

@@ -45,9 +45,11 @@ from mcp_rag.types import Document
 # XHTML 2's unnumbered <h> is a heading, as SQLite's pragma page heads each PRAGMA; 13: a
 # table cell keeps the space between two inline elements, "attrelid oid"; 14: chunking
 # version 4, a paragraph that stops mid-sentence keeps the lines that finish it; 15: an HTML
-# description's (<dd>) later paragraphs follow its first line by line, under its term):
-# indexes built before are re-read on the next run.
-LOADER_VERSION = 15
+# description's (<dd>) later paragraphs follow its first line by line, under its term; 16:
+# XHTML's <br /> is a line break, not a paragraph's, and inside a term it separates the
+# names of one option on one line, "-j njobs, --jobs=njobs"): indexes built before are
+# re-read on the next run.
+LOADER_VERSION = 16
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -67,6 +69,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     14: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS),
     # a description's later paragraphs (<dd>) under its term
     15: frozenset(HTML_EXTS | MAIL_EXTS),
+    # XHTML's <br /> a line break; in a term, a comma between the names
+    16: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
