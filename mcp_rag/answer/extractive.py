@@ -312,7 +312,9 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
         text = prev.text[: chunk.start - prev.start] + text
         chunk = prev
         units = split_units(text)
-        i = next(i for i, u in enumerate(units) if u.end > s.start - prev.start)
+        i = next((i for i, u in enumerate(units) if u.end > s.start - prev.start), -1)
+        if i < 0:
+            return None
         p = units[i].paragraph
         i -= 1
         while i >= 0 and units[i].paragraph == p and not units[i].term_end:
@@ -321,6 +323,7 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
             u = units[i]
             if u.paragraph != p or prev.start + u.term_end > prev.end:
                 return None
+            # index and paragraph -1: a citation of its own, never run on with another
             return Sentence(s.rank, prev, -1, -1, prev.start + u.start, prev.start + u.term_end)
     return None
 

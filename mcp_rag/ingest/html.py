@@ -39,6 +39,8 @@ _CHROME_ROLES = {"navigation", "search", "contentinfo"}
 _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "navbar",
                    "nosearch"}
 _CHROME_IDS = {"sidebar", "footer", "global-nav"}
+# blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
+_LINE_BLOCKS = {"br", "li", "tr", "td", "th", "dt", "dd"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
 _CODE_INDENT = "    "
 _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
@@ -136,8 +138,7 @@ class _HTMLText(HTMLParser):
             self._names()
             return
         if tag in _BLOCK:
-            self._break(self._gap(tag, 1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd")
-                                  else 2))
+            self._break(self._gap(tag))
         if tag == "dl":
             self.lists.append(len(self.descriptions))
             if self.descriptions:  # a list inside a description: its terms stand as before,
@@ -172,7 +173,7 @@ class _HTMLText(HTMLParser):
             self.descriptions.pop()
             if self.owed:  # its last paragraph ends as it did before
                 self._break(2)
-        if tag == "pre" and self.descriptions:
+        if tag == "pre" and self._in_description():
             self.descriptions[-1] = False
         if self.term_tags and self.term_tags[-1] == tag:
             self.term_tags.pop()
@@ -194,9 +195,7 @@ class _HTMLText(HTMLParser):
         if tag == "br" and self.term_tags:
             return
         if tag in _BLOCK:
-            # ("br": XHTML's <br /> reaches here too, and is a line break, not a paragraph's)
-            self._break(self._gap(tag, 1 if tag in ("br", "li", "tr", "td", "th", "dt", "dd")
-                                  else 2))
+            self._break(self._gap(tag))
 
     def _names(self) -> None:
         """A line break inside a term separates the names it gives one description
@@ -212,13 +211,16 @@ class _HTMLText(HTMLParser):
         """Inside a ``<dd>`` of the innermost open ``<dl>`` (not in a list nested in it)."""
         return len(self.descriptions) > (self.lists[-1] if self.lists else 0)
 
-    def _gap(self, tag: str, n: int) -> int:
-        """``n`` line breaks, or one between two paragraphs of a description (``<dd>``)."""
-        if n == 2 and self._in_description() and self.descriptions[-1] and not self.pre \
-                and tag not in ("pre", "dl", "dd"):
+    def _gap(self, tag: str) -> int:
+        """The line breaks at the start or end of block ``tag``: one after a line, two
+        after a paragraph, but one between two paragraphs of a description (``<dd>``)."""
+        if tag in _LINE_BLOCKS:
+            return 1
+        if self._in_description() and self.descriptions[-1] and not self.pre \
+                and tag not in ("pre", "dl"):
             self.owed = True
             return 1
-        return n
+        return 2
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
