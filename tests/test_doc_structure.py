@@ -387,7 +387,8 @@ ASCIIDOC = REPO / "tests" / "fixtures" / "asciidoc-kiln" / "kiln-fire.html"
 def test_an_asciidoc_man_page_keeps_its_synopsis_options_and_listings():
     """AsciiDoc's HTML (tests/fixtures/asciidoc-kiln, as `asciidoc -d manpage` makes it):
     the SYNOPSIS stays code, an option (two of them, `-n` and `--dry-run`, over one
-    description) stays with its description, "...with:" with its listing."""
+    description) stays with its description, "...with:" with its listing, a later
+    paragraph of a description with its option."""
     doc = load(ASCIIDOC)
     assert ("SYNOPSIS\n\n    kiln fire [--cone <cone>] [--hold <minutes>] [--dry-run] <batch>…\n"
             "    kiln fire --resume <log>") in doc.text
@@ -397,6 +398,13 @@ def test_an_asciidoc_man_page_keeps_its_synopsis_options_and_listings():
     assert text.endswith("stopped with:\n    $ kiln fire --resume firing.log [1]")
     text, _ = answer(doc, "Which option shows the firing schedule without heating?")
     assert text == "-n --dry-run Show the firing schedule without heating the kiln. [1]"
+    # an option described in three paragraphs (AsciiDoc's "+" continuation, as git's
+    # manual writes them): the third is quoted with the option
+    assert ("--vent <when>\nOpen the vent at the given stage: early, late or never.\n"
+            "Venting early lets the steam out") in doc.text
+    text, _ = answer(doc, "When does glazed ware craze?")
+    assert text == ("--vent <when> [1] Glazed ware crazes when the vent stays shut above 600 "
+                    "degrees. [2]")
 
 
 @pytest.mark.parametrize(("page", "kept", "chrome"), [
