@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mcp_rag.index.lexical import tokenize, written_in_cjk
-from mcp_rag.ingest.chunking import index_text, split_units
+from mcp_rag.ingest.chunking import Span, index_text, split_units
 from mcp_rag.retrieve.evidence import how_to_form
 from mcp_rag.retrieve.result import Corpus
 from mcp_rag.types import Chunk, Hit, Reranker
@@ -287,17 +287,25 @@ def _term_over(s: Sentence, by_chunk: dict[str, list[Sentence]],
     row = by_chunk.get(s.chunk.chunk_id, [])
     if s.term_end or not row:
         return None
-    k = s.index - 1
-    while k >= 0 and row[k].paragraph == s.paragraph and not row[k].term_end:
-        k -= 1
-    if k >= 0:
-        term = replace(row[k], end=row[k].term_end, term_end=0) \
-            if row[k].paragraph == s.paragraph else None
-    elif corpus is not None and row[0].paragraph == s.paragraph:
+    k = _term_above(row, s.index)
+    if k is not None and k >= 0:
+        term: Sentence | None = replace(row[k], end=row[k].term_end, term_end=0)
+    elif k is not None and corpus is not None:
         term = _term_before(s, corpus)
     else:
-        term = None
+        return None
     return term if term is not None and terms_in(term.text) else None
+
+
+def _term_above(units: Sequence[Span | Sentence], i: int) -> int | None:
+    """The index of the nearest unit before ``units[i]`` in its paragraph that opens with
+    a term; -1 when the paragraph goes on before ``units[0]``, None when it has no term."""
+    k = i - 1
+    while k >= 0 and units[k].paragraph == units[i].paragraph and not units[k].term_end:
+        k -= 1
+    if k < 0:
+        return -1
+    return k if units[k].paragraph == units[i].paragraph else None
 
 
 def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
@@ -313,15 +321,12 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
         chunk = prev
         units = split_units(text)
         i = next((i for i, u in enumerate(units) if u.end > s.start - prev.start), -1)
-        if i < 0:
+        k = _term_above(units, i) if i >= 0 else None
+        if k is None:
             return None
-        p = units[i].paragraph
-        i -= 1
-        while i >= 0 and units[i].paragraph == p and not units[i].term_end:
-            i -= 1
-        if i >= 0:
-            u = units[i]
-            if u.paragraph != p or prev.start + u.term_end > prev.end:
+        if k >= 0:
+            u = units[k]
+            if prev.start + u.term_end > prev.end:
                 return None
             # index and paragraph -1: a citation of its own, never run on with another
             return Sentence(s.rank, prev, -1, -1, prev.start + u.start, prev.start + u.term_end)
