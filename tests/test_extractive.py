@@ -10,6 +10,7 @@ from mcp_rag.answer.extractive import (
     MAX_QUOTE_CHARS,
     clauses,
     extractive,
+    leading,
     pick,
     score_sentences,
     sentences_of,
@@ -100,6 +101,30 @@ def test_a_sentence_keeps_the_one_it_leans_on_and_the_one_that_qualifies_it():
     assert _pick(text, [9.0, -9.0, -9.0], budget=1) == [
         ["Refunds are paid in full.", "However, this excludes setup fees."]
     ]
+
+
+def test_an_answer_starts_from_the_passage_search_ranks_first():
+    """The first passage's best sentence is picked first when it scores within the margin
+    of the best of all; the rest are picked from the best score as before, and each run
+    reports its own logit."""
+    first = _hit("The stats command returns a live data stream. It lists containers.",
+                 doc_id="stats.md")
+    other = _hit('"cpu_stats" : { "cpu_usage" : 100 } is returned for each container.',
+                 doc_id="api/v1.20.md")
+    cands, by_chunk = sentences_of([first, other])
+    assert [s.rank for s in cands] == [0, 0, 1]
+    scores = np.array([-3.9, -6.0, -2.3])
+    assert leading(cands, scores, margin=4.0) == 0
+    assert leading(cands, scores, margin=1.0) is None  # too far under the best
+    assert leading(cands, np.array([-2.0, -6.0, -2.3]), margin=4.0) is None  # it is the best
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=-9.0, lead=0)
+    assert [(r.quote, r.score) for r in runs] == [
+        ("The stats command returns a live data stream.", -3.9)]
+    runs = pick(cands, scores, by_chunk, budget=2, margin=4.0, min_score=-9.0, lead=0)
+    assert [(r.chunk.doc_id, r.score) for r in runs] == [("stats.md", -3.9),
+                                                         ("api/v1.20.md", -2.3)]
+    runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=-9.0)
+    assert [r.chunk.doc_id for r in runs] == ["api/v1.20.md"]
 
 
 def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
@@ -401,6 +426,24 @@ def test_a_how_to_question_is_answered_with_the_command_that_does_it(tmp_path, m
     assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
     assert any("you can\ncreate new ones using the network create command." in c.quote
                for c in out.citations)
+
+
+@pytest.mark.slow
+def test_an_answer_starts_with_the_best_sentence_of_the_first_passage(tmp_path, models_dir):
+    """PostgreSQL's pages (as shipped): asked how to cluster a table, `search` ranks the
+    CLUSTER page's opening passage first; its line "CLUSTER — cluster a table according
+    to an index" scores under sentences of the page's notes, within the margin, and the
+    answer starts with it."""
+    svc = _over_page(tmp_path, models_dir, "postgresql-docs")
+    out = svc.answer("How do I cluster a table on an index?", no_cache=True)
+    assert out.answered and out.sources[0].chunk_id == "sql-cluster.html#0"
+    assert out.answer.startswith("CLUSTER — cluster a table according to an index [1] ")
+    first = out.citations[0]
+    assert first.chunk_id == "sql-cluster.html#0"
+    text = svc.pipeline.reader.document(first.doc_id).text
+    assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
+    assert first.relevance is not None and first.relevance < max(c.relevance or 0
+                                                                 for c in out.citations)
 
 
 @pytest.mark.slow

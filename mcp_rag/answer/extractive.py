@@ -15,7 +15,8 @@ with the clause it qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
 in the best sentence's document: a page goes on from what a thing is to how it is done),
 at most ``budget`` sentences, in reading order, each run of adjacent sentences followed
-by [n].
+by [n]. The answer starts from the passage ``search`` ranks first: its best sentence, when
+that is within ``margin`` of the best of all, is picked first (``leading``).
 """
 
 from __future__ import annotations
@@ -352,6 +353,7 @@ def pick(
     same_page: bool = True,
     max_chars: int | None = None,
     corpus: Corpus | None = None,
+    lead: int | None = None,
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
@@ -370,12 +372,17 @@ def pick(
     option's description with the option (``_term_over``). Documents come in the order
     of their best passage. (``same_page=False``: the paragraph only; ``max_chars``: at
     most this many characters quoted, whatever the number of sentences: the study's
-    variants.)
+    variants.) ``lead``: the sentence picked first, in place of the best, and whose
+    document is the one the answer goes on in (``leading``); the margins still count from
+    the best score.
     """
     if not cands:
         return []
     order = sorted(range(len(cands)), key=lambda i: (-scores[i], cands[i].rank, cands[i].start))
     best = float(scores[order[0]])
+    if lead is not None:
+        order.remove(lead)
+        order.insert(0, lead)
     best_doc = cands[order[0]].chunk.doc_id
     picked: dict[tuple, Sentence] = {}
     score_of: dict[tuple, float] = {}
@@ -478,12 +485,27 @@ def extractive(
     floor = min_score if reranker is None else float("-inf")
     runs = pick(
         cands, scores, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor,
-        corpus=corpus,
+        corpus=corpus, lead=None if reranker is None else leading(cands, scores, margin),
     )
     if reranker is None:  # term overlap is no logit: no relevance to report
         runs = [Run(r.sentences, None) for r in runs]
     text = " ".join(f"{shown(r.quote)} [{n}]" for n, r in enumerate(runs, start=1))
     return text, runs
+
+
+def leading(cands: Sequence[Sentence], scores: np.ndarray, margin: float) -> int | None:
+    """The sentence an answer starts from: the best of the first passage's (the one
+    ``search`` ranks first, read with its title and section and the first stage's word),
+    when it scores within ``margin`` of the best sentence of all; None: the best.
+
+    A sentence read alone can outscore the passage that answers: a fragment of another
+    version's JSON example over "The docker stats command returns a live data stream for
+    running containers." (-2.3 and -3.9 logits), on the page ``search`` puts first."""
+    first = [i for i, s in enumerate(cands) if s.rank == 0]
+    if not first or not len(scores):
+        return None
+    i = max(first, key=lambda i: (float(scores[i]), -cands[i].start))
+    return i if float(scores.max()) - margin <= float(scores[i]) < float(scores.max()) else None
 
 
 def has_code(text: str) -> bool:
