@@ -13,7 +13,7 @@ its own, unless the answer quotes the term from that page already. A sentence ov
 ``MAX_QUOTE_CHARS`` is cut into clauses, keeping each condition, exception and negation
 with the clause it qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
-in the best sentence's document: a page goes on from what a thing is to how it is done),
+in the first sentence's document: a page goes on from what a thing is to how it is done),
 at most ``budget`` sentences, in reading order, each run of adjacent sentences followed
 by [n]. The answer starts from the passage ``search`` ranks first: its best sentence, when
 that is within ``margin`` of the best of all, is picked first (``leading``).
@@ -357,9 +357,9 @@ def pick(
 ) -> list[Run]:
     """The answer's sentences, grouped into runs in reading order.
 
-    The best sentence always; then, best first, any sentence scoring at least
+    The best sentence (or ``lead``) always; then, best first, any sentence scoring at least
     ``best - margin`` and ``min_score``, or, next to one already picked in the same
-    paragraph or in the best sentence's document, at least ``best - 2 * margin`` and
+    paragraph or in the first sentence's document, at least ``best - 2 * margin`` and
     ``min_score - margin`` (a paragraph tends to finish its thought:
     "The region is unavailable. Requests are queued for 15 minutes. If the error lasts
     longer, open a P2 ticket."; a page goes on from what it is to how it is done: "A
@@ -383,7 +383,7 @@ def pick(
     if lead is not None:
         order.remove(lead)
         order.insert(0, lead)
-    best_doc = cands[order[0]].chunk.doc_id
+    first_doc = cands[order[0]].chunk.doc_id
     picked: dict[tuple, Sentence] = {}
     score_of: dict[tuple, float] = {}
 
@@ -404,7 +404,7 @@ def pick(
                     or float(scores[i]) >= max(best - margin, min_score, floor)
                     or (
                         float(scores[i]) >= max(best - 2 * margin, min_score - margin, floor)
-                        and ((same_page and cands[i].chunk.doc_id == best_doc)
+                        and ((same_page and cands[i].chunk.doc_id == first_doc)
                              or adjacent(cands[i]))
                     )
                 )
