@@ -495,8 +495,9 @@ def extractive(
 
 def leading(cands: Sequence[Sentence], scores: np.ndarray, margin: float) -> int | None:
     """The sentence an answer starts from: the best of the first passage's (the one
-    ``search`` ranks first, read with its title and section and the first stage's word),
-    when it scores within ``margin`` of the best sentence of all; None: the best.
+    ``search`` ranks first: the whole passage read with its title and section, blended
+    with the first stage), when it scores within ``margin`` of the best sentence of all;
+    None: the best.
 
     A sentence read alone can outscore the passage that answers: a fragment of another
     version's JSON example over "The docker stats command returns a live data stream for
