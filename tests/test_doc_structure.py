@@ -12,7 +12,7 @@ import pytest
 from helpers import REPO, KeywordReranker, Passages
 
 from mcp_rag.answer.extractive import extractive, pick, sentences_of, shown
-from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, split_units
+from mcp_rag.ingest.chunking import BLOCK_CHARS, chunk_document, index_text, split_units
 from mcp_rag.ingest.discover import SourceFile
 from mcp_rag.ingest.html import parse_html
 from mcp_rag.ingest.loaders import load_file
@@ -40,10 +40,15 @@ def units(doc: Document) -> list[str]:
 
 
 def answer(doc: Document, question: str) -> tuple[str, list]:
-    """The extractive answer over every chunk of ``doc``; each quote checked as a span."""
+    """The extractive answer over every chunk of ``doc``, ranked as a search would rank
+    them (by the reranker, over each passage with its title and section, ties in reading
+    order: the answer starts from the first, ``leading``); each quote checked as a span."""
     chunks = chunk_document(doc, words, target_tokens=200)
-    hits = [Hit(c, 1.0 - i / 1000) for i, c in enumerate(chunks)]
-    text, runs = extractive(question, hits, KeywordReranker(), budget=1)
+    ce = KeywordReranker()
+    scores = ce.predict([(question, index_text(c)) for c in chunks])
+    ranked = sorted(range(len(chunks)), key=lambda i: (-scores[i], i))
+    hits = [Hit(chunks[i], float(scores[i])) for i in ranked]
+    text, runs = extractive(question, hits, ce, budget=1)
     for r in runs:
         assert doc.text[r.start : r.end] == r.quote
         assert r.chunk.text[r.start - r.chunk.start : r.end - r.chunk.start] == r.quote
