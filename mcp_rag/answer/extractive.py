@@ -503,10 +503,11 @@ def leading(cands: Sequence[Sentence], scores: np.ndarray, margin: float) -> int
     version's JSON example over "The docker stats command returns a live data stream for
     running containers." (-2.3 and -3.9 logits), on the page ``search`` puts first."""
     first = [i for i, s in enumerate(cands) if s.rank == 0]
-    if not first or not len(scores):
+    if not first:
         return None
     i = max(first, key=lambda i: (float(scores[i]), -cands[i].start))
-    return i if float(scores.max()) - margin <= float(scores[i]) < float(scores.max()) else None
+    top = float(scores.max())
+    return i if top - margin <= float(scores[i]) < top else None
 
 
 def has_code(text: str) -> bool:
