@@ -383,6 +383,21 @@ def pick(
     if lead is not None:
         order.remove(lead)
         order.insert(0, lead)
+    picked, score_of = _choose(
+        cands, scores, by_chunk, order, best, budget=budget, margin=margin,
+        min_score=min_score, floor=floor, same_page=same_page, max_chars=max_chars)
+    _add_terms(picked, by_chunk, corpus)
+    return _runs(picked, score_of)
+
+
+def _choose(
+    cands: Sequence[Sentence], scores: np.ndarray, by_chunk: dict[str, list[Sentence]],
+    order: list[int], best: float, *, budget: int, margin: float, min_score: float,
+    floor: float, same_page: bool, max_chars: int | None,
+) -> tuple[dict[tuple, Sentence], dict[tuple, float]]:
+    """``pick``'s sentences, each with its neighbours (by key), and the score of each one
+    chosen for itself: ``order[0]`` always, then the first of ``order`` that clears the
+    margins, while they fit the budget."""
     first_doc = cands[order[0]].chunk.doc_id
     picked: dict[tuple, Sentence] = {}
     score_of: dict[tuple, float] = {}
@@ -423,6 +438,14 @@ def pick(
         for s in new:
             picked[s.key] = s
         score_of[cands[nxt].key] = float(scores[nxt])
+    return picked, score_of
+
+
+def _add_terms(picked: dict[tuple, Sentence], by_chunk: dict[str, list[Sentence]],
+               corpus: Corpus | None) -> None:
+    """Adds to ``picked`` the term over each description sentence (``_term_over``), then
+    the heading that names a term over each sentence (``_heading``), each unless the
+    answer says it already (``_unsaid``)."""
     quoted = list(picked.values())
     for s in quoted:  # an option's description is quoted with the option
         t = _term_over(s, by_chunk, corpus)
@@ -435,6 +458,12 @@ def pick(
         h = heads[s.chunk.chunk_id]
         if h is not None and _unsaid(h, picked):
             picked[h.key] = h
+
+
+def _runs(picked: dict[tuple, Sentence], score_of: dict[tuple, float]) -> list[Run]:
+    """``picked`` in reading order, documents in the order of their best passage, adjacent
+    sentences of one paragraph of one passage as one run; a run's score is the best of
+    its sentences chosen for themselves (None: a term or heading alone)."""
     doc_rank: dict[str, int] = {}
     for s in picked.values():
         doc_rank[s.chunk.doc_id] = min(doc_rank.get(s.chunk.doc_id, s.rank), s.rank)
