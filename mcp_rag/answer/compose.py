@@ -114,32 +114,11 @@ def compose(
     missing, note = (ev.missing, f"\n\nPartial answer: {ev.reason()}.") if ev and ev.missing \
         else ((), "")
     if llm is not None:
-        t = time.perf_counter()
-        try:
-            text, cited = generated(question, r.hits, llm.complete)
-        except LLMError as e:
-            log.warning("generated answer dropped: %s", e)
-            fallback = _joined(f"{e}; the extractive answer is given instead", fallback)
-            cacheable = False  # the endpoint may be back next time
-            timings["generate"] = _ms(t)
-        else:
-            timings["generate"] = _ms(t)
-            if not cited:
-                return Composed(
-                    answered=False, mode="generated", sources=r.hits, fallback=unchecked,
-                    text=f"{NO_ANSWER}: {llm.model} found none in the top {len(r.hits)} "
-                    f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
-                    cacheable=cacheable, decision=r.decision,
-                )
-            unnamed = _unnamed(question, r, _texts(r.hits[n - 1].chunk for n in cited))
-            if unnamed is not None:
-                return _refusal(unnamed, policy, timings, cacheable)
-            return Composed(
-                answered=True, mode="generated", text=text + note, sources=r.hits,
-                citations=[(n, r.hits[n - 1]) for n in cited], fallback=unchecked,
-                confidence=confidence, timings_ms=timings, cacheable=cacheable,
-                missing=missing, decision=r.decision,
-            )
+        done, why = _by_llm(question, r, llm, policy, timings, cacheable, confidence,
+                            unchecked, missing, note)
+        if done is not None:
+            return done
+        fallback, cacheable = _joined(why, fallback), False  # the endpoint may be back
     t = time.perf_counter()
     try:
         text, runs = extractive(question, r.hits, ce, budget=policy.budget,
@@ -177,6 +156,40 @@ def compose(
         confidence=confidence, timings_ms=timings, cacheable=cacheable, missing=missing,
         decision=decision or r.decision,
     )
+
+
+def _by_llm(
+    question: str, r: SearchResult, llm: ChatClient, policy: AnswerPolicy,
+    timings: dict[str, float], cacheable: bool, confidence: float | None,
+    unchecked: str | None, missing: tuple[str, ...], note: str,
+) -> tuple[Composed | None, str | None]:
+    """The answer ``llm`` writes from ``r``'s passages (or a refusal: it cited none, or
+    the passages it cited name none of what a how-to question names); or None and why
+    the extractive answer is given instead (the endpoint failed)."""
+    t = time.perf_counter()
+    try:
+        text, cited = generated(question, r.hits, llm.complete)
+    except LLMError as e:
+        log.warning("generated answer dropped: %s", e)
+        timings["generate"] = _ms(t)
+        return None, f"{e}; the extractive answer is given instead"
+    timings["generate"] = _ms(t)
+    if not cited:
+        return Composed(
+            answered=False, mode="generated", sources=r.hits, fallback=unchecked,
+            text=f"{NO_ANSWER}: {llm.model} found none in the top {len(r.hits)} "
+            f"passages.{DO_NOT_GUESS}", confidence=confidence, timings_ms=timings,
+            cacheable=cacheable, decision=r.decision,
+        ), None
+    unnamed = _unnamed(question, r, _texts(r.hits[n - 1].chunk for n in cited))
+    if unnamed is not None:
+        return _refusal(unnamed, policy, timings, cacheable), None
+    return Composed(
+        answered=True, mode="generated", text=text + note, sources=r.hits,
+        citations=[(n, r.hits[n - 1]) for n in cited], fallback=unchecked,
+        confidence=confidence, timings_ms=timings, cacheable=cacheable,
+        missing=missing, decision=r.decision,
+    ), None
 
 
 def _texts(chunks: Iterable[Chunk]) -> list[str]:
