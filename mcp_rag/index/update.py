@@ -231,21 +231,8 @@ def index_paths(
             log.warning("removed %s, left by an interrupted build", name)
         current = _current(store, index_dir, embedder, opts, rebuild)
         existing = current.doc_infos() if current is not None and not rebuild else {}
-        reparse = _loaders_changed(current, existing)  # formats read again (None: all)
-        reread = reparse is None or bool(reparse)
-        plan = _Plan(existing, scopes, collection)
-        # First which files to read (their stamps), then read them all (here, or fanned
-        # out by ``load``), then take the results in the files' order, as one pass would.
-        rows = plan.stamps(found.files, reparse)
-        to_read = [src for src, _, why in rows if why is None]
-        if tally is not None:
-            tally.files = len(to_read)
-        loaded = load(to_read) if load is not None else load_here(to_read, tally)
-        changed_docs = plan.take(rows, loaded, report)
-        removed = {d for d, i in existing.items() if _in_scope(i.source, scopes)
-                   and d not in plan.seen}
-        report.removed, report.moved = len(removed), len(plan.relabel)
-        _log_skips(report)
+        plan, changed_docs, removed, reread = _read_files(
+            current, existing, found, scopes, collection, load, tally, report)
 
         partial = current is not None and not rebuild and current.n_embedded < current.n_chunks
         if not (report.added or report.updated or report.removed or plan.relabel or rebuild
@@ -272,19 +259,8 @@ def index_paths(
             tally.chunks = len(pending.todo)
         embed = _Embedding(pending, embedder, quiet, progress, tally)
         try:
-            for i, n in enumerate(batches):
-                embed.next(n)
-                if i == 0:
-                    report.generation = _write(store, base, opts, embedder, scopes, quiet,
-                                               change)
-                else:
-                    report.generation = _append(store, change, embedder)
-                report.embedded_chunks = embed.done
-                if stop is not None and stop.is_set() and i < len(batches) - 1:
-                    log.info("indexing stopped with %d of %d chunks still to embed; the "
-                             "next run goes on", len(pending.todo) - embed.done,
-                             len(pending.todo))
-                    break
+            _embed_and_write(store, base, opts, embedder, scopes, quiet, change, embed,
+                             batches, stop, report)
         finally:
             embed.close()
             change.close()
@@ -293,6 +269,52 @@ def index_paths(
         report.coverage = change.coverage
         report.changed = True
         return _finish(index_dir, report, started)
+
+
+def _read_files(
+    current: Generation | None, existing: dict[str, DocInfo], found: Discovery,
+    scopes: list[tuple[str, bool]], collection: str | None, load: Loader | None,
+    tally: Tally | None, report: RunReport,
+) -> tuple[_Plan, list[Document], set[str], bool]:
+    """``index_paths``'s plan and load: the plan, the documents that are new or changed,
+    the ids of those gone from the scanned scopes, and whether formats are read again.
+
+    First which files to read (their stamps), then read them all (here, or fanned out by
+    ``load``), then take the results in the files' order, as one pass would."""
+    reparse = _loaders_changed(current, existing)  # formats read again (None: all)
+    plan = _Plan(existing, scopes, collection)
+    rows = plan.stamps(found.files, reparse)
+    to_read = [src for src, _, why in rows if why is None]
+    if tally is not None:
+        tally.files = len(to_read)
+    loaded = load(to_read) if load is not None else load_here(to_read, tally)
+    changed_docs = plan.take(rows, loaded, report)
+    removed = {d for d, i in existing.items() if _in_scope(i.source, scopes)
+               and d not in plan.seen}
+    report.removed, report.moved = len(removed), len(plan.relabel)
+    _log_skips(report)
+    return plan, changed_docs, removed, reparse is None or bool(reparse)
+
+
+def _embed_and_write(
+    store: Backend, base: Generation | None, opts: BuildOptions, embedder: Embedder,
+    scopes: list[tuple[str, bool]], quiet: bool, change: _Change, embed: _Embedding,
+    batches: list[int], stop: threading.Event | None, report: RunReport,
+) -> None:
+    """``index_paths``'s embed and write: each batch embedded, the first written as a new
+    generation and the rest appended to it, until done or ``stop`` is set between two."""
+    todo = len(embed.pending.todo)
+    for i, n in enumerate(batches):
+        embed.next(n)
+        if i == 0:
+            report.generation = _write(store, base, opts, embedder, scopes, quiet, change)
+        else:
+            report.generation = _append(store, change, embedder)
+        report.embedded_chunks = embed.done
+        if stop is not None and stop.is_set() and i < len(batches) - 1:
+            log.info("indexing stopped with %d of %d chunks still to embed; the next run "
+                     "goes on", todo - embed.done, todo)
+            break
 
 
 def _loaders_changed(current: Generation | None, existing: dict[str, DocInfo]
