@@ -24,6 +24,7 @@ MAN = THIRD / "man" / "sqlite3.1.html"
 PG_DUMP = THIRD / "postgresql-docs" / "app-pgdump.html"
 DOCKER = THIRD / "docker-docs" / "system_prune.md"
 JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
+APACHE = THIRD / "apache-httpd" / "stopping.html"
 
 
 def load(path: Path) -> Document:
@@ -431,6 +432,11 @@ def test_an_asciidoc_man_page_keeps_its_synopsis_options_and_listings():
      ["Small. Fast. Reliable.", "Purchase", "Search Documentation", "vacuum-stmt: hide"]),
     # AsciiDoc: the footer's "Last updated"
     (ASCIIDOC, "Fire a batch of pots in the kiln", ["Last updated"]),
+    # Apache httpd's manual: the header menu, the breadcrumb, the lists of the page's
+    # languages, the floating contents box with its "See also", the footer
+    (APACHE, "Stopping and Restarting Apache HTTP Server\n\nThis document covers",
+     ["Modules | Directives", "Apache > HTTP Server", "Available Languages", "See also",
+      "Copyright"]),
 ])
 def test_page_chrome_is_left_out(page, kept, chrome):
     doc = load(page)
@@ -479,6 +485,26 @@ def test_a_diagram_behind_a_show_hide_button_leaves_no_label():
            "<p><b>Example:</b> <button>show</button></p><div style='display:none'>"
            "<pre>.dump</pre></div><p>Writes SQL text.</p></body></html>")
     assert parse_html(raw, "page")[0] == "Dump\n\nExample:\n\n    .dump\n\nWrites SQL text."
+
+
+def test_a_headings_link_to_itself_is_left_out():
+    """Apache httpd's manual ends each heading with a "¶" link to itself (1,499 of them in
+    its 244 English pages); it was read into the text and into every section's name
+    ("Graceful Restart ¶"). Docusaurus marks such a link "hash-link", others only by its
+    title; a link to another page, or one that says something, stays."""
+    doc = load(APACHE)
+    assert "¶" not in doc.text
+    assert [p for _, p in doc.sections][-2:] == [
+        "Stopping and Restarting Apache HTTP Server > Restart Now",
+        "Stopping and Restarting Apache HTTP Server > Graceful Stop"]
+    assert "\n\nGraceful Restart\n\nSignal: USR1\n" in doc.text
+    raw = ("<html><body><h1 id='a'>Alpha<a class='hash-link' href='#a'>#</a></h1>"
+           "<h2 id='b'>Beta <a href='#b' title='Link to this heading'>§</a></h2>"
+           "<p>See <a class='permalink' href='other.html#b'>Gamma</a> and "
+           "<a href='#b'>Beta</a>.</p></body></html>")
+    text, _, sections = parse_html(raw, "page")
+    assert text == "Alpha\n\nBeta\n\nSee Gamma and Beta."
+    assert [s for _, s in sections] == ["Alpha", "Alpha > Beta"]
 
 
 def test_a_page_without_its_closing_head_tag_is_read():

@@ -7,7 +7,8 @@ description, never a paragraph away, and a description's later paragraphs follow
 first one line by line, so that each stays under its term (``<dd>``: "--track-origins=<yes|no>"
 over "When set to yes, …" and "For uninitialised values originating from a stack
 allocation, …"; a code block or a table inside it still stands apart, and the text after
-one is a paragraph of its own); Sphinx's "¶" header links are dropped. Page chrome
+one is a paragraph of its own); a heading's link to itself (Sphinx's and Apache httpd's
+"¶") is dropped. Page chrome
 (navigation bars, sidebars, search boxes, buttons, footers) is left out: it is not the
 page, and it wrote the titles of a page's neighbours into it.
 """
@@ -30,15 +31,23 @@ _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "
          # controls and navigation: a search box, "hide"/"show" buttons, a menu
          "button", "form", "select", "nav", "footer"}
 _SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
+# A heading's link to itself, "¶" or "#" beside its words: Apache httpd's manual marks it
+# "permalink", Docusaurus "hash-link", others by its title; only a link within the page.
+_PERMALINK_CLASSES = {"permalink", "hash-link", "anchor-link", "heading-anchor"}
+_PERMALINK_TITLES = {"permanent link", "permalink", "permalink to this headline",
+                     "permalink to this heading", "link to this heading"}
 # Page chrome, not the page: what the ARIA landmarks mark as navigation, search and the
 # site's footer, and what documentation generators that mark none put around every page:
 # Sphinx's sidebar and footer, DocBook's "Prev | Up | Home | Next" bars (with the titles
 # of the pages before and after), Django's header bar and sidebar, AsciiDoc's "Last
-# updated", and what SQLite's pages mark "nosearch" (its menu and tagline).
+# updated", what SQLite's pages mark "nosearch" (its menu and tagline), and Apache httpd's
+# header menu, breadcrumb ("Apache > HTTP Server > Documentation"), lists of the page's
+# languages and its floating contents box ("quickview": the page's sections, "See also").
 _CHROME_ROLES = {"navigation", "search", "contentinfo"}
 _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "navbar",
-                   "nosearch"}
-_CHROME_IDS = {"sidebar", "footer", "global-nav"}
+                   "nosearch", "toplang", "bottomlang"}
+_CHROME_IDS = {"sidebar", "footer", "global-nav", "page-header", "quickview"}
+_CHROME_DIV_IDS = {"path"}  # on a <div> only: another element may be about PATH
 # blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
 _LINE_BLOCKS = {"br", "li", "tr", "td", "th", "dt", "dd"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
@@ -118,7 +127,9 @@ class _HTMLText(HTMLParser):
         a = dict(attrs)
         classes = set((a.get("class") or "").split())
         if tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES) \
-                or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS:
+                or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS \
+                or (tag == "div" and a.get("id") in _CHROME_DIV_IDS) \
+                or (tag == "a" and _permalink(a, classes)):
             self.skipped, self.skip = tag, 1
             if tag == "button" and self.para is not None:
                 self.para = (*self.para[:2], True)
@@ -342,6 +353,13 @@ class _HTMLText(HTMLParser):
 # as code where they are wanted.
 _VIEWCODE = re.compile(r'class="viewcode-(?:block|back)"|<h1>(?:Source code for |All modules '
                        r"for which code is available)")
+
+
+def _permalink(a: dict[str, str | None], classes: set[str]) -> bool:
+    """An ``<a>`` (its attributes ``a``) that links a heading to itself."""
+    return (a.get("href") or "").startswith("#") and bool(
+        classes & _PERMALINK_CLASSES
+        or (a.get("title") or "").strip().casefold() in _PERMALINK_TITLES)
 
 
 def source_listing(path: Path, raw: str) -> bool:

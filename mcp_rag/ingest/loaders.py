@@ -47,9 +47,9 @@ from mcp_rag.types import Document
 # version 4, a paragraph that stops mid-sentence keeps the lines that finish it; 15: an HTML
 # description's (<dd>) later paragraphs follow its first line by line, under its term; 16:
 # XHTML's <br /> is a line break, not a paragraph's, and inside a term it separates the
-# names of one option on one line, "-j njobs, --jobs=njobs"): indexes built before are
-# re-read on the next run.
-LOADER_VERSION = 16
+# names of one option on one line, "-j njobs, --jobs=njobs"; 17: a heading's link to
+# itself is left out, Apache httpd's "¶"): indexes built before are re-read on the next run.
+LOADER_VERSION = 17
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -71,6 +71,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     15: frozenset(HTML_EXTS | MAIL_EXTS),
     # XHTML's <br /> a line break; in a term, a comma between the names
     16: frozenset(HTML_EXTS | MAIL_EXTS),
+    # a heading's link to itself ("¶" in Apache httpd's manual)
+    17: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
