@@ -507,6 +507,24 @@ def test_a_headings_link_to_itself_is_left_out():
     assert [s for _, s in sections] == ["Alpha", "Alpha > Beta"]
 
 
+def test_a_paragraph_that_is_all_code_is_a_code_block():
+    """Apache httpd's manual shows a command as a paragraph of code (``<div class=
+    "example"><p><code>``), not ``<pre>``: it is a code block, so the sentence that
+    introduces it is quoted with it. A list item, a description or a link that is only a
+    name stays what it was."""
+    doc = load(APACHE)
+    assert ("To send a signal to the parent you should issue a command such as:\n\n"
+            "    kill -TERM `cat /usr/local/apache2/logs/httpd.pid`") in units(doc)
+    raw = ("<html><body><p>Type:</p><p><code>htpasswd -c pw rbowen<br>New password: x"
+           "</code></p><ul><li><p><code>UNLISTEN</code></p></li></ul><p><a href='x.html'>"
+           "<code>RequestFactory</code></a></p><p>Use <code>ab</code> here.</p>"
+           "<dl><dt>-k</dt><dd><p><code>apachectl -k graceful</code></p></dd></dl>"
+           "</body></html>")
+    assert parse_html(raw, "page")[0] == (
+        "Type:\n\n    htpasswd -c pw rbowen\n    New password: x\n\nUNLISTEN\n\n"
+        "RequestFactory\n\nUse ab here.\n\n-k\napachectl -k graceful")
+
+
 def test_a_page_without_its_closing_head_tag_is_read():
     """HTML5 lets a page leave out </head> (and more); an <svg>'s <title> names the
     picture, not the page."""

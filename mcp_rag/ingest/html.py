@@ -1,7 +1,8 @@
 """HTML to plain text with heading paths (stdlib parser); table rows keep their headers.
 
 Documentation's structure is kept in the text the way ``split_units`` reads it: a code
-block (``<pre>``) is indented by four spaces; a definition list's term (``<dt>``: an
+block (``<pre>``, or a paragraph that is one ``<code>`` element, as Apache httpd's
+manual shows a command) is indented by four spaces; a definition list's term (``<dt>``: an
 option, a Sphinx signature) and an admonition's title stand on the line just above their
 description, never a paragraph away, and a description's later paragraphs follow its
 first one line by line, so that each stays under its term (``<dd>``: "--track-origins=<yes|no>"
@@ -94,6 +95,14 @@ class _HTMLText(HTMLParser):
         # figure the text does not carry.
         self.para: tuple[int, int, bool] | None = None  # (parts, length, holds a button)
         self.label: tuple[int, int] | None = None  # where such a label starts
+        # A paragraph that is one code element ("<p><code>htpasswd -c passwords rbowen
+        # </code></p>", as Apache httpd's manual shows a command) is a code block: what it
+        # says inside and outside a <code>, how deep in one the text is, how many it holds.
+        self.code = 0
+        self.para_says = (False, False)  # (code, prose)
+        self.para_codes = 0
+        self.items = 0  # open <li>: a list item that is a name is no code block
+        self.links = 0  # open <a>: a linked name is a reference ("See also: RequestFactory")
 
     def _add(self, s: str) -> None:
         self.parts.append(s)
@@ -138,6 +147,14 @@ class _HTMLText(HTMLParser):
             self._drop_label()
         if tag == "p":
             self.para = (len(self.parts), self.length, False)
+            self.para_says, self.para_codes = (False, False), 0
+        if tag == "code" and not self.pre:
+            self.code += 1
+            self.para_codes += self.code == 1
+        if tag == "li":
+            self.items += 1
+        if tag == "a":
+            self.links += 1
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
@@ -169,11 +186,21 @@ class _HTMLText(HTMLParser):
             if tag == self.skipped:
                 self.skip -= 1
             return
+        if tag == "code" and self.code:
+            self.code -= 1
+        if tag == "li" and self.items:
+            self.items -= 1
+        if tag == "a" and self.links:
+            self.links -= 1
         if tag == "p" and self.para is not None:
             n, length, button = self.para
             label = "".join(self.parts[n:]).strip()
             self.label = (n, length) if button and label.endswith(":") \
                 and len(label) <= _LABEL_CHARS else None
+            if self.para_says == (True, False) and self.para_codes == 1 \
+                    and not self._in_description() \
+                    and not self.term_tags and self.cell is None and not self.items:
+                self._as_code(n, length)
             self.para = None
         if tag == "pre":
             self.pre = max(0, self.pre - 1)
@@ -256,6 +283,8 @@ class _HTMLText(HTMLParser):
         if not data:
             return
         if data.strip():
+            code, prose = self.para_says
+            self.para_says = (code or self.code > 0, prose or not self.code or self.links > 0)
             self.term_open = False
             self.label = None  # the label has something to label
             self.owed = False
@@ -272,6 +301,15 @@ class _HTMLText(HTMLParser):
         super().close()
         if self.label is not None:  # a label at the end of the page labels nothing
             self._drop_label()
+
+    def _as_code(self, n: int, length: int) -> None:
+        """The paragraph written from ``parts[n]`` on (``length`` before it), which is all
+        code, as a code block: each of its lines indented."""
+        lines = [ln.strip() for ln in "".join(self.parts[n:]).split("\n")]
+        block = "\n".join(_CODE_INDENT + ln for ln in lines if ln)
+        del self.parts[n:]
+        self.length = length
+        self._add(block)
 
     def _drop_label(self) -> None:
         """Take back the pending toggle label and the breaks after it."""

@@ -48,7 +48,8 @@ from mcp_rag.types import Document
 # description's (<dd>) later paragraphs follow its first line by line, under its term; 16:
 # XHTML's <br /> is a line break, not a paragraph's, and inside a term it separates the
 # names of one option on one line, "-j njobs, --jobs=njobs"; 17: a heading's link to
-# itself is left out, Apache httpd's "¶"): indexes built before are re-read on the next run.
+# itself is left out, Apache httpd's "¶", and a paragraph that is one code element is a
+# code block): indexes built before are re-read on the next run.
 LOADER_VERSION = 17
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
@@ -71,7 +72,7 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     15: frozenset(HTML_EXTS | MAIL_EXTS),
     # XHTML's <br /> a line break; in a term, a comma between the names
     16: frozenset(HTML_EXTS | MAIL_EXTS),
-    # a heading's link to itself ("¶" in Apache httpd's manual)
+    # a heading's link to itself ("¶" in Apache httpd's manual); a paragraph of code
     17: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
