@@ -43,10 +43,12 @@ _PERMALINK_TITLES = {"permanent link", "permalink", "permalink to this headline"
 # of the pages before and after), Django's header bar and sidebar, AsciiDoc's "Last
 # updated", what SQLite's pages mark "nosearch" (its menu and tagline), and Apache httpd's
 # header menu, breadcrumb ("Apache > HTTP Server > Documentation"), lists of the page's
-# languages and its floating contents box ("quickview": the page's sections, "See also").
+# languages and its floating contents box ("quickview": the page's sections, "See also");
+# and the "Skip to content" link themes put first for keyboards (MkDocs Material's
+# "md-skip", the usual "skip-link").
 _CHROME_ROLES = {"navigation", "search", "contentinfo"}
 _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "navbar",
-                   "nosearch", "toplang", "bottomlang"}
+                   "nosearch", "toplang", "bottomlang", "md-skip", "skip-link"}
 _CHROME_IDS = {"sidebar", "footer", "global-nav", "page-header", "quickview"}
 _CHROME_DIV_IDS = {"path"}  # on a <div> only: another element may be about PATH
 # blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
