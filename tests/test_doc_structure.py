@@ -524,10 +524,12 @@ def test_a_paragraph_that_is_all_code_is_a_code_block():
            "</code></p><ul><li><p><code>UNLISTEN</code></p></li></ul><p><a href='x.html'>"
            "<code>RequestFactory</code></a></p><p>Use <code>ab</code> here.</p>"
            "<dl><dt>-k</dt><dd><p><code>apachectl -k graceful</code></p></dd></dl>"
+           "<div>Run it:<p><code>ab -n 100 http://localhost/</code></p></div>"
            "</body></html>")
     assert parse_html(raw, "page")[0] == (
         "Type:\n\n    htpasswd -c pw rbowen\n    New password: x\n\nUNLISTEN\n\n"
-        "RequestFactory\n\nUse ab here.\n\n-k\napachectl -k graceful")
+        "RequestFactory\n\nUse ab here.\n\n-k\napachectl -k graceful\n\nRun it:\n\n"
+        "    ab -n 100 http://localhost/")
 
 
 def test_a_page_without_its_closing_head_tag_is_read():

@@ -307,8 +307,10 @@ class _HTMLText(HTMLParser):
     def _as_code(self, n: int, length: int) -> None:
         """The paragraph written from ``parts[n]`` on (``length`` before it), which is all
         code, as a code block: each of its lines indented."""
-        lines = [ln.strip() for ln in "".join(self.parts[n:]).split("\n")]
-        block = "\n".join(_CODE_INDENT + ln for ln in lines if ln)
+        text = "".join(self.parts[n:])
+        body = text.lstrip("\n")  # the break before the paragraph stays as it was
+        block = text[: len(text) - len(body)] + "\n".join(
+            _CODE_INDENT + ln.strip() for ln in body.split("\n") if ln.strip())
         del self.parts[n:]
         self.length = length
         self._add(block)
