@@ -18,6 +18,7 @@ from mcp_rag.retrieve.evidence import (
     steps_elsewhere,
     steps_words,
     targets,
+    tools,
     without,
     written_names,
 )
@@ -327,6 +328,52 @@ async def test_a_product_the_evidence_never_mentions_is_named_though_the_corpus_
     plain = docs_server.answer("How do I nest transactions?")
     assert plain.state == "answered" and plain.answered and plain.missing == []
     assert plain.citations[0].doc_id.endswith("lang_savepoint.html")
+
+
+def test_a_lower_case_tool_the_corpus_mentions_is_checked_for_partial_answers():
+    """"... in nginx?" of Apache httpd's manual, which names nginx once: not a command the
+    corpus never mentions, but a word the models' vocabulary lacks that the steps are
+    asked in, rare in the corpus (under one chunk in twenty). A word the vocabulary holds
+    whole, a name, a word the corpus never mentions (a command: ``commands``) or one that
+    a chunk in twenty mentions is not one."""
+    words = frozenset({"enable", "compression", "redirect", "in", "with"})
+    q = "How do I enable gzip compression in nginx?"
+    terms = [_term("enable", 400), _term("gzip", 32), _term("compression", 90),
+             _term("nginx", 1)]
+    assert [t.word for t in tools(q, words, terms, N, {})] == ["nginx"]
+    assert tools(q, words, terms, N, {"nginx": "NGINX"}) == []  # a name: checked as one
+    assert tools(q, words, [_term("nginx", 0)], N, {}) == []  # never mentioned: a command
+    assert tools(q, words, [_term("nginx", 400)], N, {}) == []  # what the corpus is about
+    assert tools("How do I compress responses with gzip?", words | {"gzip"},
+                 [_term("gzip", 32)], N, {}) == []  # a whole word of the vocabulary
+    assert tools("Compression is enabled in nginx.", words, terms, N, {}) == []  # no how-to
+    assert tools(q, frozenset(), terms, N, {}) == []  # a model without a vocabulary
+
+
+@pytest.mark.slow
+def test_a_lower_case_tool_the_quotes_never_mention_makes_the_answer_partial(tmp_path,
+                                                                             models_dir):
+    """Two pages of Apache httpd's manual as shipped; its CGI page names Nginx once, among
+    other servers. Asked how to restart gracefully in nginx, the answer quotes Apache's
+    graceful restart, and says that what it quotes never mentions nginx."""
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([THIRD_PARTY / "apache-httpd"], quiet=True)
+    svc.pipeline.refresh()
+    assert "nginx" not in svc.pipeline.words
+    out = svc.answer("How do I restart the server gracefully in nginx?", no_cache=True)
+    assert out.answered and out.state == "partial" and out.missing == ["nginx"], out.answer
+    assert out.answer.endswith("Partial answer: the best passages never mention 'nginx' "
+                               "('nginx' appears elsewhere in the documents, not where this "
+                               "is answered).")
+    assert {c.doc_id for c in out.citations} == {"stopping.html"}  # Apache's own steps
+    plain = svc.answer("How do I restart the server gracefully?", no_cache=True)
+    assert plain.state == "answered" and plain.missing == [], plain.answer
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.retrieve.evidence import (
     check,
     how_to,
+    lacking,
     steps_elsewhere,
     targets,
     unheld,
@@ -208,12 +209,13 @@ def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
     if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
         return None
     focal = {f.casefold() for f in d.evidence.focal}
+    asked_with = lacking([t for t in r.tools if t.word.casefold() not in focal], quoted)
     words = [t for t in unheld(r.terms, r.names, r.n_chunks, quoted)
-             if t.word.casefold() not in focal]
-    if not words:
-        return None
-    best = max(runs, key=lambda x: float("-inf") if x.score is None else x.score)
-    found = weighed(question, best.quote, words, ce)
+             if t.word.casefold() not in focal and t not in asked_with]
+    found = list(asked_with)
+    if words:
+        best = max(runs, key=lambda x: float("-inf") if x.score is None else x.score)
+        found += weighed(question, best.quote, words, ce)
     return replace(d, evidence=d.evidence.weighing(found)) if found else None
 
 

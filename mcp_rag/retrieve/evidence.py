@@ -203,6 +203,23 @@ def commands(question: str, words: Collection[str], terms: Sequence[Term]) -> di
             and any(p not in words for p in _ALNUM.findall(w))}
 
 
+def tools(question: str, words: Collection[str], terms: Sequence[Term], n_chunks: int,
+          names: dict[str, str], target: float = TARGET_DF) -> list[Term]:
+    """Of what a how-to question asks its steps in or with (``steps_words``), the words
+    written in lower case that are not ``names`` and that ``words`` (the models'
+    vocabulary) does not hold whole, that the corpus mentions in under ``target`` of its
+    ``n_chunks`` (``commands`` takes those it never mentions): ``nginx`` of Apache httpd's
+    manual, which names it once. An answer whose passages never mention one is partial,
+    never refused for it: in-scope questions ask with such words too, which the passages
+    may put another way ("regexes"), and the rarest are in 2 to 5 passages."""
+    if not words:
+        return []
+    asked = set(steps_words(question))
+    return [t for t in terms if (w := t.word.casefold()) in asked and w not in names
+            and 0 < t.df < target * n_chunks and any(c.isalpha() for c in w)
+            and any(p not in words for p in _ALNUM.findall(w))]
+
+
 def targets(question: str, names: dict[str, str]) -> frozenset[str]:
     """Of ``names`` (``written_names(question)``), those the question asks its steps in or
     with (``steps_words``): the product, tool or language the steps must be for."""
@@ -411,12 +428,16 @@ def unheld(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     are not names (``names``: the check looks for those) and that the ``texts`` lack, in
     any of the forms ``Passages.hold`` accepts."""
     top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
-    rare = [t for t in terms if t.word.casefold() not in names and t.word.isalpha()
-            and t.idf(n_chunks) >= share * top]
-    if not rare:
+    return lacking([t for t in terms if t.word.casefold() not in names and t.word.isalpha()
+                    and t.idf(n_chunks) >= share * top], texts)
+
+
+def lacking(terms: Sequence[Term], texts: Iterable[str]) -> list[Term]:
+    """Of ``terms``, those the ``texts`` do not hold (``Passages.hold``)."""
+    if not terms:
         return []
     seen = Passages.of(texts)
-    return [t for t in rare if not seen.hold(t, t.word)]
+    return [t for t in terms if not seen.hold(t, t.word)]
 
 
 def without(question: str, stem: str) -> str:

@@ -25,6 +25,7 @@ from mcp_rag.retrieve.evidence import (
     focal_terms,
     phrase_pattern,
     targets,
+    tools,
     written_names,
 )
 from mcp_rag.retrieve.first_stage import first_stage
@@ -241,7 +242,9 @@ class Pipeline:
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
         first = self.retrieve(query, n, mode, filters)
-        first.names = self.names(query if question is None else question, first.terms)
+        asked = query if question is None else question
+        first.names = self.names(asked, first.terms)
+        first.tools = tuple(tools(asked, self.words, first.terms, first.n_chunks, first.names))
         first.corpus = self
         return self.rerank_result(first, k, n, copies)
 

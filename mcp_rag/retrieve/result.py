@@ -50,6 +50,7 @@ class SearchResult:
     nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
     decision: Decision | None = None  # does the index hold the answer (when reranked)
     names: dict[str, str] = field(default_factory=dict)  # words written as names or code
+    tools: tuple[Term, ...] = ()  # lower-case words it asks its steps with (``evidence.tools``)
     coverage: float = 1.0  # share of the generation's chunks with a vector (a first index)
     # What the evidence check and the answer may look up in the index afterwards (the
     # pipeline); None: nothing (a result built by hand).
