@@ -204,7 +204,9 @@ def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
     """The search's decision, its evidence with the rare words of a how-to question that
     the quoted passages lack and the cross-encoder weighs on the best quote
     (``evidence.weighed``: "How do I create a materialized view?" answered from CREATE
-    VIEW is partial, naming "materialized"); None: nothing to add."""
+    VIEW is partial, naming "materialized"), and the lower-case tools it asks its steps
+    with that they lack (``evidence.tools``: "... in nginx?" of Apache httpd's manual);
+    None: nothing to add."""
     d = r.decision
     if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
         return None

@@ -335,15 +335,17 @@ class Evidence:
     elsewhere: tuple[str, ...]
     nowhere: tuple[str, ...] = ()  # and the phrases the corpus never writes (``writes``)
     phrases: tuple[str, ...] = ()  # the focal phrases in capitals, and C++, C#
-    weighed: tuple[str, ...] = ()  # rare words the quotes lack that the cross-encoder weighs
+    # what the quotes lack that makes an answer partial only: rare words the cross-encoder
+    # weighs (``weighed``), lower-case tools the steps are asked with (``tools``)
+    weighed: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:
         """A phrase the passages do not write in a row makes an answer partial, never a
         refusal by itself, unless the corpus never writes it (``nowhere``; then its words
         are not judged on their own): "HTTP API" may be asked of passages that write "an
-        API over HTTP". So does a weighed word (``weighed``): the passages may put it
-        another way."""
+        API over HTTP". So does a weighed word or a lower-case tool (``weighed``): the
+        passages may put it another way."""
         if not self.missing:
             return "answered"
         partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed)
@@ -354,7 +356,8 @@ class Evidence:
         return "refused" if words and set(words) <= set(self.missing) else "partial"
 
     def weighing(self, words: Sequence[Term]) -> Evidence:
-        """This evidence with ``words`` (``weighed``) missing too."""
+        """This evidence with ``words`` (weighed words, lower-case tools) missing too, as
+        making it partial only."""
         w = tuple(t.word for t in words)
         return replace(
             self, focal=self.focal + w, missing=self.missing + w,
