@@ -199,8 +199,14 @@ def commands(question: str, words: Collection[str], terms: Sequence[Term]) -> di
     if not words:
         return {}
     never = {t.word.casefold() for t in terms if t.df == 0}
-    return {w: w for w in steps_words(question) if w in never and any(c.isalpha() for c in w)
-            and any(p not in words for p in _ALNUM.findall(w))}
+    return {w: w for w in steps_words(question) if w in never and _unknown(w, words)}
+
+
+def _unknown(word: str, words: Collection[str]) -> bool:
+    """``word`` (casefolded) has a letter, and a part (between ``- _ . /``) that ``words``,
+    the whole words of the models' vocabulary, does not hold: a command or a tool's name
+    ("mysqldump", "virt-install", "nginx"), not "batch" or "read-only"."""
+    return any(c.isalpha() for c in word) and any(p not in words for p in _ALNUM.findall(word))
 
 
 def tools(question: str, words: Collection[str], terms: Sequence[Term], n_chunks: int,
@@ -216,8 +222,7 @@ def tools(question: str, words: Collection[str], terms: Sequence[Term], n_chunks
         return []
     asked = set(steps_words(question))
     return [t for t in terms if (w := t.word.casefold()) in asked and w not in names
-            and 0 < t.df < target * n_chunks and any(c.isalpha() for c in w)
-            and any(p not in words for p in _ALNUM.findall(w))]
+            and 0 < t.df < target * n_chunks and _unknown(w, words)]
 
 
 def targets(question: str, names: dict[str, str]) -> frozenset[str]:
