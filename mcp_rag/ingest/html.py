@@ -98,11 +98,12 @@ class _HTMLText(HTMLParser):
         self.para: tuple[int, int, bool] | None = None  # (parts, length, holds a button)
         self.label: tuple[int, int] | None = None  # where such a label starts
         # A paragraph that is one code element ("<p><code>htpasswd -c passwords rbowen
-        # </code></p>", as Apache httpd's manual shows a command) is a code block: what it
-        # says inside and outside a <code>, how deep in one the text is, how many it holds.
+        # </code></p>", as Apache httpd's manual shows a command) is a code block: how deep
+        # in a <code> the text is, how many the paragraph holds, whether it says anything
+        # outside them.
         self.code = 0
-        self.para_says = (False, False)  # (code, prose)
         self.para_codes = 0
+        self.para_prose = False
         self.items = 0  # open <li>: a list item that is a name is no code block
         self.links = 0  # open <a>: a linked name is a reference ("See also: RequestFactory")
 
@@ -149,7 +150,7 @@ class _HTMLText(HTMLParser):
             self._drop_label()
         if tag == "p":
             self.para = (len(self.parts), self.length, False)
-            self.para_says, self.para_codes = (False, False), 0
+            self.para_codes, self.para_prose = 0, False
         if tag == "code" and not self.pre:
             self.code += 1
             self.para_codes += self.code == 1
@@ -199,7 +200,7 @@ class _HTMLText(HTMLParser):
             label = "".join(self.parts[n:]).strip()
             self.label = (n, length) if button and label.endswith(":") \
                 and len(label) <= _LABEL_CHARS else None
-            if self.para_says == (True, False) and self.para_codes == 1 \
+            if self.para_codes == 1 and not self.para_prose \
                     and not self._in_description() \
                     and not self.term_tags and self.cell is None and not self.items:
                 self._as_code(n, length)
@@ -285,8 +286,7 @@ class _HTMLText(HTMLParser):
         if not data:
             return
         if data.strip():
-            code, prose = self.para_says
-            self.para_says = (code or self.code > 0, prose or not self.code or self.links > 0)
+            self.para_prose = self.para_prose or not self.code or self.links > 0
             self.term_open = False
             self.label = None  # the label has something to label
             self.owed = False
