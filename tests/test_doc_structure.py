@@ -366,14 +366,24 @@ def test_a_term_without_a_description_does_not_pull_the_next_heading_up():
 
 def test_a_descriptions_paragraphs_stay_under_its_term_and_its_code_stands_apart():
     """A <dd>'s later paragraphs follow its first line by line (one paragraph for
-    ``split_units``, under the term); a code block stands apart, and what comes after it,
-    after a list nested in it or after the list ends is a paragraph of its own."""
+    ``split_units``, under the term); a code block stands apart, and the prose after it
+    stands under the term again; what comes after a list nested in it or after the list
+    ends is a paragraph of its own."""
     text, _, _ = parse_html(
-        "<dl><dt>--x</dt><dd><p>One.</p><p>Two.</p><pre>code\nmore</pre><p>Three.</p></dd>"
+        "<dl><dt>--x</dt><dd><p>One.</p><p>Two.</p><pre>code\nmore</pre><p>Three.</p>"
+        "<p>Four.</p></dd>"
         "<dt>--y</dt><dd><p>Y.</p><dl><dt>inner</dt><dd><p>I1.</p><p>I2.</p></dd></dl>"
         "<p>Y again.</p></dd></dl><p>After.</p><p>Next.</p>", "t")
-    assert text == ("--x\nOne.\nTwo.\n\n    code\n    more\n\nThree.\n\n"
+    assert text == ("--x\nOne.\nTwo.\n\n    code\n    more\n\n--x\nThree.\nFour.\n\n"
                     "--y\nY.\n\ninner\nI1.\nI2.\n\nY again.\n\nAfter.\n\nNext.")
+    assert [text[u.start:u.end] for u in split_units(text) if u.term_end][:2] == [
+        "--x\nOne.", "--x\nThree."]
+    # not above a label ("Note": a term of its own), nor a term too long to read as one
+    text, _, _ = parse_html(
+        "<dl><dt>f(a)</dt><dd><p>F.</p><pre>f(1)</pre><div class='admonition note'><p "
+        "class='admonition-title'>Note</p><p>Careful.</p></div></dd>"
+        f"<dt>{'g' * 130}</dt><dd><p>G.</p><pre>g()</pre><p>More.</p></dd></dl>", "t")
+    assert "    f(1)\n\nNote\nCareful." in text and text.endswith("    g()\n\nMore.")
     # DocBook's names of one option, split by XHTML's <br />: one term line, as a man
     # page prints them; elsewhere <br /> is a line break, not a paragraph's
     for names in ("-j n", "--jobs=n"), ("c", "custom"):
@@ -385,6 +395,30 @@ def test_a_descriptions_paragraphs_stay_under_its_term_and_its_code_stands_apart
     # a <dd> left open (HTML allows it) ends with its list
     text, _, _ = parse_html("<dl><dt>-a<dd><p>A one.<p>A two.</dl><p>After.<p>Next.", "t")
     assert text.endswith("A one.\nA two.\n\nAfter.\n\nNext.")
+
+
+@pytest.mark.parametrize(
+    ("page", "unit"),
+    [
+        # Django's Sphinx HTML: the note after require_http_methods' example
+        (THIRD / "django-docs" / "http-decorators.html",
+         "require_http_methods(request_method_list)\n"
+         "Note that request methods should be in uppercase."),
+        # PostgreSQL's DocBook: libpq's function described on after its prototype
+        (THIRD / "postgresql-docs" / "libpq-single-row-mode.html",
+         "PQsetSingleRowMode\nThis function can only be called immediately after "
+         "PQsendQuery or one of its sibling functions, before any other operation on the "
+         "connection such as PQconsumeInput or PQgetResult."),
+    ],
+)
+def test_a_description_that_goes_on_after_its_code_is_quoted_with_its_term(page, unit):
+    """Real pages as shipped: the prose after a code block of a <dd> stands under the
+    term again, so it is chunked, read and quoted with the function it describes."""
+    doc = load(page)
+    assert unit in units(doc)
+    (run,) = _quoted(doc, unit)
+    assert run.quote == unit
+    assert any(unit in c.text for c in chunk_document(doc, words, target_tokens=200))
 
 
 ASCIIDOC = REPO / "tests" / "fixtures" / "asciidoc-kiln" / "kiln-fire.html"

@@ -7,9 +7,10 @@ option, a Sphinx signature) and an admonition's title stand on the line just abo
 description, never a paragraph away, and a description's later paragraphs follow its
 first one line by line, so that each stays under its term (``<dd>``: "--track-origins=<yes|no>"
 over "When set to yes, …" and "For uninitialised values originating from a stack
-allocation, …"; a code block or a table inside it still stands apart, and the text after
-one is a paragraph of its own); a heading's link to itself (Sphinx's and Apache httpd's
-"¶") is dropped. Page chrome
+allocation, …"; a code block or a table inside it still stands apart, and the prose after
+a code block stands under the term again, repeated on the line above it: Sphinx's
+``str.split(sep=None, maxsplit=-1)`` over "If sep is not given, …" after the examples);
+a heading's link to itself (Sphinx's and Apache httpd's "¶") is dropped. Page chrome
 (navigation bars, sidebars, search boxes, buttons, footers) is left out: it is not the
 page, and it wrote the titles of a page's neighbours into it.
 """
@@ -19,6 +20,8 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+
+from mcp_rag.ingest.chunking import TERM_CHARS
 
 # ``h`` is XHTML 2's heading without a number, a level below the numbered one it follows:
 # SQLite's pragma page heads each of its 74 PRAGMAs with one (hidden, for its search).
@@ -89,6 +92,12 @@ class _HTMLText(HTMLParser):
         # above it)? Not before its first text, nor after a list of its own (a nested
         # <dl> has terms of its own) or a code block (which must stand apart).
         self.descriptions: list[bool] = []
+        # per open <dd>: its term's lines (the <dt>s just before it), and whether its next
+        # prose comes after a code block of its own, so stands under them again
+        self.dd_terms: list[tuple[str, ...]] = []
+        self.after_code: list[bool] = []
+        self.dt_terms: list[str] = []  # the <dt>s read since the last <dd> began
+        self.dt_from: int | None = None  # where the open <dt>'s text starts in ``parts``
         self.lists: list[int] = []  # per open <dl>: how many <dd> were open at its start
         self.owed = False  # a paragraph break was made a line break: the <dd>'s end owes it
         # A paragraph that is a label and a show/hide button ("returning-clause: [hide]")
@@ -176,6 +185,11 @@ class _HTMLText(HTMLParser):
                 self.descriptions[-1] = False  # and what follows it is not under them
         if tag == "dd":
             self.descriptions.append(False)
+            self.dd_terms.append(tuple(self.dt_terms))
+            self.after_code.append(False)
+            self.dt_terms = []
+        if tag == "dt" and self.dt_from is None:
+            self.dt_from = len(self.parts)
         if tag in _HEADINGS:
             self.heading_level = int(tag[1]) if tag != "h" else self.numbered + 1
             self.heading_tag = tag
@@ -209,13 +223,21 @@ class _HTMLText(HTMLParser):
             self.pre = max(0, self.pre - 1)
         if tag == "dl":  # a term with no description keeps nothing after the list close
             self.term_open = False
-            del self.descriptions[self.lists.pop() if self.lists else 0:]  # <dd> left open
+            self.dt_terms = []
+            opened = self.lists.pop() if self.lists else 0
+            del self.descriptions[opened:], self.dd_terms[opened:], self.after_code[opened:]
+        if tag == "dt" and self.dt_from is not None:
+            self.dt_terms.append(" ".join("".join(self.parts[self.dt_from:]).split()))
+            self.dt_from = None
         if tag == "dd" and self._in_description():
             self.descriptions.pop()
+            self.dd_terms.pop()
+            self.after_code.pop()
             if self.owed:  # its last paragraph ends as it did before
                 self._break(2)
         if tag == "pre" and self._in_description():
             self.descriptions[-1] = False
+            self.after_code[-1] = True
         if self.term_tags and self.term_tags[-1] == tag:
             self.term_tags.pop()
             self._break(1)
@@ -291,6 +313,8 @@ class _HTMLText(HTMLParser):
             self.label = None  # the label has something to label
             self.owed = False
             if self._in_description() and not self.pre and self.cell is None:
+                if self.after_code[-1]:
+                    self._term_again()
                 self.descriptions[-1] = True
         if self.cell is not None:
             self.cell.append(data)
@@ -303,6 +327,19 @@ class _HTMLText(HTMLParser):
         super().close()
         if self.label is not None:  # a label at the end of the page labels nothing
             self._drop_label()
+
+    def _term_again(self) -> None:
+        """The open ``<dd>``'s term, on the lines above the prose that follows a code block
+        of its description: that prose describes the term too ("If sep is not given, …"
+        under ``str.split(sep=None, maxsplit=-1)``, after its examples), and the text can
+        only say so by placing it under the term. Not above a label such as "Note" (a term
+        of its own), nor when the term would not read as one (``TERM_CHARS``)."""
+        self.after_code[-1] = False
+        term = self.dd_terms[-1]
+        if not term or self.term_tags or any(
+                not t or len(t) > TERM_CHARS or t.endswith(tuple(".!?;,:")) for t in term):
+            return
+        self._add("\n".join(term) + "\n")
 
     def _as_code(self, n: int, length: int) -> None:
         """The paragraph written from ``parts[n]`` on (``length`` before it), which is all

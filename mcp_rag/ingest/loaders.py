@@ -49,8 +49,9 @@ from mcp_rag.types import Document
 # XHTML's <br /> is a line break, not a paragraph's, and inside a term it separates the
 # names of one option on one line, "-j njobs, --jobs=njobs"; 17: a heading's link to
 # itself is left out, Apache httpd's "¶", and a paragraph that is one code element is a
-# code block): indexes built before are re-read on the next run.
-LOADER_VERSION = 17
+# code block; 18: a description's prose after a code block of its own stands under its
+# term again): indexes built before are re-read on the next run.
+LOADER_VERSION = 18
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -74,6 +75,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     16: frozenset(HTML_EXTS | MAIL_EXTS),
     # a heading's link to itself ("¶" in Apache httpd's manual); a paragraph of code
     17: frozenset(HTML_EXTS | MAIL_EXTS),
+    # a description's prose after its code block under its term again
+    18: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
