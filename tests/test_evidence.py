@@ -39,6 +39,14 @@ def _term(word: str, df: int = 3) -> Term:
     ("How do I use MySQL's SHOW ENGINE INNODB STATUS?",  # capitals are not title case
      {"MySQL", "SHOW", "ENGINE", "INNODB", "STATUS", "SHOW ENGINE INNODB STATUS"}),
     ("How do I create a WITHOUT ROWID table?", {"WITHOUT", "ROWID", "WITHOUT ROWID"}),
+    # words in title case in a row name one thing, never from a sentence's first word
+    ("How do I limit the bandwidth Windows Update uses?",
+     {"Windows", "Update", "Windows Update"}),
+    ("Windows Update fails. How do I schedule a job with Task Scheduler?",
+     {"Update", "Task", "Scheduler", "Task Scheduler"}),
+    ("How do I use SQL Server's IDENTITY_INSERT?",  # a possessive ends the name
+     {"SQL", "Server", "IDENTITY_INSERT", "SQL Server"}),
+    ("Alzheimer's Disease is linked to APOE4.", {"Disease", "APOE4"}),
     ("Cytosolic proteins bind. Cytosolic proteins bind to DMT1.", {"DMT1"}),  # sentence starts
     ("how do i reclaim disk space", set()),
     ("what does kb-err-2847 mean for 0-dimensional 5-fold cells", {"kb-err-2847"}),
@@ -132,8 +140,10 @@ def test_an_identifier_the_corpus_never_writes_is_not_held_by_its_parts():
     names = written_names("How do I turn on SQL Server's IDENTITY_INSERT for a table?")
     terms = [_term("IDENTITY_INSERT", 0), _term("SQL", 900), _term("Server", 700)]
     ev = check(terms, names, N, [passage])
+    # (and SQL Server, one name, which the passage does not write either)
     assert (ev.focal, ev.missing, ev.nowhere, ev.state) == (
-        ("IDENTITY_INSERT",), ("IDENTITY_INSERT",), ("IDENTITY_INSERT",), "refused")
+        ("IDENTITY_INSERT", "SQL Server"), ("IDENTITY_INSERT", "SQL Server"),
+        ("IDENTITY_INSERT",), "refused")
     # one the corpus writes is looked up as indexed, as before
     assert check([_term("foreign_keys", 12)], written_names("Is foreign_keys on?"), N,
                  ["PRAGMA foreign_keys = ON enables the checks."]).state == "answered"
@@ -170,6 +180,23 @@ def test_refused_partial_and_answered_name_what_is_missing():
     assert both.state == "answered" and both.reason() is None
     plain = check([_term("replicate", 30)], written_names("how to replicate"), N, ["x"])
     assert plain.state == "answered" and plain.focal == ()  # nothing named: nothing to check
+
+
+def test_a_name_in_title_case_is_held_only_where_it_is_written_together():
+    # the Debian Reference has Windows (dual boot) and update (APT), never Windows Update
+    q = "How do I limit the bandwidth Windows Update uses?"
+    terms = [_term("limit", 40), _term("bandwidth", 9), _term("Windows", 50),
+             _term("Update", 80)]
+    quote = ["Acquire::http::Dl-Limit limits the bandwidth APT uses to update."]
+    never = check(terms, written_names(q), 1200, quote, writes=lambda w: False)
+    assert never.state == "refused" and never.nowhere == ("Windows Update",)
+    assert never.reason() == ("the best passages never mention 'Windows Update' (the "
+                              "documents never mention it)")
+    elsewhere = check(terms, written_names(q), 1200, quote, writes=lambda w: True)
+    assert elsewhere.state == "partial" and elsewhere.missing == ("Windows Update",)
+    held = check(terms, written_names(q), 1200, ["Windows Update's bandwidth is limited."],
+                 writes=lambda w: pytest.fail("a phrase the passages hold is not looked up"))
+    assert held.state == "answered"
 
 
 def test_a_keyword_phrase_in_capitals_is_held_only_where_it_is_written_together():
