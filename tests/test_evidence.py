@@ -47,6 +47,10 @@ def _term(word: str, df: int = 3) -> Term:
     ("How do I use SQL Server's IDENTITY_INSERT?",  # a possessive ends the name
      {"SQL", "Server", "IDENTITY_INSERT", "SQL Server"}),
     ("Alzheimer's Disease is linked to APOE4.", {"Disease", "APOE4"}),
+    # only in a how-to question, and never a run of capitals and codes alone
+    ("CRP does not predict death after Coronary Artery Bypass Graft surgery.",
+     {"CRP", "Coronary", "Artery", "Bypass", "Graft"}),
+    ("How do I assay PRR MDA5 binding?", {"PRR", "MDA5"}),
     ("Cytosolic proteins bind. Cytosolic proteins bind to DMT1.", {"DMT1"}),  # sentence starts
     ("how do i reclaim disk space", set()),
     ("what does kb-err-2847 mean for 0-dimensional 5-fold cells", {"kb-err-2847"}),

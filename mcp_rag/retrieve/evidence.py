@@ -16,9 +16,9 @@ its hyphens or spaces, Greek letters spelled out (``TNF-α`` and ``TNF-alpha``),
 abbreviation spelled out (``PRR`` and ``pattern recognition receptors``), or a compound
 by its named parts (``Rad53-dependent``); an identifier with an underscore the corpus
 never writes (SQL Server's ``IDENTITY_INSERT`` asked of PostgreSQL's manual) only as
-written, never by its parts. A keyword phrase in capitals (``WITHOUT
-ROWID``, ``CREATE TYPE``) or a name of several words in title case (``Windows Update``,
-``Group Policy``) is focal too, however common its words, and held only where
+written, never by its parts. A keyword phrase in capitals (``WITHOUT ROWID``, ``CREATE
+TYPE``) or, in a how-to question, a name of several words in title case (``Windows
+Update``, ``Group Policy``) is focal too, however common its words, and held only where
 the passages write them in a row, and so is a name ending in a symbol the index does not
 keep (``C++``, ``C#``), held only where the passages write it; either, missing, makes the
 answer partial, not refused, unless the corpus never writes the phrase anywhere
@@ -94,11 +94,14 @@ _IN = re.compile(r"\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+
 # "c"), checked as written in the passages, like a phrase.
 _SYMBOL_NAME = re.compile(r"\w+(?:\+\+|#)")
 _CAPS_PHRASE = re.compile(r"(?<![\w])[A-Z][A-Z0-9_]*[A-Z](?:[ \t]+[A-Z][A-Z0-9_]*[A-Z])+(?![\w])")
-# Two or more words with a capital in a row ("Windows Update", "Group Policy", "Task
-# Scheduler", "SQL Server"): a product's or a feature's name, one thing however common
-# each word is. Not from a sentence's first word (its capital says nothing).
+# In a how-to question, two or more words with a capital in a row, one of them in title
+# case ("Windows Update", "Group Policy", "Task Scheduler", "SQL Server"): the name of the
+# product or feature the steps are for, one thing however common each word is. Not from a
+# sentence's first word (its capital says nothing); not a run of capitals and codes alone
+# ("PRR MDA5", "AND AIMS": a claim's genes, a structured abstract's labels).
 _NAME_WORD = r"[A-Z][A-Za-z0-9]+"
 _TITLE_PHRASE = re.compile(rf"(?<![\w.'-]){_NAME_WORD}(?:[ \t]+{_NAME_WORD})+(?![\w-])")
+_TITLE_WORD = re.compile(r"[A-Z][a-z]+")
 _ACRONYM = re.compile(r"[A-Z]{2,6}s?")
 _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
@@ -133,21 +136,23 @@ def written_names(question: str) -> dict[str, str]:
     if not titled:  # a keyword phrase in capitals names one thing: WITHOUT ROWID
         for m in _CAPS_PHRASE.finditer(text):
             out.setdefault(" ".join(_spelled(m.group())), " ".join(m.group().split()))
-        for phrase in _title_phrases(text):  # and so do words in title case: Windows Update
-            out.setdefault(" ".join(_spelled(phrase)), phrase)
+        if how_to(text):  # and so do words in title case: Windows Update
+            for phrase in _title_phrases(text):
+                out.setdefault(" ".join(_spelled(phrase)), phrase)
     return out
 
 
 def _title_phrases(text: str) -> list[str]:
-    """Runs of two or more words with a capital (``_TITLE_PHRASE``) in ``text``, without a
-    sentence's first word: "Windows Update" in "How do I limit the bandwidth Windows Update
-    uses?", "Task Scheduler" in "Windows Task Scheduler" at a sentence's start."""
+    """Runs of two or more words with a capital (``_TITLE_PHRASE``) in ``text``, one of
+    them in title case, without a sentence's first word: "Windows Update" in "How do I
+    limit the bandwidth Windows Update uses?", "Task Scheduler" in "Windows Task Scheduler"
+    at a sentence's start; not "PRR MDA5"."""
     out = []
     for m in _TITLE_PHRASE.finditer(text):
         words = m.group().split()
         if _opens(text, m.start()):
             words = words[1:]
-        if len(words) >= 2:
+        if len(words) >= 2 and any(_TITLE_WORD.fullmatch(w) for w in words):
             out.append(" ".join(words))
     return out
 
