@@ -384,6 +384,10 @@ def test_a_descriptions_paragraphs_stay_under_its_term_and_its_code_stands_apart
         "class='admonition-title'>Note</p><p>Careful.</p></div></dd>"
         f"<dt>{'g' * 130}</dt><dd><p>G.</p><pre>g()</pre><p>More.</p></dd></dl>", "t")
     assert "    f(1)\n\nNote\nCareful." in text and text.endswith("    g()\n\nMore.")
+    # a term left open (HTML allows it) is not repeated, and never runs into the next
+    text, _, _ = parse_html("<dl><dt>-a<dd><p>A.<pre>a</pre><p>More A.<dt>-b<dd><p>B."
+                            "<pre>b</pre><p>More B.</dl>", "t")
+    assert text == "-a\n\nA.\n\n    a\n\nMore A.\n-b\n\nB.\n\n    b\n\nMore B."
     # DocBook's names of one option, split by XHTML's <br />: one term line, as a man
     # page prints them; elsewhere <br /> is a line break, not a paragraph's
     for names in ("-j n", "--jobs=n"), ("c", "custom"):

@@ -184,11 +184,13 @@ class _HTMLText(HTMLParser):
             if self.descriptions:  # a list inside a description: its terms stand as before,
                 self.descriptions[-1] = False  # and what follows it is not under them
         if tag == "dd":
+            self._end_term()  # HTML lets a page leave a <dt> open
             self.descriptions.append(False)
             self.dd_terms.append(tuple(self.dt_terms))
             self.after_code.append(False)
             self.dt_terms = []
-        if tag == "dt" and self.dt_from is None:
+        if tag == "dt":
+            self._end_term()
             self.dt_from = len(self.parts)
         if tag in _HEADINGS:
             self.heading_level = int(tag[1]) if tag != "h" else self.numbered + 1
@@ -223,12 +225,11 @@ class _HTMLText(HTMLParser):
             self.pre = max(0, self.pre - 1)
         if tag == "dl":  # a term with no description keeps nothing after the list close
             self.term_open = False
-            self.dt_terms = []
+            self.dt_terms, self.dt_from = [], None
             opened = self.lists.pop() if self.lists else 0
             del self.descriptions[opened:], self.dd_terms[opened:], self.after_code[opened:]
-        if tag == "dt" and self.dt_from is not None:
-            self.dt_terms.append(" ".join("".join(self.parts[self.dt_from:]).split()))
-            self.dt_from = None
+        if tag == "dt":
+            self._end_term()
         if tag == "dd" and self._in_description():
             self.descriptions.pop()
             self.dd_terms.pop()
@@ -327,6 +328,12 @@ class _HTMLText(HTMLParser):
         super().close()
         if self.label is not None:  # a label at the end of the page labels nothing
             self._drop_label()
+
+    def _end_term(self) -> None:
+        """The open ``<dt>``'s text, one line, among the terms of the next ``<dd>``."""
+        if self.dt_from is not None:
+            self.dt_terms.append(" ".join("".join(self.parts[self.dt_from:]).split()))
+            self.dt_from = None
 
     def _term_again(self) -> None:
         """The open ``<dd>``'s term, on the lines above the prose that follows a code block
