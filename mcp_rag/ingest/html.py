@@ -18,6 +18,7 @@ page, and it wrote the titles of a page's neighbours into it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -62,6 +63,18 @@ _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
 
 
+@dataclass
+class _Description:
+    """An open ``<dd>``."""
+
+    term: tuple[str, ...]  # its term's lines: the <dt>s just before it
+    # Does its next paragraph follow on the next line (its term still above it)? Not
+    # before its first text, nor after a list of its own (a nested <dl> has terms of its
+    # own) or a code block (which must stand apart).
+    follows: bool = False
+    after_code: bool = False  # its next prose follows a code block: under the term again
+
+
 class _HTMLText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -88,14 +101,7 @@ class _HTMLText(HTMLParser):
         self.pre_start = False
         self.term_open = False  # a term just ended: its description goes on the next line
         self.term_tags: list[str] = []  # open elements whose text is a term
-        # per open <dd>: does its next paragraph follow on the next line (its term still
-        # above it)? Not before its first text, nor after a list of its own (a nested
-        # <dl> has terms of its own) or a code block (which must stand apart).
-        self.descriptions: list[bool] = []
-        # per open <dd>: its term's lines (the <dt>s just before it), and whether its next
-        # prose comes after a code block of its own, so stands under them again
-        self.dd_terms: list[tuple[str, ...]] = []
-        self.after_code: list[bool] = []
+        self.descriptions: list[_Description] = []  # the open <dd>s
         self.dt_terms: list[str] = []  # the <dt>s read since the last <dd> began
         self.dt_from: int | None = None  # where the open <dt>'s text starts in ``parts``
         self.lists: list[int] = []  # per open <dl>: how many <dd> were open at its start
@@ -182,12 +188,10 @@ class _HTMLText(HTMLParser):
         if tag == "dl":
             self.lists.append(len(self.descriptions))
             if self.descriptions:  # a list inside a description: its terms stand as before,
-                self.descriptions[-1] = False  # and what follows it is not under them
+                self.descriptions[-1].follows = False  # and what follows it is not under them
         if tag == "dd":
             self._end_term()  # HTML lets a page leave a <dt> open
-            self.descriptions.append(False)
-            self.dd_terms.append(tuple(self.dt_terms))
-            self.after_code.append(False)
+            self.descriptions.append(_Description(tuple(self.dt_terms)))
             self.dt_terms = []
         if tag == "dt":
             self._end_term()
@@ -227,18 +231,16 @@ class _HTMLText(HTMLParser):
             self.term_open = False
             self.dt_terms, self.dt_from = [], None
             opened = self.lists.pop() if self.lists else 0
-            del self.descriptions[opened:], self.dd_terms[opened:], self.after_code[opened:]
+            del self.descriptions[opened:]  # <dd> left open
         if tag == "dt":
             self._end_term()
         if tag == "dd" and self._in_description():
             self.descriptions.pop()
-            self.dd_terms.pop()
-            self.after_code.pop()
             if self.owed:  # its last paragraph ends as it did before
                 self._break(2)
         if tag == "pre" and self._in_description():
-            self.descriptions[-1] = False
-            self.after_code[-1] = True
+            self.descriptions[-1].follows = False
+            self.descriptions[-1].after_code = True
         if self.term_tags and self.term_tags[-1] == tag:
             self.term_tags.pop()
             self._break(1)
@@ -280,7 +282,7 @@ class _HTMLText(HTMLParser):
         after a paragraph, but one between two paragraphs of a description (``<dd>``)."""
         if tag in _LINE_BLOCKS:
             return 1
-        if self._in_description() and self.descriptions[-1] and not self.pre \
+        if self._in_description() and self.descriptions[-1].follows and not self.pre \
                 and tag not in ("pre", "dl"):
             self.owed = True
             return 1
@@ -314,9 +316,9 @@ class _HTMLText(HTMLParser):
             self.label = None  # the label has something to label
             self.owed = False
             if self._in_description() and not self.pre and self.cell is None:
-                if self.after_code[-1]:
+                if self.descriptions[-1].after_code:
                     self._term_again()
-                self.descriptions[-1] = True
+                self.descriptions[-1].follows = True
         if self.cell is not None:
             self.cell.append(data)
             return
@@ -341,8 +343,8 @@ class _HTMLText(HTMLParser):
         under ``str.split(sep=None, maxsplit=-1)``, after its examples), and the text can
         only say so by placing it under the term. Not above a label such as "Note" (a term
         of its own), nor when the term would not read as one (``TERM_CHARS``)."""
-        self.after_code[-1] = False
-        term = self.dd_terms[-1]
+        self.descriptions[-1].after_code = False
+        term = self.descriptions[-1].term
         if not term or self.term_tags or any(
                 not t or len(t) > TERM_CHARS or t.endswith(tuple(".!?;,:")) for t in term):
             return
