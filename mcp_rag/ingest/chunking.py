@@ -147,14 +147,20 @@ def _is_block(text: str, start: int, end: int) -> bool:
     return seen
 
 
+def reads_as_term(line: str) -> bool:
+    """``line`` is short enough and shaped to stand as a term: one line of at most
+    ``TERM_CHARS`` without end punctuation (an option, a signature, a label)."""
+    return len(line) <= TERM_CHARS and "\n" not in line and not line.endswith(tuple(".!?;,:"))
+
+
 def _is_term(text: str, s: Span, nxt: Span | None) -> bool:
     """``s`` is a whole short line without end punctuation and ``nxt`` starts on the next
     line of the same paragraph: an option, a signature, a label over its description."""
-    if nxt is None or nxt.paragraph != s.paragraph or s.end - s.start > TERM_CHARS:
+    if nxt is None or nxt.paragraph != s.paragraph:
         return False
     line = text[s.start : s.end]
     gap = text[s.end : nxt.start]
-    if "\n" in line or gap.count("\n") != 1 or gap.strip() or line.endswith(tuple(".!?;,:")):
+    if not reads_as_term(line) or gap.count("\n") != 1 or gap.strip():
         return False
     lo = max(0, s.start - TERM_CHARS)  # what precedes it on its line (a term has nothing)
     nl = text.rfind("\n", lo, s.start)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
-from mcp_rag.ingest.chunking import TERM_CHARS
+from mcp_rag.ingest.chunking import reads_as_term
 
 # ``h`` is XHTML 2's heading without a number, a level below the numbered one it follows:
 # SQLite's pragma page heads each of its 74 PRAGMAs with one (hidden, for its search).
@@ -342,11 +342,10 @@ class _HTMLText(HTMLParser):
         of its description: that prose describes the term too ("If sep is not given, …"
         under ``str.split(sep=None, maxsplit=-1)``, after its examples), and the text can
         only say so by placing it under the term. Not above a label such as "Note" (a term
-        of its own), nor when the term would not read as one (``TERM_CHARS``)."""
+        of its own), nor when the term would not read as one (``reads_as_term``)."""
         self.descriptions[-1].after_code = False
         term = self.descriptions[-1].term
-        if not term or self.term_tags or any(
-                not t or len(t) > TERM_CHARS or t.endswith(tuple(".!?;,:")) for t in term):
+        if not term or self.term_tags or not all(t and reads_as_term(t) for t in term):
             return
         self._add("\n".join(term) + "\n")
 
