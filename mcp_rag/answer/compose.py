@@ -24,9 +24,9 @@ from mcp_rag.retrieve.evidence import (
     check,
     how_to,
     lacking,
+    rare_words,
     steps_elsewhere,
     targets,
-    unheld,
     weighed,
 )
 from mcp_rag.retrieve.pipeline import SearchResult
@@ -211,10 +211,12 @@ def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
     if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
         return None
     focal = {f.casefold() for f in d.evidence.focal}
-    asked_with = lacking([t for t in r.tools if t.word.casefold() not in focal], quoted)
-    words = [t for t in unheld(r.terms, r.names, r.n_chunks, quoted)
-             if t.word.casefold() not in focal and t not in asked_with]
-    found = list(asked_with)
+    asked = [t for t in r.tools if t.word.casefold() not in focal]
+    rare = [t for t in rare_words(r.terms, r.names, r.n_chunks)
+            if t.word.casefold() not in focal and t not in asked]
+    missing = lacking(asked + rare, quoted)  # the quoted passages read once for both
+    found = [t for t in missing if t in asked]
+    words = [t for t in missing if t not in asked]
     if words:
         best = max(runs, key=lambda x: float("-inf") if x.score is None else x.score)
         found += weighed(question, best.quote, words, ce)

@@ -457,14 +457,20 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     )
 
 
+def rare_words(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
+               share: float = FOCAL_IDF) -> list[Term]:
+    """The question's rare content words (an idf of at least ``share`` of the largest) that
+    are not names (``names``: the check looks for those)."""
+    top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
+    return [t for t in terms if t.word.casefold() not in names and t.word.isalpha()
+            and t.idf(n_chunks) >= share * top]
+
+
 def unheld(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
            texts: Iterable[str], share: float = FOCAL_IDF) -> list[Term]:
-    """The question's rare content words (an idf of at least ``share`` of the largest) that
-    are not names (``names``: the check looks for those) and that the ``texts`` lack, in
-    any of the forms ``Passages.hold`` accepts."""
-    top = math.log(1.0 + (n_chunks + 0.5) / 0.5)
-    return lacking([t for t in terms if t.word.casefold() not in names and t.word.isalpha()
-                    and t.idf(n_chunks) >= share * top], texts)
+    """The question's rare words (``rare_words``) that the ``texts`` lack, in any of the
+    forms ``Passages.hold`` accepts."""
+    return lacking(rare_words(terms, names, n_chunks, share), texts)
 
 
 def lacking(terms: Sequence[Term], texts: Iterable[str]) -> list[Term]:
