@@ -25,6 +25,7 @@ PG_DUMP = THIRD / "postgresql-docs" / "app-pgdump.html"
 DOCKER = THIRD / "docker-docs" / "system_prune.md"
 JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
 APACHE = THIRD / "apache-httpd" / "stopping.html"
+LIBFFI = THIRD / "libffi-docs" / "The-Basics.html"
 
 
 def load(path: Path) -> Document:
@@ -548,6 +549,37 @@ def test_a_headings_link_to_itself_is_left_out():
     text, _, sections = parse_html(raw, "page")
     assert text == "Alpha\n\nBeta\n\nSee Gamma and Beta."
     assert [s for _, s in sections] == ["Alpha", "Alpha > Beta"]
+
+
+def test_texinfos_navigation_and_links_to_definitions_are_left_out():
+    """Texinfo (the GNU manuals; libffi's, as Debian ships it) puts a "Next: …, Up: …" bar
+    above and below every node and a "¶" after every definition's signature; both are
+    navigation, not the page. A function's signature is quoted with the sentence under it.
+    Only on a page Texinfo made: another page's "header" may hold its title."""
+    doc = load(LIBFFI)
+    assert "Next:" not in doc.text and "Up:" not in doc.text and "¶" not in doc.text
+    assert doc.text.startswith("2.1 The Basics\n\nlibffi assumes")
+    sig = ("Function: ffi_status ffi_prep_cif (ffi_cif *cif, ffi_abi abi, unsigned int "
+           "nargs, ffi_type *rtype, ffi_type **argtypes)")
+    assert f"{sig}\nThis initializes cif according to the given parameters." in units(doc)
+    raw = ("<html><body><div class='header'><p>Kiln Works</p></div><ul class='section-toc'>"
+           "<li>Firing</li></ul></body></html>")
+    assert parse_html(raw, "page")[0] == "Kiln Works\n\nFiring"
+
+
+def test_a_link_within_the_page_hidden_from_screen_readers_is_left_out():
+    """FFmpeg's manual (Texinfo with its own Bootstrap templates) ends every heading with
+    a "#" link to itself and a "TOC" link to its line in the contents, both marked
+    ``aria-hidden``; they were read into each of its 5,000 sections' names ("8.92
+    loudnorm# TOC"). A hidden link to another page, or a shown one, stays."""
+    raw = ("<html><body><h3 class='section'>8.92 loudnorm<span class='pull-right'><a "
+           "class='anchor hidden-xs' href='#loudnorm' aria-hidden='true'>#</a> <a class="
+           "'anchor hidden-xs'href='#toc-loudnorm' aria-hidden='true'>TOC</a></span></h3>"
+           "<p>EBU R128 loudness normalization. See <a href='#ebur128'>ebur128</a> and <a "
+           "href='filters.html' aria-hidden='true'>filters</a>.</p></body></html>")
+    text, _, sections = parse_html(raw, "page")
+    assert text == "8.92 loudnorm\n\nEBU R128 loudness normalization. See ebur128 and filters."
+    assert [s for _, s in sections] == ["8.92 loudnorm"]
 
 
 def test_a_paragraph_that_is_all_code_is_a_code_block():

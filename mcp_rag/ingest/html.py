@@ -10,9 +10,10 @@ over "When set to yes, …" and "For uninitialised values originating from a sta
 allocation, …"; a code block or a table inside it still stands apart, and the prose after
 a code block stands under the term again, repeated on the line above it: Sphinx's
 ``str.split(sep=None, maxsplit=-1)`` over "If sep is not given, …" after the examples);
-a heading's link to itself (Sphinx's and Apache httpd's "¶") is dropped. Page chrome
-(navigation bars, sidebars, search boxes, buttons, footers) is left out: it is not the
-page, and it wrote the titles of a page's neighbours into it.
+a heading's link to itself (Sphinx's and Apache httpd's "¶", FFmpeg's "#" and "TOC") is
+dropped. Page chrome (navigation bars, sidebars, search boxes, buttons, footers; Texinfo's
+"Next: …, Up: …" bars) is left out: it is not the page, and it wrote the titles of a
+page's neighbours into it.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "
          "button", "form", "select", "nav", "footer"}
 _SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
 # A heading's link to itself, "¶" or "#" beside its words: Apache httpd's manual marks it
-# "permalink", Docusaurus "hash-link", others by its title; only a link within the page.
-_PERMALINK_CLASSES = {"permalink", "hash-link", "anchor-link", "heading-anchor"}
+# "permalink", Docusaurus "hash-link", others by its title, or hide it from screen readers
+# (``aria-hidden``: GitHub's rendered Markdown; Texinfo's Bootstrap pages, FFmpeg's manual,
+# with a "TOC" link back to the contents beside it); only a link within the page.
+_PERMALINK_CLASSES = {"permalink", "hash-link", "anchor-link", "heading-anchor",
+                      "copiable-anchor", "copiable-link"}  # Texinfo 6 and 7: "¶" by a definition
 _PERMALINK_TITLES = {"permanent link", "permalink", "permalink to this headline",
                      "permalink to this heading", "link to this heading"}
 # Page chrome, not the page: what the ARIA landmarks mark as navigation, search and the
@@ -55,6 +59,12 @@ _CHROME_CLASSES = {"sphinxsidebar", "footer", "navheader", "navfooter", "nav", "
                    "nosearch", "toplang", "bottomlang", "md-skip", "skip-link"}
 _CHROME_IDS = {"sidebar", "footer", "global-nav", "page-header", "quickview"}
 _CHROME_DIV_IDS = {"path"}  # on a <div> only: another element may be about PATH
+# What Texinfo (``makeinfo``, ``texi2any``: the GNU manuals) puts around every node: the
+# "Next: …, Previous: …, Up: …" bar (a <div class="header">, "nav-panel" from Texinfo 7)
+# and the list of the node's sections under its heading; only on a page it generated
+# (its <meta name="Generator">), as another page's "header" may hold its title.
+_TEXINFO_CHROME_CLASSES = {"header", "nav-panel", "section-toc", "mini-toc"}
+_TEXINFO = ("makeinfo", "texi2any")
 # blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
 _LINE_BLOCKS = {"br", "li", "tr", "td", "th", "dt", "dd"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
@@ -82,6 +92,7 @@ class _HTMLText(HTMLParser):
         self.length = 0
         self.skip = 0  # open elements named ``skipped``: > 0 inside what is left out
         self.skipped = ""  # the tag of the outermost element left out
+        self.texinfo = False  # the page says Texinfo made it
         self.pre = 0
         self.title = ""
         self.in_title = False
@@ -144,6 +155,10 @@ class _HTMLText(HTMLParser):
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag == "title" and (not self.skip or self.skipped == "head"):  # not an <svg>'s
             self.in_title = True
+        if tag == "meta":
+            m = dict(attrs)
+            self.texinfo |= (m.get("name") or "").casefold() == "generator" \
+                and (m.get("content") or "").casefold().startswith(_TEXINFO)
         if self.skip:  # inside what is left out: no structure either
             if tag == "body" and self.skipped == "head":  # HTML5 lets a page omit </head>
                 self.skip = 0
@@ -156,6 +171,7 @@ class _HTMLText(HTMLParser):
         if tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES) \
                 or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS \
                 or (tag == "div" and a.get("id") in _CHROME_DIV_IDS) \
+                or (self.texinfo and classes & _TEXINFO_CHROME_CLASSES) \
                 or (tag == "a" and _permalink(a, classes)):
             self.skipped, self.skip = tag, 1
             if tag == "button" and self.para is not None:
@@ -443,10 +459,12 @@ _VIEWCODE = re.compile(r'class="viewcode-(?:block|back)"|<h1>(?:Source code for 
 
 
 def _permalink(a: dict[str, str | None], classes: set[str]) -> bool:
-    """An ``<a>`` (its attributes ``a``) that links a heading to itself."""
+    """An ``<a>`` (its attributes ``a``) that links a heading to itself (or to where the
+    page's contents list it)."""
     return (a.get("href") or "").startswith("#") and bool(
         classes & _PERMALINK_CLASSES
-        or (a.get("title") or "").strip().casefold() in _PERMALINK_TITLES)
+        or (a.get("title") or "").strip().casefold() in _PERMALINK_TITLES
+        or (a.get("aria-hidden") or "").strip().casefold() == "true")
 
 
 def source_listing(path: Path, raw: str) -> bool:

@@ -51,7 +51,7 @@ from mcp_rag.types import Document
 # itself is left out, Apache httpd's "¶", and a paragraph that is one code element is a
 # code block; 18: a description's prose after a code block of its own stands under its
 # term again): indexes built before are re-read on the next run.
-LOADER_VERSION = 18
+LOADER_VERSION = 19
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -77,6 +77,9 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     17: frozenset(HTML_EXTS | MAIL_EXTS),
     # a description's prose after its code block under its term again
     18: frozenset(HTML_EXTS | MAIL_EXTS),
+    # a heading's link hidden from screen readers (aria-hidden: FFmpeg's "#" and "TOC");
+    # Texinfo's node bars, section lists and "¶" after a definition
+    19: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
