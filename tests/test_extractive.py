@@ -162,6 +162,28 @@ def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
 
 
 
+def test_a_sentence_under_a_heading_that_is_a_name_is_quoted_with_it():
+    """FFmpeg's filters (and bitstream filters, devices, muxers) are each a section headed
+    by the filter's name alone, in lower case after its number: "EBU R128 loudness
+    normalization." says what ``loudnorm`` does without naming it. A heading in prose is
+    capitalised, and a quote that writes the name already needs no heading."""
+    def quotes(head: str, body: str) -> list[str]:
+        text = f"{head}\n\n{body}"
+        cands, by_chunk = sentences_of([_hit(text, start=10, section=f"8 Audio Filters > {head}")])
+        return [r.quote for r in pick(cands, np.array([5.0]), by_chunk, budget=1,
+                                      margin=1.0, min_score=0.0)]
+
+    assert quotes("8.92 loudnorm", "EBU R128 loudness normalization.") == [
+        "8.92 loudnorm", "EBU R128 loudness normalization."]
+    assert quotes("F.16. hstore", "This module implements a data type.")[0] == "F.16. hstore"
+    assert quotes("3.22 video4linux2, v4l2", "Input video device for Linux.")[0] == \
+        "3.22 video4linux2, v4l2"
+    assert quotes("11.208 scale", "Scale (resize) the input video, using libswscale.") == [
+        "Scale (resize) the input video, using libswscale."]  # it says "scale" already
+    for head in ("3.1 Filtering", "Examples", "2.3 Two words", "1.0 RC1"):
+        assert len(quotes(head, "The filter accepts the following options.")) == 1
+
+
 def test_a_passage_that_continues_a_section_is_quoted_with_the_heading_that_opens_it():
     head = "PRAGMA cache_size"
     opener = Chunk("p", 3, f"{head}\n\nQuery or change the suggested cache size.", 100, 157,

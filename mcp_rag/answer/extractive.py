@@ -53,6 +53,14 @@ _MIN_WORDS = 3  # shorter "sentences" are table cells, labels and headings, not 
 # description does its term.
 _TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
                    r"|(?<![\w.])\.[a-z]\w+|\b\w+\.(?:json|ya?ml|toml|conf|cfg|ini|py)\b|`[^`]+`")
+# A heading that is one word in lower case after its number, or several such words a
+# comma apart ("8.92 loudnorm", "39.210 scale_npp", "3.22 video4linux2, v4l2", "F.16.
+# hstore"): the name of what the section describes, as written (a filter, a device, a
+# module), as a manual of such names heads each of them; a heading in prose is
+# capitalised ("3.1 Filtering", "Examples").
+_NAME = r"[a-z][a-z0-9_]*[a-z0-9]"
+_NAME_HEADING = re.compile(rf"(?:(?:[A-Z]\.)?\d+(?:\.\d+)*\.?\s+)?({_NAME}(?:,\s*{_NAME})*)")
+_WORD = re.compile(r"[\w-]+")
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 TERM_LOOKBACK = 3  # passages read back for the term over a long description's later sentence
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
@@ -242,6 +250,14 @@ def _neighbours(s: Sentence, by_chunk: dict[str, list[Sentence]]) -> list[Senten
     return unit
 
 
+def heading_names(heading: str) -> set[str]:
+    """The names a heading is, when it is one word in lower case after its number, or a
+    few a comma apart (``_NAME_HEADING``: "8.92 loudnorm" is ``loudnorm``); none
+    otherwise."""
+    m = _NAME_HEADING.fullmatch(" ".join(heading.split()))
+    return set(re.split(r",\s*", m.group(1))) if m else set()
+
+
 def terms_in(text: str) -> set[str]:
     """The terms ``text`` names (``_TERM``), casefolded: ``{"--rollback"}``."""
     return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
@@ -249,14 +265,16 @@ def terms_in(text: str) -> set[str]:
 
 def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
              corpus: Corpus | None = None) -> Sentence | None:
-    """The heading of ``s``'s section, when it names a term (``_TERM``): "Roll back to
-    the previous version of a service (--rollback)" over "This will revert the service
-    ..."; as written where ``s``'s passage opens with it, or, for a passage that
+    """The heading of ``s``'s section, when it names a term (``_TERM``) or is a name
+    (``heading_names``): "Roll back to the previous version of a service (--rollback)" over
+    "This will revert the service ...", "8.92 loudnorm" over "EBU R128 loudness
+    normalization."; as written where ``s``'s passage opens with it, or, for a passage that
     continues the section, where the passage that opens it (``corpus.opening``) does; None
     otherwise. A heading read as several units ("2." and "Recovery Using The ".recover"
     Command") is one, from the first's start."""
-    own = " ".join(s.chunk.section.rsplit(">", 1)[-1].split()).casefold()
-    if not own or not terms_in(own):
+    written = " ".join(s.chunk.section.rsplit(">", 1)[-1].split())
+    own = written.casefold()
+    if not own or not (terms_in(own) or heading_names(written)):
         return None
     row = by_chunk[s.chunk.chunk_id]
     if not own.startswith(" ".join(row[0].text.split()).casefold()) and corpus is not None:
@@ -336,8 +354,10 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
 
 def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
     """``t`` (a heading, a term) is in no sentence quoted from its document, and names no
-    term one of them names."""
+    term one of them names (nor, a heading that is a name, a word one of them writes)."""
+    names = heading_names(t.text)
     return not any((o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
+                   or names & set(_WORD.findall(o.text.casefold()))
                    for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id)
 
 
