@@ -186,6 +186,29 @@ def test_refused_partial_and_answered_name_what_is_missing():
     assert plain.state == "answered" and plain.focal == ()  # nothing named: nothing to check
 
 
+def test_what_the_steps_are_for_refuses_when_the_documents_never_mention_it():
+    """FFmpeg's manual has GIFs and never ImageMagick: its GIF passages tell how ffmpeg
+    makes one. What a how-to question asks its steps in or with, when no passage of the
+    corpus mentions it, refuses the answer whatever else the passages hold; mentioned
+    elsewhere, or named as where the steps run ("on"), it makes the answer partial."""
+    q = "How do I turn a video into a GIF with ImageMagick?"
+    names = written_names(q)
+    quote = ["Use a palette to encode a GIF using ffmpeg: ffmpeg -i in.mkv -lavfi paletteuse "
+             "out.gif"]
+    terms = [_term("turn", 82), _term("video", 5000), _term("GIF", 52),
+             _term("ImageMagick", 0)]
+    e = check(terms, names, 10000, quote, targets(q, names))
+    assert (e.state, e.steps_for, e.missing) == ("refused", ("ImageMagick",), ("ImageMagick",))
+    assert e.reason() == ("the best passages never mention 'ImageMagick' (the documents "
+                          "never mention it)")
+    elsewhere = [*terms[:3], _term("ImageMagick", 3)]
+    assert check(elsewhere, names, 10000, quote, targets(q, names)).state == "partial"
+    on = "How do I turn a video into a GIF on Haiku?"
+    there = [*terms[:3], _term("Haiku", 0)]
+    e = check(there, written_names(on), 10000, quote, targets(on, written_names(on)))
+    assert e.state == "partial" and e.steps_for == ()
+
+
 def test_a_name_in_title_case_is_held_only_where_it_is_written_together():
     # the Debian Reference has Windows (dual boot) and update (APT), never Windows Update
     q = "How do I limit the bandwidth Windows Update uses?"

@@ -27,7 +27,8 @@ has CREATE TABLE and column types but no CREATE TYPE): then it counts as a name 
 documents never mention.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
-``partial`` when some are, ``refused`` when none of its words is; the decision
+``partial`` when some are, ``refused`` when none of its words is, or when what a how-to
+question asks its steps in or with is a name the corpus never mentions; the decision
 (``answerability.Decision.checked``) turns a refusal into a partial answer for a question
 as close to the corpus as its own sentences, unless it asks how to do something in a
 product the passages never name (``steps_elsewhere``: "... in SQLite", not "... on
@@ -370,6 +371,7 @@ class Evidence:
     # what the quotes lack that makes an answer partial only: rare words the cross-encoder
     # weighs (``weighed``), lower-case tools the steps are asked with (``tools``)
     weighed: tuple[str, ...] = ()
+    steps_for: tuple[str, ...] = ()  # the focal names a how-to question asks its steps in
 
     @property
     def state(self) -> State:
@@ -377,9 +379,14 @@ class Evidence:
         refusal by itself, unless the corpus never writes it (``nowhere``; then its words
         are not judged on their own): "HTTP API" may be asked of passages that write "an
         API over HTTP". So does a weighed word or a lower-case tool (``weighed``): the
-        passages may put it another way."""
+        passages may put it another way. What a how-to question asks its steps in or with
+        (``steps_for``), when the corpus never mentions it, refuses whatever else is held:
+        "How do I turn a video into a GIF with ImageMagick?" of FFmpeg's manual holds GIF,
+        but no page of it can say how ImageMagick does it."""
         if not self.missing:
             return "answered"
+        if set(self.steps_for) & set(self.nowhere):  # "... a GIF with ImageMagick?"
+            return "refused"
         partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed)
         # the words of a phrase the corpus never writes count as that phrase: "the
         # declared type" holds TYPE, not CREATE TYPE
@@ -454,6 +461,8 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         tuple(names[t.word.casefold()] for t in missing if t.df == 0)
         + tuple(names[k] for k in unwritten),
         tuple(names[k] for k in phrases),
+        steps_for=tuple(names[t.word.casefold()] for t in focal if t.word.casefold() in steps_in)
+        + tuple(names[k] for k in phrases if set(k.casefold().split()) <= steps_in),
     )
 
 
