@@ -50,7 +50,9 @@ from mcp_rag.types import Document
 # names of one option on one line, "-j njobs, --jobs=njobs"; 17: a heading's link to
 # itself is left out, Apache httpd's "¶", and a paragraph that is one code element is a
 # code block; 18: a description's prose after a code block of its own stands under its
-# term again): indexes built before are re-read on the next run.
+# term again; 19: a link within the page hidden from screen readers is left out, FFmpeg's
+# "#" and "TOC", and so are Texinfo's node bars): indexes built before are re-read on the
+# next run.
 LOADER_VERSION = 19
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
