@@ -63,7 +63,10 @@ def test_the_evidence_study_applies_the_shipped_check_and_its_variants(tmp_path)
     assert verdict(rec | close, *RULES["dense_pos < 0.9 only (until session 6)"]) == "partial"
     claim = rec | close | {"question": "MySQL backs up databases with pg_dump."}
     assert verdict(claim, *shipped) == "partial"  # not a how-to question: the gate
-    assert verdict(rec | {"texts": ["MySQL has no .backup command."]}, *shipped) == "partial"
+    held = rec | {"texts": ["MySQL has no .backup command."]}
+    assert verdict(held, *shipped) == "refused"  # the steps are for pg_dump, never mentioned
+    mentioned = {"terms": [["mysql", "mysql", 3], ["pg_dump", "pg_dump", 2]]}
+    assert verdict(held | mentioned, *shipped) == "partial"
     titled = rec | {"question": "Is MySQL Good With Pg_dump?"}
     assert verdict(titled, *shipped) == "refused"  # pg_dump is code, title case or not
     assert verdict(titled | {"terms": [["mysql", "mysql", 3]]}, *shipped) == "answered"
