@@ -186,11 +186,12 @@ def test_refused_partial_and_answered_name_what_is_missing():
     assert plain.state == "answered" and plain.focal == ()  # nothing named: nothing to check
 
 
-def test_what_the_steps_are_for_refuses_when_the_documents_never_mention_it():
+def test_what_the_steps_are_for_refuses_when_the_passages_never_mention_it():
     """FFmpeg's manual has GIFs and never ImageMagick: its GIF passages tell how ffmpeg
-    makes one. What a how-to question asks its steps in or with, when no passage of the
-    corpus mentions it, refuses the answer whatever else the passages hold; mentioned
-    elsewhere, or named as where the steps run ("on"), it makes the answer partial."""
+    makes one. What a how-to question asks its steps in or with, when the passages do not
+    mention it, refuses the answer whatever else they hold, whether the corpus never
+    mentions it or mentions it elsewhere; named as where the steps run ("on"), it makes
+    the answer partial."""
     q = "How do I turn a video into a GIF with ImageMagick?"
     names = written_names(q)
     quote = ["Use a palette to encode a GIF using ffmpeg: ffmpeg -i in.mkv -lavfi paletteuse "
@@ -201,12 +202,44 @@ def test_what_the_steps_are_for_refuses_when_the_documents_never_mention_it():
     assert (e.state, e.steps_for, e.missing) == ("refused", ("ImageMagick",), ("ImageMagick",))
     assert e.reason() == ("the best passages never mention 'ImageMagick' (the documents "
                           "never mention it)")
-    elsewhere = [*terms[:3], _term("ImageMagick", 3)]
-    assert check(elsewhere, names, 10000, quote, targets(q, names)).state == "partial"
+    elsewhere = check([*terms[:3], _term("ImageMagick", 3)], names, 10000, quote,
+                      targets(q, names))
+    assert elsewhere.state == "refused" and elsewhere.reason() == (
+        "the best passages never mention 'ImageMagick' ('ImageMagick' appears elsewhere in "
+        "the documents, not where this is answered)")
     on = "How do I turn a video into a GIF on Haiku?"
     there = [*terms[:3], _term("Haiku", 0)]
     e = check(there, written_names(on), 10000, quote, targets(on, written_names(on)))
     assert e.state == "partial" and e.steps_for == ()
+
+
+def test_a_product_in_title_case_the_steps_are_for_refuses_where_the_passages_lack_it():
+    """FFmpeg's manual names Final Cut Pro once (a file format's origin); its LUT passages
+    tell how ffmpeg applies one. The product the steps are for, a phrase in title case,
+    missing from the passages refuses the answer though LUT is held, and the reason names
+    the phrase, not each of its words."""
+    q = "How do I apply a LUT to a clip in Final Cut Pro?"
+    names = written_names(q)
+    terms = [_term("apply", 1110), _term("LUT", 62), _term("clip", 234), _term("Final", 88),
+             _term("Cut", 89), _term("Pro", 65)]
+    quote = ["32.143 lut1d\nApply a 1D LUT to an input video."]
+    e = check(terms, names, 10274, quote, targets(q, names), writes=lambda w: True)
+    assert "Final Cut Pro" in e.steps_for and "LUT" not in e.missing
+    assert e.state == "refused"
+    assert e.reason() == "the best passages never mention 'Final Cut Pro'"
+    assert e.lacks == ("Final Cut Pro",)  # the answer's ``missing``: the phrase, once
+    held = check(terms, names, 10274, [*quote, "Final Cut Pro exports LUT files."],
+                 targets(q, names), writes=lambda w: True)
+    assert held.state == "answered"
+    # a phrase whose words are common (PostgreSQL's manual: SQL and server everywhere) is
+    # no focal name by itself: lacking it, the answer is partial
+    q = "How do I create a trigger in SQL Server?"
+    names = written_names(q)
+    terms = [_term("create", 3000), _term("trigger", 400), _term("SQL", 9000),
+             _term("Server", 8000)]
+    e = check(terms, names, 60000, ["CREATE TRIGGER creates a new trigger."],
+              targets(q, names), writes=lambda w: True)
+    assert (e.state, e.steps_for, e.missing) == ("partial", ("SQL Server",), ("SQL Server",))
 
 
 def test_a_name_in_title_case_is_held_only_where_it_is_written_together():

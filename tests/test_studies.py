@@ -66,7 +66,9 @@ def test_the_evidence_study_applies_the_shipped_check_and_its_variants(tmp_path)
     held = rec | {"texts": ["MySQL has no .backup command."]}
     assert verdict(held, *shipped) == "refused"  # the steps are for pg_dump, never mentioned
     mentioned = {"terms": [["mysql", "mysql", 3], ["pg_dump", "pg_dump", 2]]}
-    assert verdict(held | mentioned, *shipped) == "partial"
+    assert verdict(held | mentioned, *shipped) == "refused"  # mentioned elsewhere, not here
+    claimed = claim | {"texts": ["MySQL has no .backup command."]} | mentioned
+    assert verdict(claimed, *shipped) == "partial"  # a claim names no steps
     titled = rec | {"question": "Is MySQL Good With Pg_dump?"}
     assert verdict(titled, *shipped) == "refused"  # pg_dump is code, title case or not
     assert verdict(titled | {"terms": [["mysql", "mysql", 3]]}, *shipped) == "answered"

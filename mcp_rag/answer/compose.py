@@ -112,7 +112,7 @@ def compose(
     )
     fallback = unchecked and unchecked + "; sentences were picked by the words they share with it"
     ev = r.decision.evidence if r.decision is not None else None
-    missing, note = (ev.missing, f"\n\nPartial answer: {ev.reason()}.") if ev and ev.missing \
+    missing, note = (ev.lacks, f"\n\nPartial answer: {ev.reason()}.") if ev and ev.missing \
         else ((), "")
     if llm is not None:
         done, why = _by_llm(question, r, llm, policy, timings, cacheable, confidence,
@@ -148,7 +148,7 @@ def compose(
     t = time.perf_counter()
     decision = _weighed(question, r, runs, quoted, ce)
     if decision is not None and decision.evidence is not None:
-        missing, note = decision.evidence.missing, \
+        missing, note = decision.evidence.lacks, \
             f"\n\nPartial answer: {decision.evidence.reason()}."
     timings["weighed"] = _ms(t)
     return Composed(

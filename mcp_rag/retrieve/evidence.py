@@ -27,8 +27,9 @@ has CREATE TABLE and column types but no CREATE TYPE): then it counts as a name 
 documents never mention.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
-``partial`` when some are, ``refused`` when none of its words is, or when what a how-to
-question asks its steps in or with is a name the corpus never mentions; the decision
+``partial`` when some are, ``refused`` when none of its words is, or when the passages lack
+what a how-to question asks its steps in or with (``steps_for``: a name the corpus mentions
+in few chunks, or one it never mentions); the decision
 (``answerability.Decision.checked``) turns a refusal into a partial answer for a question
 as close to the corpus as its own sentences, unless it asks how to do something in a
 product the passages never name (``steps_elsewhere``: "... in SQLite", not "... on
@@ -382,10 +383,16 @@ class Evidence:
         passages may put it another way. What a how-to question asks its steps in or with
         (``steps_for``), when the corpus never mentions it, refuses whatever else is held:
         "How do I turn a video into a GIF with ImageMagick?" of FFmpeg's manual holds GIF,
-        but no page of it can say how ImageMagick does it."""
+        but no page of it can say how ImageMagick does it. So does a name of it the
+        passages lack that the corpus mentions in few chunks (a focal term: ``TARGET_DF``):
+        "How do I apply a LUT to a clip in Final Cut Pro?" holds LUT, and the manual names
+        Final Cut Pro in passing, as where a file came from; its LUT passages tell how
+        ffmpeg applies one. Not a phrase alone ("SQL Server", "C++"): its words may be
+        common, and the passages may name it another way."""
         if not self.missing:
             return "answered"
-        if set(self.steps_for) & set(self.nowhere):  # "... a GIF with ImageMagick?"
+        lacked = set(self.steps_for) & set(self.missing)
+        if lacked & set(self.nowhere) or lacked - set(self.phrases):  # "... with ImageMagick?"
             return "refused"
         partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed)
         # the words of a phrase the corpus never writes count as that phrase: "the
@@ -404,15 +411,27 @@ class Evidence:
             nowhere=self.nowhere + tuple(t.word for t in words if t.df == 0),
             weighed=self.weighed + w)
 
+    def _parts(self) -> set[str]:
+        """The words (casefolded) of the phrases the passages lack."""
+        return {w.casefold() for p in self.missing if p in self.phrases for w in p.split()}
+
+    @property
+    def lacks(self) -> tuple[str, ...]:
+        """``missing`` as the answer names it: a phrase the passages lack whole, not also
+        word by word ('Final Cut Pro', not 'Final', 'Cut', 'Pro' and it)."""
+        parts = self._parts()
+        return tuple(w for w in self.missing if w in self.phrases or w.casefold() not in parts)
+
     def reason(self) -> str | None:
         """What the passages lack, in plain words (None when they lack nothing)."""
         if not self.missing:
             return None
-        words = ", ".join(repr(w) for w in self.missing)
-        said = f"the best passages never mention {words}"
-        if self.elsewhere:
-            where = ", ".join(repr(w) for w in self.elsewhere)
-            verb = "appears" if len(self.elsewhere) == 1 else "appear"
+        parts = self._parts()
+        elsewhere = [w for w in self.elsewhere if w.casefold() not in parts]
+        said = f"the best passages never mention {', '.join(repr(w) for w in self.lacks)}"
+        if elsewhere:
+            where = ", ".join(repr(w) for w in elsewhere)
+            verb = "appears" if len(elsewhere) == 1 else "appear"
             said += f" ({where} {verb} elsewhere in the documents, not where this is answered)"
         elif self.state == "refused" and self.nowhere == self.missing:
             said += f" (the documents never mention {'it' if len(self.missing) == 1 else 'them'})"
