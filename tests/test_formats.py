@@ -293,6 +293,41 @@ def test_sphinx_source_listings_are_left_out_and_leave_an_index(tmp_path):
         load_file(SourceFile(site / "_modules" / "decorators.html", site))
 
 
+def test_the_pages_sphinx_generates_to_find_the_others_are_left_out(tmp_path):
+    """Sphinx's general index, module index and search page list names and links (or run a
+    script), and crowd out the pages they link to: left out, as Sphinx's own search leaves
+    them out. Django's module index and CMake's search page as Debian ships them; the
+    general index's table as Sphinx writes it (CMake's is 2.7 MB); a page that shows the
+    class in its text is still read."""
+    from shutil import copy
+
+    third = REPO / "tests" / "fixtures" / "third_party"
+    site = tmp_path / "html"
+    site.mkdir()
+    copy(third / "django-docs" / "py-modindex.html", site)
+    copy(third / "cmake-docs" / "search.html", site)
+    copy(third / "django-docs" / "shortcuts.html", site)
+    (site / "genindex.html").write_text(
+        '<html><body><h1 id="index">Index</h1><h2 id="A">A</h2>\n<table style="width: 100%" '
+        'class="indextable genindextable"><tr><td style="width: 33%; vertical-align: top;">'
+        '<ul><li><a href="command/add_library.html">add_library</a></li></ul></td></tr>'
+        '</table></body></html>')
+    (site / "about.html").write_text(
+        '<h1>Themes</h1><p>Style <code>class="indextable genindextable"</code> in CSS.</p>')
+    r = index_paths(tmp_path / "index", [site], KeywordEmbedder(), quiet=True)
+    assert r.added == 2  # shortcuts.html and about.html
+    assert sorted((Path(p).name, why) for p, why in r.skipped) == [
+        ("genindex.html", "its general index, a page Sphinx generated to find the others, "
+                          "not indexed: the pages it links to are"),
+        ("py-modindex.html", "a module index, a page Sphinx generated to find the others, "
+                             "not indexed: the pages it links to are"),
+        ("search.html", "its search page, a page Sphinx generated to find the others, not "
+                        "indexed: the pages it links to are"),
+    ]
+    with pytest.raises(NotIndexed, match="py-modindex.html: a module index"):
+        load_file(SourceFile(site / "py-modindex.html", site))
+
+
 def test_the_page_sources_sphinx_copies_are_not_indexed_twice(tmp_path):
     """A Sphinx build (sphinx-build 9, tests/fixtures/sphinx-kiln) holds each page twice:
     as HTML and as the source copied under _sources/ for "Show Source"."""

@@ -22,7 +22,7 @@ from mcp_rag.ingest.discover import (
     doc_id_for,
     format_suffix,
 )
-from mcp_rag.ingest.html import parse_html, source_listing, sphinx_source_copy
+from mcp_rag.ingest.html import parse_html, source_listing, sphinx_finder, sphinx_source_copy
 from mcp_rag.ingest.jsonl import parse_jsonl
 from mcp_rag.ingest.mail import MAIL_EXTS, parse_mail
 from mcp_rag.ingest.markdown import parse_markdown
@@ -51,9 +51,10 @@ from mcp_rag.types import Document
 # itself is left out, Apache httpd's "¶", and a paragraph that is one code element is a
 # code block; 18: a description's prose after a code block of its own stands under its
 # term again; 19: a link within the page hidden from screen readers is left out, FFmpeg's
-# "#" and "TOC", and so are Texinfo's node bars): indexes built before are re-read on the
-# next run.
-LOADER_VERSION = 19
+# "#" and "TOC", and so are Texinfo's node bars; 20: the pages Sphinx generates to find the
+# others, its general index, module indexes and search page, are left out): indexes built
+# before are re-read on the next run.
+LOADER_VERSION = 20
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -82,6 +83,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     # a heading's link hidden from screen readers (aria-hidden: FFmpeg's "#" and "TOC");
     # Texinfo's node bars, section lists and "¶" after a definition
     19: frozenset(HTML_EXTS | MAIL_EXTS),
+    # Sphinx's general index, module indexes and search page
+    20: frozenset(HTML_EXTS),
 }
 
 
@@ -158,6 +161,9 @@ def load_file(src: SourceFile) -> Loaded:
             if source_listing(path, raw):
                 raise NotIndexed(f"{path}: a source-code listing Sphinx generated (viewcode), "
                                  "not indexed: the documentation's pages describe the code")
+            if (finder := sphinx_finder(raw)) is not None:
+                raise NotIndexed(f"{path}: {finder}, a page Sphinx generated to find the "
+                                 "others, not indexed: the pages it links to are")
             text, title, sections = parse_html(raw, stem)
             fmt = "html"
         elif ext in RST_EXTS:
