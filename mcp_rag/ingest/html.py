@@ -462,8 +462,8 @@ _VIEWCODE = re.compile(r'class="viewcode-(?:block|back)"|<h1>(?:Source code for 
 # name the pages define, each with its links), a module index (``py-modindex.html``) and the
 # search page, which works by script only. Sphinx's own search leaves them out, and so does
 # the index: a list of names is no answer, and it crowds out the pages it links to (CMake's
-# reference: its general index was 709 of 7,100 passages, one in ten, and came first for
-# "How do I add a header search path to just one target?").
+# reference: its general index was 709 of 7,100 passages, one in ten, and the first stage's
+# second for "How do I add a header search path to just one target?").
 _SPHINX_FINDER = re.compile(r'<table\b[^>]*\bclass="indextable (genindextable|modindextable)"'
                             r'|<div id="(search-results)">')
 _FINDER_KINDS = {"genindextable": "its general index", "modindextable": "a module index",
