@@ -128,6 +128,9 @@ def test_a_command_in_lower_case_is_told_from_a_word_by_the_models_vocabulary():
     p = "How do I insert values safely with parameterized queries?"
     assert commands(p, words, [_term("parameterized", 40), _term("queries", 900)]) == {}
     assert steps_words("How do I run it in SQL Server's agent?") == ["sql", "server", "agent"]
+    # each preposition is read, even where the words after the one before run into it
+    assert steps_words("How do I do a graceful restart with USR1 in Nginx?") == ["usr1", "nginx"]
+    assert steps_words("How do I sign in with a key ?") == ["key"]  # "?" is no word
     names = commands(q, words, terms) | written_names(q)
     page = (THIRD_PARTY / "sqlite-docs" / "lang_vacuum.html").read_text()  # VACUUM INTO
     e = check(terms, names, N, [page], targets(q, names))
@@ -461,6 +464,11 @@ def test_a_lower_case_tool_the_quotes_never_mention_makes_the_answer_partial(tmp
     assert {c.doc_id for c in out.citations} == {"stopping.html"}  # Apache's own steps
     plain = svc.answer("How do I restart the server gracefully?", no_cache=True)
     assert plain.state == "answered" and plain.missing == [], plain.answer
+    # Nginx as a name, what the steps are for: the quotes hold USR1, not Nginx, which the
+    # CGI page names; refused, not partial
+    named = svc.answer("How do I do a graceful restart with USR1 in Nginx?", no_cache=True)
+    assert named.state == "refused" and (named.no_answer_reason or "").startswith(
+        "the best passages never mention 'Nginx' ('Nginx' appears elsewhere"), named.answer
 
 
 @pytest.mark.slow

@@ -85,11 +85,13 @@ _ALNUM = re.compile(r"[^\W_]+")
 _ASKER = r"(?:do|can|could|should|would|may|might)\s+(?:i|we|you|one)"
 _HOW_TO = re.compile(rf"(?:^|[.!?]\s+)\W*how\s+(?:{_ASKER}|to)\b", re.I)
 _HOW_DO_I = re.compile(rf"(^|[.!?]\s+)(\W*how)\s+{_ASKER}\b", re.I)
-# Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14"
-_ON = re.compile(r"\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3})", re.I)
+# Where the steps run, not what they are for: "on Linux", "on a Raspberry Pi", "on macOS 14".
+# Both are looked for at every preposition (a lookahead: the matches may overlap), so the
+# words one takes do not hide the next: "with USR1 in Nginx" is USR1, and Nginx.
+_ON = re.compile(r"(?=\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3}))", re.I)
 # What the steps are for: "in PostgreSQL", "with Express", "using the SQL Server tools"
-_IN = re.compile(r"\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3})",
-                 re.I)
+_IN = re.compile(
+    r"(?=\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3}))", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
 # A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads
@@ -203,7 +205,7 @@ def _after(pattern: re.Pattern[str], question: str) -> list[str]:
     for m in pattern.finditer(asked(unicodedata.normalize("NFKC", question))):
         for w in m.group(1).split():
             w = re.sub(r"'s$", "", w.rstrip("?.,;:!)")).casefold()
-            if w in STOPWORDS:
+            if not w or w in STOPWORDS:
                 break
             out.append(w)
     return out
