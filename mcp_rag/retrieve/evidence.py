@@ -413,30 +413,26 @@ class Evidence:
             nowhere=self.nowhere + tuple(t.word for t in words if t.df == 0),
             weighed=self.weighed + w)
 
-    def _parts(self) -> set[str]:
-        """The words (casefolded) of the phrases the passages lack."""
-        return {w.casefold() for p in self.missing if p in self.phrases for w in p.split()}
-
     @property
     def lacks(self) -> tuple[str, ...]:
         """``missing`` as the answer names it: a phrase the passages lack whole, not also
         word by word ('Final Cut Pro', not 'Final', 'Cut', 'Pro' and it)."""
-        parts = self._parts()
+        parts = {w.casefold() for p in self.missing if p in self.phrases for w in p.split()}
         return tuple(w for w in self.missing if w in self.phrases or w.casefold() not in parts)
 
     def reason(self) -> str | None:
         """What the passages lack, in plain words (None when they lack nothing)."""
         if not self.missing:
             return None
-        parts = self._parts()
-        elsewhere = [w for w in self.elsewhere if w.casefold() not in parts]
-        said = f"the best passages never mention {', '.join(repr(w) for w in self.lacks)}"
+        lacks = self.lacks
+        elsewhere = [w for w in self.elsewhere if w in lacks]  # not a lacking phrase's words
+        said = f"the best passages never mention {', '.join(repr(w) for w in lacks)}"
         if elsewhere:
             where = ", ".join(repr(w) for w in elsewhere)
             verb = "appears" if len(elsewhere) == 1 else "appear"
             said += f" ({where} {verb} elsewhere in the documents, not where this is answered)"
         elif self.state == "refused" and self.nowhere == self.missing:
-            said += f" (the documents never mention {'it' if len(self.missing) == 1 else 'them'})"
+            said += f" (the documents never mention {'it' if len(lacks) == 1 else 'them'})"
         return said
 
 
