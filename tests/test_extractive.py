@@ -15,12 +15,14 @@ from mcp_rag.answer.extractive import (
     score_sentences,
     sentences_of,
     shown,
+    with_dense,
 )
 from mcp_rag.app.cache import QueryCache
 from mcp_rag.app.service import RagService
 from mcp_rag.errors import QueryError
 from mcp_rag.retrieve.evidence import how_to_form
 from mcp_rag.retrieve.pipeline import Pipeline
+from mcp_rag.settings import Settings
 from mcp_rag.types import Chunk, Hit
 
 
@@ -125,6 +127,40 @@ def test_an_answer_starts_from_the_passage_search_ranks_first():
                                                          ("api/v1.20.md", -2.3)]
     runs = pick(cands, scores, by_chunk, budget=1, margin=4.0, min_score=-9.0)
     assert [r.chunk.doc_id for r in runs] == ["api/v1.20.md"]
+
+
+def test_the_embedder_judges_the_sentences_beside_the_cross_encoder():
+    """``with_dense``: the logits and the cosines, each standardised over the candidates,
+    blended by ``share`` and put back in the logits' mean and spread; the runs still
+    report the logits."""
+    hit = _hit("Run kiln fire to bake the pots. A kiln is a hot oven for pottery.")
+    cands, by_chunk = sentences_of([hit])
+    logits = np.array([1.0, 5.0], dtype=np.float32)  # the definition scores higher
+    emb = KeywordEmbedder()
+    q = "how do i bake pots with kiln fire"
+    cos = emb.embed_documents([c.text for c in cands]) @ emb.embed_query(q)
+    assert cos[0] > cos[1]  # the embedder prefers the instruction
+    assert with_dense(q, cands, logits, emb, 0.0).tolist() == logits.tolist()
+    blended = with_dense(q, cands, logits, emb, 0.6)
+    assert blended[0] > blended[1]  # 0.6 of the say: the instruction first
+    z = [0.4 * (x - logits.mean()) / logits.std() + 0.6 * (c - cos.mean()) / cos.std()
+         for x, c in zip(logits, cos, strict=True)]
+    assert blended.tolist() == pytest.approx([logits.mean() + logits.std() * x for x in z])
+    assert with_dense(q, cands, logits, emb, 0.4)[0] < with_dense(q, cands, logits, emb, 0.4)[1]
+    runs = pick(cands, blended, by_chunk, budget=1, margin=4.0, min_score=-9.0, logits=logits)
+    assert [(r.quote, r.score) for r in runs] == [("Run kiln fire to bake the pots.", 1.0)]
+    # one candidate, or an embedder that fails: the logits alone
+    assert with_dense(q, cands[:1], logits[:1], emb, 0.6).tolist() == [1.0]
+
+    class Broken(KeywordEmbedder):
+        def embed_documents(self, texts, progress=None):
+            raise RuntimeError("model file gone")
+
+    assert with_dense(q, cands, logits, Broken(), 0.6).tolist() == logits.tolist()
+    text, runs = extractive(q, [hit], KeywordReranker(), embedder=Broken(), dense_share=0.6)
+    assert runs and text.endswith("[1]")
+    # off by default: the cross-encoder alone
+    assert Settings().answer_dense_share == 0.0
 
 
 def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
@@ -406,14 +442,15 @@ def test_near_copies_are_one_passage_to_an_answer_and_wait_in_a_search():
     assert page_first(hits, threshold=1.0) == hits
 
 
-def _over_page(tmp_path, models_dir, *path: str) -> RagService:
-    """A service with the real model pack over one page of ``tests/fixtures/third_party``."""
+def _over_page(tmp_path, models_dir, *path: str, **settings) -> RagService:
+    """A service with the real model pack over one page of ``tests/fixtures/third_party``
+    (``settings``: any other than the defaults)."""
     from helpers import REPO
 
     from mcp_rag.index.indexer import Indexer
     from mcp_rag.settings import Settings
 
-    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False, **settings)
     svc = RagService(Pipeline.from_settings(s, require_index=False))
     Indexer(s, svc.pipeline.embedder).index([REPO.joinpath("tests", "fixtures", "third_party",
                                                            *path)], quiet=True)
@@ -534,4 +571,31 @@ def test_an_options_later_paragraph_in_a_later_passage_is_quoted_with_it(tmp_pat
     assert term.relevance is None and said
     assert all(c.chunk_id != term.chunk_id for c in said)
     text = reader.document("app-pgdump.html").text
+    assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
+
+
+@pytest.mark.slow
+def test_the_embedder_reorders_real_sentences_and_the_answer_reports_logits(tmp_path, models_dir):
+    """libpq's page on single-row mode (PostgreSQL 15, as shipped), the pack's models, the
+    embedder given a share of 0.6 (``answer_dense_share``): its say moves the sentence
+    naming the functions to call up the order; what each citation reports is still the
+    cross-encoder's logit, and its span is exact."""
+    from mcp_rag.app.cache import normalize_query
+
+    svc = _over_page(tmp_path, models_dir, "postgresql-docs", "libpq-single-row-mode.html",
+                     answer_dense_share=0.6)
+    p = svc.pipeline
+    q = normalize_query("How do I fetch query results one row at a time in libpq?")
+    r = p.search(q, k=4, rerank=True, question=q, copies=False)
+    cands, by_chunk = sentences_of(r.hits)
+    logits = score_sentences(q, cands, p.reranker, by_chunk)
+    blended = with_dense(q, cands, logits, p.embedder, 0.6)
+    i = next(i for i, c in enumerate(cands) if c.text.startswith("For such cases, applications"
+                                                                 " can use PQsendQuery"))
+    assert (blended > blended[i]).sum() < (logits > logits[i]).sum()
+    _, runs = extractive(q, r.hits, p.reranker, embedder=p.embedder, dense_share=0.6)
+    assert {x.score for x in runs if x.score is not None} <= set(logits.tolist())
+    out = svc.answer("How do I fetch query results one row at a time in libpq?", no_cache=True)
+    assert out.answered
+    text = p.reader.document(out.citations[0].doc_id).text
     assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)

@@ -30,7 +30,7 @@ from mcp_rag.retrieve.evidence import (
     weighed,
 )
 from mcp_rag.retrieve.pipeline import SearchResult
-from mcp_rag.types import Chunk, Hit, Reranker
+from mcp_rag.types import Chunk, Embedder, Hit, Reranker
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class AnswerPolicy:
     margin: float  # sentences within this many logits of the best are quoted too
     min_score: float  # and only over this logit
     relevance_floor: float | None
+    dense_share: float = 0.0  # the embedder's share in choosing them (``extractive.with_dense``)
 
 
 @dataclass
@@ -90,12 +91,13 @@ def _joined(*why: str | None) -> str | None:
 
 def compose(
     question: str, r: SearchResult, reranker: Reranker | None, llm: ChatClient | None,
-    policy: AnswerPolicy,
+    policy: AnswerPolicy, embedder: Embedder | None = None,
 ) -> Composed:
     """The answer to ``question`` (normalised) from the search result ``r``.
 
-    ``reranker`` scores sentences when ``r`` says it works; ``llm`` writes the answer when
-    configured, falling back to extractive if it fails or cites a passage it was not given.
+    ``reranker`` scores sentences when ``r`` says it works, and ``embedder`` (the index's)
+    judges them too; ``llm`` writes the answer when configured, falling back to extractive
+    if it fails or cites a passage it was not given.
     """
     timings = dict(r.timings_ms)
     cacheable = r.rerank_status.cacheable
@@ -124,7 +126,8 @@ def compose(
     try:
         text, runs = extractive(question, r.hits, ce, budget=policy.budget,
                                 margin=policy.margin, min_score=policy.min_score,
-                                corpus=r.corpus)
+                                corpus=r.corpus, embedder=embedder,
+                                dense_share=policy.dense_share)
     except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
         log.error("sentence scoring failed (%s: %s); picking by shared words",
                   type(e).__name__, e)

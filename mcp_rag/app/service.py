@@ -251,12 +251,14 @@ class RagService:
             s.answer_sentences if req.max_sentences is None else req.max_sentences,
             "max_sentences")
         policy = AnswerPolicy(budget=budget, margin=s.answer_margin,
-                              min_score=s.answer_min_score, relevance_floor=s.relevance_floor)
+                              min_score=s.answer_min_score, relevance_floor=s.relevance_floor,
+                              dense_share=s.answer_dense_share)
 
         def compute(norm: str) -> tuple[AnswerOutput, int, bool]:
             r = self.pipeline.search(norm, k=k, rerank=True, filters=req.filters,
                                      question=req.question, copies=False)
-            c = compose(norm, r, self.pipeline.reranker, self.llm, policy)
+            c = compose(norm, r, self.pipeline.reranker, self.llm, policy,
+                        embedder=self.pipeline.embedder)
             return AnswerOutput(
                 question=req.question, answered=c.answered, state=c.state,
                 missing=list(c.missing), mode=c.mode, answer=c.text,
