@@ -174,3 +174,23 @@ def test_the_page_lead_study_starts_from_the_order_search_shows():
     assert carded(row, 400, 0.0) == 2  # the page order search shows
     assert carded(row, 400, 0.5) == 1  # the card puts b first
     assert reranked(row, "plain") == 2 and reranked(row, "lead") == 1
+
+
+def test_the_dense_pick_study_blends_as_answer_does(indexed):
+    import pytest
+
+    from mcp_rag.answer.extractive import score_sentences, sentences_of, with_dense
+    from research.dense_pick import _blend
+
+    s = indexed.model_copy(update={"rerank": True})
+    pipe = Pipeline(s, embedder=KeywordEmbedder(), reranker=KeywordReranker())
+    q = "How do I get a refund on my annual plan?"
+    hits = pipe.search(q.casefold().rstrip("?"), k=s.answer_passages, rerank=True,
+                       question=q, copies=False).hits
+    cands, by_chunk = sentences_of(hits)
+    logits = score_sentences(q, cands, pipe.reranker, by_chunk)
+    emb = pipe.embedder
+    cos = emb.embed_documents([c.text for c in cands]) @ emb.embed_query(q)
+    served = with_dense(q, cands, logits, emb, 0.6)
+    assert len(cands) > 2 and served.tolist() != logits.tolist()
+    assert _blend(logits, cos, 0.6).tolist() == pytest.approx(served.tolist())
