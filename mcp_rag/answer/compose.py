@@ -96,8 +96,8 @@ def compose(
     """The answer to ``question`` (normalised) from the search result ``r``.
 
     ``reranker`` scores sentences when ``r`` says it works, and ``embedder`` (the index's)
-    judges them too; ``llm`` writes the answer when configured, falling back to extractive
-    if it fails or cites a passage it was not given.
+    judges them too when ``policy.dense_share`` is set; ``llm`` writes the answer when
+    configured, falling back to extractive if it fails or cites a passage it was not given.
     """
     timings = dict(r.timings_ms)
     cacheable = r.rerank_status.cacheable
