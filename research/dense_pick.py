@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
-LAMBDAS = (0.0, 5.0, 10.0, 20.0, 40.0)
+LAMBDAS = (0.0, 5.0, 10.0, 20.0, 40.0)  # 0: the logits alone
 SHARES = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 NEAR = (4.0, 6.0, 8.0)
 
@@ -172,50 +173,31 @@ def main() -> None:
     print("| λ (logits per unit of cosine) | " + " | ".join(sets) + " | all | median length |")
     print("|---|" + "---|" * (len(sets) + 2))
     table: dict[str, list[int]] = {}
+
+    def row(name: str, order: Callable[[dict], np.ndarray]) -> None:
+        """The keys held per set when the pick follows ``order`` (one table row)."""
+        held, lengths = [], []
+        for rows in sets.values():
+            n = 0
+            for r in rows:
+                ok, ln = _held(r, order(r).astype(np.float32))
+                n += ok
+                lengths.append(ln)
+            held.append(n)
+        table[name] = held
+        print(f"| {name} | " + " | ".join(map(str, held))
+              + f" | {sum(held)} | {statistics.median(lengths):.0f} |")
+
+    row("today", lambda r: r["scores"])
     for how in ("headed", "bare"):
-        for lam in (*LAMBDAS, None):
-            if lam == 0.0 and how == "bare":
-                continue
-            held, lengths = [], []
-            for rows in sets.values():
-                n = 0
-                for r in rows:
-                    s = (r[how] * 100 + r["scores"].max() if lam is None  # best at the best
-                         else r["scores"] + lam * r[how])
-                    ok, ln = _held(r, s.astype(np.float32))
-                    n += ok
-                    lengths.append(ln)
-                held.append(n)
-            name = "today" if lam == 0.0 else f"{how}, " + (
-                "dense alone" if lam is None else f"{lam:g}")
-            table[name] = held
-            print(f"| {name} | " + " | ".join(map(str, held))
-                  + f" | {sum(held)} | {statistics.median(lengths):.0f} |")
-        for w in SHARES:  # each standardised over the candidates, in the logits' scale
-            held, lengths = [], []
-            for rows in sets.values():
-                n = 0
-                for r in rows:
-                    ok, ln = _held(r, _blend(r["scores"], r[how], w))
-                    n += ok
-                    lengths.append(ln)
-                held.append(n)
-            print(f"| {how}, share {w:g} of standardised | " + " | ".join(map(str, held))
-                  + f" | {sum(held)} | {statistics.median(lengths):.0f} |")
-            table[f"{how}, share {w:g}, all"] = held
-        for near in NEAR:  # only the sentences within ``near`` logits of the best embedded
+        for lam in LAMBDAS[1:]:
+            row(f"{how}, {lam:g}", lambda r, lam=lam, how=how: r["scores"] + lam * r[how])
+        row(f"{how}, dense alone",  # the best at the best logit
+            lambda r, how=how: r[how] * 100 + r["scores"].max())
+        for near in (np.inf, *NEAR):  # every sentence, or those within ``near`` logits
             for w in SHARES:
-                held, lengths = [], []
-                for rows in sets.values():
-                    n = 0
-                    for r in rows:
-                        ok, ln = _held(r, _blend(r["scores"], r[how], w, near))
-                        n += ok
-                        lengths.append(ln)
-                    held.append(n)
-                print(f"| {how}, share {w:g}, within {near:g} | " + " | ".join(map(str, held))
-                      + f" | {sum(held)} | {statistics.median(lengths):.0f} |")
-                table[f"{how}, share {w:g}, within {near:g}"] = held
+                row(f"{how}, share {w:g}, " + ("all" if near == np.inf else f"within {near:g}"),
+                    lambda r, w=w, near=near, how=how: _blend(r["scores"], r[how], w, near))
     held_out(table, list(sets))
     held_out(table, list(sets), "within 8")
 
