@@ -593,9 +593,10 @@ def test_the_embedder_reorders_real_sentences_and_the_answer_reports_logits(tmp_
     i = next(i for i, c in enumerate(cands) if c.text.startswith("For such cases, applications"
                                                                  " can use PQsendQuery"))
     assert (blended > blended[i]).sum() < (logits > logits[i]).sum()
-    _, runs = extractive(q, r.hits, p.reranker, embedder=p.embedder, dense_share=0.6)
+    _, runs = extractive(q, r.hits, p.reranker, corpus=r.corpus, embedder=p.embedder,
+                         dense_share=0.6)
     assert {x.score for x in runs if x.score is not None} <= set(logits.tolist())
     out = svc.answer("How do I fetch query results one row at a time in libpq?", no_cache=True)
-    assert out.answered
+    assert out.answered and [c.quote for c in out.citations] == [x.quote for x in runs]
     text = p.reader.document(out.citations[0].doc_id).text
     assert all(text[c.span[0]:c.span[1]] == c.quote for c in out.citations)
