@@ -8,6 +8,7 @@ from helpers import KeywordEmbedder, KeywordReranker, Passages
 
 from mcp_rag.answer.extractive import (
     MAX_QUOTE_CHARS,
+    blended,
     clauses,
     extractive,
     leading,
@@ -141,13 +142,13 @@ def test_the_embedder_judges_the_sentences_beside_the_cross_encoder():
     cos = emb.embed_documents([c.text for c in cands]) @ emb.embed_query(q)
     assert cos[0] > cos[1]  # the embedder prefers the instruction
     assert with_dense(q, cands, logits, emb, 0.0).tolist() == logits.tolist()
-    blended = with_dense(q, cands, logits, emb, 0.6)
-    assert blended[0] > blended[1]  # 0.6 of the say: the instruction first
+    mixed = with_dense(q, cands, logits, emb, 0.6)
+    assert mixed[0] > mixed[1]  # 0.6 of the say: the instruction first
     z = [0.4 * (x - logits.mean()) / logits.std() + 0.6 * (c - cos.mean()) / cos.std()
          for x, c in zip(logits, cos, strict=True)]
-    assert blended.tolist() == pytest.approx([logits.mean() + logits.std() * x for x in z])
+    assert mixed.tolist() == pytest.approx([logits.mean() + logits.std() * x for x in z])
     assert with_dense(q, cands, logits, emb, 0.4)[0] < with_dense(q, cands, logits, emb, 0.4)[1]
-    runs = pick(cands, blended, by_chunk, budget=1, margin=4.0, min_score=-9.0, logits=logits)
+    runs = pick(cands, mixed, by_chunk, budget=1, margin=4.0, min_score=-9.0, logits=logits)
     assert [(r.quote, r.score) for r in runs] == [("Run kiln fire to bake the pots.", 1.0)]
     # one candidate, or an embedder that fails: the logits alone
     assert with_dense(q, cands[:1], logits[:1], emb, 0.6).tolist() == [1.0]
@@ -161,6 +162,16 @@ def test_the_embedder_judges_the_sentences_beside_the_cross_encoder():
     assert runs and text.endswith("[1]")
     # off by default: the cross-encoder alone
     assert Settings().answer_dense_share == 0.0
+    # a sentence that leans on the one before is read with it, as the cross-encoder reads it
+    lean = _hit("Index builds can run without locking writes. This method is invoked with "
+                "the CONCURRENTLY option.")
+    cands, by_chunk = sentences_of([lean])
+    q = "build an index without blocking writes"
+    read = [cands[0].text, f"{cands[0].text} {cands[1].text}"]
+    cos = emb.embed_documents(read) @ emb.embed_query(q)
+    two = np.array([2.0, 3.0], dtype=np.float32)
+    assert with_dense(q, cands, two, emb, 0.6, by_chunk).tolist() == pytest.approx(
+        blended(two, np.arange(2), cos, 0.6).tolist())
 
 
 def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
@@ -589,10 +600,10 @@ def test_the_embedder_reorders_real_sentences_and_the_answer_reports_logits(tmp_
     r = p.search(q, k=4, rerank=True, question=q, copies=False)
     cands, by_chunk = sentences_of(r.hits)
     logits = score_sentences(q, cands, p.reranker, by_chunk)
-    blended = with_dense(q, cands, logits, p.embedder, 0.6)
+    mixed = with_dense(q, cands, logits, p.embedder, 0.6, by_chunk)
     i = next(i for i, c in enumerate(cands) if c.text.startswith("For such cases, applications"
                                                                  " can use PQsendQuery"))
-    assert (blended > blended[i]).sum() < (logits > logits[i]).sum()
+    assert (mixed > mixed[i]).sum() < (logits > logits[i]).sum()
     _, runs = extractive(q, r.hits, p.reranker, corpus=r.corpus, embedder=p.embedder,
                          dense_share=0.6)
     assert {x.score for x in runs if x.score is not None} <= set(logits.tolist())

@@ -179,7 +179,7 @@ def test_the_page_lead_study_starts_from_the_order_search_shows():
 def test_the_dense_pick_study_blends_as_answer_does(indexed):
     import pytest
 
-    from mcp_rag.answer.extractive import score_sentences, sentences_of, with_dense
+    from mcp_rag.answer.extractive import _read_with, score_sentences, sentences_of, with_dense
     from research.dense_pick import _blend
 
     s = indexed.model_copy(update={"rerank": True})
@@ -190,7 +190,7 @@ def test_the_dense_pick_study_blends_as_answer_does(indexed):
     cands, by_chunk = sentences_of(hits)
     logits = score_sentences(q, cands, pipe.reranker, by_chunk)
     emb = pipe.embedder
-    cos = emb.embed_documents([c.text for c in cands]) @ emb.embed_query(q)
-    served = with_dense(q, cands, logits, emb, 0.6)
+    cos = emb.embed_documents([_read_with(c, by_chunk) for c in cands]) @ emb.embed_query(q)
+    served = with_dense(q, cands, logits, emb, 0.6, by_chunk)
     assert len(cands) > 2 and served.tolist() != logits.tolist()
     assert _blend(logits, cos, 0.6).tolist() == pytest.approx(served.tolist())

@@ -20,8 +20,8 @@ that is within ``margin`` of the best of all, is picked first (``leading``).
 
 With ``answer_dense_share`` set, the sentences are chosen in the order of their logits
 blended with a second judge's, the embedder's (``with_dense``); each citation still
-reports its cross-encoder logit. Off by default: it quotes the command more often on
-five manuals of eight, and less often on one.
+reports its cross-encoder logit. Off by default, for its cost: it quotes the command
+more often on five manuals of eight, and less often on none.
 """
 
 from __future__ import annotations
@@ -551,7 +551,7 @@ def extractive(
     floor = min_score if reranker is None else float("-inf")
     order = scores
     if reranker is not None and embedder is not None and dense_share > 0:
-        order = with_dense(question, cands, scores, embedder, dense_share)
+        order = with_dense(question, cands, scores, embedder, dense_share, by_chunk)
     runs = pick(
         cands, order, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor,
         corpus=corpus, lead=None if reranker is None else leading(cands, order, margin),
@@ -565,28 +565,31 @@ def extractive(
 
 def with_dense(
     question: str, cands: Sequence[Sentence], logits: np.ndarray, embedder: Embedder,
-    share: float,
+    share: float, by_chunk: dict[str, list[Sentence]] | None = None,
 ) -> np.ndarray:
     """The cross-encoder's ``logits`` of ``cands`` blended with the embedder's cosine of
-    each sentence (as written, without its heading) to ``question``: each standardised
-    over the candidates, ``share`` of the cosine's and the rest of the logit's, then put
-    back in the logits' mean and spread, so that the pick's margins and floor keep their
-    sense (``answer_dense_share``; off by default).
+    each sentence to ``question``, the sentence read as the cross-encoder reads it bare
+    (without its heading; one that leans on the sentence before, with it: "This method is
+    invoked by specifying the CONCURRENTLY option"): each standardised over the
+    candidates, ``share`` of the cosine's and the rest of the logit's, then put back in
+    the logits' mean and spread, so that the pick's margins and floor keep their sense
+    (``answer_dense_share``; off by default).
 
     Why a second judge: the cross-encoder prefers a sentence that says what a thing is to
     the one that names the command; asked "How do I create a named pipe?" of the Debian
     Reference, its best sentences say what a named pipe is, and with the embedder's say
     the answer quotes "For example, try the following ... mkfifo mypipe". But each judge
     errs in its own way: on the eight manuals of the docs benchmark a share of 0.6 holds
-    the key for 224 answers of 336 against 216, and for one fewer on FFmpeg's manual; no
-    share is at or above the cross-encoder alone on all eight, and the embedding costs
-    ``answer`` about a quarter more time (``research/dense_pick.py``; docs, Answers). Where
-    the embedder fails, the logits alone."""
+    the key for 223 answers of 336 against 216, on none of the eight for fewer (18 keys
+    gained, 11 lost), and it costs ``answer`` about a quarter more time, hence off by
+    default (``research/dense_pick.py``; docs, Answers). Read as written, a leaning
+    sentence has no subject and the blend lost keys on two manuals. Where the embedder
+    fails, the logits alone."""
     if len(cands) < 2:
         return logits
     try:
         q = embedder.embed_query(question)
-        cos = embedder.embed_documents([s.text for s in cands]) @ q
+        cos = embedder.embed_documents([_read_with(s, by_chunk) for s in cands]) @ q
     except Exception as e:  # the answer stands on the cross-encoder alone
         log.warning("sentence embedding failed (%s: %s); sentences by the cross-encoder "
                     "alone", type(e).__name__, e)
