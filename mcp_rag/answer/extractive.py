@@ -589,7 +589,10 @@ def with_dense(
         return logits
     try:
         q = embedder.embed_query(question)
-        cos = embedder.embed_documents([_read_with(s, by_chunk) for s in cands]) @ q
+        # One text a call: the embedder's latency path, as the first stage's (a list would
+        # wait behind the passages `serve --watch` has queued on its bulk threads).
+        cos = np.array([embedder.embed_documents([_read_with(s, by_chunk)])[0] @ q
+                        for s in cands], dtype=np.float32)
     except Exception as e:  # the answer stands on the cross-encoder alone
         log.warning("sentence embedding failed (%s: %s); sentences by the cross-encoder "
                     "alone", type(e).__name__, e)
