@@ -286,8 +286,8 @@ class Answers(_Group):
         description=(
             "The embedder's share in choosing an extractive answer's sentences, beside the "
             "cross-encoder's (0: the cross-encoder alone; 0.6 quoted the command more "
-            "often on five manuals of eight and less often on none, for about a quarter "
-            "more time an answer)."
+            "often on five manuals of eight and less often on none, for about 30 % more "
+            "time an answer)."
         ),
     )
     llm_url: str | None = Field(

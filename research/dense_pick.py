@@ -32,7 +32,7 @@ or as the cross-encoder reads it (with the sentence it leans on): its counts are
 benchmark's, question for question. Embedded as written, no share is at or above the
 logits alone on all eight manuals (0.6: 224 of 336 against 216, FFmpeg's one lower);
 read as the cross-encoder reads it, 0.6 is (223, none lower), and ``with_dense`` reads
-so. ``answer_dense_share`` stays 0 by default for its cost (about a quarter more
+so. ``answer_dense_share`` stays 0 by default for its cost (about 30 % more
 ``answer`` time; docs, Answers and Evaluation).
 """
 

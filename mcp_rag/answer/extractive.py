@@ -581,7 +581,7 @@ def with_dense(
     the answer quotes "For example, try the following ... mkfifo mypipe". But each judge
     errs in its own way: on the eight manuals of the docs benchmark a share of 0.6 holds
     the key for 223 answers of 336 against 216, on none of the eight for fewer (18 keys
-    gained, 11 lost), and it costs ``answer`` about a quarter more time, hence off by
+    gained, 11 lost), and it costs ``answer`` about 30 % more time, hence off by
     default (``research/dense_pick.py``; docs, Answers). Read as written, a leaning
     sentence has no subject and the blend lost keys on two manuals. Where the embedder
     fails, the logits alone."""
