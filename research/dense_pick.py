@@ -94,20 +94,21 @@ def collect(p: Pipeline, questions: Path, out: Path) -> None:
     out.write_bytes(pickle.dumps(rows))
 
 
-def _rule(share: float, near: float) -> str:
-    return f"{share:g}, " + ("all" if near == np.inf else "all, read with the sentence leant on"
-                             if near < 0 else f"within {near:g}")
+def _rule(share: float, near: float, read: bool) -> str:
+    return (f"{share:g}, " + ("all" if near == np.inf else f"within {near:g}")
+            + (", read with the sentence leant on" if read else ""))
 
 
 def served(pairs: list[str]) -> None:
     """The replay as ``answer`` runs it: each in-scope question normalised, its sentences
     scored, the headings and terms looked up in the index (``corpus``), the quotes joined
     as the answer shows them; the cosines of every candidate computed once, then each rule
-    (every candidate or those within 8 logits; shares 0.4 to 0.8) replayed. Prints how
+    (every candidate or those within 8 logits; shares 0.4 to 0.8; each sentence embedded
+    as written, or as the cross-encoder reads it: ``with_dense``) replayed. Prints how
     many answers hold a key per file, and, each file left out in turn, the rule with the
     best worst gain on the others. ``pairs``: INDEX=QUESTIONS, one a manual."""
-    rules = [(w, near) for near in (np.inf, 8.0) for w in (0.4, 0.5, 0.6, 0.7, 0.8)]
-    rules += [(w, -1.0) for w in (0.5, 0.6, 0.7)]  # -1: every candidate, read as the CE reads
+    rules = [(w, near, False) for near in (np.inf, 8.0) for w in (0.4, 0.5, 0.6, 0.7, 0.8)]
+    rules += [(w, np.inf, True) for w in (0.5, 0.6, 0.7)]
     table: dict[str, list[int]] = {"today": []}
     files = []
     for pair in pairs:
@@ -116,7 +117,7 @@ def served(pairs: list[str]) -> None:
         files.append(f)
         p = Pipeline.from_settings(Settings.load(index=Path(index), cache_enabled=False))
         s, emb = p.settings, p.embedder
-        counts = dict.fromkeys(["today", *(_rule(w, n) for w, n in rules)], 0)
+        counts = dict.fromkeys(["today", *(_rule(*rule) for rule in rules)], 0)
         for q in load_questions(f):
             if q["kind"] != "in_scope":
                 continue
@@ -133,8 +134,8 @@ def served(pairs: list[str]) -> None:
             read = (emb.embed_documents([E._read_with(c, by_chunk) for c in cands]) @ qv
                     if len(cands) > 1 else cos)
             for name, order in [("today", logits), *(
-                    (_rule(w, n), _blend(logits, read, w) if n < 0 else _blend(logits, cos, w, n))
-                    for w, n in rules)]:
+                    (_rule(w, n, rd), _blend(logits, read if rd else cos, w, n))
+                    for w, n, rd in rules)]:
                 runs = E.pick(cands, order, by_chunk, budget=s.answer_sentences,
                               margin=s.answer_margin, min_score=s.answer_min_score,
                               corpus=r.corpus, lead=E.leading(cands, order, s.answer_margin),
