@@ -598,14 +598,17 @@ def test_the_embedder_reorders_real_sentences_and_the_answer_reports_logits(tmp_
     p = svc.pipeline
     q = normalize_query("How do I fetch query results one row at a time in libpq?")
     r = p.search(q, k=4, rerank=True, question=q, copies=False)
+    assert np.array_equal(r.query_vector, p.embedder.embed_query(q))  # the first stage's
     cands, by_chunk = sentences_of(r.hits)
     logits = score_sentences(q, cands, p.reranker, by_chunk)
     mixed = with_dense(q, cands, logits, p.embedder, 0.6, by_chunk)
+    assert with_dense(q, cands, logits, p.embedder, 0.6, by_chunk,
+                      r.query_vector).tolist() == mixed.tolist()
     i = next(i for i, c in enumerate(cands) if c.text.startswith("For such cases, applications"
                                                                  " can use PQsendQuery"))
     assert (mixed > mixed[i]).sum() < (logits > logits[i]).sum()
     _, runs = extractive(q, r.hits, p.reranker, corpus=r.corpus, embedder=p.embedder,
-                         dense_share=0.6)
+                         dense_share=0.6, query_vector=r.query_vector)
     assert {x.score for x in runs if x.score is not None} <= set(logits.tolist())
     out = svc.answer("How do I fetch query results one row at a time in libpq?", no_cache=True)
     assert out.answered and [c.quote for c in out.citations] == [x.quote for x in runs]

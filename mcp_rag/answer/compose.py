@@ -127,7 +127,7 @@ def compose(
         text, runs = extractive(question, r.hits, ce, budget=policy.budget,
                                 margin=policy.margin, min_score=policy.min_score,
                                 corpus=r.corpus, embedder=embedder,
-                                dense_share=policy.dense_share)
+                                dense_share=policy.dense_share, query_vector=r.query_vector)
     except Exception as e:  # the cross-encoder failed on sentences: degrade, not fail
         log.error("sentence scoring failed (%s: %s); picking by shared words",
                   type(e).__name__, e)

@@ -530,10 +530,12 @@ def extractive(
     corpus: Corpus | None = None,
     embedder: Embedder | None = None,
     dense_share: float = 0.0,
+    query_vector: np.ndarray | None = None,
 ) -> tuple[str, list[Run]]:
     """The extractive answer to ``question`` from ``hits``: its text and its cited runs.
     With ``embedder`` and a ``dense_share``, the sentences are chosen in the order of
-    ``with_dense`` (the runs still report the cross-encoder's logits).
+    ``with_dense`` (the runs still report the cross-encoder's logits; ``query_vector``:
+    the question's vector where the search has it).
 
     Example (the bundled sample, the pack's cross-encoder):
         >>> text, runs = extractive("Can I get a full refund on my monthly plan?", hits, ce)
@@ -551,7 +553,8 @@ def extractive(
     floor = min_score if reranker is None else float("-inf")
     order = scores
     if reranker is not None and embedder is not None and dense_share > 0:
-        order = with_dense(question, cands, scores, embedder, dense_share, by_chunk)
+        order = with_dense(question, cands, scores, embedder, dense_share, by_chunk,
+                           query_vector)
     runs = pick(
         cands, order, by_chunk, budget=budget, margin=margin, min_score=min_score, floor=floor,
         corpus=corpus, lead=None if reranker is None else leading(cands, order, margin),
@@ -566,6 +569,7 @@ def extractive(
 def with_dense(
     question: str, cands: Sequence[Sentence], logits: np.ndarray, embedder: Embedder,
     share: float, by_chunk: dict[str, list[Sentence]] | None = None,
+    query_vector: np.ndarray | None = None,
 ) -> np.ndarray:
     """The cross-encoder's ``logits`` of ``cands`` blended with the embedder's cosine of
     each sentence to ``question``, the sentence read as the cross-encoder reads it bare
@@ -573,7 +577,8 @@ def with_dense(
     invoked by specifying the CONCURRENTLY option"): each standardised over the
     candidates, ``share`` of the cosine's and the rest of the logit's, then put back in
     the logits' mean and spread, so that the pick's margins and floor keep their sense
-    (``answer_dense_share``; off by default).
+    (``answer_dense_share``; off by default). ``query_vector``: ``question``'s, as the
+    first stage embedded it (None: embedded here).
 
     Why a second judge: the cross-encoder prefers a sentence that says what a thing is to
     the one that names the command; asked "How do I create a named pipe?" of the Debian
@@ -588,7 +593,7 @@ def with_dense(
     if len(cands) < 2:
         return logits
     try:
-        q = embedder.embed_query(question)
+        q = embedder.embed_query(question) if query_vector is None else query_vector
         # One text a call: the embedder's latency path, as the first stage's (a list would
         # wait behind the passages `serve --watch` has queued on its bulk threads).
         cos = np.array([embedder.embed_documents([_read_with(s, by_chunk)])[0] @ q

@@ -193,5 +193,5 @@ def first_stage(
         terms=tuple(key_terms(query, reader)), n_chunks=reader.n_chunks,
         calibration=reader.calibration,
         nearest=max(dense_scores.values()) if dense_scores else None,
-        coverage=coverage(reader),
+        coverage=coverage(reader), query_vector=qv,
     )

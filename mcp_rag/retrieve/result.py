@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from mcp_rag.errors import QueryError
 from mcp_rag.index.scope import Term
 from mcp_rag.limits import MAX_QUERY_CHARS
@@ -48,6 +50,8 @@ class SearchResult:
     n_chunks: int = 0
     calibration: dict | None = None  # the index generation's answerability calibration
     nearest: float | None = None  # the question's similarity to its nearest chunk (dense)
+    # the query's vector, as the first stage embedded it (None: no dense retrieval)
+    query_vector: np.ndarray | None = field(default=None, repr=False, compare=False)
     decision: Decision | None = None  # does the index hold the answer (when reranked)
     names: dict[str, str] = field(default_factory=dict)  # words written as names or code
     tools: tuple[Term, ...] = ()  # lower-case words it asks its steps with (``evidence.tools``)
