@@ -63,7 +63,11 @@ def _blend(ce: np.ndarray, dense: np.ndarray, w: float, within: float = np.inf) 
     """``extractive.with_dense`` on cosines computed once: the sentences within ``within``
     logits of the best blended, ``w`` of the say to the cosine."""
     near = np.flatnonzero(ce >= ce.max() - within)
-    return ce if len(near) < 2 else E.blended(ce, near, dense[near], w)
+    if len(near) < 2:
+        return ce
+    out = ce.astype(np.float32)  # a copy: the others keep their logits
+    out[near] = E.blended(ce[near], dense[near], w)
+    return out
 
 
 def _held(r: dict, scores: np.ndarray) -> tuple[bool, int]:

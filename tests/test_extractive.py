@@ -171,7 +171,7 @@ def test_the_embedder_judges_the_sentences_beside_the_cross_encoder():
     cos = emb.embed_documents(read) @ emb.embed_query(q)
     two = np.array([2.0, 3.0], dtype=np.float32)
     assert with_dense(q, cands, two, emb, 0.6, by_chunk).tolist() == pytest.approx(
-        blended(two, np.arange(2), cos, 0.6).tolist())
+        blended(two, cos, 0.6).tolist())
 
 
 def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
@@ -459,7 +459,6 @@ def _over_page(tmp_path, models_dir, *path: str, **settings) -> RagService:
     from helpers import REPO
 
     from mcp_rag.index.indexer import Indexer
-    from mcp_rag.settings import Settings
 
     s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False, **settings)
     svc = RagService(Pipeline.from_settings(s, require_index=False))

@@ -602,18 +602,15 @@ def with_dense(
         log.warning("sentence embedding failed (%s: %s); sentences by the cross-encoder "
                     "alone", type(e).__name__, e)
         return logits
-    return blended(logits, np.arange(len(cands)), cos, share)
+    return blended(logits, cos, share)
 
 
-def blended(logits: np.ndarray, near: np.ndarray, cos: np.ndarray, share: float) -> np.ndarray:
-    """``logits`` with those at ``near`` replaced by their blend with ``cos`` (``with_dense``;
-    the study replays it on cosines computed once)."""
-    sub = logits[near]
-    sd_l, sd_c = float(sub.std()) or 1.0, float(cos.std()) or 1.0
-    z = (1 - share) * (sub - sub.mean()) / sd_l + share * (cos - cos.mean()) / sd_c
-    out = logits.astype(np.float32)  # a copy
-    out[near] = sub.mean() + sd_l * z
-    return out
+def blended(logits: np.ndarray, cos: np.ndarray, share: float) -> np.ndarray:
+    """``logits`` blended with ``cos`` (``with_dense``; the study replays it on cosines
+    computed once)."""
+    sd_l, sd_c = float(logits.std()) or 1.0, float(cos.std()) or 1.0
+    z = (1 - share) * (logits - logits.mean()) / sd_l + share * (cos - cos.mean()) / sd_c
+    return (logits.mean() + sd_l * z).astype(np.float32)
 
 
 def leading(cands: Sequence[Sentence], scores: np.ndarray, margin: float) -> int | None:
