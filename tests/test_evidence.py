@@ -13,6 +13,7 @@ from mcp_rag.retrieve.evidence import (
     Passages,
     check,
     commands,
+    examples,
     focal_terms,
     how_to,
     steps_elsewhere,
@@ -214,6 +215,46 @@ def test_what_the_steps_are_for_refuses_when_the_passages_never_mention_it():
     there = [*terms[:3], _term("Haiku", 0)]
     e = check(there, written_names(on), 10000, quote, targets(on, written_names(on)))
     assert e.state == "partial" and e.steps_for == ()
+
+
+@pytest.mark.parametrize(("question", "given"), [
+    ("How do I use an installed third-party package such as ZLIB in my project?", {"zlib"}),
+    ("How do I connect to a database, e.g. PostgreSQL, from Django?", {"postgresql"}),
+    ("How do I limit what a service such as Windows Update downloads?",
+     {"windows", "update", "windows update"}),
+    ("How do I read a log, for instance of MySQL or MariaDB?", {"mysql", "mariadb"}),
+    # a name also asked outside the example is what the question is about
+    ("How do I install ZLIB, a library such as ZLIB?", set()),
+    ("How do I do it, for example with apt?", set()),  # a preposition ends the example
+    ("How do I create an index in MySQL?", set()),
+])
+def test_a_name_given_as_an_example(question, given):
+    assert examples(question, written_names(question)) == given
+
+
+def test_a_name_given_as_an_example_makes_the_answer_partial_never_refused():
+    """CMake's manual writes ZLIB on its FindZLIB page; its passages on using a package
+    (find_package) never do. Asked about a package *such as* ZLIB, the answer quotes
+    them, partial, naming ZLIB; asked about ZLIB itself, it is refused."""
+    q = "How do I use an installed third-party package such as ZLIB in my project?"
+    names = written_names(q)
+    terms = [_term("installed", 700), _term("package", 900), _term("project", 1500),
+             _term("ZLIB", 4)]
+    quote = ["A complete example which finds a third party package and uses a library from "
+             "it might look like the following: find_package(SomePackage REQUIRED)"]
+    e = check(terms, names, 12000, quote, targets(q, names), examples=examples(q, names))
+    assert (e.state, e.missing, e.examples) == ("partial", ("ZLIB",), ("ZLIB",))
+    assert e.reason() == ("the best passages never mention 'ZLIB' ('ZLIB' appears "
+                          "elsewhere in the documents, not where this is answered)")
+    own = "How do I use the installed ZLIB package in my project?"
+    e = check(terms, written_names(own), 12000, quote, targets(own, written_names(own)),
+              examples=examples(own, written_names(own)))
+    assert (e.state, e.examples) == ("refused", ())
+    # what the steps are for still refuses, an example of it or not
+    steps = "How do I build a package with a tool such as Bazel?"
+    e = check([_term("build", 900), _term("Bazel", 0)], written_names(steps), 12000, quote,
+              frozenset({"bazel"}), examples=examples(steps, written_names(steps)))
+    assert e.state == "refused"
 
 
 def test_a_product_in_title_case_the_steps_are_for_refuses_where_the_passages_lack_it():
@@ -469,6 +510,34 @@ def test_a_lower_case_tool_the_quotes_never_mention_makes_the_answer_partial(tmp
     named = svc.answer("How do I do a graceful restart with USR1 in Nginx?", no_cache=True)
     assert named.state == "refused" and (named.no_answer_reason or "").startswith(
         "the best passages never mention 'Nginx' ('Nginx' appears elsewhere"), named.answer
+
+
+@pytest.mark.slow
+def test_a_package_given_as_an_example_is_answered_as_partial(tmp_path, models_dir):
+    """CMake's guide to using dependencies as shipped, which tells how any package is
+    found (``find_package``) and never names Zstd. Asked how to use a package *such as*
+    Zstd, the answer quotes how, partial, naming Zstd; asked how to use Zstd itself, it is
+    refused."""
+    from mcp_rag.app.service import RagService
+    from mcp_rag.index.indexer import Indexer
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.settings import Settings
+
+    s = Settings(index=tmp_path / "i", models=models_dir, cache_enabled=False)
+    svc = RagService(Pipeline.from_settings(s, require_index=False))
+    Indexer(s, svc.pipeline.embedder).index([THIRD_PARTY / "cmake-docs" / "guide"], quiet=True)
+    svc.pipeline.refresh()
+    out = svc.answer("How do I use an installed third-party package such as Zstd in my "
+                     "project?", no_cache=True)
+    assert out.answered and out.state == "partial" and out.missing == ["Zstd"], out.answer
+    assert "find_package(" in out.answer
+    assert out.answer.endswith("Partial answer: the best passages never mention 'Zstd'.")
+    with svc.pipeline.reader.in_use() as reader:  # every [n] an exact span of the guide
+        for c in out.citations:
+            doc = reader.document(c.doc_id)
+            assert doc is not None and doc.text[c.span[0]:c.span[1]] == c.quote
+    own = svc.answer("How do I use the installed Zstd package in my project?", no_cache=True)
+    assert own.state == "refused", own.answer
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ from mcp_rag.models.rerank import relevance
 from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.retrieve.evidence import (
     check,
+    examples,
     how_to,
     lacking,
     rare_words,
@@ -240,7 +241,8 @@ def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult 
             or not how_to(question):
         return None
     e = check(r.terms, r.names, r.n_chunks, quoted, targets(question, r.names),
-              writes=r.corpus.writes if r.corpus else None)
+              writes=r.corpus.writes if r.corpus else None,
+              examples=examples(question, r.names))
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
     if checked.answerable:
         return None

@@ -24,7 +24,8 @@ keep (``C++``, ``C#``), held only where the passages write it; either, missing, 
 answer partial, not refused, unless the corpus never writes the phrase anywhere
 (``writes``: "How do I create an enum type with CREATE TYPE?" of SQLite's manual, which
 has CREATE TABLE and column types but no CREATE TYPE): then it counts as a name the
-documents never mention.
+documents never mention. A name the question gives only as an example ("a package such
+as ZLIB": ``examples``) the passages lack makes the answer partial, never refused.
 
 ``state``: ``answered`` when every focal term is held (or the question has none),
 ``partial`` when some are, ``refused`` when none of its words is, or when the passages lack
@@ -111,6 +112,12 @@ _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
     "rho sigmaf sigma tau upsilon phi chi psi omega".split())}
 _GREEK["ς"] = "sigma"
+# What a question gives as an example of what it asks about: "a third-party package such
+# as ZLIB", "a database, e.g. PostgreSQL", up to the next punctuation or preposition.
+_EXAMPLE = re.compile(r"\b(?:such\s+as|e\.\s?g\.|for\s+(?:example|instance))[\s,]+"
+                      r"([^,.;:?!()]+)", re.I)
+_EXAMPLE_END = re.compile(r"\s(?:in|on|with|using|via|for|to|from|into|so|that|which|when|"
+                          r"where|because)\s", re.I)
 
 
 def written_names(question: str) -> dict[str, str]:
@@ -144,6 +151,32 @@ def written_names(question: str) -> dict[str, str]:
             for phrase in _title_phrases(text):
                 out.setdefault(" ".join(_spelled(phrase)), phrase)
     return out
+
+
+def examples(question: str, names: dict[str, str]) -> frozenset[str]:
+    """Of ``names`` (``written_names(question)``), those the question writes only as an
+    example of what it asks ("How do I use an installed third-party package such as ZLIB
+    in my project?": ``zlib``; after "such as", "e.g." or "for example"/"for instance",
+    up to the next punctuation or preposition). Passages that lack an example may still
+    answer the question (``find_package`` is how any package is used): the answer is
+    partial, naming it, never refused for it."""
+    text = asked(unicodedata.normalize("NFKC", question))
+    inside: set[str] = set()
+    spans: list[tuple[int, int]] = []
+    for m in _EXAMPLE.finditer(text):
+        a, b = m.span(1)
+        stop = _EXAMPLE_END.search(f" {text[a:b]} ")
+        b = a + stop.start() if stop else b
+        spans.append((a, b))
+        inside |= {re.sub(r"'s$", "", w.group()).casefold() for w in _WRITTEN.finditer(text, a, b)}
+    if not spans:
+        return frozenset()
+    outside = text
+    for a, b in spans:
+        outside = outside[:a] + " " * (b - a) + outside[b:]
+    elsewhere = {re.sub(r"'s$", "", w.group()).casefold() for w in _WRITTEN.finditer(outside)}
+    return frozenset(k for k in names
+                     if all(w in inside and w not in elsewhere for w in k.split()))
 
 
 def _title_phrases(text: str) -> list[str]:
@@ -375,6 +408,7 @@ class Evidence:
     # weighs (``weighed``), lower-case tools the steps are asked with (``tools``)
     weighed: tuple[str, ...] = ()
     steps_for: tuple[str, ...] = ()  # the focal names a how-to question asks its steps in
+    examples: tuple[str, ...] = ()  # the focal names it gives as examples only (``examples``)
 
     @property
     def state(self) -> State:
@@ -390,13 +424,16 @@ class Evidence:
         "How do I apply a LUT to a clip in Final Cut Pro?" holds LUT, and the manual names
         Final Cut Pro in passing, as where a file came from; its LUT passages tell how
         ffmpeg applies one. Not a phrase alone ("SQL Server", "C++"): its words may be
-        common, and the passages may name it another way."""
+        common, and the passages may name it another way. Nor a name given as an example
+        (``examples``: "a package such as ZLIB"): passages on the thing it exemplifies
+        answer it, partly."""
         if not self.missing:
             return "answered"
         lacked = set(self.steps_for) & set(self.missing)
         if lacked & set(self.nowhere) or lacked - set(self.phrases):  # "... with ImageMagick?"
             return "refused"
-        partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed)
+        partial_only = (set(self.phrases) - set(self.nowhere)) | set(self.weighed) \
+            | set(self.examples)
         # the words of a phrase the corpus never writes count as that phrase: "the
         # declared type" holds TYPE, not CREATE TYPE
         parts = {w.casefold() for p in self.phrases if p in self.nowhere for w in p.split()}
@@ -454,12 +491,14 @@ def phrase_pattern(words: Sequence[str]) -> re.Pattern[str]:
 def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
           texts: Iterable[str], steps_in: frozenset[str] = frozenset(),
           share: float = FOCAL_IDF, paraphrase: bool = True,
-          target: float = TARGET_DF, writes: Writes | None = None) -> Evidence:
+          target: float = TARGET_DF, writes: Writes | None = None,
+          examples: frozenset[str] = frozenset()) -> Evidence:
     """The evidence check of a question (its ``terms``, the ``names`` it writes, those it
     asks its steps in: ``targets``) against the ``texts`` of the passages an answer would
     quote; ``writes``, given a phrase's words, says whether the corpus writes them in a
     row anywhere (False: the phrase is ``nowhere``; None: not known). ``share``,
-    ``paraphrase`` and ``target``: the study's variants."""
+    ``paraphrase`` and ``target``: the study's variants. ``examples``: the names it gives as
+    examples only (``examples``)."""
     focal = focal_terms(terms, names, n_chunks, share, steps_in, target)
     phrases = as_written(names)
     if not focal and not phrases:
@@ -480,6 +519,7 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         tuple(names[k] for k in phrases),
         steps_for=tuple(names[t.word.casefold()] for t in focal if t.word.casefold() in steps_in)
         + tuple(names[k] for k in phrases if set(k.casefold().split()) <= steps_in),
+        examples=tuple(names[k] for k in examples if k in names),
     )
 
 

@@ -16,7 +16,14 @@ from mcp_rag.ingest.chunking import index_text
 from mcp_rag.models.pack import english_only
 from mcp_rag.models.rerank import relevance, token_starts
 from mcp_rag.retrieve.answerability import Decision, decide
-from mcp_rag.retrieve.evidence import LONG_REQUEST, asked, check, steps_elsewhere, targets
+from mcp_rag.retrieve.evidence import (
+    LONG_REQUEST,
+    asked,
+    check,
+    examples,
+    steps_elsewhere,
+    targets,
+)
 from mcp_rag.retrieve.focus import PAIR_SPECIALS, windows
 from mcp_rag.retrieve.fusion import blend, choose, interpolate
 from mcp_rag.retrieve.result import SearchResult
@@ -164,7 +171,8 @@ def _judged(first: SearchResult, hits: list[Hit], best: float | None, status: Re
         t = time.perf_counter()
         e = check(first.terms, first.names, first.n_chunks,
                   [index_text(h.chunk) for h in hits[:k]], targets(first.query, first.names),
-                  writes=first.corpus.writes if first.corpus else None)
+                  writes=first.corpus.writes if first.corpus else None,
+                  examples=examples(first.query, first.names))
         decision = decision.checked(e, steps_elsewhere=steps_elsewhere(first.query, e))
         timings["evidence"] = (time.perf_counter() - t) * 1000
         if not decision.answerable:
