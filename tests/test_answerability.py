@@ -133,6 +133,18 @@ def test_the_veto_refuses_a_question_whose_rare_words_the_corpus_never_mentions(
     assert "most of its rare words are missing" in d.reason(-1.5)
 
 
+def test_the_reason_says_of_what_the_request_asks_only_for_a_long_request():
+    """A short question's ``ce`` may be under the best logit of the search (an answer's
+    passages drop near copies before the decision reads them): it is still the
+    question's own score, not that of a long request's first sentence."""
+    x = {"ce": -6.09, "dense_pos": 0.2, "unknown": 0.0, "cover": 0.5}
+    short = answerability.Decision(answerable=False, score=0.31, threshold=0.5,
+                                   confidence=0.1, unknown_terms=(), features=x)
+    assert "(best cross-encoder score -6.09)" in short.reason(-5.5)
+    long = answerability.decide([], 100, [], None, nearest=0.2, asked_logit=-6.09)
+    assert long.asked and "score of what the request asks -6.09" in long.reason(-5.5)
+
+
 @pytest.fixture
 def pipeline(indexed):
     s = indexed.model_copy(update={"rerank": True})

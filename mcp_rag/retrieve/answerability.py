@@ -75,6 +75,7 @@ class Decision:
     features: dict[str, float]
     evidence: Evidence | None = None  # what the passages to be quoted lack (when checked)
     models_read: bool = True  # False: the models cannot read the question's language
+    asked: bool = False  # True: ``ce`` is a long request's first sentence's (``asked_logit``)
 
     @property
     def state(self) -> State:
@@ -111,7 +112,7 @@ class Decision:
             parts.append("the question is unlike anything indexed")
         if best_logit is not None and (not parts or self.features["ce"] < 0):
             ce = self.features["ce"]  # a long request's is its first sentence's
-            what = "" if abs(ce - best_logit) < 1e-3 else " of what the request asks"
+            what = " of what the request asks" if self.asked else ""
             parts.append(
                 f"the closest passages do not address it (best cross-encoder score{what} "
                 f"{ce:.2f})"
@@ -214,4 +215,5 @@ def decide(
         unknown_terms=tuple(t.word for t in terms if t.df == 0),
         features={k: round(v, 4) for k, v in x.items()},
         models_read=models_read,
+        asked=asked_logit is not None,
     )
