@@ -17,6 +17,7 @@ from mcp_rag.retrieve.evidence import (
     focal_terms,
     how_to,
     steps_elsewhere,
+    steps_inside,
     steps_words,
     targets,
     tools,
@@ -481,12 +482,37 @@ def test_a_lower_case_tool_the_corpus_mentions_is_checked_for_partial_answers():
     assert tools(q, frozenset(), terms, N, {}) == []  # a model without a vocabulary
 
 
+@pytest.mark.parametrize(("question", "inside"), [
+    ("How do I enable gzip compression in nginx?", ["nginx"]),
+    ("How do I redirect HTTP to HTTPS in the nginx config?", ["nginx", "config"]),
+    ("How do I create a deployment with kubectl?", []),  # an instrument, not a product
+    ("How do I insert values safely using parameterized queries in SQLite?", ["sqlite"]),
+    ("Compression is enabled in nginx.", []),  # no how-to
+])
+def test_what_the_steps_are_done_in(question, inside):
+    assert steps_inside(question) == inside
+
+
+def test_a_lower_case_tool_the_steps_are_done_in_refuses_where_the_quotes_lack_it():
+    """The same tool asked *with* makes the answer partial; asked *in*, it is what the
+    steps are for, as "... in Nginx" is: refused."""
+    q = "How do I enable gzip compression in nginx?"
+    nginx = _term("nginx", 1)
+    base = check([_term("gzip", 32)], written_names(q), N, ["SetOutputFilter DEFLATE gzip"])
+    assert base.state == "answered"
+    assert base.weighing([nginx]).state == "partial"
+    inside = base.weighing([nginx], [nginx])
+    assert (inside.state, inside.steps_for, inside.lacks) == ("refused", ("nginx",), ("nginx",))
+    assert steps_elsewhere(q, inside)
+
+
 @pytest.mark.slow
 def test_a_lower_case_tool_the_quotes_never_mention_makes_the_answer_partial(tmp_path,
                                                                              models_dir):
     """Two pages of Apache httpd's manual as shipped; its CGI page names Nginx once, among
-    other servers. Asked how to restart gracefully in nginx, the answer quotes Apache's
-    graceful restart, and says that what it quotes never mentions nginx."""
+    other servers. Asked how to restart gracefully with nginx, the answer quotes Apache's
+    graceful restart, and says that what it quotes never mentions nginx; asked how to do
+    it *in* nginx, the steps must be nginx's, and it is refused, as for "in Nginx"."""
     from mcp_rag.app.service import RagService
     from mcp_rag.index.indexer import Indexer
     from mcp_rag.retrieve.pipeline import Pipeline
@@ -497,12 +523,19 @@ def test_a_lower_case_tool_the_quotes_never_mention_makes_the_answer_partial(tmp
     Indexer(s, svc.pipeline.embedder).index([THIRD_PARTY / "apache-httpd"], quiet=True)
     svc.pipeline.refresh()
     assert "nginx" not in svc.pipeline.words
-    out = svc.answer("How do I restart the server gracefully in nginx?", no_cache=True)
+    out = svc.answer("How do I restart the server gracefully with nginx?", no_cache=True)
     assert out.answered and out.state == "partial" and out.missing == ["nginx"], out.answer
     assert out.answer.endswith("Partial answer: the best passages never mention 'nginx' "
                                "('nginx' appears elsewhere in the documents, not where this "
                                "is answered).")
     assert {c.doc_id for c in out.citations} == {"stopping.html"}  # Apache's own steps
+    inside = svc.answer("How do I restart the server gracefully in nginx?", no_cache=True)
+    assert inside.state == "refused" and inside.missing == [], inside.answer
+    assert (inside.no_answer_reason or "").startswith(
+        "the best passages never mention 'nginx' ('nginx' appears elsewhere in the "
+        "documents, not where this is answered); the documents as a whole look like the "
+        "question"), inside.answer
+    assert {s.doc_id for s in inside.sources} >= {"stopping.html"}  # the closest, listed
     plain = svc.answer("How do I restart the server gracefully?", no_cache=True)
     assert plain.state == "answered" and plain.missing == [], plain.answer
     # Nginx as a name, what the steps are for: the quotes hold USR1, not Nginx, which the

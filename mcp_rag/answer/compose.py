@@ -27,6 +27,7 @@ from mcp_rag.retrieve.evidence import (
     lacking,
     rare_words,
     steps_elsewhere,
+    steps_inside,
     targets,
     weighed,
 )
@@ -151,10 +152,13 @@ def compose(
         return _refusal(unnamed, policy, timings, cacheable)
     t = time.perf_counter()
     decision = _weighed(question, r, runs, quoted, ce)
+    timings["weighed"] = _ms(t)
+    if decision is not None and not decision.answerable:
+        return _refusal(replace(r, hits=[], no_answer=True, closest=r.hits, decision=decision),
+                        policy, timings, cacheable)
     if decision is not None and decision.evidence is not None:
         missing, note = decision.evidence.lacks, \
             f"\n\nPartial answer: {decision.evidence.reason()}."
-    timings["weighed"] = _ms(t)
     return Composed(
         answered=bool(runs), mode="extractive", text=text + note if runs else text,
         sources=r.hits, citations=list(enumerate(runs, start=1)), fallback=fallback,
@@ -209,8 +213,9 @@ def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
     the quoted passages lack and the cross-encoder weighs on the best quote
     (``evidence.weighed``: "How do I create a materialized view?" answered from CREATE
     VIEW is partial, naming "materialized"), and the lower-case tools it asks its steps
-    with that they lack (``evidence.tools``: "... in nginx?" of Apache httpd's manual);
-    None: nothing to add."""
+    with that they lack (``evidence.tools``: "... with kubectl?" of Docker's manual);
+    one it asks its steps *in* ("... in nginx?" of Apache httpd's manual) is what they are
+    for, and the decision is then a refusal (not ``answerable``). None: nothing to add."""
     d = r.decision
     if ce is None or d is None or d.evidence is None or not runs or not how_to(question):
         return None
@@ -221,10 +226,17 @@ def _weighed(question: str, r: SearchResult, runs: list[Run], quoted: list[str],
     missing = lacking(asked + rare, quoted)  # the quoted passages read once for both
     found = [t for t in missing if t in asked]
     words = [t for t in missing if t not in asked]
+    done_in = set(steps_inside(question))
+    inside = [t for t in found if t.word.casefold() in done_in]
     if words:
         best = max(runs, key=lambda x: float("-inf") if x.score is None else x.score)
         found += weighed(question, best.quote, words, ce)
-    return replace(d, evidence=d.evidence.weighing(found)) if found else None
+    if not found:
+        return None
+    e = d.evidence.weighing(found, inside)
+    # a tool the steps are done in, which the quotes lack, refuses: "... in nginx?"
+    return d.checked(e, steps_elsewhere=steps_elsewhere(question, e)) if inside \
+        else replace(d, evidence=e)
 
 
 def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult | None:

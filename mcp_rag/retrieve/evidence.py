@@ -40,7 +40,9 @@ corpora (``research/evidence_terms.py``; docs, Abstention).
 ``unheld`` and ``weighed``: after the answer's sentences are chosen, a how-to question's
 rare words that are not names and that the quoted passages lack are weighed by the
 cross-encoder on the best quote (``WEIGHED_LOGITS``); one it weighs makes the answer
-partial (``Evidence.weighing``), never refused.
+partial (``Evidence.weighing``), never refused. So does a lower-case tool it asks its
+steps with (``tools``: "... with kubectl") that they lack; one it asks them *in* ("... in
+nginx": ``steps_inside``) refuses, as a name would.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ _ON = re.compile(r"(?=\bon\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#-]+\s*){1,3}))"
 # What the steps are for: "in PostgreSQL", "with Express", "using the SQL Server tools"
 _IN = re.compile(
     r"(?=\b(?:in|with|using|via)\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3}))", re.I)
+# What the steps are done *in* ("... in nginx"): the product they are for, not an
+# instrument they use ("with regexes", "using parameterized queries").
+_INSIDE = re.compile(r"(?=\bin\s+(?:(?:an?|the|my|our)\s+)?((?:[\w.+#'-]+\s*){1,3}))", re.I)
 # Two or more words in capitals in a row ("WITHOUT ROWID", "CREATE TYPE", "CONNECT BY"):
 # a statement's or a setting's keywords, held only where the passages write them together.
 # A name that ends in a symbol the index does not keep (C++, C#, F#, Notepad++: BM25 reads
@@ -252,6 +257,12 @@ def steps_words(question: str) -> list[str]:
     return _after(_IN, question) if how_to(question) else []
 
 
+def steps_inside(question: str) -> list[str]:
+    """Of ``steps_words``, those a how-to question asks its steps *in* (after "in"), not
+    with, using or via: "How do I enable gzip compression in nginx?": ``nginx``."""
+    return _after(_INSIDE, question) if how_to(question) else []
+
+
 def commands(question: str, words: Collection[str], terms: Sequence[Term]) -> dict[str, str]:
     """Of what a how-to question asks its steps in or with (``steps_words``), the commands
     written in lower case that the corpus never mentions (of ``terms``): words with a
@@ -279,9 +290,11 @@ def tools(question: str, words: Collection[str], terms: Sequence[Term], n_chunks
     written in lower case that are not ``names`` and that ``words`` (the models'
     vocabulary) does not hold whole, that the corpus mentions in under ``target`` of its
     ``n_chunks`` (``commands`` takes those it never mentions): ``nginx`` of Apache httpd's
-    manual, which names it once. An answer whose passages never mention one is partial,
-    never refused for it: in-scope questions ask with such words too, which the passages
-    may put another way ("regexes"), and the rarest are in 2 to 5 passages."""
+    manual, which names it once. An answer whose passages never mention one it asks the
+    steps *with* is partial, not refused: in-scope questions ask with such words too,
+    which the passages may put another way ("regexes"), and the rarest are in 2 to 5
+    passages. One it asks the steps *in* (``steps_inside``: "... in nginx") is what they
+    are for, as "in Nginx" is: lacking it, the answer is refused."""
     if not words:
         return []
     asked = set(steps_words(question))
@@ -405,7 +418,8 @@ class Evidence:
     nowhere: tuple[str, ...] = ()  # and the phrases the corpus never writes (``writes``)
     phrases: tuple[str, ...] = ()  # the focal phrases in capitals, and C++, C#
     # what the quotes lack that makes an answer partial only: rare words the cross-encoder
-    # weighs (``weighed``), lower-case tools the steps are asked with (``tools``)
+    # weighs (``weighed``), lower-case tools the steps are asked with (``tools``; one they
+    # are asked *in* is in ``steps_for`` too, and refuses)
     weighed: tuple[str, ...] = ()
     steps_for: tuple[str, ...] = ()  # the focal names a how-to question asks its steps in
     examples: tuple[str, ...] = ()  # the focal names it gives as examples only (``examples``)
@@ -440,15 +454,18 @@ class Evidence:
         words = [f for f in self.focal if f not in partial_only and f.casefold() not in parts]
         return "refused" if words and set(words) <= set(self.missing) else "partial"
 
-    def weighing(self, words: Sequence[Term]) -> Evidence:
+    def weighing(self, words: Sequence[Term], inside: Sequence[Term] = ()) -> Evidence:
         """This evidence with ``words`` (weighed words, lower-case tools) missing too, as
-        making it partial only."""
+        making it partial only; but those of them in ``inside`` (lower-case tools a how-to
+        question asks its steps *in*: "... in nginx") as what the steps are for, which
+        refuses, as "... in Nginx" does."""
         w = tuple(t.word for t in words)
         return replace(
             self, focal=self.focal + w, missing=self.missing + w,
             elsewhere=self.elsewhere + tuple(t.word for t in words if t.df > 0),
             nowhere=self.nowhere + tuple(t.word for t in words if t.df == 0),
-            weighed=self.weighed + w)
+            weighed=self.weighed + w,
+            steps_for=self.steps_for + tuple(t.word for t in inside if t in words))
 
     @property
     def lacks(self) -> tuple[str, ...]:
