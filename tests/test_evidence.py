@@ -21,6 +21,7 @@ from mcp_rag.retrieve.evidence import (
     steps_words,
     targets,
     tools,
+    uncontrasted,
     without,
     written_names,
 )
@@ -256,6 +257,45 @@ def test_a_name_given_as_an_example_makes_the_answer_partial_never_refused():
     e = check([_term("build", 900), _term("Bazel", 0)], written_names(steps), 12000, quote,
               frozenset({"bazel"}), examples=examples(steps, written_names(steps)))
     assert e.state == "refused"
+
+
+@pytest.mark.parametrize(("text", "kept"), [
+    ("This includes the migrations - unlike in Ruby On Rails, for example, migrations are "
+     "derived.", "This includes the migrations - unlike"),
+    ("Unlike Subversion, Git stores snapshots.", "Unlike"),
+    ("It is faster than MySQL for reads.", "It is faster than"),
+    ("Use a timer instead of cron.", "Use a timer instead of"),
+])
+def test_what_a_passage_names_only_to_set_itself_apart(text, kept):
+    out = uncontrasted(text)
+    assert len(out) == len(text) and out.startswith(kept) and out[len(kept):].startswith(" ")
+    assert not {"Rails", "Subversion", "MySQL", "cron"} & set(out.split())
+    listed = "The interpretation followed by PostgreSQL, MySQL, Firebird, and Oracle."
+    assert uncontrasted(listed) == listed  # a list of peers is no contrast
+
+
+def test_what_the_steps_are_for_is_not_held_by_a_contrast():
+    """Django's tutorial says its migrations are derived from the models, "unlike in Ruby
+    On Rails": asked how to define a model in Ruby on Rails, that passage tells nothing of
+    how Rails does it. A name the question does not ask its steps in is still held there,
+    and a passage that names it otherwise holds it."""
+    q = "How do I define a model in Ruby on Rails?"
+    names = written_names(q)
+    terms = [_term("define", 800), _term("model", 2000), _term("Ruby", 3), _term("Rails", 3)]
+    quote = ["This includes the migrations - unlike in Ruby On Rails, for example, migrations "
+             "are entirely derived from your models file."]
+    e = check(terms, names, 10855, quote, targets(q, names))
+    assert targets(q, names) == {"ruby"} and e.steps_for == ("Ruby",)
+    assert (e.state, e.missing, e.contrasted) == ("refused", ("Ruby",), ("Ruby",))
+    assert e.reason() == ("the best passages name 'Ruby' only to set themselves apart from "
+                          "it (\"unlike …\", \"than …\")")
+    held = check(terms, names, 10855, [*quote, "Ruby on Rails defines models in Ruby."],
+                 targets(q, names))
+    assert held.state == "answered" and held.contrasted == ()
+    # not what the steps are for: a contrast still holds it (a claim, not steps)
+    plain = "Are migrations derived from models, as in Ruby?"
+    e = check(terms, written_names(plain), 10855, quote, targets(plain, written_names(plain)))
+    assert e.state == "answered"
 
 
 def test_a_product_in_title_case_the_steps_are_for_refuses_where_the_passages_lack_it():

@@ -117,6 +117,12 @@ _GREEK = {chr(0x3B1 + i): n for i, n in enumerate(
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi "
     "rho sigmaf sigma tau upsilon phi chi psi omega".split())}
 _GREEK["ς"] = "sigma"
+# What a passage names only to set itself apart from it ("unlike in Ruby On Rails",
+# "faster than MySQL", "instead of cron"): the words after the cue, up to the next
+# punctuation, four at most.
+_CONTRAST = re.compile(
+    r"\b(?:unlike|than|compared\s+(?:to|with)|in\s+contrast\s+(?:to|with)|as\s+opposed\s+to|"
+    r"instead\s+of|versus|vs\.?)\s+((?:(?:in|the|an?)\s+)?(?:[^\s,.;:!?()]+[ \t]*){1,4})", re.I)
 # What a question gives as an example of what it asks about: "a third-party package such
 # as ZLIB", "a database, e.g. PostgreSQL", up to the next punctuation or preposition.
 _EXAMPLE = re.compile(r"\b(?:such\s+as|e\.\s?g\.|for\s+(?:example|instance))[\s,]+"
@@ -423,6 +429,9 @@ class Evidence:
     weighed: tuple[str, ...] = ()
     steps_for: tuple[str, ...] = ()  # the focal names a how-to question asks its steps in
     examples: tuple[str, ...] = ()  # the focal names it gives as examples only (``examples``)
+    # of ``missing``, the names the passages write only to set themselves apart from them
+    # ("unlike in Ruby On Rails": ``uncontrasted``)
+    contrasted: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:
@@ -478,16 +487,33 @@ class Evidence:
         """What the passages lack, in plain words (None when they lack nothing)."""
         if not self.missing:
             return None
-        lacks = self.lacks
-        elsewhere = [w for w in self.elsewhere if w in lacks]  # not a lacking phrase's words
-        said = f"the best passages never mention {', '.join(repr(w) for w in lacks)}"
-        if elsewhere:
-            where = ", ".join(repr(w) for w in elsewhere)
-            verb = "appears" if len(elsewhere) == 1 else "appear"
-            said += f" ({where} {verb} elsewhere in the documents, not where this is answered)"
-        elif self.state == "refused" and self.nowhere == self.missing:
-            said += f" (the documents never mention {'it' if len(lacks) == 1 else 'them'})"
+        contrasted = [w for w in self.lacks if w in self.contrasted]
+        lacks = [w for w in self.lacks if w not in self.contrasted]
+        said = ""
+        if lacks:
+            elsewhere = [w for w in self.elsewhere if w in lacks]  # not a lacking phrase's words
+            said = f"the best passages never mention {', '.join(repr(w) for w in lacks)}"
+            if elsewhere:
+                where = ", ".join(repr(w) for w in elsewhere)
+                verb = "appears" if len(elsewhere) == 1 else "appear"
+                said += f" ({where} {verb} elsewhere in the documents, not where this is " \
+                        f"answered)"
+            elif self.state == "refused" and self.nowhere == self.missing:
+                said += f" (the documents never mention {'it' if len(lacks) == 1 else 'them'})"
+        if contrasted:
+            them = "it" if len(contrasted) == 1 else "them"
+            said = f"{said}; " if said else ""
+            said += (f"the best passages name {', '.join(repr(w) for w in contrasted)} only "
+                     f"to set themselves apart from {them} (\"unlike …\", \"than …\")")
         return said
+
+
+def uncontrasted(text: str) -> str:
+    """``text`` with what it names only to set itself apart blanked out (``_CONTRAST``):
+    "This includes the migrations - unlike in Ruby On Rails, for example, ..." does not
+    tell how it is done in Rails. The same length: offsets keep."""
+    return _CONTRAST.sub(
+        lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
 
 
 def as_written(names: dict[str, str]) -> list[str]:
@@ -520,11 +546,24 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     phrases = as_written(names)
     if not focal and not phrases:
         return Evidence((), (), ())
+    texts = list(texts)
     seen = Passages.of(texts)
+    # what the steps are for is held only where a passage does not name it to set itself
+    # apart: "unlike in Ruby On Rails" tells nothing of how Rails does it
+    apart_from = Passages.of(map(uncontrasted, texts)) if steps_in else seen
+
+    def held_by(words: Iterable[str]) -> Passages:
+        return apart_from if set(words) <= steps_in else seen
+
     missing = [t for t in focal if not (
-        seen.hold(t, names[t.word.casefold()]) if paraphrase else t.stem in seen.stems)]
+        held_by([t.word.casefold()]).hold(t, names[t.word.casefold()]) if paraphrase
+        else t.stem in seen.stems)]
     apart = [k for k in phrases
-             if not (seen.together(k.split()) if " " in k else seen.written(k))]
+             if not (held_by(k.casefold().split()).together(k.split()) if " " in k
+                     else held_by([k]).written(k))]
+    contrasted = [names[t.word.casefold()] for t in missing
+                  if seen.hold(t, names[t.word.casefold()])] + [
+        names[k] for k in apart if (seen.together(k.split()) if " " in k else seen.written(k))]
     unwritten = [k for k in apart if " " in k and writes is not None
                  and writes(k.split()) is False]
     return Evidence(
@@ -537,6 +576,7 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         steps_for=tuple(names[t.word.casefold()] for t in focal if t.word.casefold() in steps_in)
         + tuple(names[k] for k in phrases if set(k.casefold().split()) <= steps_in),
         examples=tuple(names[k] for k in examples if k in names),
+        contrasted=tuple(contrasted),
     )
 
 
