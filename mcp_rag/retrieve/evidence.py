@@ -550,7 +550,9 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     seen = Passages.of(texts)
     # what the steps are for is held only where a passage does not name it to set itself
     # apart: "unlike in Ruby On Rails" tells nothing of how Rails does it
-    apart_from = Passages.of(map(uncontrasted, texts)) if steps_in else seen
+    asked_in = any(t.word.casefold() in steps_in for t in focal) or any(
+        set(k.split()) <= steps_in for k in phrases)
+    apart_from = Passages.of(map(uncontrasted, texts)) if asked_in else seen
 
     def held_by(words: Iterable[str]) -> Passages:
         return apart_from if set(words) <= steps_in else seen
@@ -562,7 +564,7 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
              if not (held_by(k.casefold().split()).together(k.split()) if " " in k
                      else held_by([k]).written(k))]
     contrasted = [names[t.word.casefold()] for t in missing
-                  if seen.hold(t, names[t.word.casefold()])] + [
+                  if paraphrase and seen.hold(t, names[t.word.casefold()])] + [
         names[k] for k in apart if (seen.together(k.split()) if " " in k else seen.written(k))]
     unwritten = [k for k in apart if " " in k and writes is not None
                  and writes(k.split()) is False]
