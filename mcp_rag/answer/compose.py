@@ -154,8 +154,7 @@ def compose(
     decision = _weighed(question, r, runs, quoted, ce)
     timings["weighed"] = _ms(t)
     if decision is not None and not decision.answerable:
-        return _refusal(replace(r, hits=[], no_answer=True, closest=r.hits, decision=decision),
-                        policy, timings, cacheable)
+        return _refusal(_refused(r, decision), policy, timings, cacheable)
     if decision is not None and decision.evidence is not None:
         missing, note = decision.evidence.lacks, \
             f"\n\nPartial answer: {decision.evidence.reason()}."
@@ -256,9 +255,12 @@ def _unnamed(question: str, r: SearchResult, quoted: list[str]) -> SearchResult 
               writes=r.corpus.writes if r.corpus else None,
               examples=examples(question, r.names))
     checked = d.checked(e, steps_elsewhere=steps_elsewhere(question, e))
-    if checked.answerable:
-        return None
-    return replace(r, hits=[], no_answer=True, closest=r.hits, decision=checked)
+    return None if checked.answerable else _refused(r, checked)
+
+
+def _refused(r: SearchResult, decision: Decision) -> SearchResult:
+    """``r`` as a refusal by ``decision``: no hits, its passages listed as the closest."""
+    return replace(r, hits=[], no_answer=True, closest=r.hits, decision=decision)
 
 
 def _refusal(

@@ -172,20 +172,20 @@ def examples(question: str, names: dict[str, str]) -> frozenset[str]:
     answer the question (``find_package`` is how any package is used): the answer is
     partial, naming it, never refused for it."""
     text = asked(unicodedata.normalize("NFKC", question))
-    inside: set[str] = set()
-    spans: list[tuple[int, int]] = []
+
+    def words(text: str) -> set[str]:  # as ``written_names`` keys them
+        return {re.sub(r"'s$", "", w.group()).casefold() for w in _WRITTEN.finditer(text)}
+
+    inside, outside = set(), text
     for m in _EXAMPLE.finditer(text):
         a, b = m.span(1)
         stop = _EXAMPLE_END.search(f" {text[a:b]} ")
         b = a + stop.start() if stop else b
-        spans.append((a, b))
-        inside |= {re.sub(r"'s$", "", w.group()).casefold() for w in _WRITTEN.finditer(text, a, b)}
-    if not spans:
+        inside |= words(text[a:b])
+        outside = outside[:a] + " " * (b - a) + outside[b:]  # same length: spans keep
+    if not inside:
         return frozenset()
-    outside = text
-    for a, b in spans:
-        outside = outside[:a] + " " * (b - a) + outside[b:]
-    elsewhere = {re.sub(r"'s$", "", w.group()).casefold() for w in _WRITTEN.finditer(outside)}
+    elsewhere = words(outside)
     return frozenset(k for k in names
                      if all(w in inside and w not in elsewhere for w in k.split()))
 
@@ -557,15 +557,16 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     def held_by(words: Iterable[str]) -> Passages:
         return apart_from if set(words) <= steps_in else seen
 
+    def phrase_in(passages: Passages, k: str) -> bool:  # a phrase in a row, C++ as written
+        return passages.together(k.split()) if " " in k else passages.written(k)
+
     missing = [t for t in focal if not (
         held_by([t.word.casefold()]).hold(t, names[t.word.casefold()]) if paraphrase
         else t.stem in seen.stems)]
-    apart = [k for k in phrases
-             if not (held_by(k.casefold().split()).together(k.split()) if " " in k
-                     else held_by([k]).written(k))]
+    apart = [k for k in phrases if not phrase_in(held_by(k.split()), k)]
     contrasted = [names[t.word.casefold()] for t in missing
                   if paraphrase and seen.hold(t, names[t.word.casefold()])] + [
-        names[k] for k in apart if (seen.together(k.split()) if " " in k else seen.written(k))]
+        names[k] for k in apart if phrase_in(seen, k)]
     unwritten = [k for k in apart if " " in k and writes is not None
                  and writes(k.split()) is False]
     return Evidence(
