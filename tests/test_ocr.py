@@ -116,6 +116,38 @@ def test_a_scanned_page_is_found_by_its_words_on_its_page(tmp_path, settings):
 
 
 @needs_ocr
+def test_a_transparent_image_is_read_on_white(tmp_path):
+    # Black text on a transparent background whose pixels keep the colour black, as an
+    # exported diagram or a palette PNG may: read as it is stored, the page is all black.
+    from PIL import Image, ImageOps
+
+    ink = page_image(f"{PAGE_1} {PAGE_2}")
+    png = Image.new("RGBA", ink.size, (0, 0, 0, 0))
+    png.putalpha(ImageOps.invert(ink))  # the letters opaque, the paper transparent
+    png.save(tmp_path / "diagram.png")
+    (doc,) = load_file(SourceFile(tmp_path / "diagram.png", tmp_path)).docs
+    assert "inner channel" in doc.text and "north basin" in doc.text
+
+
+def test_a_palette_image_with_transparency_is_put_on_white_without_a_warning():
+    import warnings
+
+    from PIL import Image
+
+    img = Image.new("P", (4, 2), 1)
+    img.putpalette([255, 0, 0, 0, 0, 0] + [0] * 762)  # 0 red, 1 black
+    img.putpixel((0, 0), 0)
+    img.info["transparency"] = bytes([255, 0] + [255] * 254)  # index 1 transparent
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Pillow warns when such an image goes to grey
+        out = ocr.on_white(img)
+    assert out.mode == "RGB" and out.getpixel((0, 0)) == (255, 0, 0)
+    assert out.getpixel((1, 0)) == (255, 255, 255)  # black underneath, transparent: paper
+    opaque = Image.new("L", (2, 2), 0)
+    assert ocr.on_white(opaque) is opaque
+
+
+@needs_ocr
 def test_ocr_stops_at_its_page_budget_and_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr(ocr, "MAX_PAGES", 1)
     pdf = scanned_pdf(tmp_path / "long.pdf", [PAGE_1, PAGE_2])

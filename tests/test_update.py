@@ -349,11 +349,14 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     assert loaders.read_differently(8 * 2 + 1 - m["loader_version"] % 2) is None
     assert loaders.read_differently(7 * 2 + m["loader_version"] % 2) is None
     assert loaders.read_differently(loaders.loader_version()) == frozenset()
-    # version 13 changed HTML only, version 14 how every text format is cut: an index of
-    # version 12 re-reads the text formats, not PDFs, images, JSONL or code
+    # version 13 changed HTML only, version 14 how every text format is cut, version 21
+    # how an image's transparent pixels are read: an index of version 12 re-reads the text
+    # formats and images, not PDFs, JSONL or code; one of version 20 its images only
     assert loaders.CHANGED_FORMATS[13] == frozenset({".html", ".htm", ".xhtml", ".eml"})
     assert loaders.read_differently(12 * 2 + m["loader_version"] % 2) \
-        == loaders.CHANGED_FORMATS[14]
+        == loaders.CHANGED_FORMATS[14] | loaders.CHANGED_FORMATS[21]
+    assert loaders.read_differently(20 * 2 + m["loader_version"] % 2) \
+        == frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
     assert ".pdf" not in loaders.CHANGED_FORMATS[14] and ".jsonl" not in \
         loaders.CHANGED_FORMATS[14] and {".md", ".rst", ".txt"} <= loaders.CHANGED_FORMATS[14]
 

@@ -52,9 +52,10 @@ from mcp_rag.types import Document
 # code block; 18: a description's prose after a code block of its own stands under its
 # term again; 19: a link within the page hidden from screen readers is left out, FFmpeg's
 # "#" and "TOC", and so are Texinfo's node bars; 20: the pages Sphinx generates to find the
-# others, its general index, module indexes and search page, are left out): indexes built
+# others, its general index, module indexes and search page, are left out; 21: an image's
+# transparent pixels are read as white paper, not as the colour they keep): indexes built
 # before are re-read on the next run.
-LOADER_VERSION = 20
+LOADER_VERSION = 21
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -85,6 +86,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     19: frozenset(HTML_EXTS | MAIL_EXTS),
     # Sphinx's general index, module indexes and search page
     20: frozenset(HTML_EXTS),
+    # an image file's transparent pixels read on white (PDF pages render opaque)
+    21: frozenset(ocr.IMAGE_EXTS),
 }
 
 

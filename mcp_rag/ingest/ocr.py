@@ -187,8 +187,27 @@ def _tesseract(image: Any) -> list[tuple[str, float]]:
     return [_joined(words, " ") for words in lines.values()]  # in tesseract's reading order
 
 
+def on_white(image: Any) -> Any:
+    """``image`` with its transparent pixels made white paper. A transparent pixel keeps a
+    colour of its own, often black (a toolbar icon of Wireshark's guide; a diagram exported
+    with no background), which read as such hides black text; a palette image with
+    transparency is converted first (Pillow warns on every one converted straight to grey).
+    An opaque image is returned as it is."""
+    from PIL import Image
+
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode not in ("RGBA", "LA", "PA", "RGBa", "La"):
+        return image
+    paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    paper.alpha_composite(image.convert("RGBA"))
+    return paper.convert("RGB")
+
+
 def read_image(image: Any) -> Read:
-    """OCR one page image (a PIL image), scaled down to ``MAX_PIXELS`` first."""
+    """OCR one page image (a PIL image), on white (``on_white``) and scaled down to
+    ``MAX_PIXELS`` first."""
+    image = on_white(image)
     w, h = image.size
     if w * h > MAX_PIXELS:
         f = (MAX_PIXELS / (w * h)) ** 0.5
