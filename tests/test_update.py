@@ -59,6 +59,31 @@ def test_first_run_indexes_sample_and_second_run_embeds_nothing(settings, sample
     }
 
 
+def test_skips_a_folder_is_expected_to_have_are_one_line_a_reason(
+        tmp_path, settings, embedder, caplog):
+    import logging
+
+    docs = tmp_path / "docs"
+    (docs / "images").mkdir(parents=True)
+    (docs / "guide.md").write_text("# Guide\n\nCapture filters limit what is captured.\n")
+    (docs / "ws.css").write_text("body { margin: 0 }")
+    for name in ("note", "tip", "warning", "caution"):
+        (docs / "images" / f"{name}.svg").write_text("<svg/>")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    with caplog.at_level(logging.INFO, logger="mcp_rag.index.update"):
+        r = build(settings, [docs], embedder)
+    assert r.added == 1 and len(r.skipped) == 6  # the report keeps every file
+    warned = [m.getMessage() for m in caplog.records if m.levelno == logging.WARNING]
+    svgs = [m for m in warned if "unsupported file type .svg" in m]
+    first = ", ".join(str(docs / "images" / f"{n}.svg") for n in ("caution", "note", "tip"))
+    assert svgs == [f"skipped 4 files: unsupported file type .svg ({first}, ...)"]
+    # a reason one file has is said of it, by name
+    assert f"skipped {docs / 'ws.css'}: unsupported file type .css" in warned
+    assert any(m.startswith(f"skipped {docs / 'broken.pdf'}: ") for m in warned)
+    info = [m.getMessage() for m in caplog.records if m.levelno == logging.INFO]
+    assert f"skipped {docs / 'images' / 'warning.svg'}: unsupported file type .svg" in info
+
+
 def test_change_add_delete_embed_only_what_changed(settings, sample_dir, embedder):
     build(settings, [sample_dir], embedder)
     onboarding_chunks = len(
