@@ -22,6 +22,7 @@ from mcp_rag.retrieve.evidence import (
     targets,
     tools,
     uncontrasted,
+    unlisted,
     without,
     written_names,
 )
@@ -296,6 +297,52 @@ def test_what_the_steps_are_for_is_not_held_by_a_contrast():
     plain = "Are migrations derived from models, as in Ruby?"
     e = check(terms, written_names(plain), 10855, quote, targets(plain, written_names(plain)))
     assert e.state == "answered"
+
+
+@pytest.mark.parametrize(("text", "listed"), [
+    ("The interpretation used by SQLite is the same and is the interpretation followed by "
+     "PostgreSQL, MySQL, Firebird, and Oracle.", {"PostgreSQL", "MySQL", "Firebird", "Oracle"}),
+    ("Django supports PostgreSQL, MariaDB, MySQL, Oracle and SQLite.",
+     {"PostgreSQL", "MariaDB", "MySQL", "Oracle", "SQLite"}),
+    ("Back ends: SQL Server, IBM Db2, Oracle.", {"SQL", "Server", "IBM", "Db2", "Oracle"}),
+    ("Install PostgreSQL and MySQL.", set()),  # two names are a pair, not a list
+    ("However, MySQL does this, and Oracle too.", set()),
+    ("Used by tcpdump, Snort, and many other tools.", set()),
+])
+def test_what_a_passage_names_only_in_a_list_of_peers(text, listed):
+    out = unlisted(text)
+    assert len(out) == len(text)
+    def names(t: str) -> set[str]:
+        return {w.strip(".,:") for w in t.split() if w[:1].isupper()}
+    assert names(text) - names(out) == listed
+
+
+def test_what_the_steps_are_for_is_not_held_by_a_list_of_peers():
+    """SQLite's CREATE INDEX page says its reading "is the interpretation followed by
+    PostgreSQL, MySQL, Firebird, and Oracle": asked how to create an index in MySQL, the
+    page tells nothing of how MySQL does it. A passage that names MySQL otherwise holds it;
+    a name the steps are not for is held by the list."""
+    q = "How do I create an index in MySQL?"
+    names = written_names(q)
+    terms = [_term("create", 3000), _term("index", 4000), _term("MySQL", 40)]
+    quote = ["The CREATE INDEX command consists of the keywords \"CREATE INDEX\" followed by "
+             "the name of the new index.",
+             "The interpretation used by SQLite is the same and is the interpretation "
+             "followed by PostgreSQL, MySQL, Firebird, and Oracle."]
+    e = check(terms, names, 14130, quote, targets(q, names))
+    assert (e.state, e.missing, e.listed, e.contrasted) == (
+        "refused", ("MySQL",), ("MySQL",), ())
+    assert e.reason() == ("the best passages name 'MySQL' only in a list beside others "
+                          "(\"A, B and C\"), not how to do it there")
+    held = check(terms, names, 14130, [*quote, "MySQL builds the index in place."],
+                 targets(q, names))
+    assert held.state == "answered" and held.listed == ()
+    plain = "Does MySQL read partial indexes the same way?"
+    assert check(terms, written_names(plain), 14130, quote,
+                 targets(plain, written_names(plain))).state == "answered"
+    # set apart and listed: each said as it is
+    both = check(terms, names, 14130, ["It is faster than MySQL.", *quote], targets(q, names))
+    assert both.listed == ("MySQL",) and both.state == "refused"
 
 
 def test_a_product_in_title_case_the_steps_are_for_refuses_where_the_passages_lack_it():

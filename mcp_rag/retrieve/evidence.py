@@ -123,6 +123,14 @@ _GREEK["ς"] = "sigma"
 _CONTRAST = re.compile(
     r"\b(?:unlike|than|compared\s+(?:to|with)|in\s+contrast\s+(?:to|with)|as\s+opposed\s+to|"
     r"instead\s+of|versus|vs\.?)\s+((?:(?:in|the|an?)\s+)?(?:[^\s,.;:!?()]+[ \t]*){1,4})", re.I)
+# Three or more names in a row, a comma apart (the last may follow "and" or "or"): a list
+# of peers ("the interpretation followed by PostgreSQL, MySQL, Firebird, and Oracle"),
+# which names each of them without telling how any is used. A name is one to three words,
+# each with a capital first.
+_PEER = r"[A-Z][\w+#.-]*(?:[ \t]+[A-Z][\w+#.-]*){0,2}"
+_PEERS = re.compile(
+    rf"(?<![\w.-]){_PEER}(?:[ \t]*,[ \t]*{_PEER})+[ \t]*,?[ \t]+(?:and|or)[ \t]+{_PEER}"
+    rf"|(?<![\w.-]){_PEER}(?:[ \t]*,[ \t]*{_PEER}){{2,}}")
 # What a question gives as an example of what it asks about: "a third-party package such
 # as ZLIB", "a database, e.g. PostgreSQL", up to the next punctuation or preposition.
 _EXAMPLE = re.compile(r"\b(?:such\s+as|e\.\s?g\.|for\s+(?:example|instance))[\s,]+"
@@ -430,8 +438,10 @@ class Evidence:
     steps_for: tuple[str, ...] = ()  # the focal names a how-to question asks its steps in
     examples: tuple[str, ...] = ()  # the focal names it gives as examples only (``examples``)
     # of ``missing``, the names the passages write only to set themselves apart from them
-    # ("unlike in Ruby On Rails": ``uncontrasted``)
+    # ("unlike in Ruby On Rails": ``uncontrasted``), and those they write only in a list of
+    # peers ("PostgreSQL, MySQL, Firebird, and Oracle": ``unlisted``)
     contrasted: tuple[str, ...] = ()
+    listed: tuple[str, ...] = ()
 
     @property
     def state(self) -> State:
@@ -488,7 +498,8 @@ class Evidence:
         if not self.missing:
             return None
         contrasted = [w for w in self.lacks if w in self.contrasted]
-        lacks = [w for w in self.lacks if w not in self.contrasted]
+        listed = [w for w in self.lacks if w in self.listed]
+        lacks = [w for w in self.lacks if w not in self.contrasted and w not in self.listed]
         said = ""
         if lacks:
             elsewhere = [w for w in self.elsewhere if w in lacks]  # not a lacking phrase's words
@@ -505,6 +516,10 @@ class Evidence:
             said = f"{said}; " if said else ""
             said += (f"the best passages name {', '.join(repr(w) for w in contrasted)} only "
                      f"to set themselves apart from {them} (\"unlike …\", \"than …\")")
+        if listed:
+            said = f"{said}; " if said else ""
+            said += (f"the best passages name {', '.join(repr(w) for w in listed)} only in a "
+                     f"list beside others (\"A, B and C\"), not how to do it there")
         return said
 
 
@@ -514,6 +529,14 @@ def uncontrasted(text: str) -> str:
     tell how it is done in Rails. The same length: offsets keep."""
     return _CONTRAST.sub(
         lambda m: m.group()[: m.start(1) - m.start()] + " " * len(m.group(1)), text)
+
+
+def unlisted(text: str) -> str:
+    """``text`` with the names it lists among peers blanked out (``_PEERS``): "The
+    interpretation used by SQLite is the same and is the interpretation followed by
+    PostgreSQL, MySQL, Firebird, and Oracle." tells nothing of how MySQL is used. The
+    same length: offsets keep."""
+    return _PEERS.sub(lambda m: re.sub(r"[^,\s]", " ", m.group()), text)
 
 
 def as_written(names: dict[str, str]) -> list[str]:
@@ -549,10 +572,12 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
     texts = list(texts)
     seen = Passages.of(texts)
     # what the steps are for is held only where a passage does not name it to set itself
-    # apart: "unlike in Ruby On Rails" tells nothing of how Rails does it
+    # apart, nor among peers: "unlike in Ruby On Rails" tells nothing of how Rails does it,
+    # "followed by PostgreSQL, MySQL, Firebird, and Oracle" nothing of how MySQL does
     asked_in = any(t.word.casefold() in steps_in for t in focal) or any(
         set(k.split()) <= steps_in for k in phrases)
-    apart_from = Passages.of(map(uncontrasted, texts)) if asked_in else seen
+    uncontrasted_texts = [uncontrasted(t) for t in texts] if asked_in else texts
+    apart_from = Passages.of(map(unlisted, uncontrasted_texts)) if asked_in else seen
 
     def held_by(words: Iterable[str]) -> Passages:
         return apart_from if set(words) <= steps_in else seen
@@ -564,9 +589,15 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         held_by([t.word.casefold()]).hold(t, names[t.word.casefold()]) if paraphrase
         else t.stem in seen.stems)]
     apart = [k for k in phrases if not phrase_in(held_by(k.split()), k)]
-    contrasted = [names[t.word.casefold()] for t in missing
-                  if paraphrase and seen.hold(t, names[t.word.casefold()])] + [
+    # held only where set apart or listed: which of the two, for the reason
+    set_apart = [names[t.word.casefold()] for t in missing
+                 if paraphrase and seen.hold(t, names[t.word.casefold()])] + [
         names[k] for k in apart if phrase_in(seen, k)]
+    listing = Passages.of(uncontrasted_texts) if set_apart else seen
+    listed = [names[t.word.casefold()] for t in missing
+              if paraphrase and listing.hold(t, names[t.word.casefold()])] + [
+        names[k] for k in apart if phrase_in(listing, k)]
+    contrasted = [n for n in set_apart if n not in listed]
     unwritten = [k for k in apart if " " in k and writes is not None
                  and writes(k.split()) is False]
     return Evidence(
@@ -580,6 +611,7 @@ def check(terms: Sequence[Term], names: dict[str, str], n_chunks: int,
         + tuple(names[k] for k in phrases if set(k.casefold().split()) <= steps_in),
         examples=tuple(names[k] for k in examples if k in names),
         contrasted=tuple(contrasted),
+        listed=tuple(listed),
     )
 
 
