@@ -72,6 +72,40 @@ def test_html_table_rows_keep_their_column_headers(tmp_path):
     assert "Enterprise — P1: 15 minutes; P2: 1 hour." in rows
 
 
+def test_invisible_characters_are_dropped_and_offsets_follow(tmp_path, settings):
+    """PostgreSQL's manual writes a zero-width space inside long identifiers where a line
+    may break (``administrable_role_\u200bauthorizations``, as Debian ships the page): the
+    identifier is read whole, in the text, the title and the section, so BM25, the
+    evidence check and a quote copied from an answer see it as written; a soft hyphen, a
+    word joiner and a stray byte-order mark go too, and section offsets follow the text."""
+    from helpers import KeywordEmbedder
+
+    from mcp_rag.index.update import index_paths
+    from mcp_rag.retrieve.pipeline import Pipeline
+    from mcp_rag.types import Mode
+
+    page = Path(__file__).parent / "fixtures" / "third_party" / "postgresql-docs" / \
+        "infoschema-administrable-role-authorizations.html"
+    assert "administrable_role_\u200bauthorizations" in page.read_text(encoding="utf-8")
+    (doc,) = load_file(SourceFile(page, page.parent)).docs
+    assert doc.title == "37.4. administrable_role_authorizations"
+    assert doc.sections == ((0, "37.4. administrable_role_authorizations"),)
+    assert "The view administrable_role_authorizations identifies all roles" in doc.text
+    md = tmp_path / "notes.md"
+    md.write_text("# Intro\n\nA docu\u00admented \ufeffword\u2060joiner.\n\n"
+                  "# Second\u200b part\n\nMore text here.\n", encoding="utf-8")
+    (notes,) = load_file(SourceFile(md, tmp_path)).docs
+    assert "A documented wordjoiner." in notes.text and "\u200b" not in notes.text
+    at = dict((name, o) for o, name in notes.sections)
+    assert notes.text[at["Second part"]:].startswith("Second part")
+    # indexed and asked with the identifier pasted from the page, invisible space and all
+    index_paths(settings.index, [page.parent], KeywordEmbedder(), quiet=True)  # 5 pages
+    p = Pipeline(settings, embedder=KeywordEmbedder())
+    r = p.search("administrable_role_\u200bauthorizations", k=1, mode=Mode.BM25)
+    assert r.query == "administrable_role_authorizations" and r.hits[0].chunk.doc_id == page.name
+    assert "administrable_role_authorizations" in r.hits[0].chunk.text
+
+
 def test_text_title_from_first_short_line_or_file_name(tmp_path):
     a = tmp_path / "a.txt"
     a.write_text("Travel rules\n\nBook trains for trips under 4 hours.")

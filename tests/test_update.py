@@ -343,13 +343,18 @@ def test_files_are_re_read_once_after_the_loaders_change(settings, sample_dir, e
 def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     settings, sample_dir, embedder, monkeypatch
 ):
-    """Versions 9 to 14 changed how the text formats are read: an index built by version
-    8 re-reads those files once, and not the others (a PDF's OCR is slow; JSONL records)."""
+    """Versions 9 to 22 changed how the text formats, JSONL records and images are read:
+    an index built by version 8 re-reads those files once, and not its PDFs (OCR is
+    slow)."""
+    from helpers import minimal_pdf
+
     from mcp_rag.index import update
     from mcp_rag.ingest import loaders
 
     (sample_dir / "support" / "runbook.jsonl").write_text(
         '{"_id": "r1", "title": "Runbook", "text": "Restart it."}\n')
+    (sample_dir / "support" / "escalation.pdf").write_bytes(
+        minimal_pdf(["Escalate a P1 incident to the on-call lead within ten minutes."]))
     build(settings, [sample_dir], embedder)
     manifest = settings.index / read_current(settings.index) / "manifest.json"
     m = json.loads(manifest.read_text())
@@ -364,9 +369,9 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     monkeypatch.setattr(update, "load_file", counted)
     r = build(settings, [sample_dir], embedder)
     assert sorted(read) == ["README.md", "error-codes.md", "onboarding.txt",
-                            "refund-policy-2023.md", "refund-policy.md",
-                            "sla-tiers.html"]  # not runbook.jsonl
-    assert (r.updated, r.unchanged) == (0, 7) and r.changed  # same text: nothing embedded
+                            "refund-policy-2023.md", "refund-policy.md", "runbook.jsonl",
+                            "sla-tiers.html"]  # not escalation.pdf
+    assert (r.updated, r.unchanged) == (0, 8) and r.changed  # same text: nothing embedded
     assert IndexReader(settings.index).manifest.loader_version == loaders.loader_version()
     read.clear()
     assert build(settings, [sample_dir], embedder).changed is False and read == []
@@ -375,13 +380,17 @@ def test_only_the_formats_a_new_loader_reads_differently_are_re_read(
     assert loaders.read_differently(7 * 2 + m["loader_version"] % 2) is None
     assert loaders.read_differently(loaders.loader_version()) == frozenset()
     # version 13 changed HTML only, version 14 how every text format is cut, version 21
-    # how an image's transparent pixels are read: an index of version 12 re-reads the text
-    # formats and images, not PDFs, JSONL or code; one of version 20 its images only
+    # how an image's transparent pixels are read, version 22 every format but PDFs and
+    # images (invisible characters): an index of version 20 re-reads all but its PDFs, one
+    # of version 21 not its images either
     assert loaders.CHANGED_FORMATS[13] == frozenset({".html", ".htm", ".xhtml", ".eml"})
     assert loaders.read_differently(12 * 2 + m["loader_version"] % 2) \
-        == loaders.CHANGED_FORMATS[14] | loaders.CHANGED_FORMATS[21]
+        == loaders.CHANGED_FORMATS[14] | loaders.CHANGED_FORMATS[21] | loaders.CHANGED_FORMATS[22]
+    images = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
     assert loaders.read_differently(20 * 2 + m["loader_version"] % 2) \
-        == frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff"})
+        == images | loaders.CHANGED_FORMATS[22]
+    assert not {".pdf", *images} & loaders.read_differently(21 * 2 + m["loader_version"] % 2)
+    assert {".md", ".html", ".jsonl", ".py"} <= loaders.CHANGED_FORMATS[22]
     assert ".pdf" not in loaders.CHANGED_FORMATS[14] and ".jsonl" not in \
         loaders.CHANGED_FORMATS[14] and {".md", ".rst", ".txt"} <= loaders.CHANGED_FORMATS[14]
 

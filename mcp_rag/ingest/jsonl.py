@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mcp_rag.ingest.text import content_hash, read_text_file, strip_controls
+from mcp_rag.ingest.text import INVISIBLE, content_hash, read_text_file, strip_controls
 from mcp_rag.types import Document
 
 
@@ -41,8 +41,8 @@ def parse_jsonl(path: Path, root: str) -> tuple[list[Document], list[str]]:
             warnings.append(f"{path}:{n}: duplicate _id {doc_id!r}; line skipped")
             continue
         seen.add(doc_id)
-        title = strip_controls(str(obj.get("title") or ""))
-        text = strip_controls(obj["text"])
+        title = INVISIBLE.sub("", strip_controls(str(obj.get("title") or "")))
+        text = INVISIBLE.sub("", strip_controls(obj["text"]))
         if not text.strip():
             text = title
         docs.append(

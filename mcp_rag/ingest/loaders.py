@@ -29,7 +29,14 @@ from mcp_rag.ingest.markdown import parse_markdown
 from mcp_rag.ingest.office import OFFICE_EXTS, parse_office
 from mcp_rag.ingest.pdf import PageText, parse_image, parse_pdf
 from mcp_rag.ingest.rst import RST_EXTS, parse_rst
-from mcp_rag.ingest.text import content_hash, parse_text, read_text_file, strip_controls
+from mcp_rag.ingest.text import (
+    INVISIBLE,
+    content_hash,
+    drop_invisible,
+    parse_text,
+    read_text_file,
+    strip_controls,
+)
 from mcp_rag.types import Document
 
 # Bump when a loader turns the same file into different text (2: HTML table rows carry their
@@ -53,9 +60,10 @@ from mcp_rag.types import Document
 # term again; 19: a link within the page hidden from screen readers is left out, FFmpeg's
 # "#" and "TOC", and so are Texinfo's node bars; 20: the pages Sphinx generates to find the
 # others, its general index, module indexes and search page, are left out; 21: an image's
-# transparent pixels are read as white paper, not as the colour they keep): indexes built
-# before are re-read on the next run.
-LOADER_VERSION = 21
+# transparent pixels are read as white paper, not as the colour they keep; 22: soft
+# hyphens, zero-width spaces, word joiners and byte-order marks are dropped from the text,
+# not PDFs'): indexes built before are re-read on the next run.
+LOADER_VERSION = 22
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -88,6 +96,10 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     20: frozenset(HTML_EXTS),
     # an image file's transparent pixels read on white (PDF pages render opaque)
     21: frozenset(ocr.IMAGE_EXTS),
+    # invisible characters dropped (PostgreSQL's zero-width spaces inside identifiers):
+    # every format read as text, JSONL records and code; not PDFs and images
+    22: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS
+                  | JSONL_EXTS | CODE_EXTS),
 }
 
 
@@ -182,6 +194,11 @@ def load_file(src: SourceFile) -> Loaded:
             text, title, sections = parse_text(raw, stem)
             fmt = "txt"
     text, title = strip_controls(text), strip_controls(title)  # same length: offsets hold
+    if paged is None:  # a PDF's pages and OCR's text are as read (re-reading them is slow)
+        text, at = drop_invisible(text)
+        sections = tuple((at(o), INVISIBLE.sub("", name)) for o, name in sections)
+        pages = tuple((at(o), page) for o, page in pages)
+        title = INVISIBLE.sub("", title)
     if not text.strip():
         raise LoaderError(f"{path}: no text in it")
     doc = Document(

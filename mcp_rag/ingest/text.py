@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
+from bisect import bisect_left
+from collections.abc import Callable
 from pathlib import Path
 
 from mcp_rag.errors import LoaderError
@@ -17,6 +20,24 @@ _CONTROLS = {c: " " for c in [*range(0x00, 0x09), *range(0x0B, 0x20), *range(0x7
 def strip_controls(text: str) -> str:
     """``text`` with each control character but newline and tab replaced by a space."""
     return text.translate(_CONTROLS)
+
+
+# Characters that show nothing and join nothing: the soft hyphen, the zero-width space,
+# the word joiner, and a byte-order mark inside the text. PostgreSQL's manual puts a
+# zero-width space inside long identifiers where a line may break
+# ("ddl_\u200bcommand_\u200bstart", 491 of them): left in, it cuts the identifier in two for
+# BM25 and for the evidence check, and a quote copied from an answer carries it into the
+# reader's SQL. Not the zero-width joiner and non-joiner: scripts and emoji need them.
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+
+
+def drop_invisible(text: str) -> tuple[str, Callable[[int], int]]:
+    """``text`` without its invisible characters (``INVISIBLE``), and where an offset into
+    ``text`` (a section's or a page's start) falls in what remains."""
+    cut = [m.start() for m in INVISIBLE.finditer(text)]
+    if not cut:
+        return text, lambda at: at
+    return INVISIBLE.sub("", text), lambda at: at - bisect_left(cut, at)
 
 
 # Bump when the same text is cut into different chunks (2: a term stays with its

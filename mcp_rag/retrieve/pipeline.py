@@ -15,6 +15,7 @@ from mcp_rag.errors import MCPRagError
 from mcp_rag.index.handle import IndexHandle, open_current
 from mcp_rag.index.lexical import tokenize
 from mcp_rag.index.scope import Term, key_terms
+from mcp_rag.ingest.text import INVISIBLE
 from mcp_rag.limits import CANDIDATES, MAX_QUERY_CHARS, K
 from mcp_rag.models.embedding import UnavailableEmbedder, load_embedder
 from mcp_rag.models.pack import resolve
@@ -242,7 +243,7 @@ class Pipeline:
                 rerank_status=RerankStatus.NOT_REQUESTED, rerank_reason="not requested",
             )
         first = self.retrieve(query, n, mode, filters)
-        asked = query if question is None else question
+        asked = query if question is None else INVISIBLE.sub("", question)
         first.names = self.names(asked, first.terms)
         first.tools = tuple(tools(asked, self.words, first.terms, first.n_chunks, first.names))
         first.corpus = self

@@ -9,6 +9,7 @@ import numpy as np
 
 from mcp_rag.errors import QueryError
 from mcp_rag.index.scope import Term
+from mcp_rag.ingest.text import INVISIBLE
 from mcp_rag.limits import MAX_QUERY_CHARS
 from mcp_rag.retrieve.answerability import Decision
 from mcp_rag.types import Chunk, Hit, Mode, RerankStatus
@@ -66,6 +67,11 @@ class SearchResult:
 
 
 def validate_query(query: str) -> str:
+    """``query`` trimmed and without invisible characters (a zero-width space pasted
+    from PostgreSQL's manual inside ``ddl_command_start``: ``ingest.text.INVISIBLE``), or
+    a ``QueryError`` saying what is wrong with it."""
+    if isinstance(query, str):
+        query = INVISIBLE.sub("", query)
     if not isinstance(query, str) or not query.strip():
         raise QueryError("query is empty: pass the question or keywords to search for")
     if len(query) > MAX_QUERY_CHARS:
