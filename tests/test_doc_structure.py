@@ -176,6 +176,26 @@ def test_a_description_is_not_given_a_term_that_names_nothing_or_is_its_own():
     assert run.quote.count("template_name") == 1
 
 
+@pytest.mark.parametrize("linenos", ["inline", "table"])
+def test_line_numbers_beside_code_are_not_read_as_code_or_a_table(linenos):
+    """Sphinx's ``:linenos:`` and MkDocs' ``linenums`` number a code block's lines with
+    Pygments, inline (CMake's guide: ``<span class="linenos">1</span>include(...)``) or
+    as a table of two cells, the numbers and the code. The numbers are left out, so a
+    command is quoted as written, and the table is read as the code block it is, not as a
+    row "1 2 | make make install"."""
+    pygments = pytest.importorskip("pygments")
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import BashLexer
+
+    code = pygments.highlight("./configure --prefix=/opt\nmake\nmake install\n",
+                              BashLexer(), HtmlFormatter(linenos=linenos))
+    assert "linenos" in code  # the generator's own markup
+    page = f"<h1>Build</h1><p>Build and install it with:</p>{code}<p>Then run it.</p>"
+    text = parse_html(page, "build")[0]
+    assert "Build and install it with:\n\n    ./configure --prefix=/opt\n    make\n" \
+           "    make install\n\nThen run it." in text
+
+
 def test_markdown_code_fences_are_blocks_their_sentence_introduces():
     doc = load(DOCKER)
     text, (run,) = answer(doc, "How do I prune volumes as well?")

@@ -36,7 +36,9 @@ _BLOCK = {
 _SKIP = {"script", "style", "noscript", "template", "svg", "iframe", "object", "canvas", "head",
          # controls and navigation: a search box, "hide"/"show" buttons, a menu
          "button", "form", "select", "nav", "footer"}
-_SKIP_CLASSES = {"headerlink", "viewcode-link"}  # Sphinx: "¶" after headings, "[source]"
+# Sphinx: "¶" after headings, "[source]"; Pygments' line numbers beside code (inline
+# spans, or the gutter of a table: "1 include(...)" would be copied with the command)
+_SKIP_CLASSES = {"headerlink", "viewcode-link", "linenos", "lineno", "linenodiv"}
 # A heading's link to itself, "¶" or "#" beside its words: Apache httpd's manual marks it
 # "permalink", Docusaurus "hash-link", others by its title, or hide it from screen readers
 # (``aria-hidden``: GitHub's rendered Markdown; Texinfo's Bootstrap pages, FFmpeg's manual,
@@ -104,6 +106,9 @@ class _HTMLText(HTMLParser):
         self.sections: list[tuple[int, str]] = []
         self.heading_start = 0
         self.table_depth = 0
+        # Pygments' table of line numbers and code (Sphinx, MkDocs): a code block, not a
+        # table; open ones
+        self.code_tables = 0
         self.headers: list[str] | None = None  # header cells of the current table
         self.row: list[tuple[str, bool]] | None = None  # (text, is header cell)
         self.cell: list[str] | None = None
@@ -194,7 +199,9 @@ class _HTMLText(HTMLParser):
             self.pre_start = True
         if tag == "dt" or classes & _TERM_CLASSES:
             self.term_tags.append(tag)
-        if self._table_tag(tag, start=True):
+        if tag == "table" and "highlighttable" in classes:
+            self.code_tables += 1
+        if not self.code_tables and self._table_tag(tag, start=True):
             return
         if tag == "br" and self.term_tags:  # one term's names, on one line
             self._names()
@@ -262,7 +269,10 @@ class _HTMLText(HTMLParser):
             self._break(1)
             self.term_open = True
             return
-        if self._table_tag(tag, start=False):
+        if self.code_tables:  # its rows and cells are lines and blocks
+            if tag == "table":
+                self.code_tables -= 1
+        elif self._table_tag(tag, start=False):
             return
         if self.heading_level is not None and tag == self.heading_tag:
             if tag != "h":

@@ -62,7 +62,8 @@ from mcp_rag.types import Document
 # others, its general index, module indexes and search page, are left out; 21: an image's
 # transparent pixels are read as white paper, not as the colour they keep; 22: soft
 # hyphens, zero-width spaces, word joiners and byte-order marks are dropped from the text,
-# not PDFs'): indexes built before are re-read on the next run.
+# not PDFs', and HTML's line numbers beside code are left out, Pygments' table of numbers
+# and code read as a code block): indexes built before are re-read on the next run.
 LOADER_VERSION = 22
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
@@ -97,7 +98,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     # an image file's transparent pixels read on white (PDF pages render opaque)
     21: frozenset(ocr.IMAGE_EXTS),
     # invisible characters dropped (PostgreSQL's zero-width spaces inside identifiers):
-    # every format read as text, JSONL records and code; not PDFs and images
+    # every format read as text, JSONL records and code; not PDFs and images. HTML's line
+    # numbers beside code
     22: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS
                   | JSONL_EXTS | CODE_EXTS),
 }
