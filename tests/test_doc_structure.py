@@ -26,6 +26,8 @@ DOCKER = THIRD / "docker-docs" / "system_prune.md"
 JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
 APACHE = THIRD / "apache-httpd" / "stopping.html"
 LIBFFI = THIRD / "libffi-docs" / "The-Basics.html"
+PIP_MYST = THIRD / "pip-docs" / "local-project-installs.md"
+KILN_MKDOCS = REPO / "tests" / "fixtures" / "mkdocs-kiln" / "firing.md"
 
 
 def load(path: Path) -> Document:
@@ -204,6 +206,50 @@ def test_markdown_code_fences_are_blocks_their_sentence_introduces():
         "    $ docker system prune -a --volumes\n"
     )
     assert "\n    $ docker system prune -a --volumes\n" in text
+
+
+def test_mkdocs_admonitions_and_tabs_read_as_prose_under_their_titles():
+    """MkDocs' admonitions ("!!! warning", "??? info \"Title\"") and content tabs
+    ('=== "Glaze"') indent their content four spaces; read as written it was a code block
+    under a line of markers. Each reads as its title over its content, a term over its
+    description; a fence inside a tab is a code block again; "!!! Do not ..." with nothing
+    under it is a line of text; the syntax shown inside a fence stays code."""
+    doc = load(KILN_MKDOCS)
+    assert "Warning\nNever open the lid above 200 °C: the thermal shock cracks the ware" \
+        in doc.text
+    assert "Saving power\nFire at night on the off-peak tariff." in doc.text
+    assert ("Glaze\nRun the glaze program and hold at peak for ten minutes:\n\n"
+            "    kilnctl run --program glaze --cone 6 --hold 10\n") in doc.text
+    assert "Note\nHolds longer than twenty minutes make glazes run." in doc.text
+    assert "\n\nThe controller beeps when the firing ends." in doc.text  # no title asked
+    assert "Error codes\nE1 means a thermocouple failure" in doc.text  # a /// block
+    assert "\n!!! Do not fire wet pots\n" in doc.text
+    assert "\n    !!! note\n        This block is an example of the syntax" in doc.text
+    assert "!!! warning" not in doc.text and '===' not in doc.text and "```" not in doc.text
+    assert ("Warning\nNever open the lid above 200 °C: the thermal shock cracks the ware "
+            "and the elements.") in units(doc)
+    text, (run,) = answer(doc, "How do I run the glaze program with a hold at peak?")
+    assert "kilnctl run --program glaze --cone 6 --hold 10" in run.quote
+
+
+def test_myst_admonitions_versions_roles_and_targets_read_as_sphinx_shows_them():
+    """pip's documentation (MyST Markdown, as Debian's python3-pip ships it): "```{note}"
+    and "```{caution}" are prose under their titles, "```{versionchanged} 21.3" reads
+    "Changed in version 21.3", a label line "(editable-installs)=" is no text, and a
+    directive that shows a command ("```{pip-cli}") stays a code block."""
+    doc = load(PIP_MYST)
+    assert "Caution\nIt is possible to see behaviour differences between regular installs" \
+        in doc.text
+    assert "Note\nThis is functionally the same as setuptools' develop mode" in doc.text
+    assert "Changed in version 22.1\nThe --use-deprecated=out-of-tree-build option has " \
+           "been removed." in doc.text
+    assert "editable-installs" not in doc.text and "{" not in doc.text
+    assert "in \"editable\" mode:\n\n    $ pip install -e path/to/SomeProject\n" in doc.text
+    text, runs = answer(doc, "Which option was removed in version 22.1?")
+    assert "Changed in version 22.1" in text
+    from mcp_rag.ingest.markdown import parse_markdown
+    assert parse_markdown("{pep}`508` and {ref}`the guide <a-label>`.", "t")[0] == \
+        "PEP 508 and the guide."
 
 
 def test_markdown_code_spans_keep_their_placeholders():

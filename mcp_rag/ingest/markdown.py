@@ -15,6 +15,34 @@ _MD_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$")
 _MD_LIST = re.compile(r"^(\s*)(?:[-*+]|\d{1,9}[.)])\s+(\[[ xX]\]\s+)?")
 _MD_QUOTE = re.compile(r"^\s*(>\s?)+")
 _MD_REFDEF = re.compile(r"^ {0,3}\[([^\]]+)\]:\s+(\S+)")
+# Containers that MkDocs (Python-Markdown, pymdown-extensions) and MyST write around
+# prose: an admonition, "!!! note" or "!!! tip \"Title\"", collapsible with "???"; a
+# content tab, '=== "Linux"'; their content indented four spaces. Read as written, the
+# content was a code block and the marker a line of text. Each reads as its title (the
+# quoted one, else the kind: "Note") on the line above its content, dedented: a term over
+# its description, as HTML's admonition titles are.
+_MD_ADMONITION = re.compile(
+    r'^( *)(?:!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+[\w-]+)*(?:[ \t]+"([^"]*)")?[ \t]*$')
+_MD_TAB = re.compile(r'^( *)===[+!]?[ \t]+"([^"]*)"[ \t]*$')
+# pymdown-extensions' blocks, "/// note | Title" ... "///", their content not indented
+_MD_BLOCK = re.compile(r"^ {0,3}///[ \t]+([\w-]+)(?:[ \t]*\|[ \t]*(.*?))?[ \t]*$")
+_MD_BLOCK_END = re.compile(r"^ {0,3}///[ \t]*$")
+# MyST's admonitions: a fence of backticks or colons whose info is a directive,
+# "```{note}" or ":::{warning} Title", with options (":class: dropdown") first
+_MYST = re.compile(r"^ {0,3}(`{3,}|:{3,})\{([\w-]+)\}[ \t]*(.*?)[ \t]*$")
+_MYST_ADMONITIONS = frozenset(
+    "admonition attention caution danger error hint important note seealso tip warning "
+    "dropdown versionadded versionchanged deprecated".split())
+_MYST_OPTION = re.compile(r"^ *:[\w-]+:")
+# Sphinx's words for a version directive's title, "```{versionadded} 6.0"
+_MYST_VERSIONS = {"versionadded": "New in version", "versionchanged": "Changed in version",
+                  "deprecated": "Deprecated since version"}
+# A MyST role, {ref}`the title <a-label>`, {issue}`9475`: its text, the title without its
+# target
+_MYST_ROLE = re.compile(r"\{([\w:.-]+)\}`([^`]*?)(?:\s*<[^<>`]+>)?`")
+_MYST_NAMED = {"pep": "PEP ", "rfc": "RFC "}  # as Sphinx shows them: "PEP 508"
+# A MyST target, "(requirement-specifiers)=" on the line above a heading: no text
+_MYST_TARGET = re.compile(r"^ {0,3}\([^()]+\)=[ \t]*$")
 # Inline markup (code spans, links, emphasis, entities, escapes, inline HTML) is read by
 # markdown-it-py, a CommonMark parser: a code span keeps what it holds as written
 # (`<src>`, `map[string][]string`, `--format=<value>`), where stripping "HTML tags" and
@@ -56,6 +84,13 @@ def _cells(row: str) -> list[str]:
     return [*cells, "".join(cell)]
 
 
+def _closes(line: str, fence: str) -> bool:
+    """``line`` closes a fence opened with ``fence``: only its character, at least as many
+    (CommonMark)."""
+    bare = line.strip()
+    return len(bare) >= len(fence) and bare == fence[0] * len(bare)
+
+
 def _front_matter(lines: list[str]) -> tuple[str, int]:
     """The title in YAML front matter (or ""), and the line the body starts at."""
     if not lines or lines[0].strip() != "---":
@@ -86,16 +121,75 @@ def _plain(line: str, refs: dict[str, dict[str, str]]) -> str:
     """One body line without its quote and list markers, table pipes and inline markup."""
     line = _MD_QUOTE.sub("", line)
     line = _MD_LIST.sub(r"\1", line)
+    if "}`" in line:
+        line = _MYST_ROLE.sub(lambda m: _MYST_NAMED.get(m.group(1), "") + m.group(2), line)
     if "|" in line and line.strip().startswith("|"):
         line = " | ".join(c.strip() for c in _cells(line) if c.strip())
     return _md_inline(line, refs).rstrip()
+
+
+def _kind(name: str) -> str:
+    """An admonition's kind as its title: "seealso" is "See also", "version-added" is
+    "Version added"."""
+    return {"seealso": "See also"}.get(name, name.replace("-", " ").replace("_", " ").capitalize())
+
+
+def _indented_block(lines: list[str], i: int, indent: int) -> tuple[list[str], int]:
+    """The lines after ``lines[i]`` indented past ``indent`` by four (blank lines between
+    them included), dedented by four, without leading blank lines; and where they end."""
+    j = i + 1
+    while j < len(lines) and (not lines[j].strip()
+                              or len(lines[j]) - len(lines[j].lstrip(" ")) >= indent + 4):
+        j += 1
+    while j > i + 1 and not lines[j - 1].strip():
+        j -= 1  # trailing blank lines are the document's
+    body = [ln[:indent] + ln[indent + 4:] if ln.strip() else "" for ln in lines[i + 1:j]]
+    while body and not body[0]:
+        body.pop(0)
+    return body, j
+
+
+def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
+    """When ``lines[i]`` opens an admonition or a content tab (``_MD_ADMONITION``,
+    ``_MD_TAB``) with content under it, or a pymdown-extensions block (``_MD_BLOCK``) that
+    closes: its title (None: asked for none, ``!!! note ""``), with ``lines`` rewritten in
+    place so that its content, dedented, starts at ``i``; and how many lines the content
+    holds. None otherwise: "!!! Do not run this in production" with nothing indented under
+    it is a line of text."""
+    line = lines[i]
+    m = _MD_ADMONITION.match(line) or _MD_TAB.match(line)
+    if m:
+        indent = len(m.group(1))
+        if m.re is _MD_TAB:
+            title: str | None = m.group(2)
+        else:
+            title = _kind(m.group(2)) if m.group(3) is None else m.group(3)
+        body, j = _indented_block(lines, i, indent)
+        if not body:
+            return None
+        lines[i:j] = body
+        return (title or None), len(body)
+    m = _MD_BLOCK.match(line)
+    if m is None:
+        return None
+    j = i + 1
+    while j < len(lines) and not _MD_BLOCK_END.match(lines[j]):
+        j += 1
+    if j == len(lines):
+        return None
+    body = lines[i + 1:j]
+    lines[i:j + 1] = body
+    return (m.group(2) or _kind(m.group(1))), len(body)
 
 
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
     """Markdown to plain text; headings stay in the text and become section metadata.
 
     Fenced code becomes an indented block (four spaces), as HTML's ``<pre>`` does, so a
-    sentence that introduces it is kept with it.
+    sentence that introduces it is kept with it. A fence closes at a line of at least as
+    many of its characters (a four-backtick fence holds three-backtick ones). Admonitions
+    and content tabs (MkDocs, MyST) read as their title on the line above their content
+    (``_container``).
 
     A section is the heading path, e.g. ``Refund policy > Conditions``.
     """
@@ -107,6 +201,7 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
     sections: list[tuple[int, str]] = []
     path: list[tuple[int, str]] = []  # (level, heading)
     fence: str | None = None
+    myst: list[str] = []  # the fences of the MyST admonitions open around this line
 
     def emit(text: str) -> None:
         nonlocal pos
@@ -131,19 +226,44 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
         emit(text)
         emit("")
 
+    def titled(title: str | None) -> None:  # a container's title, above its content
+        if title:
+            if out and out[-1] != "":
+                emit("")
+            emit(_md_inline(title, refs).strip())
+
     while i < len(lines):
         line = lines[i]
         if fence is not None:
-            if line.strip().startswith(fence):
+            if _closes(line, fence):
                 fence = None
             else:  # code is an indented block in the text, as chunking reads it
                 emit(f"    {line}" if line.strip() else "")
             i += 1
             continue
+        if myst and _closes(line, myst[-1]):
+            myst.pop()
+            emit("")
+            i += 1
+            continue
+        m = _MYST.match(line)
+        if m and m.group(2) in _MYST_ADMONITIONS:
+            myst.append(m.group(1))
+            name, arg = m.group(2), m.group(3)
+            titled(f"{_MYST_VERSIONS[name]} {arg}".strip() if name in _MYST_VERSIONS
+                   else arg or _kind(name))
+            i += 1
+            while i < len(lines) and _MYST_OPTION.match(lines[i]):
+                i += 1
+            continue
         m = _MD_FENCE.match(line)
         if m:
-            fence = m.group(1)[0] * 3
+            fence = m.group(1)
             i += 1
+            continue
+        opened = _container(lines, i)
+        if opened is not None:
+            titled(opened[0])
             continue
         m = _MD_HEADING.match(line)
         if m:
@@ -155,7 +275,8 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
             heading(1 if nxt.strip().startswith("=") else 2, line.strip())
             i += 2
             continue
-        if _MD_RULE.match(line) or _MD_TABLE_SEP.match(line) or _MD_REFDEF.match(line):
+        if _MD_RULE.match(line) or _MD_TABLE_SEP.match(line) or _MD_REFDEF.match(line) \
+                or _MYST_TARGET.match(line):
             i += 1
             continue
         emit(_plain(line, refs))
