@@ -27,6 +27,7 @@ JANSSON = REPO / "tests" / "fixtures" / "documents" / "jansson-README.rst"
 APACHE = THIRD / "apache-httpd" / "stopping.html"
 LIBFFI = THIRD / "libffi-docs" / "The-Basics.html"
 PIP_MYST = THIRD / "pip-docs" / "local-project-installs.md"
+PIP_RST = THIRD / "pip-docs" / "upgrade-options.rst"
 KILN_MKDOCS = REPO / "tests" / "fixtures" / "mkdocs-kiln" / "firing.md"
 
 
@@ -250,6 +251,32 @@ def test_myst_admonitions_versions_roles_and_targets_read_as_sphinx_shows_them()
     from mcp_rag.ingest.markdown import parse_markdown
     assert parse_markdown("{pep}`508` and {ref}`the guide <a-label>`.", "t")[0] == \
         "PEP 508 and the guide."
+
+
+def test_rst_admonitions_read_as_their_title_over_their_content():
+    """pip's architecture notes (reStructuredText, as Debian's python3-pip ships them):
+    ".. note::" and its content, indented four spaces, read as "Note" over the content,
+    dedented, where they were a code block under a directive; the rest of the text is the
+    file's own, markup and all, and sections still start at their titles. A directive
+    shown in a literal block stays as written; ".. warning:: text" gives the text under its
+    title, ".. versionadded:: 2.0" reads as Sphinx shows it."""
+    from mcp_rag.ingest.rst import parse_rst
+
+    doc = load(PIP_RST)
+    assert ("Note\nThis section of the documentation needs to be updated per\n"
+            ":ref:`Resolver changes 2020`.") in doc.text
+    assert ".. note::" not in doc.text and "``--upgrade-strategy``" in doc.text
+    assert ("Note\nThis section of the documentation needs to be updated per\n"
+            ":ref:`Resolver changes 2020`.") in units(doc)
+    for at, name in doc.sections:
+        assert doc.text[at:].startswith(name.split(" > ")[-1]), name
+    text, _, _ = parse_rst(
+        "Kiln\n====\n\n.. warning:: Never open the lid above 200 C.\n\n"
+        ".. versionadded:: 2.0\n   The ``--hold`` option.\n\nThe syntax::\n\n"
+        "    .. note::\n       Shown, not read.\n", "k")
+    assert text == ("Kiln\n====\n\nWarning\nNever open the lid above 200 C.\n\n"
+                    "New in version 2.0\nThe ``--hold`` option.\n\nThe syntax::\n\n"
+                    "    .. note::\n       Shown, not read.\n")
 
 
 def test_markdown_code_spans_keep_their_placeholders():
