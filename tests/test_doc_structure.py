@@ -249,8 +249,9 @@ def test_myst_admonitions_versions_roles_and_targets_read_as_sphinx_shows_them()
     text, runs = answer(doc, "Which option was removed in version 22.1?")
     assert "Changed in version 22.1" in text
     from mcp_rag.ingest.markdown import parse_markdown
-    assert parse_markdown("{pep}`508` and {ref}`the guide <a-label>`.", "t")[0] == \
-        "PEP 508 and the guide."
+    assert parse_markdown("{pep}`508` and {ref}`the guide <a-label>`; `${name}` and "
+                          "`GET /services/{id}` now return `CapAdd`.", "t")[0] == \
+        "PEP 508 and the guide; ${name} and GET /services/{id} now return CapAdd."
 
 
 def test_rst_admonitions_read_as_their_title_over_their_content():

@@ -38,8 +38,8 @@ _MYST_OPTION = re.compile(r"^ *:[\w-]+:")
 _MYST_VERSIONS = {"versionadded": "New in version", "versionchanged": "Changed in version",
                   "deprecated": "Deprecated since version"}
 # A MyST role, {ref}`the title <a-label>`, {issue}`9475`: its text, the title without its
-# target
-_MYST_ROLE = re.compile(r"\{([\w:.-]+)\}`([^`]*?)(?:\s*<[^<>`]+>)?`")
+# target; a code span is passed over whole ("`${name}`" holds no role)
+_MYST_ROLE = re.compile(r"\{([a-z][\w:.-]*)\}`([^`]*?)(?:\s*<[^<>`]+>)?`|(`+).+?\3")
 _MYST_NAMED = {"pep": "PEP ", "rfc": "RFC "}  # as Sphinx shows them: "PEP 508"
 # A MyST target, "(requirement-specifiers)=" on the line above a heading: no text
 _MYST_TARGET = re.compile(r"^ {0,3}\([^()]+\)=[ \t]*$")
@@ -122,7 +122,8 @@ def _plain(line: str, refs: dict[str, dict[str, str]]) -> str:
     line = _MD_QUOTE.sub("", line)
     line = _MD_LIST.sub(r"\1", line)
     if "}`" in line:
-        line = _MYST_ROLE.sub(lambda m: _MYST_NAMED.get(m.group(1), "") + m.group(2), line)
+        line = _MYST_ROLE.sub(lambda m: m.group() if m.group(1) is None
+                              else _MYST_NAMED.get(m.group(1), "") + m.group(2), line)
     if "|" in line and line.strip().startswith("|"):
         line = " | ".join(c.strip() for c in _cells(line) if c.strip())
     return _md_inline(line, refs).rstrip()
@@ -151,12 +152,26 @@ def _indented_block(lines: list[str], i: int, indent: int) -> tuple[list[str], i
 
 def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
     """When ``lines[i]`` opens an admonition or a content tab (``_MD_ADMONITION``,
-    ``_MD_TAB``) with content under it, or a pymdown-extensions block (``_MD_BLOCK``) that
-    closes: its title (None: asked for none, ``!!! note ""``), with ``lines`` rewritten in
-    place so that its content, dedented, starts at ``i``; and how many lines the content
-    holds. None otherwise: "!!! Do not run this in production" with nothing indented under
-    it is a line of text."""
+    ``_MD_TAB``) with content under it, or a MyST admonition (``_MYST``) or a
+    pymdown-extensions block (``_MD_BLOCK``) that closes: its title (None: asked for
+    none, ``!!! note ""``), with ``lines`` rewritten in place so that its content,
+    dedented, starts at ``i``; and how many lines the content holds. None otherwise:
+    "!!! Do not run this in production" with nothing indented under it is a line of
+    text."""
     line = lines[i]
+    m = _MYST.match(line)
+    if m and m.group(2) in _MYST_ADMONITIONS:  # fenced: closed by its fence, not indented
+        j = i + 1
+        while j < len(lines) and not _closes(lines[j], m.group(1)):
+            j += 1
+        if j == len(lines):
+            return None
+        name, arg, k = m.group(2), m.group(3), i + 1
+        while k < j and _MYST_OPTION.match(lines[k]):
+            k += 1
+        lines[i:j + 1] = [*lines[k:j], ""]
+        return (f"{_MYST_VERSIONS[name]} {arg}".strip() if name in _MYST_VERSIONS
+                else arg or _kind(name)), j - k
     m = _MD_ADMONITION.match(line) or _MD_TAB.match(line)
     if m:
         indent = len(m.group(1))
@@ -201,7 +216,6 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
     sections: list[tuple[int, str]] = []
     path: list[tuple[int, str]] = []  # (level, heading)
     fence: str | None = None
-    myst: list[str] = []  # the fences of the MyST admonitions open around this line
 
     def emit(text: str) -> None:
         nonlocal pos
@@ -241,29 +255,14 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
                 emit(f"    {line}" if line.strip() else "")
             i += 1
             continue
-        if myst and _closes(line, myst[-1]):
-            myst.pop()
-            emit("")
-            i += 1
-            continue
-        m = _MYST.match(line)
-        if m and m.group(2) in _MYST_ADMONITIONS:
-            myst.append(m.group(1))
-            name, arg = m.group(2), m.group(3)
-            titled(f"{_MYST_VERSIONS[name]} {arg}".strip() if name in _MYST_VERSIONS
-                   else arg or _kind(name))
-            i += 1
-            while i < len(lines) and _MYST_OPTION.match(lines[i]):
-                i += 1
+        opened = _container(lines, i)
+        if opened is not None:
+            titled(opened[0])
             continue
         m = _MD_FENCE.match(line)
         if m:
             fence = m.group(1)
             i += 1
-            continue
-        opened = _container(lines, i)
-        if opened is not None:
-            titled(opened[0])
             continue
         m = _MD_HEADING.match(line)
         if m:
