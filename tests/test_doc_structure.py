@@ -280,6 +280,23 @@ def test_rst_admonitions_read_as_their_title_over_their_content():
                     "    .. note::\n       Shown, not read.\n")
 
 
+def test_an_admonition_titled_by_a_heading_is_no_section():
+    """DocBook writes a note as <div class="note"><h3 class="title">Note</h3> (456 of
+    PostgreSQL 15's pages' admonitions), Apache httpd as <div class="warning"><h3>: read
+    as headings, every option after pg_dump's first note was in the section "Options >
+    Note". The heading is the admonition's title, a term over its text; the options stay
+    in "Options"."""
+    doc = load(PG_DUMP)
+    names = [name for _, name in doc.sections]
+    assert "Note" not in {n.split(" > ")[-1] for n in names} and "Options" in names
+    assert "\nNote\nWhen -e is specified, pg_dump makes no attempt to dump any other " \
+        "database objects" in doc.text
+    at = doc.text.index("--exclude-table=pattern")  # an option after the notes
+    assert max((o, n) for o, n in doc.sections if o <= at)[1] == "Options"
+    apache = load(APACHE)
+    assert not {n.split(" > ")[-1] for _, n in apache.sections} & {"Note", "Warning"}
+
+
 def test_markdown_code_spans_keep_their_placeholders():
     """`label=<key>=<value>` is a code span, not HTML: what it holds is the command."""
     doc = load(DOCKER)

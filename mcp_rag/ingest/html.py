@@ -70,6 +70,11 @@ _TEXINFO = ("makeinfo", "texi2any")
 # blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
 _LINE_BLOCKS = {"br", "li", "tr", "td", "th", "dt", "dd"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
+# An admonition whose title is a heading (DocBook's <div class="note"><h3 class="title">,
+# PostgreSQL's 456; Apache httpd's <div class="warning"><h3>, 273): the heading is the
+# admonition's title, a term over its text, not a section that what follows belongs to
+_ADMONITION_DIVS = {"note", "tip", "warning", "caution", "important", "danger", "hint", "example",
+                    "attention", "error", "admonition"}
 _CODE_INDENT = "    "
 _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
@@ -109,6 +114,7 @@ class _HTMLText(HTMLParser):
         # Pygments' table of line numbers and code (Sphinx, MkDocs): a code block, not a
         # table; open ones
         self.code_tables = 0
+        self.divs: list[bool] = []  # the open <div>s: whether each is an admonition
         self.headers: list[str] | None = None  # header cells of the current table
         self.row: list[tuple[str, bool]] | None = None  # (text, is header cell)
         self.cell: list[str] | None = None
@@ -197,7 +203,10 @@ class _HTMLText(HTMLParser):
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
-        if tag == "dt" or classes & _TERM_CLASSES:
+        if tag == "div":
+            self.divs.append(bool(classes & _ADMONITION_DIVS))
+        titles = tag in _HEADINGS and bool(self.divs) and self.divs[-1]  # an admonition
+        if tag == "dt" or classes & _TERM_CLASSES or titles:
             self.term_tags.append(tag)
         if tag == "table" and "highlighttable" in classes:
             self.code_tables += 1
@@ -219,7 +228,7 @@ class _HTMLText(HTMLParser):
         if tag == "dt":
             self._end_term()
             self.dt_from = len(self.parts)
-        if tag in _HEADINGS:
+        if tag in _HEADINGS and not titles:
             self.heading_level = int(tag[1]) if tag != "h" else self.numbered + 1
             self.heading_tag = tag
             self.heading_buf = []
@@ -232,6 +241,8 @@ class _HTMLText(HTMLParser):
             if tag == self.skipped:
                 self.skip -= 1
             return
+        if tag == "div" and self.divs:
+            self.divs.pop()
         if tag == "code" and self.code:
             self.code -= 1
         if tag == "li" and self.items:

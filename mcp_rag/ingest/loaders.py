@@ -64,8 +64,9 @@ from mcp_rag.types import Document
 # hyphens, zero-width spaces, word joiners and byte-order marks are dropped from the text,
 # not PDFs', and HTML's line numbers beside code are left out, Pygments' table of numbers
 # and code read as a code block, and the admonitions and content tabs of Markdown (MkDocs,
-# MyST) and reStructuredText read as their title over their content, not as code): indexes
-# built before are re-read
+# MyST) and reStructuredText read as their title over their content, not as code, and an
+# HTML admonition titled by a heading, DocBook's and Apache httpd's notes, is no section):
+# indexes built before are re-read
 # on the next run.
 LOADER_VERSION = 22
 # The formats each version from 9 on reads differently: an index built by version 8 or
