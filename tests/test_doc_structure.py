@@ -297,6 +297,21 @@ def test_an_admonition_titled_by_a_heading_is_no_section():
     assert not {n.split(" > ")[-1] for _, n in apache.sections} & {"Note", "Warning"}
 
 
+@pytest.mark.parametrize("page", ["kiln.html", "kiln-tables.html"])
+def test_a_docbook_admonition_reads_as_its_title_over_its_text(page):
+    """DocBook XSL writes an admonition as a <div> titled by a heading, or, with icons,
+    as a table of the icon and the title over the note (the Debian Reference's and
+    Wireshark's guides): read as a table, the note was one row, "Tip." and its
+    paragraphs and command run together on a line. Either way it reads as its title over
+    its text, the command a code block, and no section starts."""
+    doc = load(REPO / "tests" / "fixtures" / "docbook-kiln" / page)
+    assert ("\n\nTip\nVent the room too: the smoke of burning binders is irritating. "
+            "Start the extractor with:\n\n    $ fanctl start --speed high\n\n"
+            "Close the plug once the kiln passes 600 °C.\n\nCone packs\nPlace a cone pack "
+            "where you can see it through the spy hole.") in doc.text
+    assert [name for _, name in doc.sections] == ["Kiln care", "Venting", "Cooling"]
+
+
 def test_markdown_code_spans_keep_their_placeholders():
     """`label=<key>=<value>` is a code span, not HTML: what it holds is the command."""
     doc = load(DOCKER)

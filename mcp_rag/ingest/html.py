@@ -111,9 +111,10 @@ class _HTMLText(HTMLParser):
         self.sections: list[tuple[int, str]] = []
         self.heading_start = 0
         self.table_depth = 0
-        # Pygments' table of line numbers and code (Sphinx, MkDocs): a code block, not a
-        # table; open ones
-        self.code_tables = 0
+        # Tables that lay out, not tabulate, open ones: Pygments' table of line numbers
+        # and code (Sphinx, MkDocs), a code block; DocBook's admonition, an icon and a title
+        # over the note's paragraphs (the Debian Reference's, Wireshark's guide's)
+        self.layout_tables = 0
         self.divs: list[bool] = []  # the open <div>s: whether each is an admonition
         self.headers: list[str] | None = None  # header cells of the current table
         self.row: list[tuple[str, bool]] | None = None  # (text, is header cell)
@@ -205,12 +206,14 @@ class _HTMLText(HTMLParser):
             self.pre_start = True
         if tag == "div":
             self.divs.append(bool(classes & _ADMONITION_DIVS))
-        titles = tag in _HEADINGS and bool(self.divs) and self.divs[-1]  # an admonition
+        in_note = bool(self.divs) and self.divs[-1]  # directly in an admonition
+        if tag == "table" and ("highlighttable" in classes or in_note):
+            self.layout_tables += 1
+        # an admonition's title: a heading in it, or its layout table's header cell
+        titles = in_note and (tag in _HEADINGS or (tag == "th" and self.layout_tables > 0))
         if tag == "dt" or classes & _TERM_CLASSES or titles:
             self.term_tags.append(tag)
-        if tag == "table" and "highlighttable" in classes:
-            self.code_tables += 1
-        if not self.code_tables and self._table_tag(tag, start=True):
+        if not self.layout_tables and self._table_tag(tag, start=True):
             return
         if tag == "br" and self.term_tags:  # one term's names, on one line
             self._names()
@@ -280,9 +283,9 @@ class _HTMLText(HTMLParser):
             self._break(1)
             self.term_open = True
             return
-        if self.code_tables:  # its rows and cells are lines and blocks
+        if self.layout_tables:  # its rows and cells are lines and blocks
             if tag == "table":
-                self.code_tables -= 1
+                self.layout_tables -= 1
         elif self._table_tag(tag, start=False):
             return
         if self.heading_level is not None and tag == self.heading_tag:

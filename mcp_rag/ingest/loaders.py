@@ -65,7 +65,8 @@ from mcp_rag.types import Document
 # not PDFs', and HTML's line numbers beside code are left out, Pygments' table of numbers
 # and code read as a code block, and the admonitions and content tabs of Markdown (MkDocs,
 # MyST) and reStructuredText read as their title over their content, not as code, and an
-# HTML admonition titled by a heading, DocBook's and Apache httpd's notes, is no section):
+# HTML admonition titled by a heading, DocBook's and Apache httpd's notes, is no section,
+# and DocBook's table of an icon and a title over a note is no table):
 # indexes built before are re-read
 # on the next run.
 LOADER_VERSION = 22
