@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 from collections import Counter
 from typing import Any
 
@@ -37,10 +36,12 @@ from mcp_rag.evaluate.latency import cpu
 from mcp_rag.evaluate.metrics import ndcg_at_k
 from mcp_rag.index.lexical import BM25Index, tokenize, tokenize_query
 from mcp_rag.ingest.chunking import index_text
-from mcp_rag.retrieve.fusion import interpolate
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
-from research.study_args import questions, run
+from research.rerank_rule import _hit
+from research.rerank_rule import collect as rerank_collect
+from research.rerank_rule import order as rerank_order
+from research.study_args import run
 
 # (feedback passages, expansion words, the query's own share)
 VARIANTS = [(3, 10, 0.7), (5, 10, 0.7), (5, 10, 0.5), (5, 20, 0.5), (10, 20, 0.5),
@@ -113,25 +114,13 @@ def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, A
 
 
 def collect(args: argparse.Namespace) -> None:
-    p = Pipeline.from_settings(Settings.load(index=str(args.index), cache_enabled=False))
-    with args.out.open("w") as f:
-        for q in questions(args):
-            if q["kind"] == "in_scope":
-                f.write(json.dumps(record(p, q["id"], q["text"], q["rel"])) + "\n")
-    print(f"{args.out}: {cpu()}", file=sys.stderr)
+    rerank_collect(args, record)
 
 
 def order(cands: list, share: float) -> list[str]:
-    if share == 0 or not cands:
-        ids = [c[0] for c in cands]
-    else:
-        ids = [cands[i][0] for i, _ in interpolate([c[1] for c in cands],
-                                                   [c[2] for c in cands], share)]
-    return list(dict.fromkeys(ids))
-
-
-def _hit(docs: list[str], rel: dict[str, int]) -> int:
-    return int(bool(docs) and rel.get(docs[0], 0) > 0)
+    """Documents of a variant's candidates under the score blend at ``share``, as
+    ``rerank_rule.order`` orders a record's."""
+    return rerank_order({"cands": cands, "agree": False}, share, False)
 
 
 def gains(recs: list[dict], variant: str, share: float) -> dict[str, float]:

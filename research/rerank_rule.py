@@ -28,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from mcp_rag.app.cache import normalize_query
@@ -59,12 +60,15 @@ def record(p: Pipeline, qid: str, text: str, rel: dict[str, int]) -> dict[str, A
     }
 
 
-def collect(args: argparse.Namespace) -> None:
+def collect(args: argparse.Namespace,
+            recorded: Callable[[Pipeline, str, str, dict[str, int]], dict] = record) -> None:
+    """Each in-scope question's ``recorded`` (``record``; ``research/prf_study.py`` keeps
+    more), one JSON line a question."""
     p = Pipeline.from_settings(Settings.load(index=str(args.index), cache_enabled=False))
     with args.out.open("w") as f:
         for q in questions(args):
             if q["kind"] == "in_scope":
-                f.write(json.dumps(record(p, q["id"], q["text"], q["rel"])) + "\n")
+                f.write(json.dumps(recorded(p, q["id"], q["text"], q["rel"])) + "\n")
     print(f"{args.out}: {cpu()}", file=sys.stderr)
 
 
