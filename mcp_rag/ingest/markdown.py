@@ -135,29 +135,28 @@ def _kind(name: str) -> str:
     return {"seealso": "See also"}.get(name, name.replace("-", " ").replace("_", " ").capitalize())
 
 
-def _indented_block(lines: list[str], i: int, indent: int) -> tuple[list[str], int]:
+def _dedent_block(lines: list[str], i: int, indent: int) -> int | None:
     """The lines after ``lines[i]`` indented past ``indent`` by four (blank lines between
-    them included), dedented by four, without leading blank lines; and where they end."""
+    them included), dedented by four in place; the index of the first that is not blank,
+    or None when there is none (nothing is changed then)."""
     j = i + 1
     while j < len(lines) and (not lines[j].strip()
                               or len(lines[j]) - len(lines[j].lstrip(" ")) >= indent + 4):
         j += 1
-    while j > i + 1 and not lines[j - 1].strip():
-        j -= 1  # trailing blank lines are the document's
-    body = [ln[:indent] + ln[indent + 4:] if ln.strip() else "" for ln in lines[i + 1:j]]
-    while body and not body[0]:
-        body.pop(0)
-    return body, j
+    first = next((k for k in range(i + 1, j) if lines[k].strip()), None)
+    for k in range(i + 1, j):
+        lines[k] = lines[k][:indent] + lines[k][indent + 4:] if lines[k].strip() else ""
+    return first
 
 
 def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
     """When ``lines[i]`` opens an admonition or a content tab (``_MD_ADMONITION``,
     ``_MD_TAB``) with content under it, or a MyST admonition (``_MYST``) or a
     pymdown-extensions block (``_MD_BLOCK``) that closes: its title (None: asked for
-    none, ``!!! note ""``), with ``lines`` rewritten in place so that its content,
-    dedented, starts at ``i``; and how many lines the content holds. None otherwise:
-    "!!! Do not run this in production" with nothing indented under it is a line of
-    text."""
+    none, ``!!! note ""``) and the line its content starts at, ``lines`` rewritten in
+    place (the content dedented, a closing fence blanked; never spliced, so a page of
+    many notes costs no more than one of few). None otherwise: "!!! Do not run this in
+    production" with nothing indented under it is a line of text."""
     line = lines[i]
     m = _MYST.match(line)
     if m and m.group(2) in _MYST_ADMONITIONS:  # fenced: closed by its fence, not indented
@@ -169,21 +168,17 @@ def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
         name, arg, k = m.group(2), m.group(3), i + 1
         while k < j and _MYST_OPTION.match(lines[k]):
             k += 1
-        lines[i:j + 1] = [*lines[k:j], ""]
+        lines[j] = ""
         return (f"{_MYST_VERSIONS[name]} {arg}".strip() if name in _MYST_VERSIONS
-                else arg or _kind(name)), j - k
+                else arg or _kind(name)), k
     m = _MD_ADMONITION.match(line) or _MD_TAB.match(line)
     if m:
-        indent = len(m.group(1))
         if m.re is _MD_TAB:
             title: str | None = m.group(2)
         else:
             title = _kind(m.group(2)) if m.group(3) is None else m.group(3)
-        body, j = _indented_block(lines, i, indent)
-        if not body:
-            return None
-        lines[i:j] = body
-        return (title or None), len(body)
+        first = _dedent_block(lines, i, len(m.group(1)))
+        return None if first is None else ((title or None), first)
     m = _MD_BLOCK.match(line)
     if m is None:
         return None
@@ -192,9 +187,8 @@ def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
         j += 1
     if j == len(lines):
         return None
-    body = lines[i + 1:j]
-    lines[i:j + 1] = body
-    return (m.group(2) or _kind(m.group(1))), len(body)
+    lines[j] = ""
+    return (m.group(2) or _kind(m.group(1))), i + 1
 
 
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
@@ -258,6 +252,7 @@ def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple
         opened = _container(lines, i)
         if opened is not None:
             titled(opened[0])
+            i = opened[1]
             continue
         m = _MD_FENCE.match(line)
         if m:
