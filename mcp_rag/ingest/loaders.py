@@ -61,14 +61,13 @@ from mcp_rag.types import Document
 # "#" and "TOC", and so are Texinfo's node bars; 20: the pages Sphinx generates to find the
 # others, its general index, module indexes and search page, are left out; 21: an image's
 # transparent pixels are read as white paper, not as the colour they keep; 22: soft
-# hyphens, zero-width spaces, word joiners and byte-order marks are dropped from the text,
-# not PDFs', and HTML's line numbers beside code are left out, Pygments' table of numbers
-# and code read as a code block, and the admonitions and content tabs of Markdown (MkDocs,
-# MyST) and reStructuredText read as their title over their content, not as code, and an
-# HTML admonition titled by a heading, DocBook's and Apache httpd's notes, is no section,
-# and DocBook's table of an icon and a title over a note is no table):
-# indexes built before are re-read
-# on the next run.
+# hyphens, zero-width spaces, word joiners and byte-order marks are dropped from the text
+# (not PDFs'); HTML's line numbers beside code are left out and Pygments' table of numbers
+# and code is a code block; the admonitions and content tabs of Markdown (MkDocs, MyST)
+# and reStructuredText read as their title over their content, not as code; an HTML
+# admonition titled by a heading (DocBook's and Apache httpd's notes) starts no section,
+# and DocBook's table of an icon and a title over a note is no table): indexes built
+# before are re-read on the next run.
 LOADER_VERSION = 22
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
@@ -102,9 +101,9 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     20: frozenset(HTML_EXTS),
     # an image file's transparent pixels read on white (PDF pages render opaque)
     21: frozenset(ocr.IMAGE_EXTS),
-    # invisible characters dropped (PostgreSQL's zero-width spaces inside identifiers):
-    # every format read as text, JSONL records and code; not PDFs and images. HTML's line
-    # numbers beside code
+    # invisible characters dropped (PostgreSQL's zero-width spaces inside identifiers),
+    # HTML's notes and line numbers, Markdown's and reStructuredText's admonitions: every
+    # format read as text, JSONL records and code; not PDFs and images
     22: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS
                   | JSONL_EXTS | CODE_EXTS),
 }
