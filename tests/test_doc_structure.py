@@ -312,6 +312,22 @@ def test_a_docbook_admonition_reads_as_its_title_over_its_text(page):
     assert [name for _, name in doc.sections] == ["Kiln care", "Venting", "Cooling"]
 
 
+def test_a_quoted_note_reads_as_its_title_over_the_quote():
+    """Docker's reference writes a note as a quote under a bold label ("> **Note**", an
+    empty quote line, the text); GitHub writes "> [!WARNING]". The label stood apart, a
+    paragraph of one word ("[!WARNING]" as written); it is the title over the quote."""
+    from mcp_rag.ingest.markdown import parse_markdown
+
+    doc = load(THIRD / "docker-docs" / "secret_rm.md")
+    assert ("\n\nNote\nThis is a cluster management command, and must be executed on a "
+            "swarm\nmanager node.") in doc.text
+    assert "\n\nWarning\nUnlike docker rm, this command does not ask for confirmation" \
+        in doc.text
+    text = parse_markdown("> [!TIP]\n> Prune weekly.\n\n> **Note** that bold is prose.\n",
+                          "t")[0]
+    assert text == "Tip\nPrune weekly.\n\nNote that bold is prose."
+
+
 def test_markdown_code_spans_keep_their_placeholders():
     """`label=<key>=<value>` is a code span, not HTML: what it holds is the command."""
     doc = load(DOCKER)

@@ -41,6 +41,12 @@ _MYST_VERSIONS = {"versionadded": "New in version", "versionchanged": "Changed i
 # target; a code span is passed over whole ("`${name}`" holds no role)
 _MYST_ROLE = re.compile(r"\{([a-z][\w:.-]*)\}`([^`]*?)(?:\s*<[^<>`]+>)?`|(`+).+?\3")
 _MYST_NAMED = {"pep": "PEP ", "rfc": "RFC "}  # as Sphinx shows them: "PEP 508"
+# A quote that is a note: GitHub's alerts, "> [!WARNING]", and the bold label many write,
+# "> **Note**" or "> **Note:**" (Docker's reference); read as the title over the quote
+_MD_ALERT = re.compile(r"^ {0,3}>[ \t]*(?:\[!(note|tip|important|warning|caution)\]|"
+                       r"\*\*(note|tip|important|warning|caution|danger|hint)(?::\*\*|\*\*:?))"
+                       r"[ \t]*$", re.I)
+_MD_QUOTE_BLANK = re.compile(r"^ {0,3}>[ \t]*$")
 # A MyST target, "(requirement-specifiers)=" on the line above a heading: no text
 _MYST_TARGET = re.compile(r"^ {0,3}\([^()]+\)=[ \t]*$")
 # Inline markup (code spans, links, emphasis, entities, escapes, inline HTML) is read by
@@ -151,13 +157,18 @@ def _dedent_block(lines: list[str], i: int, indent: int) -> int | None:
 
 def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
     """When ``lines[i]`` opens an admonition or a content tab (``_MD_ADMONITION``,
-    ``_MD_TAB``) with content under it, or a MyST admonition (``_MYST``) or a
-    pymdown-extensions block (``_MD_BLOCK``) that closes: its title (None: asked for
+    ``_MD_TAB``) with content under it, a quoted note (``_MD_ALERT``), or a MyST
+    admonition (``_MYST``) or a pymdown-extensions block (``_MD_BLOCK``) that closes: its
+    title (None: asked for
     none, ``!!! note ""``) and the line its content starts at, ``lines`` rewritten in
     place (the content dedented, a closing fence blanked; never spliced, so a page of
     many notes costs no more than one of few). None otherwise: "!!! Do not run this in
     production" with nothing indented under it is a line of text."""
     line = lines[i]
+    m = _MD_ALERT.match(line)
+    if m:  # the quote goes on under it, past an empty quote line
+        nxt = i + 2 if i + 1 < len(lines) and _MD_QUOTE_BLANK.match(lines[i + 1]) else i + 1
+        return (m.group(1) or m.group(2)).capitalize(), nxt
     m = _MYST.match(line)
     if m and m.group(2) in _MYST_ADMONITIONS:  # fenced: closed by its fence, not indented
         j = i + 1
