@@ -249,6 +249,12 @@ def test_myst_admonitions_versions_roles_and_targets_read_as_sphinx_shows_them()
     text, runs = answer(doc, "Which option was removed in version 22.1?")
     assert "Changed in version 22.1" in text
     from mcp_rag.ingest.markdown import parse_markdown
+    # a note's argument starts its content, as in reStructuredText; an admonition's is
+    # its title
+    assert parse_markdown("```{warning} Never run it as root.\n```\n\n"
+                          "```{admonition} Kiln safety\n:class: tip\nWear gloves.\n```\n",
+                          "t")[0] == ("Warning\nNever run it as root.\n\n"
+                                      "Kiln safety\nWear gloves.")
     assert parse_markdown("{pep}`508` and {ref}`the guide <a-label>`; `${name}` and "
                           "`GET /services/{id}` now return `CapAdd`.", "t")[0] == \
         "PEP 508 and the guide; ${name} and GET /services/{id} now return CapAdd."

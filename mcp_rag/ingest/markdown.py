@@ -7,6 +7,9 @@ import re
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import normalizeReference
 
+from mcp_rag.ingest.admonitions import KINDS, kind
+from mcp_rag.ingest.admonitions import title as admonition_title
+
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 _MD_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _MD_RULE = re.compile(r"^ {0,3}([-*_])(\s*\1){2,}\s*$")
@@ -30,13 +33,7 @@ _MD_BLOCK_END = re.compile(r"^ {0,3}///[ \t]*$")
 # MyST's admonitions: a fence of backticks or colons whose info is a directive,
 # "```{note}" or ":::{warning} Title", with options (":class: dropdown") first
 _MYST = re.compile(r"^ {0,3}(`{3,}|:{3,})\{([\w-]+)\}[ \t]*(.*?)[ \t]*$")
-_MYST_ADMONITIONS = frozenset(
-    "admonition attention caution danger error hint important note seealso tip warning "
-    "dropdown versionadded versionchanged deprecated".split())
 _MYST_OPTION = re.compile(r"^ *:[\w-]+:")
-# Sphinx's words for a version directive's title, "```{versionadded} 6.0"
-_MYST_VERSIONS = {"versionadded": "New in version", "versionchanged": "Changed in version",
-                  "deprecated": "Deprecated since version"}
 # A MyST role, {ref}`the title <a-label>`, {issue}`9475`: its text, the title without its
 # target; a code span is passed over whole ("`${name}`" holds no role)
 _MYST_ROLE = re.compile(r"\{([a-z][\w:.-]*)\}`([^`]*?)(?:\s*<[^<>`]+>)?`|(`+).+?\3")
@@ -135,12 +132,6 @@ def _plain(line: str, refs: dict[str, dict[str, str]]) -> str:
     return _md_inline(line, refs).rstrip()
 
 
-def _kind(name: str) -> str:
-    """An admonition's kind as its title: "seealso" is "See also", "version-added" is
-    "Version added"."""
-    return {"seealso": "See also"}.get(name, name.replace("-", " ").replace("_", " ").capitalize())
-
-
 def _dedent_block(lines: list[str], i: int, indent: int) -> int | None:
     """The lines after ``lines[i]`` indented past ``indent`` by four (blank lines between
     them included), dedented by four in place; the index of the first that is not blank,
@@ -170,26 +161,29 @@ def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
         nxt = i + 2 if i + 1 < len(lines) and _MD_QUOTE_BLANK.match(lines[i + 1]) else i + 1
         return (m.group(1) or m.group(2)).capitalize(), nxt
     m = _MYST.match(line)
-    if m and m.group(2) in _MYST_ADMONITIONS:  # fenced: closed by its fence, not indented
+    if m and m.group(2) in KINDS:  # fenced: closed by its fence, not indented
         j = i + 1
         while j < len(lines) and not _closes(lines[j], m.group(1)):
             j += 1
         if j == len(lines):
             return None
-        name, arg, k = m.group(2), m.group(3), i + 1
+        named, opening = admonition_title(m.group(2), m.group(3))
+        k = i + 1
         while k < j and _MYST_OPTION.match(lines[k]):
             k += 1
         lines[j] = ""
-        return (f"{_MYST_VERSIONS[name]} {arg}".strip() if name in _MYST_VERSIONS
-                else arg or _kind(name)), k
+        if opening:  # "```{warning} Never run it as root.": the content's first line
+            k -= 1
+            lines[k] = opening
+        return named, k
     m = _MD_ADMONITION.match(line) or _MD_TAB.match(line)
     if m:
         if m.re is _MD_TAB:
             title: str | None = m.group(2)
         else:
-            title = _kind(m.group(2)) if m.group(3) is None else m.group(3)
-        first = _dedent_block(lines, i, len(m.group(1)))
-        return None if first is None else ((title or None), first)
+            title = kind(m.group(2)) if m.group(3) is None else m.group(3)
+        start = _dedent_block(lines, i, len(m.group(1)))
+        return None if start is None else ((title or None), start)
     m = _MD_BLOCK.match(line)
     if m is None:
         return None
@@ -199,7 +193,7 @@ def _container(lines: list[str], i: int) -> tuple[str | None, int] | None:
     if j == len(lines):
         return None
     lines[j] = ""
-    return (m.group(2) or _kind(m.group(1))), i + 1
+    return (m.group(2) or kind(m.group(1))), i + 1
 
 
 def parse_markdown(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import re
 
+from mcp_rag.ingest.admonitions import KINDS
+from mcp_rag.ingest.admonitions import title as admonition_title
 from mcp_rag.types import Sections
 
 log = logging.getLogger(__name__)
@@ -25,13 +27,9 @@ _SAFE = {
 }
 
 
-# The directives that wrap prose: an admonition, with its kind as its title ("Note") or
-# its own (".. admonition:: Title"), and Sphinx's version notes ("New in version 2.0").
-_ADMONITION = re.compile(
-    r"^( *)\.\.[ \t]+(admonition|attention|caution|danger|error|hint|important|note|seealso|"
-    r"tip|todo|warning|versionadded|versionchanged|deprecated)::[ \t]*(.*?)[ \t]*$")
-_VERSIONS = {"versionadded": "New in version", "versionchanged": "Changed in version",
-             "deprecated": "Deprecated since version"}
+# A directive, its name and what follows it on its line; those that wrap prose are
+# ``admonitions.KINDS``
+_DIRECTIVE = re.compile(r"^( *)\.\.[ \t]+([\w-]+)::[ \t]*(.*?)[ \t]*$")
 _OPTION = re.compile(r"^ *:[\w-]+:")  # a directive's option, ":class: tip"
 _LITERAL = re.compile(r"::[ \t]*$")  # what follows a line ending so is a literal block
 
@@ -61,8 +59,8 @@ def _admonitions(lines: list[str]) -> tuple[list[str], list[int]]:
     i = 0
     while i < len(lines):
         line = lines[i]
-        m = _ADMONITION.match(line)
-        if m is None:
+        m = _DIRECTIVE.match(line)
+        if m is None or m.group(2) not in KINDS:
             where.append(len(out))
             out.append(line)
             end = _block_end(lines, i, _indent(line)) \
@@ -78,12 +76,7 @@ def _admonitions(lines: list[str]) -> tuple[list[str], list[int]]:
         start = 0
         while start < len(body) and (_OPTION.match(body[start]) or not body[start].strip()):
             start += 1
-        if name in _VERSIONS:
-            title, first = f"{_VERSIONS[name]} {arg}".strip(), ""
-        elif name == "admonition":
-            title, first = arg, ""
-        else:  # ".. warning:: Never run it as root.": the title, then that sentence
-            title, first = name.capitalize() if name != "seealso" else "See also", arg
+        title, first = admonition_title(name, arg)
         inner = [ln for ln in body[start:] if ln.strip()]
         cut = min((_indent(ln) for ln in inner), default=0) - len(lead)
         dedented = [lead + ln[len(lead) + cut:] if ln.strip() else "" for ln in body[start:]]
