@@ -334,6 +334,21 @@ def test_a_quoted_note_reads_as_its_title_over_the_quote():
     assert text == "Tip\nPrune weekly.\n\nNote that bold is prose."
 
 
+def test_an_asciidoc_admonition_reads_as_its_title_over_its_text():
+    """AsciiDoc writes a note as a table of the title (in its icon cell) and the note, as
+    git's manual does: read as a table, "NOTE: …" was the row "Note | …", and a warning's
+    paragraph and command ran together on one line. Each reads as its title over its
+    text, the command a code block (kiln-vent.html, made by asciidoc 10.2.0)."""
+    doc = load(REPO / "tests" / "fixtures" / "asciidoc-kiln" / "kiln-vent.html")
+    assert ("\n\nNote\nThe vent stays closed above 600 degrees whatever you ask.\n\n"
+            "Warning\nNever open the vent during a glaze hold. To cancel an open request, "
+            "run:\n\n    $ kiln vent --close\n\nThe controller logs") in doc.text
+    text = parse_html('<div class="admonitionblock note"><table><tr><td class="icon">'
+                      '<div class="title">Note</div></td><td class="content">Dry the pots '
+                      'first.</td></tr></table></div>', "asciidoctor")[0]
+    assert text == "Note\nDry the pots first."  # Asciidoctor's form
+
+
 def test_markdown_code_spans_keep_their_placeholders():
     """`label=<key>=<value>` is a code span, not HTML: what it holds is the command."""
     doc = load(DOCKER)

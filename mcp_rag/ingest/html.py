@@ -73,8 +73,11 @@ _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what fol
 # An admonition whose title is a heading (DocBook's <div class="note"><h3 class="title">,
 # PostgreSQL's 456; Apache httpd's <div class="warning"><h3>, 273): the heading is the
 # admonition's title, a term over its text, not a section that what follows belongs to
+# AsciiDoc's admonitionblock is a table of the title ("Note", in its icon cell) and the
+# note, whose paragraphs and code the table read as one row ("Warning | … run: $ kiln
+# vent --close."): git's manual writes its notes so.
 _ADMONITION_DIVS = {"note", "tip", "warning", "caution", "important", "danger", "hint", "example",
-                    "attention", "error", "admonition"}
+                    "attention", "error", "admonition", "admonitionblock"}
 _CODE_INDENT = "    "
 _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
@@ -204,13 +207,15 @@ class _HTMLText(HTMLParser):
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
+        in_note = bool(self.divs) and self.divs[-1]  # directly in an admonition
         if tag == "div":
             self.divs.append(bool(classes & _ADMONITION_DIVS))
-        in_note = bool(self.divs) and self.divs[-1]  # directly in an admonition
         if tag == "table" and ("highlighttable" in classes or in_note):
             self.layout_tables += 1
-        # an admonition's title: a heading in it, or its layout table's header cell
-        titles = in_note and (tag in _HEADINGS or (tag == "th" and self.layout_tables > 0))
+        # an admonition's title: a heading in it, or in its layout table the header cell
+        # (DocBook) or the element marked "title" (AsciiDoc's, in the icon cell)
+        titles = in_note and (tag in _HEADINGS or self.layout_tables > 0 and (
+            tag == "th" or "title" in classes))
         if tag == "dt" or classes & _TERM_CLASSES or titles:
             self.term_tags.append(tag)
         if not self.layout_tables and self._table_tag(tag, start=True):

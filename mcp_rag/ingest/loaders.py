@@ -66,7 +66,7 @@ from mcp_rag.types import Document
 # and code is a code block; the admonitions and content tabs of Markdown (MkDocs, MyST)
 # and reStructuredText read as their title over their content, not as code; an HTML
 # admonition titled by a heading (DocBook's and Apache httpd's notes) starts no section,
-# and DocBook's table of an icon and a title over a note is no table): indexes built
+# and DocBook's and AsciiDoc's tables of a title and a note are no tables): indexes built
 # before are re-read on the next run.
 LOADER_VERSION = 22
 # The formats each version from 9 on reads differently: an index built by version 8 or
