@@ -284,6 +284,9 @@ def test_rst_admonitions_read_as_their_title_over_their_content():
     assert text == ("Kiln\n====\n\nWarning\nNever open the lid above 200 C.\n\n"
                     "New in version 2.0\nThe ``--hold`` option.\n\nThe syntax::\n\n"
                     "    .. note::\n       Shown, not read.\n")
+    # the sentence on the directive's line is a paragraph of its own, as written
+    assert parse_rst(".. tip:: Use a venv.\n\n   It keeps things apart.\n", "k")[0] == \
+        "Tip\nUse a venv.\n\nIt keeps things apart.\n"
 
 
 def test_an_admonition_titled_by_a_heading_is_no_section():

@@ -73,10 +73,11 @@ def _admonitions(lines: list[str]) -> tuple[list[str], list[int]]:
         lead, name, arg = m.group(1), m.group(2), m.group(3)
         end = _block_end(lines, i, len(lead))
         body = lines[i + 1:end]
-        start = 0
-        while start < len(body) and (_OPTION.match(body[start]) or not body[start].strip()):
-            start += 1
         title, first = admonition_title(name, arg)
+        start = 0  # its options, and the blank lines between the title and the content
+        while start < len(body) and (_OPTION.match(body[start])
+                                     or not (first or body[start].strip())):
+            start += 1
         inner = [ln for ln in body[start:] if ln.strip()]
         cut = min((_indent(ln) for ln in inner), default=0) - len(lead)
         dedented = [lead + ln[len(lead) + cut:] if ln.strip() else "" for ln in body[start:]]
