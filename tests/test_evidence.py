@@ -308,6 +308,21 @@ def test_what_the_steps_are_for_is_not_held_by_a_contrast():
     ("Install PostgreSQL and MySQL.", set()),  # two names are a pair, not a list
     ("However, MySQL does this, and Oracle too.", set()),
     ("Used by tcpdump, Snort, and many other tools.", set()),
+    # one a line, as Wireshark's user guide lists the formats it reads (ChIOOpenSection)
+    ("The following file formats from other capture tools can be opened by Wireshark:\n\n"
+     "Oracle (previously Sun) snoop and atmsnoop captures\nFinisar (previously Shomiti) "
+     "Surveyor captures\nMicrosoft Network Monitor captures\nNovell LANalyzer captures\n",
+     {"Oracle", "Sun)", "Finisar", "Shomiti)", "Surveyor", "Microsoft", "Network", "Monitor",
+      "Novell", "LANalyzer"}),
+    ("- Microsoft Network Monitor - NetMon (*.cap)\n- Novell LANalyzer (*.tr1)\n"
+     "- Cinco Networks NetXray captures (*.cap)", {"Microsoft", "Network", "Monitor", "NetMon",
+                                                   "Novell", "LANalyzer", "Cinco", "Networks",
+                                                   "NetXray"}),
+    # code (indented), sentences, table rows, and two lines are no such list
+    ("    FROM ubuntu\n    RUN apt-get update\n    COPY . /app\n", set()),
+    ("Open the file.\nMicrosoft Network Monitor reads it.\nNovell LANalyzer does too.\n", set()),
+    ("Enterprise \u2014 P1: 15 minutes\nPro \u2014 P1: 1 hour\nFree \u2014 P1: 1 day\n", set()),
+    ("Microsoft Network Monitor captures\nNovell LANalyzer captures\n", set()),
 ])
 def test_what_a_passage_names_only_in_a_list_of_peers(text, listed):
     out = unlisted(text)
@@ -343,6 +358,26 @@ def test_what_the_steps_are_for_is_not_held_by_a_list_of_peers():
     # set apart and listed: each said as it is
     both = check(terms, names, 14130, ["It is faster than MySQL.", *quote], targets(q, names))
     assert both.listed == ("MySQL",) and both.state == "refused"
+
+
+def test_what_the_steps_are_for_is_not_held_by_a_list_of_peers_one_a_line():
+    """Wireshark's user guide lists the capture formats it reads one a line: asked how to
+    capture packets with Microsoft Network Monitor, that list tells nothing of how it is
+    done there; asked how to open such a file ("from", not what the steps are for), it
+    holds the name."""
+    q = "How do I capture packets with Microsoft Network Monitor?"
+    names = written_names(q)
+    terms = [_term("capture", 900), _term("packets", 700), _term("Microsoft", 12),
+             _term("Network", 400), _term("Monitor", 30)]
+    quote = ["The following file formats from other capture tools can be opened by "
+             "Wireshark:\n\nOracle (previously Sun) snoop and atmsnoop captures\nFinisar "
+             "(previously Shomiti) Surveyor captures\nMicrosoft Network Monitor captures\n"
+             "Novell LANalyzer captures\nAIX iptrace captures"]
+    e = check(terms, names, 1441, quote, targets(q, names))
+    assert e.state == "refused" and "Microsoft Network Monitor" in e.listed
+    opened = "How do I open a capture file from Microsoft Network Monitor?"
+    assert check(terms, written_names(opened), 1441, quote,
+                 targets(opened, written_names(opened))).state == "answered"
 
 
 def test_a_product_in_title_case_the_steps_are_for_refuses_where_the_passages_lack_it():

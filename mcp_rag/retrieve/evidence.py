@@ -131,6 +131,12 @@ _PEER = r"[A-Z][\w+#.-]*(?:[ \t]+[A-Z][\w+#.-]*){0,2}"
 _PEERS = re.compile(
     rf"(?<![\w.-]){_PEER}(?:[ \t]*,[ \t]*{_PEER})+[ \t]*,?[ \t]+(?:and|or)[ \t]+{_PEER}"
     rf"|(?<![\w.-]){_PEER}(?:[ \t]*,[ \t]*{_PEER}){{2,}}")
+# Three or more lines in a row, each a name and a few words more ("Microsoft Network Monitor
+# captures", "Novell LANalyzer (*.tr1)"): a list of peers written one a line, as a page's
+# bulleted list reads. Not code (indented), not a table row ("Name — Col: value"), not a
+# sentence (it would end with its stop) and not a long line.
+_LINE_PEER = rf"(?:[-*\u2022][ \t]+)?{_PEER}(?![\w+#])(?:[^\n\u2014:]|:(?!\s)){{0,80}}(?<![.!?:;])"
+_LINE_PEERS = re.compile(rf"(?m)^(?:{_LINE_PEER}\n){{2,}}{_LINE_PEER}$")
 # What a question gives as an example of what it asks about: "a third-party package such
 # as ZLIB", "a database, e.g. PostgreSQL", up to the next punctuation or preposition.
 _EXAMPLE = re.compile(r"\b(?:such\s+as|e\.\s?g\.|for\s+(?:example|instance))[\s,]+"
@@ -534,8 +540,10 @@ def uncontrasted(text: str) -> str:
 def unlisted(text: str) -> str:
     """``text`` with the names it lists among peers blanked out (``_PEERS``): "The
     interpretation used by SQLite is the same and is the interpretation followed by
-    PostgreSQL, MySQL, Firebird, and Oracle." tells nothing of how MySQL is used. The
-    same length: offsets keep."""
+    PostgreSQL, MySQL, Firebird, and Oracle." tells nothing of how MySQL is used, nor
+    does a list of such names one a line (``_LINE_PEERS``). The same length: offsets
+    keep."""
+    text = _LINE_PEERS.sub(lambda m: re.sub(r"\S", " ", m.group()), text)
     return _PEERS.sub(lambda m: re.sub(r"[^,\s]", " ", m.group()), text)
 
 
