@@ -194,3 +194,14 @@ def test_the_dense_pick_study_blends_as_answer_does(indexed):
     served = with_dense(q, cands, logits, emb, 0.6, by_chunk)
     assert len(cands) > 2 and served.tolist() != logits.tolist()
     assert _blend(logits, cos, 0.6).tolist() == pytest.approx(served.tolist())
+
+
+def test_identifier_parts_splits_at_underscores_and_keeps_the_whole():
+    """The identifier study's tokenizer: an identifier's parts as well as itself, as
+    BM25 already reads ``KB-ERR-2847``; a leading or doubled underscore makes no part."""
+    from research.identifier_parts import compounds
+
+    assert list(compounds("target_include_directories __init__ _private KB-ERR-2847 x")) == [
+        ("target_include_directories", ["target", "include", "directories"]),
+        ("__init__", ["__init__"]), ("_private", ["_private"]),
+        ("KB-ERR-2847", ["KB", "ERR", "2847"]), ("x", ["x"])]
