@@ -209,6 +209,31 @@ def test_a_sentence_under_a_heading_that_names_a_term_is_quoted_with_it():
 
 
 
+def test_a_sentence_under_a_heading_that_quotes_a_name_is_quoted_with_it():
+    """Wireshark's user guide heads the section on each window, dialog and toolbar with its
+    name in quotes: "Enter a display filter string ..." tells how to find a packet
+    without saying where."""
+    head = "6.8.1. The \u201cFind Packet\u201d Toolbar"
+    text = (f"{head}\n\nYou can search using the following criteria. Enter a display "
+            "filter string into the text entry field and click the Find button.")
+
+    def quotes(text: str, section: str) -> list:
+        cands, by_chunk = sentences_of([_hit(text, start=40, section=section)])
+        scores = np.array([1.0] * (len(cands) - 1) + [5.0])  # the last sentence the best
+        return pick(cands, scores, by_chunk, budget=1, margin=1.0, min_score=0.0)
+
+    runs = quotes(text, f"6.8. Finding Packets > {head}")
+    assert [r.quote for r in runs] == [head, "Enter a display filter string into the text "
+                                       "entry field and click the Find button."]
+    assert runs[0].score is None and (runs[0].start, runs[0].end) == (40, 40 + len(head))
+    # not when the quoted sentence names it already, in any case
+    named = text.replace("Enter a display", "The find packet toolbar takes a display")
+    assert len(quotes(named, f"6.8. Finding Packets > {head}")) == 1
+    # a heading in prose quotes nothing
+    plain = head.replace("\u201c", "").replace("\u201d", "")
+    assert len(quotes(text.replace(head, plain), f"6.8. Finding Packets > {plain}")) == 1
+
+
 def test_a_sentence_under_a_heading_that_is_a_name_is_quoted_with_it():
     """FFmpeg's filters (and bitstream filters, devices, muxers) are each a section headed
     by the filter's name alone, in lower case after its number: "EBU R128 loudness

@@ -8,7 +8,8 @@ Only whole sentences are quoted, with what they need: a term (an option, a signa
 with its description, a sentence with the code block or list it introduces
 (``split_units``; code is cut only between lines), a sentence that leans on a neighbour
 ("However, ...", "This applies only ...") with it, a sentence under a heading that
-names a term ("Set build-time variables (--build-arg)") with that heading, as a run of
+names a term ("Set build-time variables (--build-arg)") or quotes a name ("The “Find
+Packet” Toolbar") with that heading, as a run of
 its own, unless the answer quotes the term from that page already. A sentence over
 ``MAX_QUOTE_CHARS`` is cut into clauses, keeping each condition, exception and negation
 with the clause it qualifies. The answer is the best
@@ -69,6 +70,9 @@ _TERM = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*|\w*[A-Za-z]\w*_\w+|\w+(?=\()"
 _NAME = r"[a-z][a-z0-9_]*[a-z0-9]"
 _NAME_HEADING = re.compile(rf"(?:(?:[A-Z]\.)?\d+(?:\.\d+)*\.?\s+)?({_NAME}(?:,\s*{_NAME})*)")
 _WORD = re.compile(r"[\w-]+")
+# A name a heading quotes: a dialog, a pane, a method ("6.8.1. The “Find Packet” Toolbar",
+# 'The "backup" method'), as a manual of a program's windows heads the section on each.
+_QUOTED_NAME = re.compile(r"[\u201c\"]([^\u201d\"\n]{1,40})[\u201d\"]")
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 TERM_LOOKBACK = 3  # passages read back for the term over a long description's later sentence
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
@@ -266,6 +270,12 @@ def heading_names(heading: str) -> set[str]:
     return set(re.split(r",\s*", m.group(1))) if m else set()
 
 
+def quoted_names(heading: str) -> set[str]:
+    """The names a heading quotes (``_QUOTED_NAME``), casefolded: "6.8.1. The “Find Packet”
+    Toolbar" names ``find packet``."""
+    return {" ".join(m.group(1).split()).casefold() for m in _QUOTED_NAME.finditer(heading)}
+
+
 def terms_in(text: str) -> set[str]:
     """The terms ``text`` names (``_TERM``), casefolded: ``{"--rollback"}``."""
     return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
@@ -273,16 +283,17 @@ def terms_in(text: str) -> set[str]:
 
 def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
              corpus: Corpus | None = None) -> Sentence | None:
-    """The heading of ``s``'s section, when it names a term (``_TERM``) or is a name
-    (``heading_names``): "Roll back to the previous version of a service (--rollback)" over
-    "This will revert the service ...", "8.92 loudnorm" over "EBU R128 loudness
-    normalization."; as written where ``s``'s passage opens with it, or, for a passage that
-    continues the section, where the passage that opens it (``corpus.opening``) does; None
-    otherwise. A heading read as several units ("2." and "Recovery Using The ".recover"
-    Command") is one, from the first's start."""
+    """The heading of ``s``'s section, when it names a term (``_TERM``), is a name
+    (``heading_names``) or quotes one (``quoted_names``): "Roll back to the previous version
+    of a service (--rollback)" over "This will revert the service ...", "8.92 loudnorm" over
+    "EBU R128 loudness normalization.", "6.8.1. The “Find Packet” Toolbar" over "Enter a
+    display filter string ..."; as written where ``s``'s passage opens with it, or, for a
+    passage that continues the section, where the passage that opens it
+    (``corpus.opening``) does; None otherwise. A heading read as several units ("2." and
+    "Recovery Using The ".recover" Command") is one, from the first's start."""
     written = " ".join(s.chunk.section.rsplit(">", 1)[-1].split())
     own = written.casefold()
-    if not own or not (terms_in(own) or heading_names(written)):
+    if not own or not (terms_in(own) or heading_names(written) or quoted_names(written)):
         return None
     row = by_chunk[s.chunk.chunk_id]
     if not own.startswith(" ".join(row[0].text.split()).casefold()) and corpus is not None:
@@ -364,8 +375,10 @@ def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
     """``t`` (a heading, a term) is in no sentence quoted from its document, and names no
     term one of them names (nor, a heading that is a name, a word one of them writes)."""
     names = heading_names(t.text)
+    quoted = quoted_names(t.text)
     return not any((o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
                    or names & set(_WORD.findall(o.text.casefold()))
+                   or any(q in " ".join(o.text.split()).casefold() for q in quoted)
                    for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id)
 
 
