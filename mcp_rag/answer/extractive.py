@@ -373,7 +373,8 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
 
 def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
     """``t`` (a heading, a term) is in no sentence quoted from its document, and names no
-    term one of them names (nor, a heading that is a name, a word one of them writes)."""
+    term one of them names (nor, a heading that is a name, a word one of them writes; nor,
+    one that quotes a name, that name as one of them writes it, in any case)."""
     names = heading_names(t.text)
     quoted = quoted_names(t.text)
     return not any((o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
