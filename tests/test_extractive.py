@@ -617,8 +617,10 @@ def test_the_embedder_reorders_real_sentences_and_the_answer_reports_logits(tmp_
     cross-encoder's logit, and its span is exact."""
     from mcp_rag.app.cache import normalize_query
 
+    # exact int8 products: the cross-encoder's logits as a VNNI CPU gives them on every
+    # kind (on AVX2 alone its default products saturate, and the near ties go otherwise)
     svc = _over_page(tmp_path, models_dir, "postgresql-docs", "libpq-single-row-mode.html",
-                     answer_dense_share=0.6)
+                     answer_dense_share=0.6, rerank_exact_int8=True)
     p = svc.pipeline
     q = normalize_query("How do I fetch query results one row at a time in libpq?")
     r = p.search(q, k=4, rerank=True, question=q, copies=False)
