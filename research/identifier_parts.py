@@ -58,8 +58,8 @@ def split_copy(src: Path, dst: Path) -> None:
     bm25 = lexical.BM25Index.build(tokens, k1=p["k1"], b=p["b"], epsilon=p["epsilon"])
     bm25.save(gen)
     embedder = Pipeline.from_settings(Settings.load(index=str(dst), cache_enabled=False)).embedder
-    scope = scope_calibrator(texts, embedder)(bm25, reader.dense)
-    (gen / SCOPE).write_text(json.dumps({**scope, "generation": manifest["generation"]}))
+    calibration = scope_calibrator(texts, embedder)(bm25, reader.dense)
+    (gen / SCOPE).write_text(json.dumps({**calibration, "generation": manifest["generation"]}))
     reader.close()
 
 
