@@ -795,3 +795,35 @@ def test_an_unnumbered_h_heading_heads_its_section():
     assert [p for _, p in parse_html(raw, "page")[2]] == [
         "Pragmas", "Pragmas > List", "Pragmas > List > PRAGMA a", "Pragmas > List > PRAGMA b",
         "Pragmas > Notes"]
+
+
+CMAKE_LIST = THIRD / "cmake-docs" / "command" / "list.html"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "quote"),
+    [
+        ("list(APPEND <list> [<element> ...])\nAppends elements to the list.",
+         "list(APPEND <list> [<element> ...])\nAppends elements to the list."),
+        # the description's later sentence, and one after a version note, keep the call
+        ("If no variable named <list> exists in the current scope its value is treated as "
+         "empty and the elements are appended to that empty list.",
+         "list(APPEND <list> [<element> ...])\nAppends elements to the list. If no variable "
+         "named <list> exists in the current scope its value is treated as empty and the "
+         "elements are appended to that empty list."),
+        ("Returns a string joining all list's elements using the glue string.",
+         "list(JOIN <list> <glue> <output variable>)\nNew in version 3.12.\nReturns a string "
+         "joining all list's elements using the glue string."),
+    ],
+)
+def test_an_anchored_signature_is_the_term_over_its_description(sentence, quote):
+    """CMake's reference (its list() page as Debian's cmake-doc ships it) heads each
+    sub-command with a code block Sphinx anchors, one call: it stands as a term over the
+    paragraph after it, and never closes the paragraph before it as its code example
+    ("… appended to that empty list." is not quoted with list(FILTER …))."""
+    doc = load(CMAKE_LIST)
+    got = units(doc)
+    assert "list(APPEND <list> [<element> ...])\nAppends elements to the list." in got
+    assert not any("list(FILTER" in u for u in got if "empty list." in u)
+    runs = _quoted(doc, sentence)
+    assert "\n".join(r.quote for r in runs).replace("\n", " ") == " ".join(quote.split())

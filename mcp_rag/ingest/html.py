@@ -10,10 +10,12 @@ over "When set to yes, …" and "For uninitialised values originating from a sta
 allocation, …"; a code block or a table inside it still stands apart, and the prose after
 a code block stands under the term again, repeated on the line above it: Sphinx's
 ``str.split(sep=None, maxsplit=-1)`` over "If sep is not given, …" after the examples);
-a heading's link to itself (Sphinx's and Apache httpd's "¶", FFmpeg's "#" and "TOC") is
-dropped. Page chrome (navigation bars, sidebars, search boxes, buttons, footers; Texinfo's
-"Next: …, Up: …" bars) is left out: it is not the page, and it wrote the titles of a
-page's neighbours into it.
+a code block Sphinx anchors that is one call (CMake's "list(APPEND <list> [<element>
+...])") is a signature, a term over the paragraph after it; a heading's link to itself
+(Sphinx's and Apache httpd's "¶", FFmpeg's "#" and "TOC") is dropped. Page chrome
+(navigation bars, sidebars, search boxes, buttons, footers; Texinfo's "Next: …, Up: …"
+bars) is left out: it is not the page, and it wrote the titles of a page's neighbours
+into it.
 """
 
 from __future__ import annotations
@@ -79,6 +81,15 @@ _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what fol
 _ADMONITION_DIVS = {"note", "tip", "warning", "caution", "important", "danger", "hint", "example",
                     "attention", "error", "admonition", "admonitionblock"}
 _CODE_INDENT = "    "
+# A code block that Sphinx anchors (``<div class="highlight-cmake" id="append">``) and that
+# is one call of at most ``_SIGNATURE_LINES`` lines is a signature: CMake's reference heads
+# each sub-command of its list(), string(), file() and install() pages so ("list(APPEND
+# <list> [<element> ...])" over "Appends elements to the list. …"). It stands as a term
+# over the paragraph that follows it (after a "New in version 3.12." note, if one comes
+# first), not as a code block that closes the paragraph before it.
+_SIGNATURE_LINES = 3
+_CALL = re.compile(r"[A-Za-z_][\w.:]*\(")
+_VERSION_NOTES = {"versionadded", "versionchanged", "deprecated"}
 _LABEL_CHARS = 60  # a toggle's label longer than this is a sentence: it stays
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")  # Font Awesome and other icon fonts
 
@@ -147,6 +158,13 @@ class _HTMLText(HTMLParser):
         self.para_prose = False
         self.items = 0  # open <li>: a list item that is a name is no code block
         self.links = 0  # open <a>: a linked name is a reference ("See also: RequestFactory")
+        # An anchored code block: where it starts in ``parts`` (and ``length`` there) from
+        # its <div> on, while open; once closed, kept while it may be a signature (nothing
+        # but a version note has come after it yet); ``version_note``: the <div>s open at
+        # a version note that follows a signature.
+        self.anchored: tuple[int, int, int] | None = None  # (parts, length, open <div>s)
+        self.signature: tuple[int, int, str] | None = None
+        self.version_note: int | None = None
 
     def _add(self, s: str) -> None:
         self.parts.append(s)
@@ -194,6 +212,16 @@ class _HTMLText(HTMLParser):
             return
         if self.label is not None and (tag == "p" or tag in _HEADINGS):
             self._drop_label()
+        if self.signature is not None:
+            note = tag == "div" and bool(classes & _VERSION_NOTES)
+            if tag == "p" or note:
+                self._as_term(*self.signature)
+                if note:
+                    self.version_note = len(self.divs) + 1
+            self.signature = None
+        if tag == "div" and a.get("id") and self.anchored is None and not self.pre \
+                and any(c.startswith("highlight-") for c in classes):
+            self.anchored = (len(self.parts), self.length, len(self.divs) + 1)
         if tag == "p":
             self.para = (len(self.parts), self.length, False)
             self.para_codes, self.para_prose = 0, False
@@ -250,6 +278,16 @@ class _HTMLText(HTMLParser):
                 self.skip -= 1
             return
         if tag == "div" and self.divs:
+            if self.anchored is not None and self.anchored[2] == len(self.divs):
+                n, length, _ = self.anchored
+                self.anchored = None
+                line = _signature("".join(self.parts[n:]))
+                if line is not None:
+                    self.signature = (n, length, line)
+            if self.version_note == len(self.divs):  # the description goes on under it
+                self.version_note = None
+                self._trim_breaks()
+                self.term_open = True
             self.divs.pop()
         if tag == "code" and self.code:
             self.code -= 1
@@ -356,6 +394,8 @@ class _HTMLText(HTMLParser):
         if not data:
             return
         if data.strip():
+            if not self.pre:
+                self.signature = None
             self.para_prose = self.para_prose or not self.code or self.links > 0
             self.term_open = False
             self.label = None  # the label has something to label
@@ -404,6 +444,27 @@ class _HTMLText(HTMLParser):
         del self.parts[n:]
         self.length = length
         self._add(block)
+
+    def _as_term(self, n: int, length: int, line: str) -> None:
+        """The code block written from ``parts[n]`` on (``length`` before it), a signature,
+        as ``line``, a term over what follows: one line break after it."""
+        text = "".join(self.parts[n:])
+        del self.parts[n:]
+        self.length = length
+        self._add(text[: len(text) - len(text.lstrip("\n"))] + line + "\n")
+        self.term_open = True
+
+    def _trim_breaks(self) -> None:
+        """End the text with one line break, not a paragraph's two: what comes next goes on
+        under the term (a version note's text, then the description)."""
+        while self.parts and self.parts[-1].endswith("\n"):
+            last = self.parts[-1].rstrip("\n")
+            self.length -= len(self.parts[-1]) - len(last)
+            if last:
+                self.parts[-1] = last
+                break
+            self.parts.pop()
+        self._add("\n")
 
     def _drop_label(self) -> None:
         """Take back the pending toggle label and the breaks after it."""
@@ -504,6 +565,26 @@ def sphinx_finder(raw: str) -> str | None:
     for a page people wrote."""
     m = _SPHINX_FINDER.search(raw)
     return None if m is None else _FINDER_KINDS[m.group(1) or m.group(2)]
+
+
+def _signature(block: str) -> str | None:
+    """``block`` (a code block as written, indented) as one term line, when it is one call
+    or a few (at most ``_SIGNATURE_LINES`` lines) and the line reads as a term: a call's
+    lines joined by spaces, calls by commas ("file(WRITE <filename> <content>...),
+    file(APPEND <filename> <content>...)", as a term line gives one description's names);
+    None otherwise."""
+    lines = [" ".join(ln.split()) for ln in block.split("\n") if ln.strip()]
+    if not 0 < len(lines) <= _SIGNATURE_LINES or _CALL.match(lines[0]) is None \
+            or not lines[-1].endswith(")"):
+        return None
+    calls = [lines[0]]
+    for ln in lines[1:]:
+        if _CALL.match(ln) and calls[-1].endswith(")"):
+            calls.append(ln)
+        else:
+            calls[-1] += f" {ln}"
+    line = ", ".join(calls)
+    return line if reads_as_term(line) else None
 
 
 def _permalink(a: dict[str, str | None], classes: set[str]) -> bool:

@@ -66,9 +66,11 @@ from mcp_rag.types import Document
 # and code is a code block; the admonitions and content tabs of Markdown (MkDocs, MyST)
 # and reStructuredText read as their title over their content, not as code; an HTML
 # admonition titled by a heading (DocBook's and Apache httpd's notes) starts no section,
-# and DocBook's and AsciiDoc's tables of a title and a note are no tables): indexes built
-# before are re-read on the next run.
-LOADER_VERSION = 22
+# and DocBook's and AsciiDoc's tables of a title and a note are no tables; 23: a code block
+# Sphinx anchors that is one call (CMake's "list(APPEND <list> [<element> ...])") is a
+# signature, a term over the paragraph after it): indexes built before are re-read on the
+# next run.
+LOADER_VERSION = 23
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -106,6 +108,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
     # format read as text, JSONL records and code; not PDFs and images
     22: frozenset(TEXT_EXTS | MD_EXTS | RST_EXTS | HTML_EXTS | MAIL_EXTS | OFFICE_EXTS
                   | JSONL_EXTS | CODE_EXTS),
+    # an anchored code block that is one call: a signature over its description
+    23: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
