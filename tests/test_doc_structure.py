@@ -827,3 +827,30 @@ def test_an_anchored_signature_is_the_term_over_its_description(sentence, quote)
     assert not any("list(FILTER" in u for u in got if "empty list." in u)
     runs = _quoted(doc, sentence)
     assert "\n".join(r.quote for r in runs).replace("\n", " ") == " ".join(quote.split())
+
+
+def test_a_page_named_in_capitals_is_quoted_with_its_name():
+    """CMake's reference gives each property a page headed by its name alone, in capitals
+    (prop_test/ENVIRONMENT.html, as Debian's cmake-doc ships it): "Specify environment
+    variables that should be defined for running a test." never says ENVIRONMENT, the
+    property to set; the quote comes with the page's heading. Not a man page's sections
+    ("DESCRIPTION" is no page's name), nor when the quote writes the name already."""
+    from mcp_rag.answer.extractive import page_name
+
+    doc = load(THIRD / "cmake-docs" / "prop_test" / "ENVIRONMENT.html")
+    runs = _quoted(doc, "Specify environment variables that should be defined for running a "
+                        "test.")
+    assert [r.quote for r in runs] == [
+        "ENVIRONMENT",
+        "Specify environment variables that should be defined for running a test."]
+    assert runs[0].score is None
+    man = chunk_document(load(MAN), words, target_tokens=200)
+    assert {c.section for c in man} >= {"NAME", "DESCRIPTION"}
+    assert {page_name(c) for c in man} <= {"SQLITE3", None}  # its title, not its sections
+    named = _quoted(doc, "Those environment variables will be defined while running the test.")
+    assert [r.quote for r in named][0] == "ENVIRONMENT"
+    said = Document("d", "s", "ENVIRONMENT", "ENVIRONMENT\n\nThe ENVIRONMENT property lists "
+                    "the variables a test runs with.", sections=((0, "ENVIRONMENT"),))
+    assert [r.quote for r in _quoted(said, "The ENVIRONMENT property lists the variables a "
+                                           "test runs with.")] == [
+        "The ENVIRONMENT property lists the variables a test runs with."]

@@ -8,8 +8,9 @@ Only whole sentences are quoted, with what they need: a term (an option, a signa
 with its description, a sentence with the code block or list it introduces
 (``split_units``; code is cut only between lines), a sentence that leans on a neighbour
 ("However, ...", "This applies only ...") with it, a sentence under a heading that
-names a term ("Set build-time variables (--build-arg)") or quotes a name ("The “Find
-Packet” Toolbar") with that heading, as a run of
+names a term ("Set build-time variables (--build-arg)"), quotes a name ("The “Find
+Packet” Toolbar") or is the page's name in capitals ("ENVIRONMENT") with that heading, as
+a run of
 its own, unless the answer quotes the term from that page already. A sentence over
 ``MAX_QUOTE_CHARS`` is cut into clauses, keeping each condition, exception and negation
 with the clause it qualifies. The answer is the best
@@ -73,6 +74,11 @@ _WORD = re.compile(r"[\w-]+")
 # A name a heading quotes: a dialog, a pane, a method ("6.8.1. The “Find Packet” Toolbar",
 # 'The "backup" method'), as a manual of a program's windows heads the section on each.
 _QUOTED_NAME = re.compile(r"[\u201c\"]([^\u201d\"\n]{1,40})[\u201d\"]")
+# A page's own heading that is one name in capitals, the name its title opens with: the
+# property, command or setting the page is ("ENVIRONMENT" over CMake's prop_test/
+# ENVIRONMENT.html, "Specify environment variables that should be defined for running a
+# test."). Only the page's top heading: a man page's "DESCRIPTION" is not its title.
+_CAPS_NAME = re.compile(r"[A-Z][A-Z0-9_]{2,}")
 MAX_QUOTE_CHARS = 300  # a longer sentence is cut into clauses, each quoted on its own merit
 TERM_LOOKBACK = 3  # passages read back for the term over a long description's later sentence
 _CLAUSE_END = re.compile(r"[;:,]\s+|\s+[-–—]\s+")
@@ -276,6 +282,16 @@ def quoted_names(heading: str) -> set[str]:
     return {" ".join(m.group(1).split()).casefold() for m in _QUOTED_NAME.finditer(heading)}
 
 
+def page_name(chunk: Chunk) -> str | None:
+    """The name in capitals that ``chunk``'s section heading is, when that heading is its
+    page's top one and its title opens with it (``_CAPS_NAME``: "ENVIRONMENT" of the page
+    "ENVIRONMENT — CMake 3.25.1 Documentation"); None otherwise."""
+    written = chunk.section.strip()
+    if ">" in written or not _CAPS_NAME.fullmatch(written):
+        return None
+    return written if re.match(rf"{written}\b", chunk.title) else None
+
+
 def terms_in(text: str) -> set[str]:
     """The terms ``text`` names (``_TERM``), casefolded: ``{"--rollback"}``."""
     return {m.group().strip("`").casefold() for m in _TERM.finditer(text)}
@@ -284,7 +300,8 @@ def terms_in(text: str) -> set[str]:
 def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
              corpus: Corpus | None = None) -> Sentence | None:
     """The heading of ``s``'s section, when it names a term (``_TERM``), is a name
-    (``heading_names``) or quotes one (``quoted_names``): "Roll back to the previous version
+    (``heading_names``), quotes one (``quoted_names``) or is the page's (``page_name``):
+    "Roll back to the previous version
     of a service (--rollback)" over "This will revert the service ...", "8.92 loudnorm" over
     "EBU R128 loudness normalization.", "6.8.1. The “Find Packet” Toolbar" over "Enter a
     display filter string ..."; as written where ``s``'s passage opens with it, or, for a
@@ -293,7 +310,8 @@ def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
     "Recovery Using The ".recover" Command") is one, from the first's start."""
     written = " ".join(s.chunk.section.rsplit(">", 1)[-1].split())
     own = written.casefold()
-    if not own or not (terms_in(own) or heading_names(written) or quoted_names(written)):
+    if not own or not (terms_in(own) or heading_names(written) or quoted_names(written)
+                       or page_name(s.chunk)):
         return None
     row = by_chunk[s.chunk.chunk_id]
     if not own.startswith(" ".join(row[0].text.split()).casefold()) and corpus is not None:
@@ -374,11 +392,14 @@ def _term_before(s: Sentence, corpus: Corpus) -> Sentence | None:
 def _unsaid(t: Sentence, picked: dict[tuple, Sentence]) -> bool:
     """``t`` (a heading, a term) is in no sentence quoted from its document, and names no
     term one of them names (nor, a heading that is a name, a word one of them writes; nor,
-    one that quotes a name, that name as one of them writes it, in any case)."""
+    one that quotes a name, that name as one of them writes it, in any case; nor, a name in
+    capitals, that name as written)."""
     names = heading_names(t.text)
     quoted = quoted_names(t.text)
+    caps = t.text.strip() if _CAPS_NAME.fullmatch(t.text.strip()) else None
     return not any((o.start < t.end and t.start < o.end) or terms_in(t.text) & terms_in(o.text)
                    or names & set(_WORD.findall(o.text.casefold()))
+                   or (caps is not None and re.search(rf"\b{caps}\b", o.text) is not None)
                    or any(q in " ".join(o.text.split()).casefold() for q in quoted)
                    for o in picked.values() if o.chunk.doc_id == t.chunk.doc_id)
 
