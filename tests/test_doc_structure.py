@@ -717,6 +717,33 @@ def test_a_headings_link_to_itself_is_left_out():
     assert [s for _, s in sections] == ["Alpha", "Alpha > Beta"]
 
 
+NODE = THIRD / "nodejs-docs" / "string_decoder.html"
+
+
+def test_nodes_sidebar_header_and_heading_marks_are_left_out():
+    """Node.js's API reference (its string_decoder page as Debian's nodejs-doc ships it)
+    opens each page with a sidebar of every module and a header of pickers (the index of
+    modules again, other versions, "View as JSON"), and ends each heading with a "#" that
+    links it to itself; they were read into its text and every section's name
+    ("stringDecoder.write(buffer)#"). Its own contents list stays, as every manual's does.
+    The sidebar is left out only on a page of that template."""
+    doc = load(NODE)
+    assert doc.text.startswith("Table of contents\n\nString decoder\n")
+    assert "#" not in "".join(p for _, p in doc.sections)
+    assert [p for _, p in doc.sections][-1] == \
+        "String decoder > Class: StringDecoder > stringDecoder.write(buffer)"
+    assert not [c for c in ("Assertion testing", "Other versions", "View as JSON",
+                            "Node.js v18.20.4 documentation") if c in doc.text]
+    raw = NODE.read_text(encoding="utf-8").replace('<div id="apicontent"', '<div id="main"')
+    assert "Assertion testing" in parse_html(raw, "page")[0]  # another site's "column2"
+    # a link to itself that says something stays; one that is a glyph goes
+    text, _, sections = parse_html(
+        "<h2>Beta<a class='mark' href='#b' id='b'>#</a></h2><p>See "
+        "<a href='#c' id='c'>Gamma</a> and <a href='#d' id='d'>(1)</a>.</p>", "page")
+    assert text == "Beta\n\nSee Gamma and (1)."
+    assert [s for _, s in sections] == ["Beta"]
+
+
 def test_texinfos_navigation_and_links_to_definitions_are_left_out():
     """Texinfo (the GNU manuals; libffi's, as Debian ships it) puts a "Next: …, Up: …" bar
     above and below every node and a "¶" after every definition's signature; both are

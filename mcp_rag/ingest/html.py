@@ -69,6 +69,13 @@ _CHROME_DIV_IDS = {"path"}  # on a <div> only: another element may be about PATH
 # (its <meta name="Generator">), as another page's "header" may hold its title.
 _TEXINFO_CHROME_CLASSES = {"header", "nav-panel", "section-toc", "mini-toc"}
 _TEXINFO = ("makeinfo", "texi2any")
+# What Node.js's API reference (its doc tool's template, as Debian's nodejs-doc ships it)
+# puts before every page's text: a sidebar of every module (<div id="column2">) and a header
+# of pickers (the page's contents, the index of modules again, other versions, "View as
+# JSON": <header class="header">), 2,000 characters of the same links on each of its 65
+# pages; only on a page of that template (its <div id="apicontent">), as another page's
+# "column2" may be its text.
+_NODE_API = re.compile(r'<div id="apicontent"')
 # blocks that end a line, not a paragraph ("br": XHTML's <br /> reaches the end tag too)
 _LINE_BLOCKS = {"br", "li", "tr", "td", "th", "dt", "dd"}
 _TERM_CLASSES = {"admonition-title"}  # "Note", "Warning": a label over what follows
@@ -114,6 +121,10 @@ class _HTMLText(HTMLParser):
         self.skip = 0  # open elements named ``skipped``: > 0 inside what is left out
         self.skipped = ""  # the tag of the outermost element left out
         self.texinfo = False  # the page says Texinfo made it
+        self.node_api = False  # Node.js's doc tool made it (``_NODE_API``)
+        # An open link to itself (``href="#x" id="x"``): where its text starts in ``parts``
+        # (and ``length`` there) and in ``heading_buf``; a glyph is all it says, if anything.
+        self.self_link: tuple[int, int, int] | None = None
         self.pre = 0
         self.title = ""
         self.in_title = False
@@ -205,6 +216,8 @@ class _HTMLText(HTMLParser):
                 or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS \
                 or (tag == "div" and a.get("id") in _CHROME_DIV_IDS) \
                 or (self.texinfo and classes & _TEXINFO_CHROME_CLASSES) \
+                or (self.node_api and (a.get("id") == "column2"
+                                       or (tag == "header" and "header" in classes))) \
                 or (tag == "a" and _permalink(a, classes)):
             self.skipped, self.skip = tag, 1
             if tag == "button" and self.para is not None:
@@ -232,6 +245,9 @@ class _HTMLText(HTMLParser):
             self.items += 1
         if tag == "a":
             self.links += 1
+            href = a.get("href") or ""
+            if href.startswith("#") and len(href) > 1 and a.get("id") == href[1:]:
+                self.self_link = (len(self.parts), self.length, len(self.heading_buf))
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
@@ -295,6 +311,9 @@ class _HTMLText(HTMLParser):
             self.items -= 1
         if tag == "a" and self.links:
             self.links -= 1
+        if tag == "a" and self.self_link is not None:
+            self._drop_glyph(*self.self_link)
+            self.self_link = None
         if tag == "p" and self.para is not None:
             n, length, button = self.para
             label = "".join(self.parts[n:]).strip()
@@ -466,6 +485,18 @@ class _HTMLText(HTMLParser):
             self.parts.pop()
         self._add("\n")
 
+    def _drop_glyph(self, n: int, length: int, h: int) -> None:
+        """Take back the text of a link to itself written from ``parts[n]`` on (``length``
+        before it; ``heading_buf[h]`` on) when it is a glyph, not words: Node.js's
+        reference ends each of its 8,000 headings with a "#" that links the heading to
+        itself (``<a class="mark" href="#fsmkdir…" id="fsmkdir…">#</a>``)."""
+        text = "".join(self.parts[n:])
+        if not text.strip() or any(ch.isalnum() for ch in text):
+            return
+        del self.parts[n:]
+        self.length = length
+        del self.heading_buf[h:]
+
     def _drop_label(self) -> None:
         """Take back the pending toggle label and the breaks after it."""
         n, length = self.label  # type: ignore[misc]
@@ -618,6 +649,7 @@ def sphinx_source_copy(path: Path) -> Path | None:
 def parse_html(raw: str, fallback_title: str) -> tuple[str, str, tuple[tuple[int, str], ...]]:
     """HTML to text with the stdlib parser; scripts, styles and <head> are dropped."""
     p = _HTMLText()
+    p.node_api = _NODE_API.search(raw) is not None
     p.feed(raw)
     p.close()
     text = "".join(p.parts).rstrip()

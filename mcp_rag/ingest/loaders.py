@@ -68,9 +68,11 @@ from mcp_rag.types import Document
 # admonition titled by a heading (DocBook's and Apache httpd's notes) starts no section,
 # and DocBook's and AsciiDoc's tables of a title and a note are no tables; 23: a code block
 # Sphinx anchors that is one call (CMake's "list(APPEND <list> [<element> ...])") is a
-# signature, a term over the paragraph after it): indexes built before are re-read on the
-# next run.
-LOADER_VERSION = 23
+# signature, a term over the paragraph after it; 24: a link to itself that is a glyph
+# (Node.js's "#" after each heading) is left out, and so are the sidebar and header of
+# pickers Node.js's API reference opens each page with): indexes built before are re-read
+# on the next run.
+LOADER_VERSION = 24
 # The formats each version from 9 on reads differently: an index built by version 8 or
 # later re-reads only those files (not its PDFs, whose OCR is slow); None: every format.
 CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
@@ -110,6 +112,8 @@ CHANGED_FORMATS: dict[int, frozenset[str] | None] = {
                   | JSONL_EXTS | CODE_EXTS),
     # an anchored code block that is one call: a signature over its description
     23: frozenset(HTML_EXTS | MAIL_EXTS),
+    # a link to itself that is a glyph; Node.js's sidebar and header
+    24: frozenset(HTML_EXTS | MAIL_EXTS),
 }
 
 
