@@ -10,8 +10,7 @@ with its description, a sentence with the code block or list it introduces
 ("However, ...", "This applies only ...") with it, a sentence under a heading that
 names a term ("Set build-time variables (--build-arg)"), quotes a name ("The “Find
 Packet” Toolbar") or is the page's name in capitals ("ENVIRONMENT") with that heading, as
-a run of
-its own, unless the answer quotes the term from that page already. A sentence over
+a run of its own, unless the answer quotes the term from that page already. A sentence over
 ``MAX_QUOTE_CHARS`` is cut into clauses, keeping each condition, exception and negation
 with the clause it qualifies. The answer is the best
 sentence plus those within ``margin`` of it and over ``min_score`` (within twice the margin
@@ -301,10 +300,10 @@ def _heading(s: Sentence, by_chunk: dict[str, list[Sentence]],
              corpus: Corpus | None = None) -> Sentence | None:
     """The heading of ``s``'s section, when it names a term (``_TERM``), is a name
     (``heading_names``), quotes one (``quoted_names``) or is the page's (``page_name``):
-    "Roll back to the previous version
-    of a service (--rollback)" over "This will revert the service ...", "8.92 loudnorm" over
-    "EBU R128 loudness normalization.", "6.8.1. The “Find Packet” Toolbar" over "Enter a
-    display filter string ..."; as written where ``s``'s passage opens with it, or, for a
+    "Roll back to the previous version of a service (--rollback)" over "This will revert
+    the service ...", "8.92 loudnorm" over "EBU R128 loudness normalization.", "6.8.1. The
+    “Find Packet” Toolbar" over "Enter a display filter string ...", "ENVIRONMENT" over
+    "Specify environment variables ..."; as written where ``s``'s passage opens with it, or, for a
     passage that continues the section, where the passage that opens it
     (``corpus.opening``) does; None otherwise. A heading read as several units ("2." and
     "Recovery Using The ".recover" Command") is one, from the first's start."""
