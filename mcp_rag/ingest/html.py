@@ -456,20 +456,15 @@ class _HTMLText(HTMLParser):
     def _as_code(self, n: int, length: int) -> None:
         """The paragraph written from ``parts[n]`` on (``length`` before it), which is all
         code, as a code block: each of its lines indented."""
-        text = "".join(self.parts[n:])
+        text = self._take_back(n, length)
         body = text.lstrip("\n")  # the break before the paragraph stays as it was
-        block = text[: len(text) - len(body)] + "\n".join(
-            _CODE_INDENT + ln.strip() for ln in body.split("\n") if ln.strip())
-        del self.parts[n:]
-        self.length = length
-        self._add(block)
+        self._add(text[: len(text) - len(body)] + "\n".join(
+            _CODE_INDENT + ln.strip() for ln in body.split("\n") if ln.strip()))
 
     def _as_term(self, n: int, length: int, line: str) -> None:
         """The code block written from ``parts[n]`` on (``length`` before it), a signature,
         as ``line``, a term over what follows: one line break after it."""
-        text = "".join(self.parts[n:])
-        del self.parts[n:]
-        self.length = length
+        text = self._take_back(n, length)
         self._add(text[: len(text) - len(text.lstrip("\n"))] + line + "\n")
         self.term_open = True
 
@@ -493,15 +488,21 @@ class _HTMLText(HTMLParser):
         text = "".join(self.parts[n:])
         if not text.strip() or any(ch.isalnum() for ch in text):
             return
-        del self.parts[n:]
-        self.length = length
+        self._take_back(n, length)
         del self.heading_buf[h:]
 
     def _drop_label(self) -> None:
         """Take back the pending toggle label and the breaks after it."""
         n, length = self.label  # type: ignore[misc]
+        self._take_back(n, length)
+        self.label = None
+
+    def _take_back(self, n: int, length: int) -> str:
+        """The text written from ``parts[n]`` on (``length`` before it), taken back."""
+        text = "".join(self.parts[n:])
         del self.parts[n:]
-        self.length, self.label = length, None
+        self.length = length
+        return text
 
     def _code(self, data: str) -> str:
         """Text inside ``<pre>``, each line indented (HTML drops the newline that opens it)."""
