@@ -212,29 +212,14 @@ class _HTMLText(HTMLParser):
                 return
         a = dict(attrs)
         classes = set((a.get("class") or "").split())
-        if tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES) \
-                or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS \
-                or (tag == "div" and a.get("id") in _CHROME_DIV_IDS) \
-                or (self.texinfo and classes & _TEXINFO_CHROME_CLASSES) \
-                or (self.node_api and (a.get("id") == "column2"
-                                       or (tag == "header" and "header" in classes))) \
-                or (tag == "a" and _permalink(a, classes)):
+        if self._left_out(tag, a, classes):
             self.skipped, self.skip = tag, 1
             if tag == "button" and self.para is not None:
                 self.para = (*self.para[:2], True)
             return
         if self.label is not None and (tag == "p" or tag in _HEADINGS):
             self._drop_label()
-        if self.signature is not None:
-            note = tag == "div" and bool(classes & _VERSION_NOTES)
-            if tag == "p" or note:
-                self._as_term(*self.signature)
-                if note:
-                    self.version_note = len(self.divs) + 1
-            self.signature = None
-        if tag == "div" and a.get("id") and self.anchored is None and not self.pre \
-                and any(c.startswith("highlight-") for c in classes):
-            self.anchored = (len(self.parts), self.length, len(self.divs) + 1)
+        self._anchors(tag, a, classes)
         if tag == "p":
             self.para = (len(self.parts), self.length, False)
             self.para_codes, self.para_prose = 0, False
@@ -245,9 +230,6 @@ class _HTMLText(HTMLParser):
             self.items += 1
         if tag == "a":
             self.links += 1
-            href = a.get("href") or ""
-            if href.startswith("#") and len(href) > 1 and a.get("id") == href[1:]:
-                self.self_link = (len(self.parts), self.length, len(self.heading_buf))
         if tag == "pre":
             self.pre += 1
             self.pre_start = True
@@ -285,6 +267,36 @@ class _HTMLText(HTMLParser):
             self.heading_tag = tag
             self.heading_buf = []
             self.heading_start = self.length
+
+    def _left_out(self, tag: str, a: dict[str, str | None], classes: set[str]) -> bool:
+        """``tag`` (its attributes ``a``, its ``classes``) opens what is left out: what is
+        not text (scripts, styles), page chrome, a heading's link to itself."""
+        return bool(
+            tag in _SKIP or classes & (_SKIP_CLASSES | _CHROME_CLASSES)
+            or a.get("role") in _CHROME_ROLES or a.get("id") in _CHROME_IDS
+            or (tag == "div" and a.get("id") in _CHROME_DIV_IDS)
+            or (self.texinfo and classes & _TEXINFO_CHROME_CLASSES)
+            or (self.node_api and (a.get("id") == "column2"
+                                   or (tag == "header" and "header" in classes)))
+            or (tag == "a" and _permalink(a, classes)))
+
+    def _anchors(self, tag: str, a: dict[str, str | None], classes: set[str]) -> None:
+        """At ``tag``: a signature waiting for what it describes becomes a term over the
+        paragraph (or version note) ``tag`` opens, or stays a code block; an anchored code
+        block and a link to itself are marked where they start."""
+        if self.signature is not None:
+            note = tag == "div" and bool(classes & _VERSION_NOTES)
+            if tag == "p" or note:
+                self._as_term(*self.signature)
+                if note:
+                    self.version_note = len(self.divs) + 1
+            self.signature = None
+        if tag == "div" and a.get("id") and self.anchored is None and not self.pre \
+                and any(c.startswith("highlight-") for c in classes):
+            self.anchored = (len(self.parts), self.length, len(self.divs) + 1)
+        href = a.get("href") or ""
+        if tag == "a" and href.startswith("#") and len(href) > 1 and a.get("id") == href[1:]:
+            self.self_link = (len(self.parts), self.length, len(self.heading_buf))
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
