@@ -22,7 +22,8 @@ that is within ``margin`` of the best of all, is picked first (``leading``).
 With ``answer_dense_share`` set, the sentences are chosen in the order of their logits
 blended with a second judge's, the embedder's (``with_dense``); each citation still
 reports its cross-encoder logit. Off by default, for its cost: it quotes the command
-more often on five manuals of eight, and less often on none.
+more often on five manuals of eight and less often on none of them, but less often on a
+tenth asked after (Node.js's reference: 31 -> 29 of 42).
 """
 
 from __future__ import annotations
