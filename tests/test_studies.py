@@ -205,3 +205,27 @@ def test_identifier_parts_splits_at_underscores_and_keeps_the_whole():
         ("target_include_directories", ["target", "include", "directories"]),
         ("__init__", ["__init__"]), ("_private", ["_private"]),
         ("KB-ERR-2847", ["KB", "ERR", "2847"]), ("x", ["x"])]
+
+
+def test_the_cross_manual_study_counts_the_answers_read_as_right_apart(tmp_path, capsys):
+    import argparse
+    import json
+
+    from research import cross_manuals
+
+    sig = {"ce": 1.0, "dense_pos": 0.5, "cover": 0.5}
+    rows = [
+        {"manual": "m", "side": "own", "id": "m-1", "state": "answered", "signals": sig},
+        {"manual": "m", "side": "own", "id": "m-2", "state": "refused", "signals": sig},
+        {"manual": "m", "side": "other", "id": "o-1", "state": "answered", "signals": sig},
+        {"manual": "m", "side": "other", "id": "o-2", "state": "partial", "signals": sig},
+        {"manual": "m", "side": "other", "id": "o-3", "state": "refused", "signals": sig},
+    ]
+    f = tmp_path / "m.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"m": ["o-2"]}))
+    cross_manuals.study(argparse.Namespace(files=[f], labels=labels))
+    row = capsys.readouterr().out.splitlines()[-1]
+    # own 1 of 2 answered; 3 asked, 1 answered, 1 partial, 1 of the 2 given read as right
+    assert row.startswith("| m | 1/2 | 3 | 1 | 1 | 1 |")
