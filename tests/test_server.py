@@ -97,6 +97,24 @@ async def test_answer_quotes_sentences_with_resolving_citations(pipeline):
     assert "Sources:" in r.content[0].text
 
 
+async def test_an_answer_of_low_confidence_says_so_in_the_text_the_model_reads(pipeline):
+    from mcp_rag.app.schemas import AnswerOutput
+    from mcp_rag.serve.render import LOW_CONFIDENCE, render_answer
+
+    async with Client(build_server(pipeline)) as c:
+        r = await c.call_tool("answer", {"question": "KB-ERR-2847 storage quota exceeded"})
+    out = AnswerOutput.model_validate(r.structured_content)
+    assert out.answered and out.confidence is not None
+    note = "the quoted passages may share only words with the question"
+    assert (note in r.content[0].text) == (out.confidence < LOW_CONFIDENCE)
+    low = render_answer(out.model_copy(update={"confidence": 0.31}))
+    assert f"note: confidence 0.31: {note}" in low
+    assert note not in render_answer(out.model_copy(update={"confidence": 0.5}))
+    # a refusal says it plainly already: no note
+    refused = out.model_copy(update={"answered": False, "state": "refused", "confidence": 0.1})
+    assert note not in render_answer(refused)
+
+
 async def test_rerank_tool_takes_strings_and_objects(pipeline):
     async with Client(build_server(pipeline)) as c:
         r = await c.call_tool("rerank", {

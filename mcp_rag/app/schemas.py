@@ -216,7 +216,8 @@ class AnswerOutput(BaseModel):
     )
     confidence: float | None = Field(
         description="Probability (0..1) that the cited passages support the answer "
-        "(calibrated across collections; docs, Abstention)."
+        "(calibrated across collections; docs, Abstention); under 0.5 the quoted passages "
+        "may share only words with the question."
     )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
     answerability: Answerability | None = Field(

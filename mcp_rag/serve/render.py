@@ -87,8 +87,19 @@ def still_embedding(coverage: float) -> str:
             f"found by their words alone until they are.")
 
 
+# An answer given with a confidence under this (the probability that its cited passages
+# support it) is said to be uncertain in the text the calling model reads: of the wrong
+# answers ten manuals gave to other manuals' questions, 0.65 came under it, of their own
+# answers 0.05 (docs: Abstention, "Another manual's questions").
+LOW_CONFIDENCE = 0.5
+
+
 def render_answer(out: AnswerOutput) -> str:
     lines = [out.answer]
+    if out.answered and out.confidence is not None and out.confidence < LOW_CONFIDENCE:
+        lines += ["", f"note: confidence {out.confidence:.2f}: the quoted passages may share "
+                      f"only words with the question; check that they answer it before "
+                      f"relying on them, and say so if they do not."]
     if out.citations:
         lines += ["", "Sources:"]
         for c in out.citations:

@@ -172,7 +172,9 @@ def _answer(server: MCPServer, app: ServerContext) -> None:
         server has a language model configured, is written from them), each followed by
         [n]; citations list the source, section, page, character span and exact quote of
         every [n]. answered=false means the documents do not contain the answer: say so,
-        and never fill the gap from memory. `sources` are the passages drawn from.
+        and never fill the gap from memory. Under a confidence of 0.5 the quoted passages
+        may share only words with the question: check them before relying on them. `sources`
+        are the passages drawn from.
         """
         f = (filters.model_dump(exclude_none=True) or None) if filters else None
         req = AnswerRequest(question, k, max_sentences, f)
