@@ -217,7 +217,8 @@ def test_the_cross_manual_study_counts_the_answers_read_as_right_apart(tmp_path,
     rows = [
         {"manual": "m", "side": "own", "id": "m-1", "state": "answered", "signals": sig},
         {"manual": "m", "side": "own", "id": "m-2", "state": "refused", "signals": sig},
-        {"manual": "m", "side": "other", "id": "o-1", "state": "answered", "signals": sig},
+        {"manual": "m", "side": "other", "id": "o-1", "state": "answered", "signals": sig,
+         "best_sentence": -3.0},
         {"manual": "m", "side": "other", "id": "o-2", "state": "partial", "signals": sig},
         {"manual": "m", "side": "other", "id": "o-3", "state": "refused", "signals": sig},
     ]
@@ -226,6 +227,13 @@ def test_the_cross_manual_study_counts_the_answers_read_as_right_apart(tmp_path,
     labels = tmp_path / "labels.json"
     labels.write_text(json.dumps({"m": ["o-2"]}))
     cross_manuals.study(argparse.Namespace(files=[f], labels=labels))
-    row = capsys.readouterr().out.splitlines()[-1]
+    lines = capsys.readouterr().out.splitlines()
     # own 1 of 2 answered; 3 asked, 1 answered, 1 partial, 1 of the 2 given read as right
-    assert row.startswith("| m | 1/2 | 3 | 1 | 1 | 1 |")
+    assert any(x.startswith("| m | 1/2 | 3 | 1 | 1 | 1 |") for x in lines)
+    # the rules, over the wrong (o-1), the right (o-2) and the own answered (m-1):
+    # confidence 0.53 from the signals, score 0.93, o-1's best sentence under -2
+    assert "| confidence < 0.5 | 0 | 0 | 0 |" in lines
+    assert "| confidence < 0.8 | 1 | 1 | 1 |" in lines
+    assert "| score < 0.88 | 0 | 0 | 0 |" in lines
+    assert "| best sentence < -2 | 1 | 0 | 0 |" in lines
+    assert "| ... and dense_pos < 0.9 | 1 | 0 | 0 |" in lines
