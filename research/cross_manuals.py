@@ -92,7 +92,8 @@ def spread(values: Sequence[float]) -> str:
 
 
 def study(args: argparse.Namespace) -> None:
-    labels: dict[str, list[str]] = json.loads(args.labels.read_text()) if args.labels else {}
+    read = json.loads(args.labels.read_text()) if args.labels else {}
+    labels = {m: set(ids) for m, ids in read.items() if not m.startswith("_")}  # not "_note"
     rows = [json.loads(x) for f in args.files for x in Path(f).read_text().splitlines() if x]
     print("| manual | own answered | others' asked | answered | partial | of those answered "
           "rightly (labels) | ce own / others' answered (p10 / p50 / p90) | dense_pos own / "
@@ -102,7 +103,7 @@ def study(args: argparse.Namespace) -> None:
         own = [r for r in rows if r["manual"] == name and r["side"] == "own"]
         other = [r for r in rows if r["manual"] == name and r["side"] == "other"]
         given = [r for r in other if r["state"] != "refused"]
-        right = [r for r in given if r["id"] in set(labels.get(name, []))]
+        right = [r for r in given if r["id"] in labels.get(name, set())]
         kept = [r for r in own if r["state"] != "refused"]
 
         def sig(rs: list[dict[str, Any]], k: str) -> str:
@@ -121,14 +122,14 @@ def _confidence(r: dict[str, Any]) -> float:
         else _logistic(SUPPORTED, r["signals"])
 
 
-def rules(rows: list[dict[str, Any]], labels: dict[str, list[str]]) -> None:
+def rules(rows: list[dict[str, Any]], labels: dict[str, set[str]]) -> None:
     """What each rule catches of the labelled manuals' answers to other manuals' questions
     (wrong / right) and of every manual's answers to its own."""
     given = [r for r in rows if r["state"] != "refused" and r["signals"]]
     own = [r for r in given if r["side"] == "own"]
     other = [r for r in given if r["side"] == "other" and r["manual"] in labels]
-    right = [r for r in other if r["id"] in set(labels[r["manual"]])]
-    wrong = [r for r in other if r["id"] not in set(labels[r["manual"]])]
+    right = [r for r in other if r["id"] in labels[r["manual"]]]
+    wrong = [r for r in other if r["id"] not in labels[r["manual"]]]
 
     def floor(r: dict[str, Any], gate: float) -> bool:
         b = r.get("best_sentence")
