@@ -36,7 +36,7 @@ from typing import Any
 import mcp_rag.answer.compose as compose
 from benchmarks.docs import load_questions
 from mcp_rag.app.service import RagService
-from mcp_rag.retrieve.answerability import IN_SCOPE, SUPPORTED, _logistic
+from mcp_rag.retrieve.answerability import IN_SCOPE, LOW_CONFIDENCE, SUPPORTED, _logistic
 from mcp_rag.retrieve.pipeline import Pipeline
 from mcp_rag.settings import Settings
 
@@ -135,7 +135,7 @@ def rules(rows: list[dict[str, Any]], labels: dict[str, set[str]]) -> None:
         b = r.get("best_sentence")
         return b is not None and b < SENTENCE_FLOOR and r["signals"]["dense_pos"] < gate
     caught = {
-        "confidence < 0.5": lambda r: _confidence(r) < 0.5,
+        f"confidence < {LOW_CONFIDENCE:g}": lambda r: _confidence(r) < LOW_CONFIDENCE,
         "confidence < 0.8": lambda r: _confidence(r) < 0.8,
         f"score < {SCORE}": lambda r: _logistic(IN_SCOPE, r["signals"]) < SCORE,
         f"best sentence < {SENTENCE_FLOOR:g}": lambda r: floor(r, float("inf")),

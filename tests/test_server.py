@@ -99,7 +99,8 @@ async def test_answer_quotes_sentences_with_resolving_citations(pipeline):
 
 async def test_an_answer_of_low_confidence_says_so_in_the_text_the_model_reads(pipeline):
     from mcp_rag.app.schemas import AnswerOutput
-    from mcp_rag.serve.render import LOW_CONFIDENCE, render_answer
+    from mcp_rag.retrieve.answerability import LOW_CONFIDENCE
+    from mcp_rag.serve.render import render_answer
 
     async with Client(build_server(pipeline)) as c:
         r = await c.call_tool("answer", {"question": "KB-ERR-2847 storage quota exceeded"})

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from mcp_rag.retrieve.answerability import Decision
+from mcp_rag.retrieve.answerability import LOW_CONFIDENCE, Decision
 from mcp_rag.types import Chunk, Hit, RerankStatus
 
 MAX_PASSAGES = 100
@@ -216,8 +216,8 @@ class AnswerOutput(BaseModel):
     )
     confidence: float | None = Field(
         description="Probability (0..1) that the cited passages support the answer "
-        "(calibrated across collections; docs, Abstention); under 0.5 the quoted passages "
-        "may share only words with the question."
+        "(calibrated across collections; docs, Abstention); under "
+        f"{LOW_CONFIDENCE:g} the quoted passages may share only words with the question."
     )
     best_score: float | None = Field(description="Best cross-encoder logit seen.")
     answerability: Answerability | None = Field(

@@ -51,6 +51,11 @@ from mcp_rag.types import Hit
 IN_SCOPE = {"bias": 0.588, "ce": 0.487, "dense_pos": 3.128}
 SUPPORTED = {"bias": -1.206, "ce": 0.323, "dense_pos": 2.003}
 THRESHOLD = 0.5
+# A confidence under this is said with the answer (``serve.render``): the quotes may share
+# only words with the question. Of the wrong answers ten manuals gave to other manuals'
+# questions, 0.65 came under it, of their own answers 0.05 (research/cross_manuals.py;
+# docs, Abstention, "Another manual's questions").
+LOW_CONFIDENCE = 0.5
 VETO_UNKNOWN = 0.5  # share of the question's idf mass the corpus never mentions ...
 VETO_CE = -1.0  # ... refuses unless the best cross-encoder logit is at least this
 # For an index built before calibration existed: the middle of the calibrations measured

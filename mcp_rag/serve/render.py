@@ -23,6 +23,7 @@ from mcp_rag.app.schemas import (
     SearchOutput,
     StatusOutput,
 )
+from mcp_rag.retrieve.answerability import LOW_CONFIDENCE
 from mcp_rag.types import RerankStatus, cite_label
 
 
@@ -85,13 +86,6 @@ def still_embedding(coverage: float) -> str:
     """What a result says while a first index is being embedded."""
     return (f"Still indexing: {coverage:.0%} of the passages are embedded; the rest are "
             f"found by their words alone until they are.")
-
-
-# An answer given with a confidence under this (the probability that its cited passages
-# support it) is said to be uncertain in the text the calling model reads: of the wrong
-# answers ten manuals gave to other manuals' questions, 0.65 came under it, of their own
-# answers 0.05 (docs: Abstention, "Another manual's questions").
-LOW_CONFIDENCE = 0.5
 
 
 def render_answer(out: AnswerOutput) -> str:
