@@ -435,6 +435,41 @@ def test_a_paragraph_that_stops_mid_sentence_is_quoted_with_the_lines_that_finis
         "A URL is at\n\nhttps://x.org/"]
 
 
+def test_a_sentence_that_runs_on_past_its_code_block_is_quoted_whole():
+    """PostgreSQL's numeric page writes "Thus, a column declared as" / NUMERIC(2, -3) /
+    "will round values to the nearest thousand ...": one sentence with code in it, whose
+    last part was quoted alone, without the declaration that answers."""
+    doc = load(THIRD / "postgresql-docs" / "datatype-numeric.html")
+    whole = ("Thus, a column declared as\n\n    NUMERIC(2, -3)\n\nwill round values to the "
+             "nearest thousand and can store values between -99000 and 99000, inclusive.")
+    assert whole in units(doc)
+    text, (run,) = answer(doc, "How do I declare a column that rounds to the nearest thousand?")
+    assert run.quote == whole
+    assert "NUMERIC(2, -3)" in text and text.endswith("inclusive. [1]")
+    # not after a sentence that ends with punctuation or a colon (what follows a block
+    # that a colon introduces is as often a list's next item), nor into a paragraph that
+    # opens with a name, is under three words or introduces a block of its own, nor after
+    # a label ("Usage"); what the sentence that finishes it introduces comes with it
+    text = ("It is set so.\n\n    x = 1\n\nwhich is the default value here.\n\n"
+            "The options are:\n\n    -a\n\nfor all of the rows of a table.\n\n"
+            "Set it with\n\n    y = 2\n\nos.environ holds the value of it.\n\n"
+            "Set it with\n\n    y = 2\n\nor\n\n    z = 3\n\n"
+            "Set it with\n\n    y = 2\n\nor read it from a file:\n\n    open(f)\n\n"
+            "Lines of the form\n\n    #x VAR\n\nwill be replaced with either\n\n"
+            "    #define VAR 0\n\n"
+            "Usage\n\n    $ tool run\n\ncommand is one of the commands below.\n\n"
+            "The end.")
+    assert [text[u.start : u.end] for u in split_units(text)] == [
+        "It is set so.\n\n    x = 1", "which is the default value here.",
+        "The options are:\n\n    -a", "for all of the rows of a table.",
+        "Set it with\n\n    y = 2", "os.environ holds the value of it.",
+        "Set it with\n\n    y = 2", "or\n\n    z = 3",
+        "Set it with\n\n    y = 2", "or read it from a file:\n\n    open(f)",
+        "Lines of the form\n\n    #x VAR\n\nwill be replaced with either\n\n    #define VAR 0",
+        "Usage\n\n    $ tool run", "command is one of the commands below.",
+        "The end."]
+
+
 def test_list_lines_and_prose_are_not_terms():
     text = "- first item\n- second item\nA heading like line\nIt is followed by prose."
     got = [text[u.start : u.end] for u in split_units(text)]

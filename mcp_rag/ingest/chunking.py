@@ -12,6 +12,7 @@ Every chunk satisfies ``doc.text[chunk.start:chunk.end] == chunk.text``.
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -212,6 +213,48 @@ def _introduced_end(text: str, s: Span, paragraphs: list[tuple[int, int]]) -> in
     return end
 
 
+# A sentence that stops without punctuation ("For example, the code"); not one that ends
+# with a colon: what follows the block it introduces is as often the next item of a list
+_UNFINISHED = re.compile(r"[\w)\]>'\"`]$")
+_GOES_ON = re.compile(r"[a-z]+\b(?![.:(_])")  # "will install ...", "where <x> is ...", "or"
+_NUMBERED = re.compile(r"\d+(?:\.\d+)*\.?\s")  # "2.6 Showing modifications": a heading
+
+
+def _finished_after(text: str, j: int, end: int, spans: list[Span],
+                    paragraphs: list[tuple[int, int]], depth: int = 3) -> int:
+    """``end``, or past the sentence that finishes ``spans[j]`` after the block it
+    introduces: "For example, the code" / a code block / "will install the executable ..."
+    is one sentence with code in it (Sphinx's manuals write so), and its last part quoted
+    alone ("will install the executable myexe to <prefix>/bin") says nothing of the code.
+    Only when ``spans[j]`` stops without punctuation and is no label or heading ("Usage",
+    "2.6 Showing modifications"), it introduces a code block, what follows that is a prose
+    paragraph opening in lower case ("will", "where", "is"; not a name such as
+    "os.environ" or "expr:"), of three words or more and ``BLOCK_CHARS`` at most, that
+    does not itself end with a colon (it introduces what follows it: "or from a file:").
+    What that sentence introduces in turn comes with it ("will be replaced with either" /
+    "#define VAR 0"), ``depth`` times at most."""
+    s = spans[j]
+    said = text[s.start:s.end]
+    if (depth == 0 or not _UNFINISHED.search(said) or len(said.split()) < 2
+            or _NUMBERED.match(said)):  # a label ("Usage", "Examples") or a heading
+        return end
+    k, nxt = next(((i, t) for i, t in enumerate(itertools.islice(spans, j + 1, None), j + 1)
+                   if t.start >= end), (0, None))
+    if nxt is None or text[end:nxt.start].strip() or nxt.end - nxt.start > BLOCK_CHARS:
+        return end
+    a, b = paragraphs[nxt.paragraph]
+    goes_on = text[nxt.start:nxt.end]
+    if (a != nxt.start or nxt.paragraph == 0 or _is_block(text, a, b)
+            or not _is_block(text, *paragraphs[nxt.paragraph - 1])
+            or not _GOES_ON.match(text, a)
+            or len(goes_on.split()) < 3 or goes_on.endswith(":")):
+        return end
+    after = _introduced_end(text, nxt, paragraphs)
+    if after == nxt.end or after - s.start > 2 * BLOCK_CHARS:
+        return nxt.end
+    return _finished_after(text, k, after, spans, paragraphs, depth - 1)
+
+
 def _code_as_lines(
     text: str, spans: list[Span], paragraphs: list[tuple[int, int]]
 ) -> list[Span]:
@@ -259,6 +302,8 @@ def split_units(text: str) -> list[Span]:
                and _is_term(text, spans[j], spans[j + 1])):
             j += 1
         end = max(spans[j].end, _introduced_end(text, spans[j], paragraphs))
+        if end > spans[j].end:
+            end = _finished_after(text, j, end, spans, paragraphs)
         if j == i and end == s.end:
             out.append(s)
             i += 1

@@ -43,9 +43,11 @@ def drop_invisible(text: str) -> tuple[str, Callable[[int], int]]:
 # Bump when the same text is cut into different chunks (2: a term stays with its
 # description and a sentence with the code block it introduces; 3: a full-width stop ends
 # a Chinese or Japanese sentence; 4: a paragraph that stops mid-sentence keeps the lines
-# that finish it): every document's hash changes, so a run that reads it again re-chunks
-# it (and embeds only the chunks whose text changed).
-CHUNKING_VERSION = 4
+# that finish it; 5: a sentence that runs on past the code block it introduces, "For
+# example, the code" / code / "will install ...", is one unit): every document's hash
+# changes, so a run that reads it again re-chunks it (and embeds only the chunks whose
+# text changed).
+CHUNKING_VERSION = 5
 
 
 def content_hash(title: str, text: str) -> str:
