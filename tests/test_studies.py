@@ -237,3 +237,16 @@ def test_the_cross_manual_study_counts_the_answers_read_as_right_apart(tmp_path,
     assert "| score < 0.88 | 0 | 0 | 0 |" in lines
     assert "| best sentence < -2 | 1 | 0 | 0 |" in lines
     assert "| ... and dense_pos < 0.9 | 1 | 0 | 0 |" in lines
+
+
+def test_the_unit_vector_study_embeds_lines_and_sentences_not_code():
+    from research.unit_vectors import units
+
+    text = ("string_agg ( value text, delimiter text ) → text Concatenates the values.\n"
+            "Too short here\n\n    SELECT string_agg(a, ',') FROM t;\n\n"
+            + "A long line. " * 2 + "word " * 60 + "ends. And one more sentence follows it.")
+    got = units(text)
+    assert got[0].startswith("string_agg") and "Too short here" not in got
+    assert not any("SELECT" in u for u in got)  # code is the passage's vector's
+    assert "And one more sentence follows it." in got  # a long line cut into sentences
+
