@@ -29,12 +29,14 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.docs import page_rank
 from mcp_rag.app.cache import normalize_query
+from mcp_rag.ingest.chunking import index_text
 from mcp_rag.retrieve.first_stage import _capped
 from mcp_rag.retrieve.fusion import convex
 from mcp_rag.retrieve.pipeline import Pipeline
@@ -62,15 +64,12 @@ def collect(index: str, out: str, batch: int = 2000) -> None:
     texts: list[str] = []
     rows: list[int] = []
     for a in range(0, reader.n_chunks, batch):
-        for row, c in zip(range(a, min(a + batch, reader.n_chunks)),
-                          reader.chunks(list(range(a, min(a + batch, reader.n_chunks)))),
-                          strict=True):
+        got = list(range(a, min(a + batch, reader.n_chunks)))
+        for row, c in zip(got, reader.chunks(got), strict=True):
             us = units(c.text)
             if len(us) < 2:
                 continue
-            head = "\n".join(h for h in (c.title, c.section if c.section != c.title else None)
-                             if h)
-            texts += [f"{head}\n{u}" if head else u for u in us]
+            texts += [index_text(replace(c, text=u)) for u in us]  # as the index reads it
             rows += [row] * len(us)
     t = time.perf_counter()
     print(f"{len(texts)} units of {len(set(rows))} passages ({reader.n_chunks} in all)",
